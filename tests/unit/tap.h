@@ -1,0 +1,47 @@
+/* A tiny TAP producer for C unit tests: ok(cond, fmt, ...), is_int,
+ * is_near, done_testing(). Each test binary is run by a tests/*.t script. */
+#ifndef AVKIT_TAP_H
+#define AVKIT_TAP_H
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int tap_count, tap_failed;
+
+/* Report one test: "ok N - desc" or "not ok N - desc". */
+static int __attribute__((format(printf, 2, 3), unused)) ok(int cond, const char *fmt, ...)
+{
+    va_list ap;
+    tap_count++;
+    if (!cond)
+        tap_failed++;
+    printf("%sok %d - ", cond ? "" : "not ", tap_count);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+    return cond;
+}
+
+/* Diagnostic line (shown by prove -v and on failure). */
+static void __attribute__((format(printf, 1, 2), unused)) diag(const char *fmt, ...)
+{
+    va_list ap;
+    printf("# ");
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+}
+
+/* Print the plan and exit non-zero when anything failed. */
+static int __attribute__((unused)) done_testing(void)
+{
+    printf("1..%d\n", tap_count);
+    return tap_failed ? 1 : 0;
+}
+
+#endif
