@@ -92,15 +92,15 @@ typedef struct avk_text_box {
 } avk_text_box;
 
 typedef struct avk_text_frame {
-    int nboxes;           /* words kept by the confidence/length rule */
+    int nboxes;           /* words with confidence >= min_conf */
     avk_text_box *boxes;
     double cover;         /* union of kept boxes / frame area */
 } avk_text_frame;
 
 /* Recognize words in a gray frame with Tesseract (one engine per thread,
  * initialized on first use from the installed tessdata, language "eng"),
- * keep those with confidence >= min_conf (0..1) and at least min_chars
- * characters, and measure their coverage. 0 or -1 (error set). */
+ * keep those with confidence >= min_conf (0..1), and measure the coverage
+ * of those with at least min_chars characters. 0 or -1 (error set). */
 int avk_text_detect(const uint8_t *gray, int w, int h, double min_conf,
                     int min_chars, avk_text_frame *out);
 void avk_text_frame_free(avk_text_frame *f);
