@@ -113,7 +113,8 @@ typedef struct avk_watermark {
     double edge_score;    /* persistent edges over changing content, 0..1 */
     double text_score;    /* corner text repeated across frames, 0..1 */
     double score;         /* 1 - (1 - edge)(1 - text) */
-    int    x0, y0, x1, y1; /* the densest cell of persistent edges */
+    double density;       /* fraction of fixed-edge pixels in that window */
+    int    x0, y0, x1, y1; /* the densest window of fixed edges */
 } avk_watermark;
 
 /* Score n gray frames (w x h, spread over the clip) for a fixed overlay;
