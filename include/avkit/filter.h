@@ -31,10 +31,17 @@ void avk_fit_short_side(int w, int h, int short_side, int no_upscale, int *ow, i
 
 /* ---- static frames (filter_static.c) -------------------------------- */
 
-/* Fraction of frames whose gray mean differs from the previous frame's by
- * less than `diff` (the seed paper's rule: diff 0.9 on the 0..255 scale).
- * n frame means give n-1 comparisons; fewer than 2 frames give 1.0. */
-double avk_static_fraction(const double *means, size_t n, double diff);
+/* How consecutive gray frames are compared for the static rule. */
+enum {
+    AVK_STATIC_MAD = 0,   /* mean over pixels of |Y_t - Y_t-1| (default) */
+    AVK_STATIC_MEANS = 1  /* |mean(Y_t) - mean(Y_t-1)| */
+};
+/* The difference of two gray frames of n pixels in the given mode. */
+double avk_static_diff(const float *prev, const float *cur, size_t n, int mode);
+/* Fraction of the comparisons of consecutive frames whose difference is
+ * under `thr` (the seed paper: 0.9 on the 0..255 scale). No comparison
+ * (a clip of one frame) gives 1.0. */
+double avk_static_fraction(const double *diffs, size_t ndiffs, double thr);
 
 /* ---- optical flow (filter_flow.c) ----------------------------------- */
 
@@ -134,7 +141,9 @@ typedef struct avk_filter_opts {
     unsigned scores;          /* AVK_SCORE_* bits */
     int    size;              /* analysis short side (decode size) */
     int    threads;           /* decoder threads (0 auto) */
+    int    fast;              /* decoder may skip work (avk_decode_opts.fast) */
     double static_diff, static_frac;
+    int    static_mode;       /* AVK_STATIC_* */
     int    flow_size;         /* flow short side (VBench scale, 128) */
     double motion_thres, motion_count; /* VBench 6.0 and 4 (per 16 frames) */
     avk_flow_opts flow;
