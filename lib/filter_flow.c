@@ -90,29 +90,36 @@ static float cubic_sample(const float *p, int w, int h, float x, float y)
     return s;
 }
 
+#define SORT2(a, b) do { if ((a) > (b)) { float t_ = (a); (a) = (b); (b) = t_; } } while (0)
+
+/* Median of 9 values by a fixed exchange network (19 compare-swaps). */
+static float median9(float *p)
+{
+    SORT2(p[1], p[2]); SORT2(p[4], p[5]); SORT2(p[7], p[8]);
+    SORT2(p[0], p[1]); SORT2(p[3], p[4]); SORT2(p[6], p[7]);
+    SORT2(p[1], p[2]); SORT2(p[4], p[5]); SORT2(p[7], p[8]);
+    SORT2(p[0], p[3]); SORT2(p[5], p[8]); SORT2(p[4], p[7]);
+    SORT2(p[3], p[6]); SORT2(p[1], p[4]); SORT2(p[2], p[5]);
+    SORT2(p[4], p[7]); SORT2(p[4], p[2]); SORT2(p[6], p[4]);
+    SORT2(p[4], p[2]);
+    return p[4];
+}
+
 /* 3x3 median of a plane (edges clamped), in place via a copy. */
 static void median3(float *p, int w, int h)
 {
     float *c = avk_xmalloc((size_t)w * h * sizeof(float));
     memcpy(c, p, (size_t)w * h * sizeof(float));
-    for (int y = 0; y < h; y++)
+    for (int y = 0; y < h; y++) {
+        const float *ru = c + (size_t)(y > 0 ? y - 1 : y) * w;
+        const float *r0 = c + (size_t)y * w;
+        const float *rd = c + (size_t)(y < h - 1 ? y + 1 : y) * w;
         for (int x = 0; x < w; x++) {
-            float a[9];
-            int k = 0;
-            for (int j = -1; j <= 1; j++)
-                for (int i = -1; i <= 1; i++) {
-                    int xx = x + i < 0 ? 0 : x + i >= w ? w - 1 : x + i;
-                    int yy = y + j < 0 ? 0 : y + j >= h ? h - 1 : y + j;
-                    a[k++] = c[(size_t)yy * w + xx];
-                }
-            for (int i = 1; i < 9; i++)
-                for (int j = i; j > 0 && a[j - 1] > a[j]; j--) {
-                    float t = a[j];
-                    a[j] = a[j - 1];
-                    a[j - 1] = t;
-                }
-            p[(size_t)y * w + x] = a[4];
+            int xl = x > 0 ? x - 1 : x, xr = x < w - 1 ? x + 1 : x;
+            float a[9] = {ru[xl], ru[x], ru[xr], r0[xl], r0[x], r0[xr], rd[xl], rd[x], rd[xr]};
+            p[(size_t)y * w + x] = median9(a);
         }
+    }
     free(c);
 }
 

@@ -79,7 +79,8 @@ void avk_plane_resize(const float *src, int sw, int sh, float *dst, int dw, int 
 }
 
 /* Separable Gaussian blur, kernel radius ceil(3 sigma), edges clamped.
- * src and dst may be the same plane. */
+ * src and dst may be the same plane. The horizontal pass works on a
+ * padded copy of each row so the inner loops have no bounds checks. */
 void avk_plane_blur(const float *src, int w, int h, double sigma, float *dst)
 {
     if (sigma <= 0) {
@@ -95,17 +96,24 @@ void avk_plane_blur(const float *src, int w, int h, double sigma, float *dst)
     for (int i = 0; i <= 2 * r; i++)
         k[i] = (float)(k[i] / ks);
     float *tmp = avk_xmalloc((size_t)w * h * sizeof(float));
+    float *pad = avk_xmalloc((size_t)(w + 2 * r) * sizeof(float));
     for (int y = 0; y < h; y++) {
         const float *row = src + (size_t)y * w;
+        for (int i = 0; i < r; i++) {
+            pad[i] = row[0];
+            pad[w + r + i] = row[w - 1];
+        }
+        memcpy(pad + r, row, (size_t)w * sizeof(float));
+        float *out = tmp + (size_t)y * w;
         for (int x = 0; x < w; x++) {
+            const float *p = pad + x;
             float s = 0;
-            for (int i = -r; i <= r; i++) {
-                int xx = x + i < 0 ? 0 : x + i >= w ? w - 1 : x + i;
-                s += k[i + r] * row[xx];
-            }
-            tmp[(size_t)y * w + x] = s;
+            for (int i = 0; i <= 2 * r; i++)
+                s += k[i] * p[i];
+            out[x] = s;
         }
     }
+    free(pad);
     for (int y = 0; y < h; y++) {
         float *out = dst + (size_t)y * w;
         for (int x = 0; x < w; x++)
