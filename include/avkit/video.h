@@ -67,6 +67,11 @@ avk_encoder *avk_encoder_open(const char *path, int width, int height,
                               double fps, int crf);
 /* Add one RGB24 frame (width*height*3 bytes). 0 or -1. */
 int avk_encoder_write(avk_encoder *e, const uint8_t *rgb);
+/* avk_encoder_open with a named encoder ("libx264", "mpeg4"; NULL picks as
+ * avk_encoder_open does). Odd sizes are padded to even by repeating the
+ * last column and row. */
+avk_encoder *avk_encoder_open_codec(const char *path, int width, int height,
+                                    double fps, int crf, const char *codec);
 /* Flush, write the trailer, rename into place; frees e. 0 or -1. */
 int avk_encoder_finish(avk_encoder *e);
 void avk_encoder_abort(avk_encoder *e);
