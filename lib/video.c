@@ -12,7 +12,9 @@
  * Damaged input: a packet the demuxer or the decoder rejects, or a frame
  * the decoder flags as corrupt, makes avk_video_read return -1 with
  * "path: frame N: ..."; the reader stays usable, so a caller that wants to
- * skip damage calls avk_video_read again. A container that declared more
+ * skip damage calls avk_video_read again. In a constant-rate stream
+ * (average and base frame rates agree) a jump in the frame index means the
+ * demuxer dropped frames, which is reported the same way. A container that declared more
  * frames than the file holds (a truncated file) gives one -1 ("ends at
  * frame N of M") before the final 0. See man/man3/avkit-video.3.
  */
@@ -47,6 +49,7 @@ struct avk_video {
     int have_held;
 
     AVRational rate;         /* frame rate used for indices; 0/0: count */
+    int cfr;                 /* constant rate: an index gap means lost frames */
     int64_t start_pts;       /* timestamp of frame 0 */
     int64_t last_index;      /* index of the last frame decoded, -1 none */
     int64_t last_pts;        /* its timestamp (AV_NOPTS_VALUE if none) */
@@ -389,6 +392,7 @@ avk_video *avk_video_open(const char *path, const avk_decode_opts *opts,
     }
     v->nframes = info->nframes;
     v->rate = stream_rate(v->st);
+    v->cfr = v->rate.num && av_cmp_q(v->st->avg_frame_rate, v->st->r_frame_rate) == 0;
     output_size(opts, info->width, info->height, &v->out_w, &v->out_h);
     v->pixfmt = opts && opts->pixfmt ? opts->pixfmt : AVK_PIX_RGB24;
     v->out_av = av_pixfmt(v->pixfmt);
@@ -491,7 +495,19 @@ int avk_video_read(avk_video *v, uint8_t *buf, int64_t *index)
     } else {
         if (v->ended)
             return 0;
+        int64_t prev = v->last_index;
         int rc = decode_next(v, &idx);
+        if (rc > 0 && v->cfr && prev >= 0 && idx > prev + 1) {
+            /* Timestamps jumped in a constant-rate stream: the container
+             * lost frames (a demuxer may skip damage silently). Report the
+             * gap; the frame after it comes with the next read. */
+            av_frame_move_ref(v->held, v->frame);
+            v->held_index = idx;
+            v->have_held = 1;
+            return avk_error("%s: frame %lld: frames %lld to %lld are missing "
+                             "(damaged or dropped data)", v->path, (long long)(prev + 1),
+                             (long long)(prev + 1), (long long)(idx - 1));
+        }
         if (rc < 0)
             return -1;
         if (rc == 0) {
@@ -612,31 +628,36 @@ int avk_video_seek_frame(avk_video *v, int64_t index)
     }
     int64_t target_ts = v->start_pts + av_rescale_q(index, av_inv_q(v->rate), v->st->time_base);
     int64_t back = 0, step = av_rescale_q(1, (AVRational){1, 1}, v->st->time_base);
-    for (int attempt = 0; attempt < 8; attempt++) {
-        int64_t ts = target_ts - back;
-        int from_start = attempt == 7 || ts <= v->start_pts;
-        int ret = from_start ? seek_to_start(v)
-                             : av_seek_frame(v->fmt, v->st->index, ts, AVSEEK_FLAG_BACKWARD);
-        if (ret < 0 && !from_start) {
-            from_start = 1;
+    /* Stage 0 aims at the target's timestamp (then further back, a second
+     * more each time); 1 seeks to the start by timestamp; 2 by byte 0. A
+     * stage fails over to the next when the container refuses it or when
+     * the first frame decoded after it lies beyond the target. */
+    int stage = 0;
+    for (int attempt = 0; attempt < 12 && stage <= 2; attempt++) {
+        int ret;
+        if (stage == 0 && target_ts - back <= v->start_pts)
+            stage = 1;
+        if (stage == 0)
+            ret = av_seek_frame(v->fmt, v->st->index, target_ts - back, AVSEEK_FLAG_BACKWARD);
+        else if (stage == 1)
             ret = seek_to_start(v);
+        else
+            ret = (v->fmt->iformat->flags & AVFMT_NO_BYTE_SEEK) ? -1
+                  : av_seek_frame(v->fmt, -1, 0, AVSEEK_FLAG_BYTE);
+        if (ret < 0) {
+            stage++;
+            continue;
         }
-        if (ret < 0)
-            return avk_error("%s: frame %lld: cannot seek", v->path, (long long)index);
         reset_after_seek(v);
-        if (from_start) {
-            /* From the very start the count is the index itself. */
-            v->last_index = -1;
-        }
         int64_t first = -1;
         if (decode_until(v, index, &first) < 0)
             return -1;
         if (v->have_held)
             return 0;
-        /* Landed after the wanted frame: aim earlier and try again. */
-        back = back ? back * 2 : step;
-        if (from_start)
-            break;
+        if (stage == 0 && attempt < 6)
+            back = back ? back * 2 : step;
+        else
+            stage++;
     }
     return avk_error("%s: frame %lld: cannot seek to this frame", v->path, (long long)index);
 }
