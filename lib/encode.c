@@ -8,6 +8,9 @@
 #include "avkit/common.h"
 
 #include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -70,7 +73,17 @@ static char *make_tmp(const char *path)
     size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
     char *tmp = avk_xasprintf("%.*s.%s.tmpXXXXXX", (int)dirlen, path,
                               slash ? slash + 1 : path);
+    /* No signal between creating and registering: it would leave the file. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     int fd = mkstemp(tmp);
+    if (fd >= 0)
+        avk_tmp_register(tmp);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (fd < 0) {
         avk_error("%s: cannot create temporary file: %s", path, strerror(errno));
         free(tmp);
@@ -80,8 +93,21 @@ static char *make_tmp(const char *path)
     umask(mask);
     fchmod(fd, 0666 & ~mask);
     close(fd);
-    avk_tmp_register(tmp);
     return tmp;
+}
+
+/* A frame rate as a fraction: whole rates and the NTSC family
+ * (N*1000/1001, e.g. 29.97) exactly, anything else to 1/100000. */
+static AVRational frame_rate(double fps)
+{
+    static const int dens[] = {1, 1001};
+    for (int i = 0; i < 2; i++) {
+        double unit = dens[i] == 1 ? 1 : 1000;
+        int64_t num = llrint(fps * dens[i] / unit) * (int64_t)unit;
+        if (num > 0 && fabs((double)num / dens[i] - fps) < 1e-4 * fps)
+            return (AVRational){(int)num, dens[i]};
+    }
+    return av_d2q(fps, 100000);
 }
 
 /* Configure the encoder context for the chosen codec and quality. */
@@ -174,7 +200,7 @@ avk_encoder *avk_encoder_open_codec(const char *path, int width, int height,
         avk_error("%s: out of memory", path);
         goto fail;
     }
-    AVRational rate = av_d2q(fps, 1001000);
+    AVRational rate = frame_rate(fps);
     if (setup_codec(e, codec, rate, crf) < 0)
         goto fail;
     ret = avcodec_parameters_from_context(e->st->codecpar, e->enc);
