@@ -105,8 +105,8 @@ int avk_tiff_read(const char *path, avk_image *img)
         rc = avk_error("%s: unsupported layout: %u channels (1, 3 or 4)", path, (unsigned)spp);
     } else if (!(photo == PHOTOMETRIC_MINISBLACK && spp == 1) &&
                !(photo == PHOTOMETRIC_RGB && spp >= 3)) {
-        rc = avk_error("%s: unsupported color model (photometric %u with %u channels; "
-                       "gray or RGB)", path, (unsigned)photo, (unsigned)spp);
+        rc = avk_error("%s: unsupported color model (photometric %u, %u samples a "
+                       "pixel; gray or RGB)", path, (unsigned)photo, (unsigned)spp);
     }
     if (rc < 0) {
         TIFFClose(tif);

@@ -157,10 +157,11 @@ int main(void)
     avk_image flat = make_image(256, 256, 1, AVK_SAMPLE_U16), back;
     for (int i = 0; i < 256 * 256; i++)
         ((uint16_t *)flat.data)[i] = (uint16_t)(i / 256 * 100);
-    struct stat a, b;
-    avk_tiff_write("plain.tif", &flat, 0);
-    avk_tiff_write("deflate.tif", &flat, 1);
-    ok(stat("plain.tif", &a) == 0 && stat("deflate.tif", &b) == 0 && b.st_size * 10 < a.st_size,
+    struct stat a = {0}, b = {0};
+    int written = avk_tiff_write("plain.tif", &flat, 0) == 0 &&
+                  avk_tiff_write("deflate.tif", &flat, 1) == 0 &&
+                  stat("plain.tif", &a) == 0 && stat("deflate.tif", &b) == 0;
+    ok(written && b.st_size * 10 < a.st_size,
        "deflate shrinks a smooth image (%lld -> %lld bytes)", (long long)a.st_size,
        (long long)b.st_size);
     mode_t mask = umask(0);
