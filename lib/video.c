@@ -343,6 +343,13 @@ static int open_decoder(avk_video *v, const avk_decode_opts *o)
     if (o && o->fast) {
         v->dec->skip_loop_filter = AVDISCARD_ALL;
         v->dec->flags2 |= AV_CODEC_FLAG2_FAST;
+        /* Codecs that can decode at 1/2, 1/4, 1/8 size (MPEG-1/2/4 part 2,
+         * MJPEG...): use the smallest that still covers the output. */
+        int l = 0;
+        while (l < codec->max_lowres && (v->st->codecpar->width >> (l + 1)) >= v->out_w &&
+               (v->st->codecpar->height >> (l + 1)) >= v->out_h)
+            l++;
+        v->dec->lowres = l;
     }
     ret = avcodec_open2(v->dec, codec, NULL);
     if (ret < 0)
