@@ -6,9 +6,10 @@
 #   bench/decode.sh [THREADS]        (default: all cores)
 #
 # For each video and output it prints frames/s of avk_video_read
-# (bench_decode), of `ffmpeg -threads T -i X -f null -` (decoding only),
-# of ffmpeg producing the same output (same pixel format and size), and
-# the two ratios. Target: at least 0.8 of ffmpeg's rate for the same output.
+# (bench_decode, whole process), of `ffmpeg -threads T -i X -f null -`
+# (decoding only), of ffmpeg making the same pixels (same format and size),
+# the two ratios, and the ratio of frames per CPU second against the
+# latter. Target: at least 0.8 of ffmpeg's rate for the same output.
 set -eu
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
 B=${AVKIT_BUILD:-$SRC_DIR/build/rel}
@@ -25,33 +26,40 @@ gen() {   # gen NAME WxH
         -frames:v $FRAMES -c:v libx264 -preset fast -crf 20 -pix_fmt yuv420p \
         "$DIR/.tmp.$1" && mv "$DIR/.tmp.$1" "$DIR/$1"
 }
-# fps_of CMD...: run CMD (output discarded), print FRAMES / wall seconds.
-fps_of() {
-    t0=$(date +%s.%N)
-    "$@" >/dev/null 2>&1
-    t1=$(date +%s.%N)
-    awk -v a="$t0" -v b="$t1" -v n=$FRAMES 'BEGIN { printf "%.1f", n / (b - a) }'
+# measure CMD...: run CMD (output discarded); print "WALL_FPS CPU_FPS":
+# frames per wall-clock second and per CPU second (user + system; less
+# sensitive to other load on the machine), via GNU time when installed.
+measure() {
+    if [ -x /usr/bin/time ]; then
+        /usr/bin/time -f "%e %U %S" -o "$DIR/.time" "$@" >/dev/null 2>&1
+        awk -v n=$FRAMES '{ w = $1 > 0 ? $1 : 0.001; c = $2 + $3 > 0 ? $2 + $3 : 0.001
+                           printf "%.1f %.1f", n / w, n / c }' "$DIR/.time"
+    else
+        t0=$(date +%s.%N); "$@" >/dev/null 2>&1; t1=$(date +%s.%N)
+        awk -v a="$t0" -v b="$t1" -v n=$FRAMES 'BEGIN { printf "%.1f 0", n / (b - a) }'
+    fi
 }
-ours() {  # ours ARGS...: bench_decode's frames/s
-    "$BENCH" -t "$T" "$@" | awk '{ print $3 }'
-}
-row() {   # row LABEL OURS FFNULL FFSAME
+row() {   # row LABEL "OURS" "FFNULL" "FFSAME" (each "WALL_FPS CPU_FPS")
     awk -v l="$1" -v o="$2" -v n="$3" -v s="$4" 'BEGIN {
-        printf "%-34s %8.1f %8.1f %6.2f %8.1f %6.2f\n", l, o, n, o / n, s, o / s }'
+        split(o, O, " "); split(n, N, " "); split(s, S, " ")
+        printf "%-30s %7.1f %7.1f %5.2f %7.1f %5.2f %5.2f\n", l, O[1], N[1], O[1] / N[1],
+               S[1], O[1] / S[1], S[2] > 0 ? O[2] / S[2] : 0 }'
 }
 FF="ffmpeg -nostdin -loglevel error -threads $T"
 
 gen bench-1080p.mp4 1920x1080
 gen bench-360p.mp4 640x360
 echo "decoding throughput, frames/s, $T decoder threads, $FRAMES frames, $(nproc) cores"
-printf "%-34s %8s %8s %6s %8s %6s\n" "video / output" "avkit" "ff-null" "ratio" "ff-same" "ratio"
+echo "ff-null: ffmpeg decoding only; ff-same: ffmpeg making the same pixels; cpu: ratio of frames per CPU second against ff-same"
+printf "%-30s %7s %7s %5s %7s %5s %5s\n" "video / output" "avkit" "ff-null" "ratio" "ff-same" "ratio" "cpu"
 for v in bench-1080p.mp4 bench-360p.mp4; do
     X=$DIR/$v
-    null=$(fps_of $FF -i "$X" -f null -)
-    same=$(fps_of $FF -i "$X" -pix_fmt rgb24 -f null -)
-    row "${v%.mp4} RGB24 source size" "$(ours "$X")" "$null" "$same"
-    same=$(fps_of $FF -i "$X" -vf scale=256:-2:flags=area,format=gray -f null -)
-    row "${v%.mp4} gray 256 wide" "$(ours -g -s 256x0 "$X")" "$null" "$same"
-    same=$(fps_of $FF -skip_loop_filter all -flags2 fast -i "$X" -vf scale=256:-2:flags=area,format=gray -f null -)
-    row "${v%.mp4} gray 256 wide, fast" "$(ours -g -f -s 256x0 "$X")" "$null" "$same"
+    null=$(measure $FF -i "$X" -f null -)
+    row "${v%.mp4} RGB24 source size" "$(measure "$BENCH" -t "$T" "$X")" "$null" \
+        "$(measure $FF -i "$X" -pix_fmt rgb24 -f null -)"
+    row "${v%.mp4} gray 256 wide" "$(measure "$BENCH" -t "$T" -g -s 256x0 "$X")" "$null" \
+        "$(measure $FF -i "$X" -vf scale=256:-2:flags=area,format=gray -f null -)"
+    row "${v%.mp4} gray 256 wide, fast" "$(measure "$BENCH" -t "$T" -g -f -s 256x0 "$X")" "$null" \
+        "$(measure $FF -skip_loop_filter all -flags2 fast -i "$X" -vf scale=256:-2:flags=area,format=gray -f null -)"
 done
+rm -f "$DIR/.time"

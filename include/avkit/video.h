@@ -48,7 +48,9 @@ int avk_video_seek_frame(avk_video *v, int64_t index);
  * frame, 0 at the end of the video, -1 on a decoding error (the message
  * names the file and the frame index; a damaged video reads up to the
  * damage and then fails or ends). *pts_index, if not NULL, receives the
- * frame's index. */
+ * frame's index. buf may be NULL to skip the pixel conversion. After -1
+ * the reader stays usable: reading on skips the damage. Conventions
+ * (frame index, seeking, fast mode, damage): man/man3/avkit-video.3. */
 int avk_video_read(avk_video *v, uint8_t *buf, int64_t *index);
 void avk_video_close(avk_video *v);
 
