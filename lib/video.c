@@ -106,19 +106,20 @@ static enum AVPixelFormat av_pixfmt(int pixfmt)
     return AV_PIX_FMT_NONE;
 }
 
-/* Open the container and find its best video stream; -1 with the error
- * set. Shared by avk_video_open and avk_video_probe. */
+/* Open the container ("-" is stdin) and find its best video stream; -1
+ * with the error set. Shared by avk_video_open and avk_video_probe. */
 static int open_input(const char *path, AVFormatContext **fmtp, int *sidx)
 {
     char eb[128];
     struct stat sb;
     pthread_once(&log_once, set_log_level);
-    if (stat(path, &sb) != 0)
+    int is_stdin = strcmp(path, "-") == 0;
+    if (!is_stdin && stat(path, &sb) != 0)
         return avk_error("%s: %s", path, strerror(errno));
-    if (S_ISDIR(sb.st_mode))
+    if (!is_stdin && S_ISDIR(sb.st_mode))
         return avk_error("%s: is a directory, not a video", path);
     AVFormatContext *fmt = NULL;
-    int ret = avformat_open_input(&fmt, path, NULL, NULL);
+    int ret = avformat_open_input(&fmt, is_stdin ? "pipe:0" : path, NULL, NULL);
     if (ret < 0) {
         if (ret == AVERROR_INVALIDDATA)
             return avk_error("%s: not a video FFmpeg can read (unknown or "
@@ -388,8 +389,9 @@ avk_video *avk_video_open(const char *path, const avk_decode_opts *opts,
         avk_error("%s: video stream without a frame size", path);
         goto fail;
     }
-    if (info->nframes < 0) {
-        /* Count in a second reader, so this one stays at the start. */
+    if (info->nframes < 0 && v->fmt->pb && (v->fmt->pb->seekable & AVIO_SEEKABLE_NORMAL)) {
+        /* Count in a second reader, so this one stays at the start (not
+         * for pipes: the second reader would take the data). */
         avk_video_info counted;
         if (avk_video_probe(path, &counted) < 0)
             goto fail;

@@ -70,4 +70,10 @@ test_expect_success 'seeking then reading gives the same bytes as ffmpeg from th
 test_expect_success 'a single decoder thread and fast mode still give every frame' "
     avk-vidcat -t 1 -f -g -s 64x0 -I '$vid_h264' | wc -l >got && echo 60 >want && test_cmp want got
 "
+test_expect_success 'a video on stdin ("-") decodes the same as the file' "
+    avk-vidcat - <'$vid_mkv' >got && avk-vidcat '$vid_mkv' >want && cmp want got
+"
+test_expect_success 'on stdin a count the container does not state stays unknown (-1)' "
+    avk-vidcat -i - <'$vid_mkv' | cut -d' ' -f4 >got && echo -1 >want && test_cmp want got
+"
 test_done
