@@ -14,7 +14,7 @@ set -eu
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
 B=${AVKIT_BUILD:-$SRC_DIR/build/rel}
 T=${1:-$(nproc)}
-FRAMES=600
+FRAMES=${FRAMES:-600}
 DIR=$B/bench-media
 mkdir -p "$DIR"
 BENCH=$B/bench/bench_decode
@@ -43,7 +43,7 @@ row() {   # row LABEL "OURS" "FFNULL" "FFSAME" (each "WALL_FPS CPU_FPS")
     awk -v l="$1" -v o="$2" -v n="$3" -v s="$4" 'BEGIN {
         split(o, O, " "); split(n, N, " "); split(s, S, " ")
         printf "%-30s %7.1f %7.1f %5.2f %7.1f %5.2f %5.2f\n", l, O[1], N[1], O[1] / N[1],
-               S[1], O[1] / S[1], S[2] > 0 ? O[2] / S[2] : 0 }'
+               S[1], O[1] / S[1], (S[2] > 0 ? O[2] / S[2] : 0) }'
 }
 FF="ffmpeg -nostdin -loglevel error -threads $T"
 

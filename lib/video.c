@@ -45,6 +45,7 @@ struct avk_video {
     AVPacket *pkt;
     AVFrame *frame;          /* the decoder's output */
     AVFrame *held;           /* a decoded frame waiting to be read */
+    AVFrame *out;            /* wraps the caller's buffer for swscale */
     int64_t held_index;      /* its index (valid when have_held) */
     int have_held;
 
@@ -410,6 +411,7 @@ avk_video *avk_video_open(const char *path, const avk_decode_opts *opts,
     v->pkt = av_packet_alloc();
     v->frame = av_frame_alloc();
     v->held = av_frame_alloc();
+    v->out = av_frame_alloc();
 
     /* Frame 0 fixes the start timestamp; keep it for the first read. */
     int64_t idx;
@@ -451,8 +453,23 @@ static int prepare_sws(avk_video *v, const AVFrame *f)
     v->sws = NULL;
     int down = v->out_w < f->width || v->out_h < f->height;
     int flags = down ? SWS_AREA : SWS_BILINEAR;
-    v->sws = sws_getContext(f->width, f->height, f->format, v->out_w, v->out_h,
-                            v->out_av, flags, NULL, NULL, NULL);
+    /* Slice threads, as the ffmpeg program's scale filter uses them: the
+     * conversion would otherwise hold up the frame-threaded decoder. */
+    v->sws = sws_alloc_context();
+    if (v->sws) {
+        av_opt_set_int(v->sws, "srcw", f->width, 0);
+        av_opt_set_int(v->sws, "srch", f->height, 0);
+        av_opt_set_int(v->sws, "src_format", f->format, 0);
+        av_opt_set_int(v->sws, "dstw", v->out_w, 0);
+        av_opt_set_int(v->sws, "dsth", v->out_h, 0);
+        av_opt_set_int(v->sws, "dst_format", v->out_av, 0);
+        av_opt_set_int(v->sws, "sws_flags", flags, 0);
+        av_opt_set_int(v->sws, "threads", v->threads, 0);
+        if (sws_init_context(v->sws, NULL, NULL) < 0) {
+            sws_freeContext(v->sws);
+            v->sws = NULL;
+        }
+    }
     if (!v->sws)
         return avk_error("%s: cannot convert %s frames of %dx%d to %dx%d", v->path,
                          av_get_pix_fmt_name(f->format), f->width, f->height,
@@ -475,6 +492,11 @@ static int prepare_sws(avk_video *v, const AVFrame *f)
     return 0;
 }
 
+/* The caller's buffer is only lent to FFmpeg: nothing to free. */
+static void lend_free(void *opaque, uint8_t *data)
+{
+}
+
 /* Convert a decoded frame into the caller's packed buffer. */
 static int convert_frame(avk_video *v, const AVFrame *f, uint8_t *buf)
 {
@@ -488,7 +510,24 @@ static int convert_frame(avk_video *v, const AVFrame *f, uint8_t *buf)
     }
     if (prepare_sws(v, f) < 0)
         return -1;
-    sws_scale(v->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, dst, ls);
+    /* sws_scale_frame (the threaded path) writes into a frame with a
+     * buffer: lend it the caller's memory. */
+    AVFrame *out = v->out;
+    out->format = v->out_av;
+    out->width = v->out_w;
+    out->height = v->out_h;
+    for (int i = 0; i < 4; i++) {
+        out->data[i] = dst[i];
+        out->linesize[i] = ls[i];
+    }
+    out->buf[0] = av_buffer_create(buf, (size_t)avk_frame_bytes(v->pixfmt, v->out_w, v->out_h),
+                                   lend_free, NULL, 0);
+    int ret = out->buf[0] ? sws_scale_frame(v->sws, out, f) : AVERROR(ENOMEM);
+    av_frame_unref(out);
+    if (ret < 0) {
+        char eb[128];
+        return avk_error("%s: frame conversion failed: %s", v->path, av_err(ret, eb, sizeof eb));
+    }
     return 0;
 }
 
@@ -678,6 +717,7 @@ void avk_video_close(avk_video *v)
     sws_freeContext(v->sws);
     av_frame_free(&v->frame);
     av_frame_free(&v->held);
+    av_frame_free(&v->out);
     av_packet_free(&v->pkt);
     avcodec_free_context(&v->dec);
     avformat_close_input(&v->fmt);
