@@ -187,7 +187,7 @@ typedef struct options {
     const char *dir, *checksums;
     uint64_t seed;
     int width, height, fps;
-    int raw, no_video;
+    int raw, no_video, no_text, no_watermark;
 } options;
 
 /* Squared distance between two colors. */
@@ -371,6 +371,9 @@ static void plan_video(video *v, const video_spec *vs, const options *o, int vi)
     for (int i = 0; i < v->nshots; i++) {
         shot *s = &v->shots[i];
         plan_content(s, v->shots, i ? &v->shots[i - 1] : NULL, o, vi, i);
+        /* Leaving an overlay out changes nothing else. */
+        s->text &= !o->no_text;
+        s->watermark &= !o->no_watermark;
         if (s->textured)
             make_texture(s, o, vi, i);
     }
@@ -851,6 +854,8 @@ static void usage(void)
 "                        mp4; raw frames have no subtitles (ffmpeg burns those)\n"
 "      --no-video        write only the ground truth and captions (and\n"
 "                        --checksums)\n"
+"      --no-text         leave the subtitles out (everything else unchanged)\n"
+"      --no-watermark    leave the corner logo out (everything else unchanged)\n"
 "      --checksums FILE  write the CRC-32 of every raw RGB24 frame to FILE\n"
 "                        ('-' for stdout): header 'video frame crc32'\n"
 "  -v, --verbose         say what is written\n"
@@ -859,6 +864,10 @@ static void usage(void)
 "\n"
 "Videos (DIR/video1.mp4 ...): H.264 (libx264, crf 18, yuv420p) made by piping\n"
 "frames into the ffmpeg program, which also draws the subtitles (drawtext).\n"
+"Subtitles: white DejaVu Sans, H/11 pixels high, centered, inside the bottom\n"
+"quarter of the frame. Logo: a frame around \"AVK\", white at 45%% opacity,\n"
+"21c x 11c pixels (c = H/90) at H/30 pixels from the top and right edges.\n"
+"With --raw, frame N of videoK.mp4 is at byte N*W*H*3 of videoK.rgb.\n"
 "\n"
 "DIR/truth.tsv, one shot a line after a header, frames 0-based, end exclusive;\n"
 "each video's shots tile its frames exactly:\n"
@@ -951,7 +960,8 @@ int main(int argc, char **argv)
     avk_tool_init(argv[0]);
     options o = { .dir = NULL, .seed = DEFAULT_SEED, .width = DEFAULT_WIDTH,
                   .height = DEFAULT_HEIGHT, .fps = DEFAULT_FPS };
-    enum { OPT_SEED = 256, OPT_RAW, OPT_NO_VIDEO, OPT_CHECKSUMS, OPT_VERSION };
+    enum { OPT_SEED = 256, OPT_RAW, OPT_NO_VIDEO, OPT_NO_TEXT, OPT_NO_WATERMARK,
+           OPT_CHECKSUMS, OPT_VERSION };
     static const struct option longopts[] = {
         { "output", required_argument, NULL, 'o' },
         { "seed", required_argument, NULL, OPT_SEED },
@@ -959,6 +969,8 @@ int main(int argc, char **argv)
         { "fps", required_argument, NULL, 'r' },
         { "raw", no_argument, NULL, OPT_RAW },
         { "no-video", no_argument, NULL, OPT_NO_VIDEO },
+        { "no-text", no_argument, NULL, OPT_NO_TEXT },
+        { "no-watermark", no_argument, NULL, OPT_NO_WATERMARK },
         { "checksums", required_argument, NULL, OPT_CHECKSUMS },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
@@ -976,6 +988,8 @@ int main(int argc, char **argv)
         case 'r': o.fps = (int)avk_parse_long("--fps", optarg, 5, 120); break;
         case OPT_RAW: o.raw = 1; break;
         case OPT_NO_VIDEO: o.no_video = 1; break;
+        case OPT_NO_TEXT: o.no_text = 1; break;
+        case OPT_NO_WATERMARK: o.no_watermark = 1; break;
         case OPT_CHECKSUMS: o.checksums = optarg; break;
         case 'v': avk_verbose++; break;
         case 'h': usage(); return AVK_EXIT_OK;
