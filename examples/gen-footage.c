@@ -356,6 +356,8 @@ static void plan_video(video *v, const video_spec *vs, const options *o, int vi)
         s->render_start = s->start;
         s->render_end = s->end;
         s->trans_start = s->trans_end = s->start;
+        if (i == 0)
+            continue;   /* the script starts every video with TR_START */
         if (s->transition == TR_FADE) {
             s->fade_in = fade / 2;
             v->shots[i - 1].fade_out = fade / 2;
