@@ -618,10 +618,18 @@ static frame_sink *sink_open_mp4(const char *path, const video *v, const options
     k->tmp = avk_xasprintf("%.*s.%s.tmp%d.mp4", dirlen, path,
                            slash ? slash + 1 : path, (int)getpid());
     char size[32], fps[16], gop[16];
+    /* "file:" so that a directory name with a colon is never a protocol. */
+    char *target = avk_xasprintf("file:%s", k->tmp);
     snprintf(size, sizeof size, "%dx%d", o->width, o->height);
     snprintf(fps, sizeof fps, "%d", o->fps);
     snprintf(gop, sizeof gop, "%d", 2 * o->fps);
     char *filters = subtitle_filters(v, o->height);
+    if (filters && access(FONT_FILE, R_OK) != 0) {
+        avk_error("%s: cannot read the subtitle font %s (install fonts-dejavu-core, "
+                  "or leave subtitles out with --no-text)", path, FONT_FILE);
+        free(target);
+        goto fail;
+    }
     const char *argv[48];
     int n = 0;
     const char *head[] = { "ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error",
@@ -636,7 +644,7 @@ static frame_sink *sink_open_mp4(const char *path, const video *v, const options
     const char *tail[] = { "-c:v", "libx264", "-preset", "medium", "-crf", "18",
                            "-pix_fmt", "yuv420p", "-threads", "1", "-g", gop,
                            "-map_metadata", "-1", "-fflags", "+bitexact",
-                           "-flags:v", "+bitexact", "-f", "mp4", k->tmp, NULL };
+                           "-flags:v", "+bitexact", "-f", "mp4", target, NULL };
     for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
         argv[n++] = tail[i];
 
@@ -660,9 +668,11 @@ static frame_sink *sink_open_mp4(const char *path, const video *v, const options
     }
     k->fd = pfd[1];
     free(filters);
+    free(target);
     return k;
 fail:
     free(filters);
+    free(target);
     free(k->tmp);
     free(k->path);
     free(k);
@@ -1001,7 +1011,7 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         avk_usage_error("unexpected argument '%s'", argv[optind]);
-    if (!o.dir)
+    if (!o.dir || !*o.dir)
         avk_usage_error("no output directory (give -o DIR)");
     if (make_dirs(o.dir) != 0)
         avk_die_lib();
