@@ -201,9 +201,10 @@ static double color_dist2(const double *a, const double *b)
  * previous shots' so that a cut is visible, and contrasting with the
  * background), size, direction and a speed that keeps the shape inside
  * the frame for the whole time it is drawn. */
-static void plan_content(shot *s, const shot *first, const shot *prev,
-                         const options *o, int vi, int si)
+static void plan_content(shot *shots, int si, const options *o, int vi)
 {
+    shot *s = &shots[si];
+    const shot *prev = si > 0 ? &shots[si - 1] : NULL;
     rng r = rng_for(o->seed, vi, si, 1);
     int W = o->width, H = o->height;
     do
@@ -214,8 +215,8 @@ static void plan_content(shot *s, const shot *first, const shot *prev,
         if (color_dist2(shape_colors[s->color].rgb, bg_colors[s->bg].rgb) < 140.0 * 140.0)
             continue;
         int reused = 0;
-        for (const shot *p = prev; p && p >= first && p > prev - 3; p--)
-            reused |= p->color == s->color;
+        for (int j = si - 1; j >= 0 && j >= si - 3; j--)
+            reused |= shots[j].color == s->color;
         if (!reused || tries > 100)
             break;
     }
@@ -223,7 +224,7 @@ static void plan_content(shot *s, const shot *first, const shot *prev,
         s->shape = rng_int(&r, N_SHAPES);
     while (prev && s->shape == prev->shape);
     s->radius = H * rng_range(&r, 0.10, 0.16);
-    double margin = s->radius + 2;
+    double margin = s->radius * 1.15 + 2;   /* the triangle's apex reaches 1.15 r */
     double xmin = margin, xmax = W - margin, ymin = margin, ymax = H - margin;
     int span = s->render_end - s->render_start - 1;
     if (s->still) {
@@ -372,7 +373,7 @@ static void plan_video(video *v, const video_spec *vs, const options *o, int vi)
     }
     for (int i = 0; i < v->nshots; i++) {
         shot *s = &v->shots[i];
-        plan_content(s, v->shots, i ? &v->shots[i - 1] : NULL, o, vi, i);
+        plan_content(v->shots, i, o, vi);
         /* Leaving an overlay out changes nothing else. */
         s->text &= !o->no_text;
         s->watermark &= !o->no_watermark;
