@@ -249,7 +249,7 @@ static void plan_content(shot *shots, int si, const options *o, int vi)
     s->x0 = rng_range(&r, tx < 0 ? xmin - tx : xmin, tx > 0 ? xmax - tx : xmax);
     s->y0 = rng_range(&r, ty < 0 ? ymin - ty : ymin, ty > 0 ? ymax - ty : ymax);
     /* The background drifts slowly in a direction of its own. */
-    double a = rng_range(&r, 0.2, 0.5) * W / 480.0;
+    double a = rng_range(&r, 0.4, 0.8) * W / 480.0;
     const direction *bd = &directions[rng_int(&r, N_DIRECTIONS)];
     s->drift_x = a * bd->dx;
     s->drift_y = a * bd->dy;
