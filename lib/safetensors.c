@@ -87,6 +87,7 @@ static void shape_text(char *out, size_t cap, int ndim, const int64_t *shape)
 typedef struct st_file_impl {
     avk_st_file pub;
     avk_st_tensor **by_name;     /* sorted by name */
+    unsigned char *owned;        /* the image read from a pipe, else NULL */
 } st_file_impl;
 
 static int cmp_tensor_name(const void *a, const void *b)
@@ -133,6 +134,7 @@ void avk_st_close(avk_st_file *f)
     if (f->map)
         munmap(f->map, f->map_size);
     free(impl->by_name);
+    free(impl->owned);
     free(f->path);
     free(impl);
 }
@@ -376,44 +378,82 @@ avk_st_file *avk_st_parse_buffer(const void *buf, size_t size, const char *name)
     return &impl->pub;
 }
 
+/* Read everything from fd (a pipe or stdin) into a malloc'ed buffer. */
+static unsigned char *read_all(int fd, const char *path, size_t *size)
+{
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *b = avk_xmalloc(cap);
+    for (;;) {
+        if (n == cap)
+            b = avk_xrealloc(b, cap *= 2);
+        ssize_t got = read(fd, b + n, cap - n);
+        if (got == 0)
+            break;
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            avk_error("%s: read error at byte %zu: %s", path, n, strerror(errno));
+            free(b);
+            return NULL;
+        }
+        n += (size_t)got;
+    }
+    *size = n;
+    return b;
+}
+
 avk_st_file *avk_st_open(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int is_stdin = strcmp(path, "-") == 0;
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         avk_error("%s: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        avk_error("%s: %s", path, strerror(errno));
-        close(fd);
-        return NULL;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        avk_error("%s: not a regular file (safetensors files are memory-mapped)", path);
-        close(fd);
-        return NULL;
-    }
-    size_t size = (size_t)st.st_size;
-    void *map = NULL;
-    if (size > 0) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            avk_error("%s: cannot map the file: %s", path, strerror(errno));
+    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+        avk_error("%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
+        if (!is_stdin)
             close(fd);
-            return NULL;
-        }
+        return NULL;
     }
-    close(fd);
     st_file_impl *impl = avk_xcalloc(1, sizeof *impl);
     impl->pub.path = avk_xstrdup(path);
-    impl->pub.map = map;
-    impl->pub.map_size = size;
-    if (parse_image(impl, map, size) < 0) {
-        avk_st_close(&impl->pub);
-        return NULL;
+    const unsigned char *image = NULL;
+    size_t size = 0;
+    if (S_ISREG(st.st_mode) && !is_stdin) {
+        /* a regular file is mapped */
+        size = (size_t)st.st_size;
+        if (size > 0) {
+            void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+            if (map == MAP_FAILED) {
+                avk_error("%s: cannot map the file: %s", path, strerror(errno));
+                size = 0;
+            } else {
+                impl->pub.map = map;
+                impl->pub.map_size = size;
+                image = map;
+            }
+        }
+        if (size == 0 && st.st_size > 0)
+            goto fail;
+    } else {
+        /* stdin, a pipe or a device: read it into memory */
+        image = impl->owned = read_all(fd, path, &size);
+        if (!image)
+            goto fail;
     }
+    if (!is_stdin)
+        close(fd);
+    fd = -1;
+    if (parse_image(impl, image, size) < 0)
+        goto fail;
     return &impl->pub;
+fail:
+    if (fd >= 0 && !is_stdin)
+        close(fd);
+    avk_st_close(&impl->pub);
+    return NULL;
 }
 
 static int cmp_find(const void *key, const void *elem)

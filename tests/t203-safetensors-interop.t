@@ -28,6 +28,16 @@ test_expect_success 'C -> C: a copy of a C-written file is byte-identical' '
     cmp c.safetensors c2.safetensors
 '
 
+test_expect_success 'stdin and pipes: read through -, written to stdout' '
+    st_util write c.safetensors &&
+    st_util dump - <c.safetensors >d1 &&
+    cat c.safetensors | st_util dump - >d2 &&
+    st_util dump c.safetensors >d3 &&
+    test_cmp d3 d1 && test_cmp d3 d2 &&
+    st_util copy - - <c.safetensors | cat >piped.safetensors &&
+    cmp c.safetensors piped.safetensors
+'
+
 test_expect_code 1 'a lying file: st_util fails naming the file and the tensor' '
     $PYTHON -c "
 import struct, json

@@ -28,8 +28,8 @@ typedef struct avk_st_file {
     size_t         map_size;     /* private */
 } avk_st_file;
 
-/* Map and parse a safetensors file; every offset, shape and dtype is
- * checked against the file size. NULL with error set (naming the file and
+/* Map and parse a safetensors file ("-" or a pipe is read into memory);
+ * every offset, shape and dtype is checked against the file size. NULL with error set (naming the file and
  * the tensor or byte offset) on failure. */
 avk_st_file *avk_st_open(const char *path);
 void avk_st_close(avk_st_file *f);

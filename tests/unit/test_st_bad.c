@@ -50,7 +50,7 @@ int main(void)
 {
     refused("missing.safetensors", "missing file", "No such file or directory");
     mkdir("adir.safetensors", 0755);
-    refused("adir.safetensors", "a directory", "not a regular file");
+    refused("adir.safetensors", "a directory", "is a directory");
     fclose(fopen("empty.safetensors", "wb"));
     refused("empty.safetensors", "empty file", "file is empty");
     FILE *fp = fopen("short.safetensors", "wb");
