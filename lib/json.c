@@ -87,6 +87,18 @@ static int utf8_seq_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
+size_t avk_json_utf8_check(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    while (p < end) {
+        int k = utf8_seq_len(p, end);
+        if (k == 0)
+            return (size_t)(p - (const unsigned char *)s);
+        p += k;
+    }
+    return n;
+}
+
 /* Append code point cp as UTF-8. */
 static void put_utf8(avk_buf *b, unsigned cp)
 {

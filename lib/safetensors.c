@@ -519,6 +519,10 @@ void avk_st_writer_free(avk_st_writer *w)
 /* Set (or replace) a __metadata__ entry. */
 void avk_st_writer_meta(avk_st_writer *w, const char *key, const char *value)
 {
+    if (!w->err && (avk_json_utf8_check(key, strlen(key)) != strlen(key) ||
+                    avk_json_utf8_check(value, strlen(value)) != strlen(value)))
+        w->err = avk_xasprintf("__metadata__ entry \"%.*s\" is not valid UTF-8",
+                               NAME_SHOWN, key);
     for (int i = 0; i < w->nmeta; i++)
         if (strcmp(w->meta[i].key, key) == 0) {
             free(w->meta[i].value);
@@ -555,6 +559,8 @@ void avk_st_writer_add(avk_st_writer *w, const char *name, int dtype, int ndim,
         w->err = avk_xasprintf("tensor \"%.*s\": no data", NAME_SHOWN, name);
     else if (strcmp(name, "__metadata__") == 0)
         w->err = avk_xasprintf("a tensor cannot be named __metadata__");
+    else if (avk_json_utf8_check(name, strlen(name)) != strlen(name))
+        w->err = avk_xasprintf("tensor name \"%.*s\" is not valid UTF-8", NAME_SHOWN, name);
     if (w->err)
         return;
     for (int i = 0; i < w->n; i++)

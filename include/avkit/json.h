@@ -51,6 +51,10 @@ int avk_json_int64(const avk_json *v, int64_t *out);
 /* Name of a type, for messages ("object", "string", ...). */
 const char *avk_json_type_name(avk_json_type t);
 
+/* Offset of the first byte of s[0..n) that is not valid UTF-8 (overlong
+ * forms, surrogates and code points above U+10FFFF are invalid); n when
+ * all of it is valid. */
+size_t avk_json_utf8_check(const char *s, size_t n);
 /* Append `s` (n bytes, UTF-8) as a quoted JSON string to b, escaping
  * quote, backslash and control characters. */
 void avk_json_write_string(avk_buf *b, const char *s, size_t n);

@@ -103,6 +103,10 @@ int main(void)
     ok(v && v->integer == 123, "parse stops at the given length");
     avk_json_free(v);
 
+    ok(avk_json_utf8_check("ab\xc3\xa9\xf0\x9f\x98\x80", 8) == 8 &&
+       avk_json_utf8_check("ab\xc3(", 4) == 2 && avk_json_utf8_check("\xed\xa0\x80", 3) == 0,
+       "avk_json_utf8_check finds the first bad byte");
+
     avk_buf b = {0};
     avk_json_write_string(&b, "q\"b\\n\n\x01\x1f\xc3\xa9", 10);
     ok(b.len == 25 && memcmp(b.data, "\"q\\\"b\\\\n\\n\\u0001\\u001f\xc3\xa9\"", 25) == 0,

@@ -185,6 +185,15 @@ int main(void)
     writer_refuses("a duplicate name", "ok", AVT_F32, 1, (int64_t[]){4}, "tensor \"ok\" added twice");
     writer_refuses("the name __metadata__", "__metadata__", AVT_F32, 1, (int64_t[]){4},
                    "cannot be named __metadata__");
+    writer_refuses("a name that is not UTF-8", "x\xff", AVT_F32, 1, (int64_t[]){4},
+                   "tensor name \"x\xff\" is not valid UTF-8");
+    w = avk_st_writer_new();
+    avk_st_writer_meta(w, "k", "caf\xe9");
+    avk_st_writer_add(w, "x", AVT_F32, 1, (int64_t[]){4}, (float[4]){0});
+    ok(avk_st_writer_write(w, "bad.safetensors") == -1 &&
+       strcmp(avk_errmsg(), "bad.safetensors: __metadata__ entry \"k\" is not valid UTF-8") == 0
+       && access("bad.safetensors", F_OK) != 0,
+       "writer refuses metadata that is not UTF-8: %s", avk_errmsg());
     w = avk_st_writer_new();
     avk_st_writer_add(w, "x", AVT_F32, 1, (int64_t[]){4}, (float[4]){0});
     ok(avk_st_writer_write(w, "no/such/dir/x.safetensors") == -1 &&
