@@ -1,5 +1,5 @@
-/* A tiny TAP producer for C unit tests: ok(cond, fmt, ...), is_int,
- * is_near, done_testing(). Each test binary is run by a tests/*.t script. */
+/* A tiny TAP producer for C unit tests: ok(cond, fmt, ...), diag(),
+ * done_testing(). Each test binary is run by a tests/tNNN-*.t script. */
 #ifndef AVKIT_TAP_H
 #define AVKIT_TAP_H
 
