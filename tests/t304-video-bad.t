@@ -69,6 +69,10 @@ for v in "$vid_mkv" "$vid_ts" "$vid_h264"; do
         test \$(tail -1 idx) -eq 59 && test \$(wc -l <idx) -ge 40
     "
 done
+test_expect_success "FFmpeg's own log stays quiet: every stderr line is ours" "
+    avk-vidcat -k 'dmg-video-h264.ts' >/dev/null 2>err; cat err; test -s err &&
+    ! grep -v '^avk-vidcat: dmg-video-h264.ts: frame [0-9]*: ' err
+"
 test_expect_success 'seeking beyond the end' "
     fails '$vid_h264' 'frame 60: beyond the end of the video (60 frames)' -S 60
 "
