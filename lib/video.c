@@ -34,7 +34,8 @@
 #include <libavutil/opt.h>
 #include <libswscale/swscale.h>
 
-/* Consecutive demuxer errors after which the input counts as ended. */
+/* Consecutive demuxer (or decoder) errors after which the input counts
+ * as ended, so that a caller reading past damage always comes to an end. */
 #define MAX_DEMUX_ERRORS 64
 
 struct avk_video {
@@ -60,6 +61,7 @@ struct avk_video {
     int ended;               /* the decoder returned its last frame */
     int short_reported;      /* a truncation was reported once */
     int demux_errors;        /* consecutive demuxer errors */
+    int decode_errors;       /* consecutive decoder errors */
 
     int out_w, out_h, pixfmt;
     enum AVPixelFormat out_av;
@@ -258,6 +260,7 @@ static int decode_next(avk_video *v, int64_t *index)
             int64_t idx = frame_index(v, v->frame, &pts);
             v->last_index = idx;
             v->last_pts = pts;
+            v->decode_errors = 0;
             *index = idx;
             if (v->frame->decode_error_flags || (v->frame->flags & AV_FRAME_FLAG_CORRUPT)) {
                 av_frame_unref(v->frame);
@@ -270,9 +273,12 @@ static int decode_next(avk_video *v, int64_t *index)
             v->ended = 1;
             return 0;
         }
-        if (ret != AVERROR(EAGAIN))
+        if (ret != AVERROR(EAGAIN)) {
+            if (++v->decode_errors > MAX_DEMUX_ERRORS)
+                v->ended = 1;   /* a decoder that only fails: stop there */
             return avk_error("%s: frame %lld: decoding failed: %s", v->path,
                              (long long)v->last_index + 1, av_err(ret, eb, sizeof eb));
+        }
         if (v->flushing) {   /* should not happen: a flushed decoder ends */
             v->ended = 1;
             return 0;
@@ -404,6 +410,11 @@ avk_video *avk_video_open(const char *path, const avk_decode_opts *opts,
     v->rate = stream_rate(v->st);
     v->cfr = v->rate.num && av_cmp_q(v->st->avg_frame_rate, v->st->r_frame_rate) == 0;
     output_size(opts, info->width, info->height, &v->out_w, &v->out_h);
+    if (v->out_w > 16384 || v->out_h > 16384) {
+        avk_error("%s: output size %dx%d too large (at most 16384 a side)", path,
+                  v->out_w, v->out_h);
+        goto fail;
+    }
     v->pixfmt = opts && opts->pixfmt ? opts->pixfmt : AVK_PIX_RGB24;
     v->out_av = av_pixfmt(v->pixfmt);
     if (open_decoder(v, opts) < 0)
@@ -601,6 +612,7 @@ static void reset_after_seek(avk_video *v)
     v->flushing = 0;
     v->ended = 0;
     v->demux_errors = 0;
+    v->decode_errors = 0;
     v->last_index = -1;
     v->last_pts = AV_NOPTS_VALUE;
 }
