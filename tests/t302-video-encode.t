@@ -65,13 +65,15 @@ test_expect_code 1 'an unknown encoder name is refused' "
     grep \"no video encoder named 'no-such-codec'\" err && test ! -e x.mp4; exit \$rc
 "
 test_expect_success 'killed while encoding: nothing under the real name, no temporary left' "
-    mkdir k
-    { cat src.rgb; sleep 30; } | avk-vidcat -e k/part.mp4 -s 320x240 &
+    mkdir k && mkfifo k.fifo
+    avk-vidcat -e k/part.mp4 -s 320x240 <k.fifo &
     pid=\$!
+    { cat src.rgb; exec sleep 30; } >k.fifo &
+    feeder=\$!
     for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
         test -n \"\$(find k -name '.part*' -size +1k)\" && break; sleep 0.5
     done
-    ls -lA k; kill \$pid; wait \$pid
+    ls -lA k; kill \$pid; wait \$pid; kill \$feeder; wait \$feeder
     test ! -e k/part.mp4 && test -z \"\$(ls -A k)\"
 "
 test_done
