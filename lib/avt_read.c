@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#define CHUNK ((size_t)64 << 20)     /* growth step for unbounded streams */
+#define CHUNK ((size_t)1 << 20)      /* first allocation on unbounded streams */
 
 struct avt_reader {
     FILE    *fp;
@@ -326,9 +326,9 @@ static int parse_entry(cursor *c, avt_tensor *t, entry *e, int64_t *budget)
                          "(%llu bytes from %llu)", rd->name, rec, t->name,
                          (unsigned long long)e->raw, (unsigned long long)e->stored);
     if (e->stored > (uint64_t)*budget)
-        return avk_error("%s: record %lld tensor '%s': payload of %llu bytes "
-                         "runs past the end of the file", rd->name, rec, t->name,
-                         (unsigned long long)e->stored);
+        return avk_error("%s: record %lld tensor '%s': truncated: payload of %llu "
+                         "bytes runs past the end of the file", rd->name, rec,
+                         t->name, (unsigned long long)e->stored);
     *budget -= (int64_t)e->stored;
     e->comp = comp;
     t->nbytes = (size_t)e->raw;
@@ -487,9 +487,14 @@ static int read_header(avt_reader *rd, avt_record *r, entry **entries)
     if (read_exact(rd, b, 4, "the header length") != 0)
         return -1;
     uint32_t hlen = get_u32(b);
-    if (hlen > AVT_MAX_HEADER || (int64_t)hlen + 4 > remaining(rd) || hlen < 12)
+    if (hlen > AVT_MAX_HEADER || hlen < 12)
         return avk_error("%s: record %lld: implausible header length %u at byte "
                          "offset %lld", rd->name, rec, hlen, (long long)rd->pos - 4);
+    if ((int64_t)hlen + 4 > remaining(rd))
+        return avk_error("%s: record %lld: truncated in the header (%u bytes "
+                         "claimed at byte offset %lld, %lld left in the file)",
+                         rd->name, rec, hlen + 4, (long long)rd->pos,
+                         (long long)remaining(rd));
     int64_t hoff = rd->pos;
     unsigned char *h = read_alloc(rd, (size_t)hlen + 4, "the header");
     if (!h)
