@@ -65,10 +65,10 @@ test_expect_success 'an empty input is not a stream' '
 test_expect_success 'missing file' '
     fails_with "no-such.avt: No such file" av-tensor no-such.avt
 '
-test_expect_success 'a damaged index: count fails, -r on it fails cleanly' '
+test_expect_success 'a damaged index: count fails, -r reads sequentially up to it' '
     cp good.avt bad.avt && flip bad.avt $((size - 2)) &&
     fails_with "bad.avt: .*(tail|end block)" av-tensor -c bad.avt &&
-    fails_with "bad.avt: .*(tail|end block)" av-tensor -r 1 bad.avt
+    av-tensor -r 1 bad.avt >out && grep -q "^record 1 key=rec0001" out
 '
 test_expect_success '--cat with a damaged input leaves no output file' '
     cp good.avt bad.avt && flip bad.avt $((end - 1)) &&
