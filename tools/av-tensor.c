@@ -59,6 +59,16 @@ static void put_escaped(const char *s)
     }
 }
 
+/* A number as %.6g, with every NaN spelled "nan" whatever its sign. */
+static const char *num(double v)
+{
+    static char buf[32];
+    if (isnan(v))
+        return "nan";
+    snprintf(buf, sizeof buf, "%.6g", v);
+    return buf;
+}
+
 /* One line per tensor: name dtype [shape] and min/max/mean/std over all
  * elements as doubles (population std; min and max skip NaNs). */
 static void print_tensor(const avt_tensor *t)
@@ -102,7 +112,10 @@ static void print_tensor(const avt_tensor *t)
     }
     if (nans == n)
         lo = hi = NAN;
-    printf(" min=%.6g max=%.6g mean=%.6g std=%.6g", lo, hi, mean, sqrt(sq / (double)n));
+    printf(" min=%s", num(lo));
+    printf(" max=%s", num(hi));
+    printf(" mean=%s", num(mean));
+    printf(" std=%s", num(sqrt(sq / (double)n)));
     if (nans)
         printf(" nan=%lld", (long long)nans);
     printf("\n");
