@@ -22,6 +22,7 @@ int avt_fuzz_skip_crc;
 #endif
 
 #define CHUNK ((size_t)1 << 20)      /* first allocation on unbounded streams */
+#define PIECE ((size_t)256 << 10)    /* read and checksum this much at a time */
 
 struct avt_reader {
     FILE    *fp;
@@ -52,7 +53,7 @@ static uint64_t get_u64(const unsigned char *p)
 
 static uint32_t crc_of(const void *p, size_t n)
 {
-    return (uint32_t)crc32_z(crc32_z(0, NULL, 0), p, n);
+    return avt_crc32(0, p, n);
 }
 
 /* Bytes that can still follow in a regular file (INT64_MAX for pipes). */
@@ -99,7 +100,8 @@ static int read_exact(avt_reader *rd, void *buf, size_t n, const char *what)
 /* Read n bytes into a fresh buffer. On a pipe the buffer grows only as
  * bytes arrive, so a header that lies about sizes runs into the end of
  * the stream instead of a huge allocation. */
-static unsigned char *read_alloc(avt_reader *rd, size_t n, const char *what)
+static unsigned char *read_alloc(avt_reader *rd, size_t n, const char *what,
+                                 uint32_t *crc)
 {
     size_t cap = rd->regular || n <= CHUNK ? n : CHUNK, have = 0;
     unsigned char *buf = malloc(cap ? cap : 1);
@@ -110,11 +112,16 @@ static unsigned char *read_alloc(avt_reader *rd, size_t n, const char *what)
         return NULL;
     }
     for (;;) {
-        if (read_exact(rd, buf + have, cap - have, what) != 0) {
-            free(buf);
-            return NULL;
+        /* pieces small enough to checksum while they are still in cache */
+        for (size_t piece; have < cap; have += piece) {
+            piece = cap - have < PIECE ? cap - have : PIECE;
+            if (read_exact(rd, buf + have, piece, what) != 0) {
+                free(buf);
+                return NULL;
+            }
+            if (crc)
+                *crc = avt_crc32(*crc, buf + have, piece);
         }
-        have = cap;
         if (have == n)
             return buf;
         cap = n - have > have ? 2 * have : n;
@@ -439,12 +446,12 @@ static int read_end_block(avt_reader *rd)
     }
     /* count == recno: the offsets were all seen, so this is bounded */
     size_t n = (size_t)count * 8;
-    unsigned char *offs = read_alloc(rd, n + 4 + 12, "the end block");
+    unsigned char *offs = read_alloc(rd, n + 4 + 12, "the end block", NULL);
     if (!offs)
         return -1;
     int rc = 0;
-    uint32_t crc = crc32_z(crc32_z(0, NULL, 0), b, 8);
-    crc = crc32_z(crc, offs, n);
+    uint32_t crc = avt_crc32(0, b, 8);
+    crc = avt_crc32(crc, offs, n);
     if (CRC_BAD(crc, get_u32(offs + n))) {
         rc = avk_error("%s: end block at byte offset %lld: checksum mismatch",
                        rd->name, (long long)end_off);
@@ -505,7 +512,7 @@ static int read_header(avt_reader *rd, avt_record *r, entry **entries)
                          rd->name, rec, hlen + 4, (long long)rd->pos,
                          (long long)remaining(rd));
     int64_t hoff = rd->pos;
-    unsigned char *h = read_alloc(rd, (size_t)hlen + 4, "the header");
+    unsigned char *h = read_alloc(rd, (size_t)hlen + 4, "the header", NULL);
     if (!h)
         return -1;
     if (CRC_BAD(crc_of(h, hlen), get_u32(h + hlen))) {
@@ -607,10 +614,11 @@ int avt_read_record(avt_reader *rd, avt_record *r)
         avt_tensor *t = &r->tensors[i];
         char what[64];
         snprintf(what, sizeof what, "the payload of tensor %d", i);
-        unsigned char *p = read_alloc(rd, (size_t)e[i].stored, what);
+        uint32_t crc = 0;
+        unsigned char *p = read_alloc(rd, (size_t)e[i].stored, what, &crc);
         if (!p)
             goto bad;
-        if (CRC_BAD(crc_of(p, (size_t)e[i].stored), e[i].crc)) {
+        if (CRC_BAD(crc, e[i].crc)) {
             free(p);
             avk_error("%s: record %lld tensor '%s': payload checksum mismatch "
                       "(payload ends at byte offset %lld)", rd->name,
@@ -666,8 +674,8 @@ static int load_index(avt_reader *rd)
         free(offs);
         goto bad_tail;
     }
-    uint32_t crc = crc32_z(crc32_z(0, NULL, 0), b + 4, 8);
-    if (CRC_BAD(crc32_z(crc, offs, n), get_u32(offs + n))) {
+    uint32_t crc = avt_crc32(0, b + 4, 8);
+    if (CRC_BAD(avt_crc32(crc, offs, n), get_u32(offs + n))) {
         free(offs);
         avk_error("%s: end block at byte offset %llu: checksum mismatch",
                   rd->name, (unsigned long long)end);

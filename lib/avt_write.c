@@ -80,7 +80,7 @@ avt_writer *avt_writer_open(const char *path, int flags, int level)
 /* CRC-32 (zlib's) of a buffer of any length. */
 static uint32_t crc_of(const void *p, size_t n)
 {
-    return (uint32_t)crc32_z(crc32_z(0, NULL, 0), p, n);
+    return avt_crc32(0, p, n);
 }
 
 /* Deflate src into a fresh buffer; returns its length, or 0 when the

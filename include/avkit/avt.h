@@ -53,6 +53,10 @@ typedef struct avt_record {
     avt_tensor *tensors;
 } avt_record;
 
+/* CRC-32 as zlib's crc32() computes it (start with 0, chain by passing
+ * the previous value), hardware-folded where the CPU allows. */
+uint32_t avt_crc32(uint32_t crc, const void *buf, size_t len);
+
 /* IEEE half and bfloat16 conversions (round to nearest even; NaN stays
  * NaN, overflow becomes infinity). */
 float    avt_f16_to_f32(uint16_t h);
