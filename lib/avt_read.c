@@ -84,14 +84,12 @@ static int64_t read_some(avt_reader *rd, void *buf, size_t n)
 /* Read exactly n bytes or fail naming `what` (a place in the stream). */
 static int read_exact(avt_reader *rd, void *buf, size_t n, const char *what)
 {
-    int64_t start = rd->pos, got = read_some(rd, buf, n);
+    int64_t got = read_some(rd, buf, n);
     if (got < 0)
         return fail(rd);
     if ((size_t)got < n) {
-        avk_error("%s: record %lld: truncated in %s at byte offset %lld "
-                  "(wanted %zu bytes from offset %lld, got %lld)", rd->name,
-                  (long long)rd->recno, what, (long long)rd->pos, n,
-                  (long long)start, (long long)got);
+        avk_error("%s: record %lld: truncated in %s at byte offset %lld",
+                  rd->name, (long long)rd->recno, what, (long long)rd->pos);
         return fail(rd);
     }
     return 0;
@@ -612,8 +610,8 @@ int avt_read_record(avt_reader *rd, avt_record *r)
         goto bad;
     for (int i = 0; i < r->ntensors; i++) {
         avt_tensor *t = &r->tensors[i];
-        char what[64];
-        snprintf(what, sizeof what, "the payload of tensor %d", i);
+        char what[300];
+        snprintf(what, sizeof what, "the payload of tensor '%.200s'", t->name);
         uint32_t crc = 0;
         unsigned char *p = read_alloc(rd, (size_t)e[i].stored, what, &crc);
         if (!p)
