@@ -12,9 +12,13 @@
  *          at the same place, with the same direction, in most frames
  *   V      mean over k of |F_k - mean_k F_k|: how much the picture changes
  *          at that pixel
- *   cand   P >= 8 and V >= 3: a fixed edge over changing content
- *   dens   the largest fraction of candidate pixels in a window of 1/6 of
- *          the frame's width and height (moved in steps of 1/24)
+ *   cand   P >= 8 and V >= 3: a fixed edge over changing content, counted
+ *          as across x (|median gx| >= |median gy|) or across y
+ *   dens   the largest 2 min(nx, ny) / area over windows of 1/6 of the
+ *          frame's width and height (moved in steps of 1/24), nx and ny
+ *          the candidates of each kind in the window: a logo or letters
+ *          have edges of both kinds, while the edges a camera pan leaves
+ *          in place (those along the motion, a horizon) have one
  *   edge   = 1 - exp(-dens / 0.03)
  *   text   = 0.9 when a word of at least 3 characters lies in a corner
  *          region (outer 30% of the width and 25% of the height) at the
@@ -117,19 +121,24 @@ static double edge_part(const float *const *frames, int n, int w, int h, avk_wat
         for (int k = 0; k < n; k++)
             tmp[k] = gy[np * k + i];
         float my = median(tmp, n);
-        cand[i] = sqrtf(mx * mx + my * my) >= WM_EDGE;
+        /* 1: a fixed edge across x (|gx| >= |gy|), 2: across y */
+        if (sqrtf(mx * mx + my * my) >= WM_EDGE)
+            cand[i] = fabsf(mx) >= fabsf(my) ? 1 : 2;
     }
     free(tmp);
     free(gx);
     free(gy);
     free(bl);
-    /* integral image of candidate pixels */
-    long *ii = avk_xcalloc((size_t)(w + 1) * (h + 1), sizeof(long));
+    /* integral images of the two kinds of candidate pixels */
+    size_t ni = (size_t)(w + 1) * (h + 1);
+    long *ix = avk_xcalloc(ni, sizeof(long)), *iy = avk_xcalloc(ni, sizeof(long));
     for (int y = 0; y < h; y++) {
-        long row = 0;
+        long rx = 0, ry = 0;
         for (int x = 0; x < w; x++) {
-            row += cand[(size_t)y * w + x];
-            ii[(size_t)(y + 1) * (w + 1) + x + 1] = ii[(size_t)y * (w + 1) + x + 1] + row;
+            rx += cand[(size_t)y * w + x] == 1;
+            ry += cand[(size_t)y * w + x] == 2;
+            ix[(size_t)(y + 1) * (w + 1) + x + 1] = ix[(size_t)y * (w + 1) + x + 1] + rx;
+            iy[(size_t)(y + 1) * (w + 1) + x + 1] = iy[(size_t)y * (w + 1) + x + 1] + ry;
         }
     }
     free(cand);
@@ -138,9 +147,14 @@ static double edge_part(const float *const *frames, int n, int w, int h, avk_wat
     double best = 0;
     for (int y = 0; y + wh <= h; y += sy)
         for (int x = 0; x + ww <= w; x += sx) {
-            long c = ii[(size_t)(y + wh) * (w + 1) + x + ww] - ii[(size_t)y * (w + 1) + x + ww] -
-                     ii[(size_t)(y + wh) * (w + 1) + x] + ii[(size_t)y * (w + 1) + x];
-            double d = (double)c / ((double)ww * wh);
+            size_t a00 = (size_t)y * (w + 1) + x, a01 = a00 + ww;
+            size_t a10 = (size_t)(y + wh) * (w + 1) + x, a11 = a10 + ww;
+            long cx = ix[a11] - ix[a01] - ix[a10] + ix[a00];
+            long cy = iy[a11] - iy[a01] - iy[a10] + iy[a00];
+            /* both orientations: a logo or letters have edges across x and
+             * across y; the edges a pan leaves in place (those along the
+             * motion) all have one orientation */
+            double d = 2.0 * (double)(cx < cy ? cx : cy) / ((double)ww * wh);
             if (d > best) {
                 best = d;
                 wm->x0 = x;
@@ -149,7 +163,8 @@ static double edge_part(const float *const *frames, int n, int w, int h, avk_wat
                 wm->y1 = y + wh;
             }
         }
-    free(ii);
+    free(ix);
+    free(iy);
     wm->density = best;
     return 1 - exp(-best / WM_DENS);
 }

@@ -17,8 +17,12 @@ for what in blurred darkened noisy washed-out; do
     "
     n=$((n + 1))
 done
-test_expect_success 'the original is kept, a degraded version dropped as low-aesthetic' '
-    test "$(col out.tsv reason 1)" = - && test "$(col out.tsv reason 3)" = low-aesthetic
+test_expect_success 'the original is kept, the noisy version dropped as low-aesthetic' '
+    test "$(col out.tsv reason 1)" = - && test "$(col out.tsv reason 4)" = low-aesthetic
+'
+test_expect_success '--aesthetic-min 7: one threshold keeps the original and drops all four' '
+    av-filter --scores aesthetic --aesthetic-min 7 in.tsv >strict.tsv &&
+    test "$(for r in 1 2 3 4 5; do col strict.tsv keep $r; done | tr "\n" " ")" = "1 0 0 0 0 "
 '
 cat >predictor.sh <<'EOF2'
 #!/bin/sh
