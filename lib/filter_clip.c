@@ -127,14 +127,19 @@ static int feed(clip_state *s, long i, const uint8_t *rgb, float *gray, uint8_t 
 {
     const avk_filter_opts *o = s->o;
     size_t np = (size_t)s->w * s->h;
-    avk_rgb_to_gray(rgb, s->w, s->h, gray);
+    int flow_frame = (o->scores & AVK_SCORE_MOTION) && i % s->step == 0;
+    int ti = (o->scores & AVK_SCORE_TEXT) ? find_idx(s->tidx, s->nt, i) : -1;
+    int wti = (o->scores & AVK_SCORE_WATERMARK) ? find_idx(s->wtidx, s->nwt, i) : -1;
+    int wfi = (o->scores & AVK_SCORE_WATERMARK) ? find_idx(s->widx, s->nw, i) : -1;
+    if ((o->scores & AVK_SCORE_STATIC) || flow_frame || ti >= 0 || wti >= 0 || wfi >= 0)
+        avk_rgb_to_gray(rgb, s->w, s->h, gray);
     if (o->scores & AVK_SCORE_STATIC) {
         if (s->have_gprev)
             s->diffs[i - 1] = avk_static_diff(s->gprev, gray, np, o->static_mode);
         memcpy(s->gprev, gray, np * sizeof(float));
         s->have_gprev = 1;
     }
-    if ((o->scores & AVK_SCORE_MOTION) && i % s->step == 0) {
+    if (flow_frame) {
         avk_plane_resize(gray, s->w, s->h, s->fcur, s->fw, s->fh);
         s->nsampled++;
         if (s->have_prev) {
@@ -165,12 +170,13 @@ static int feed(clip_state *s, long i, const uint8_t *rgb, float *gray, uint8_t 
         }
         s->acount++;
     }
-    int ti = (o->scores & AVK_SCORE_TEXT) ? find_idx(s->tidx, s->nt, i) : -1;
-    int wti = (o->scores & AVK_SCORE_WATERMARK) ? find_idx(s->wtidx, s->nwt, i) : -1;
     if (ti >= 0 || wti >= 0) {
+        /* a frame read for the text rule serves the watermark's corner
+         * text too; one read only for that looks at the corners alone */
         avk_text_frame tf;
         gray_bytes(gray, np, g8);
-        if (avk_text_detect(g8, s->w, s->h, o->text_conf, o->text_min_chars, &tf) < 0)
+        if ((ti >= 0 ? avk_text_detect(g8, s->w, s->h, o->text_conf, o->text_min_chars, &tf)
+                     : avk_text_detect_corners(g8, s->w, s->h, o->text_conf, &tf)) < 0)
             return -1;
         if (ti >= 0) {
             if (tf.cover > o->text_cover)
@@ -183,7 +189,7 @@ static int feed(clip_state *s, long i, const uint8_t *rgb, float *gray, uint8_t 
         else
             avk_text_frame_free(&tf);
     }
-    if ((o->scores & AVK_SCORE_WATERMARK) && find_idx(s->widx, s->nw, i) >= 0) {
+    if (wfi >= 0) {
         s->wframes[s->nwf] = avk_xmalloc(np * sizeof(float));
         memcpy(s->wframes[s->nwf++], gray, np * sizeof(float));
     }

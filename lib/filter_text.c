@@ -65,10 +65,12 @@ static int count_chars(const char *s)
  * least min_conf to out, skipping a word whose box mostly overlaps a word
  * already there (the same word found in the other image). */
 static int recognize(TessBaseAPI *api, const uint8_t *img, int w, int h,
-                     double min_conf, avk_text_frame *out, int *cap)
+                     const int *rect, double min_conf, avk_text_frame *out, int *cap)
 {
     TessBaseAPISetImage(api, img, w, h, 1, w);
     TessBaseAPISetSourceResolution(api, 70);
+    if (rect)
+        TessBaseAPISetRectangle(api, rect[0], rect[1], rect[2], rect[3]);
     if (TessBaseAPIRecognize(api, NULL) != 0) {
         TessBaseAPIClear(api);
         return avk_error("tesseract: recognition failed on a %dx%d frame", w, h);
@@ -176,22 +178,26 @@ static uint8_t *bright_strokes(const uint8_t *gray, int w, int h)
     return open;
 }
 
-/* Recognize, filter and measure; see filter.h. */
-int avk_text_detect(const uint8_t *gray, int w, int h, double min_conf,
-                    int min_chars, avk_text_frame *out)
+/* Both passes (the frame and its bright strokes) over the given
+ * rectangles (NULL: the whole frame), then the coverage. */
+static int detect(const uint8_t *gray, int w, int h, const int (*rects)[4], int nrects,
+                  double min_conf, int min_chars, avk_text_frame *out)
 {
     memset(out, 0, sizeof *out);
     TessBaseAPI *api = text_engine();
     if (!api)
         return -1;
-    int cap = 0;
-    if (recognize(api, gray, w, h, min_conf, out, &cap) < 0)
-        return -1;
+    int cap = 0, rc = 0;
     uint8_t *strokes = bright_strokes(gray, w, h);
-    int rc = recognize(api, strokes, w, h, min_conf, out, &cap);
+    for (int pass = 0; pass < 2 && rc == 0; pass++)
+        for (int k = 0; k < (rects ? nrects : 1) && rc == 0; k++)
+            rc = recognize(api, pass ? strokes : gray, w, h, rects ? rects[k] : NULL,
+                           min_conf, out, &cap);
     free(strokes);
-    if (rc < 0)
+    if (rc < 0) {
+        avk_text_frame_free(out);
         return -1;
+    }
     /* coverage: union of the boxes, counted on a mask */
     if (out->nboxes) {
         uint8_t *mask = avk_xcalloc((size_t)w * h, 1);
@@ -211,6 +217,25 @@ int avk_text_detect(const uint8_t *gray, int w, int h, double min_conf,
         out->cover = (double)area / ((double)w * h);
     }
     return 0;
+}
+
+/* Recognize, filter and measure the whole frame; see filter.h. */
+int avk_text_detect(const uint8_t *gray, int w, int h, double min_conf,
+                    int min_chars, avk_text_frame *out)
+{
+    return detect(gray, w, h, NULL, 0, min_conf, min_chars, out);
+}
+
+/* The same in the four corner regions only (the outer 30% of the width
+ * and 25% of the height), for the watermark score. */
+int avk_text_detect_corners(const uint8_t *gray, int w, int h, double min_conf,
+                            avk_text_frame *out)
+{
+    int cw = (int)(0.3 * w), ch = (int)(0.25 * h);
+    const int rects[4][4] = {
+        {0, 0, cw, ch}, {w - cw, 0, cw, ch}, {0, h - ch, cw, ch}, {w - cw, h - ch, cw, ch},
+    };
+    return detect(gray, w, h, rects, 4, min_conf, 1, out);
 }
 
 void avk_text_frame_free(avk_text_frame *f)

@@ -110,6 +110,10 @@ typedef struct avk_text_frame {
  * of those with at least min_chars characters. 0 or -1 (error set). */
 int avk_text_detect(const uint8_t *gray, int w, int h, double min_conf,
                     int min_chars, avk_text_frame *out);
+/* The same, reading only the four corner regions (outer 30% of the
+ * width, 25% of the height): the watermark score's corner text. */
+int avk_text_detect_corners(const uint8_t *gray, int w, int h, double min_conf,
+                            avk_text_frame *out);
 void avk_text_frame_free(avk_text_frame *f);
 /* Release this thread's Tesseract engine (optional, at exit). */
 void avk_text_release(void);
