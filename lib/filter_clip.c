@@ -52,8 +52,16 @@ static int run_aesthetic_cmd(const char *cmd, char **paths, int n, double *score
 {
     avk_buf b = {0};
     avk_buf_printf(&b, "%s", cmd);
-    for (int i = 0; i < n; i++)
-        avk_buf_printf(&b, " '%s'", paths[i]);   /* our own names: no quotes inside */
+    for (int i = 0; i < n; i++) {
+        /* single-quoted for sh; a quote inside (from TMPDIR) as '\'' */
+        avk_buf_append(&b, " '", 2);
+        for (const char *c = paths[i]; *c; c++)
+            if (*c == '\'')
+                avk_buf_append(&b, "'\\''", 4);
+            else
+                avk_buf_append(&b, c, 1);
+        avk_buf_append(&b, "'", 1);
+    }
     avk_buf_append(&b, "", 1);
     fflush(NULL);
     FILE *p = popen((char *)b.data, "r");
