@@ -180,6 +180,7 @@ avk_captions *avk_captions_load(const char *path, const avk_caption_opts *o)
         if (lead == len)
             continue;   /* blank */
         snprintf(where, sizeof where, "%s: line %ld", path, lineno);
+        size_t nbefore = c->n;
         if (format == AVK_CAPTIONS_AUTO)
             format = line[lead] == '{' ? AVK_CAPTIONS_JSONL : AVK_CAPTIONS_TSV;
         /* a raw line must be UTF-8 (JSON requires it; TSV fields are text) */
@@ -252,7 +253,7 @@ avk_captions *avk_captions_load(const char *path, const avk_caption_opts *o)
             e->text = avk_xstrdup(fields[col_text]);
             avk_caption_trim(e->text, &tl);
         }
-        if (o->by_time) {
+        if (o->by_time && c->n > nbefore) {
             avk_caption *e = &c->v[c->n - 1];
             if (!(e->end > e->start)) {
                 avk_error("%s: interval end %g is not after start %g", where, e->end,
