@@ -621,6 +621,16 @@ static void emb_close(emb_source *e)
 
 /* ---- reports -------------------------------------------------------------- */
 
+/* A caption no manifest row matched (by id: no row has its id, so a
+ * duplicate of a matched id does not count). */
+static int caption_unused(const avk_captions *cap, size_t i)
+{
+    if (cap->by_time)
+        return !cap->v[i].touched;
+    long first = avk_strmap_get(&cap->index, cap->v[i].key);
+    return !cap->v[first >= 0 ? (size_t)first : i].touched;
+}
+
 /* Counts on stderr when something was off; lists with -v. */
 static void report(const manifest *m, const avk_captions *cap, size_t records,
                    size_t missing, size_t cut, const opts *o)
@@ -645,13 +655,13 @@ static void report(const manifest *m, const avk_captions *cap, size_t records,
     if (cap) {
         size_t unused = 0;
         for (size_t i = 0; i < cap->n; i++)
-            unused += !cap->v[i].touched;
+            unused += caption_unused(cap, i);
         if (unused) {
             avk_warn("%zu captions in %s match no clip of the manifest%s", unused, cap->path,
                      avk_verbose ? ":" : "; -v lists them");
             if (avk_verbose)
                 for (size_t i = 0; i < cap->n; i++)
-                    if (!cap->v[i].touched) {
+                    if (caption_unused(cap, i)) {
                         if (cap->by_time)
                             fprintf(stderr, "  line %ld: %s %g-%g s\n", cap->v[i].line,
                                     cap->v[i].key, cap->v[i].start, cap->v[i].end);
