@@ -129,12 +129,12 @@ static int read_manifest(const char *path, int need_fps, manifest *m)
     if (!t)
         return -1;
     m->path = avk_xstrdup(path);
-    int c_video = avk_tsv_need(t, "video"), c_start = avk_tsv_need(t, "start_frame"),
-        c_end = avk_tsv_need(t, "end_frame");
+    int c_video, c_start, c_end;
+    if ((c_video = avk_tsv_need(t, "video")) < 0 || (c_start = avk_tsv_need(t, "start_frame")) < 0 ||
+        (c_end = avk_tsv_need(t, "end_frame")) < 0)
+        goto fail;
     int c_fps = avk_tsv_col(t, "fps"), c_clip = avk_tsv_col(t, "clip"),
         c_keep = avk_tsv_col(t, "keep");
-    if (c_video < 0 || c_start < 0 || c_end < 0)
-        goto fail;
     if (need_fps && c_fps < 0) {
         avk_error("%s: missing column 'fps' (needed with --by-time and --caption-cmd)", path);
         goto fail;
