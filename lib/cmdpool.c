@@ -134,7 +134,7 @@ size_t avk_cmd_run(avk_cmd_job *jobs, size_t n, const avk_cmd_opts *o)
     int par = o->parallel > 0 ? o->parallel : 1;
     slot *run = avk_xcalloc((size_t)par, sizeof *run);
     struct pollfd *pfd = avk_xcalloc((size_t)par, sizeof *pfd);
-    size_t nrun = 0, next = 0, failed = 0;
+    size_t nrun = 0, next = 0, failed = 0, finished = 0;
     int stopping = 0;
 
     for (size_t i = 0; i < n; i++) {
@@ -217,6 +217,9 @@ size_t avk_cmd_run(avk_cmd_job *jobs, size_t n, const avk_cmd_opts *o)
                 continue;
             }
             j->seconds = now - s->start;
+            finished++;
+            if (o->progress)
+                avk_progress_update(o->progress, (double)finished);
             if (j->status != AVK_CMD_OK) {
                 failed++;
                 if (o->stop_on_failure)

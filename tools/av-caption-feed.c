@@ -422,7 +422,15 @@ static int join_command(manifest *m, const opts *o, int setup_ok)
     }
     avk_cmd_opts co = {.parallel = o->jobs, .timeout = o->timeout,
                        .max_out = MAX_CAPTION_BYTES, .stop_on_failure = !o->keep_going};
+    avk_progress prog;
+    if (rank == 0) {
+        /* rank 0 draws its own share's progress (on a terminal only) */
+        avk_progress_start(&prog, "captions", (double)mine);
+        co.progress = &prog;
+    }
     avk_cmd_run(local, mine, &co);
+    if (rank == 0)
+        avk_progress_end(&prog);
     avk_buf *items = avk_xcalloc(n ? n : 1, sizeof *items);
     for (size_t k = 0; k < mine; k++) {
         pack_result(&local[k], &items[where[k]]);

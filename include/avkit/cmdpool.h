@@ -34,6 +34,7 @@ typedef struct avk_cmd_opts {
     double timeout;     /* seconds per job; 0 = none */
     size_t max_out;     /* bytes of stdout per job; 0 = no limit */
     int    stop_on_failure; /* after a failure, start nothing more and kill the rest */
+    avk_progress *progress; /* if not NULL: updated with the jobs finished */
 } avk_cmd_opts;
 
 /* Run every job; children get stdin from /dev/null, inherit stderr, and
