@@ -846,6 +846,8 @@ static void parse_options(int argc, char **argv, opts *o)
     o->manifest = argv[optind];
     if (!!o->captions + !!o->cmd != 1)
         avk_usage_error("give one caption source: -c FILE or -x CMD");
+    if (o->captions && strcmp(o->captions, "-") == 0 && strcmp(o->manifest, "-") == 0)
+        avk_usage_error("the manifest and the captions cannot both be standard input");
     if (o->cap.by_time && !o->captions)
         avk_usage_error("--by-time needs -c FILE");
     if (o->max_tokens > 0 && o->bos_eos && o->max_tokens < 2)
