@@ -374,6 +374,112 @@ static avk_bpe *load_text(const char *text)
     return b;
 }
 
+/* The textbook learner: recount every pair over all pieces at each step.
+ * Returns the number of merges; their pairs go to ml[], mr[]. */
+static int brute_learn(const char **texts, int nt, int maxm, long min_count,
+                       int32_t *ml, int32_t *mr)
+{
+    enum { MAXW = 4096, MAXL = 64 };
+    static int32_t sym[MAXW][MAXL];
+    static int len[MAXW];
+    static long cnt[MAXW];
+    static unsigned char key[MAXW][MAXL];
+    int nw = 0;
+    for (int t = 0; t < nt; t++) {
+        const unsigned char *s = (const unsigned char *)texts[t];
+        size_t n = strlen(texts[t]), pos = 0;
+        while (pos < n) {
+            size_t end = avk_bpe_piece_end(s, n, pos), m = end - pos;
+            int w;
+            for (w = 0; w < nw; w++)
+                if ((size_t)len[w] == m && memcmp(key[w], s + pos, m) == 0)
+                    break;
+            if (w == nw) {
+                memcpy(key[w], s + pos, m);
+                len[w] = (int)m;
+                for (size_t i = 0; i < m; i++)
+                    sym[w][i] = B(s[pos + i]);
+                cnt[w] = 0;
+                nw++;
+            }
+            cnt[w]++;
+            pos = end;
+        }
+    }
+    int nm = 0;
+    while (nm < maxm) {
+        long best = 0;
+        int32_t bl = 0, br = 0;
+        /* every distinct pair: count it over all words */
+        for (int w = 0; w < nw; w++)
+            for (int i = 0; i + 1 < len[w]; i++) {
+                int32_t l = sym[w][i], r = sym[w][i + 1];
+                long c = 0;
+                for (int u = 0; u < nw; u++)
+                    for (int k = 0; k + 1 < len[u]; k++)
+                        c += (sym[u][k] == l && sym[u][k + 1] == r) ? cnt[u] : 0;
+                if (c > best || (c == best && (l < bl || (l == bl && r < br)))) {
+                    best = c;
+                    bl = l;
+                    br = r;
+                }
+            }
+        if (best < min_count || best == 0)
+            break;
+        ml[nm] = bl;
+        mr[nm] = br;
+        int32_t id = AVK_BPE_NBASE + nm++;
+        for (int w = 0; w < nw; w++) {
+            int j = 0;
+            for (int i = 0; i < len[w];) {
+                if (i + 1 < len[w] && sym[w][i] == bl && sym[w][i + 1] == br) {
+                    sym[w][j++] = id;
+                    i += 2;
+                } else {
+                    sym[w][j++] = sym[w][i++];
+                }
+            }
+            len[w] = j;
+        }
+    }
+    return nm;
+}
+
+static void test_learner_vs_brute(void)
+{
+    static char store[300][40];
+    const char *texts[300];
+    int differ = 0, total = 0;
+    for (int round = 0; round < 8; round++) {
+        for (int t = 0; t < 300; t++) {
+            int n = (int)(rnd() % 30);
+            for (int i = 0; i < n; i++)
+                store[t][i] = "aabbc d  e,1"[rnd() % 12];
+            store[t][n] = 0;
+            texts[t] = store[t];
+        }
+        int32_t ml[80], mr[80];
+        long minc = 1 + round % 3;
+        int nm = brute_learn(texts, 300, 80, minc, ml, mr);
+        avk_bpe *b = learn_texts(texts, 300, AVK_BPE_NBASE + 80, minc);
+        total += nm;
+        if (avk_bpe_merges(b) != nm)
+            differ++;
+        else
+            for (int r = 0; r < nm; r++) {
+                int32_t l, rr;
+                avk_bpe_merge_pair(b, r, &l, &rr);
+                if (l != ml[r] || rr != mr[r]) {
+                    differ++;
+                    break;
+                }
+            }
+        avk_bpe_free(b);
+    }
+    ok(differ == 0, "the incremental learner picks the same merges as recounting "
+       "everything each step (8 random corpora, %d merges, %d differ)", total, differ);
+}
+
 static void test_vocab_errors(void)
 {
     avk_bpe *b = load_text("avkit-bpe 1\r\n# c\r\nmerges 2\r\n100 101 ab\r\n259 102\r\n");
@@ -429,6 +535,7 @@ int main(void)
 {
     test_pieces();
     test_hand_merges();
+    test_learner_vs_brute();
     avk_bpe *b = fuzz_vocab();
     ok(avk_bpe_merges(b) == 600, "fuzz vocabulary has 600 merges");
     test_round_trip(b);
