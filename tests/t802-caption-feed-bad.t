@@ -120,6 +120,15 @@ test_expect_code 1 'a damaged vocabulary file names its line' '
     av-caption-feed --vocab bad-vocab.txt -c caps.jsonl -o out.avt clips.tsv 2>err; rc=$?
     cat err; grep -q "bad-vocab.txt: line 3: file ends after 1 of 2 merges" err && exit $rc
 '
+if command -v script >/dev/null 2>&1; then
+    test_expect_success 'the stream is never written to a terminal' '
+        script -qec "av-caption-feed -c caps.jsonl clips.tsv; echo rc=\$?" /dev/null >tty.out;
+        cat tty.out; grep -q "refusing to write binary data to a terminal" tty.out &&
+        grep -q "rc=1" tty.out
+    '
+else
+    test_skip 'the stream is never written to a terminal' 'no script(1)'
+fi
 test_expect_code 2 'no caption source is a usage error' '
     av-caption-feed -o out.avt clips.tsv
 '
