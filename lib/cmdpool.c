@@ -158,7 +158,7 @@ size_t avk_cmd_run(avk_cmd_job *jobs, size_t n, const avk_cmd_opts *o)
         if (nrun == 0)
             break;
         /* wait for output, an exit, or the nearest deadline */
-        double now = avk_now(), wait = 1.0;
+        double now = avk_now(), wait = 0.05;   /* also how soon an exit is seen */
         int waiting_exit = 0;
         for (size_t k = 0; k < nrun; k++) {
             pfd[k].fd = run[k].fd;
@@ -190,10 +190,17 @@ size_t avk_cmd_run(avk_cmd_job *jobs, size_t n, const avk_cmd_opts *o)
                     done = 1;
                 }
             }
-            if (!done && s->fd < 0) {
+            if (!done) {
+                /* the captioner's exit ends its output, even when a child
+                 * it left behind still holds the pipe */
                 int st;
                 pid_t r = waitpid(s->pid, &st, WNOHANG);
                 if (r == s->pid) {
+                    if (s->fd >= 0) {
+                        drain(j, s);
+                        close(s->fd);
+                        s->fd = -1;
+                    }
                     if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
                         j->status = AVK_CMD_OK;
                     } else if (WIFEXITED(st)) {
@@ -203,6 +210,8 @@ size_t avk_cmd_run(avk_cmd_job *jobs, size_t n, const avk_cmd_opts *o)
                         j->status = AVK_CMD_SIGNAL;
                         j->code = WTERMSIG(st);
                     }
+                    if (o->max_out && j->out.len > o->max_out)
+                        j->status = AVK_CMD_TOOBIG;
                     kill(-s->pid, SIGKILL);     /* leftovers of the group */
                     done = 1;
                 }

@@ -73,6 +73,12 @@ test_expect_success 'a timed-out captioner dies with its children (process group
     av-caption-feed --keep-going --caption-timeout 0.5 -j 3 -x ./tree-cap -o out5.avt clips.tsv 2>err;
     sleep 0.2; ! ps -eo args | grep -q "^sleep 47"
 '
+test_expect_success 'a captioner that exits leaving a child on its output is done' '
+    printf "#!/bin/sh\necho \"left a child\"\nsleep 53 &\nexit 0\n" >bg-cap && chmod +x bg-cap &&
+    timeout 30 av-caption-feed -x ./bg-cap -j 2 -o bg.avt clips.tsv &&
+    test "$(av-tensor bg.avt | grep -c "caption=left a child")" = 3 &&
+    sleep 0.2 && ! ps -eo args | grep -q "^sleep 53"
+'
 test_expect_code 1 'a captioner that prints binary junk is an error naming the clip' '
     printf "#!/bin/sh\nprintf \"ok \\\\377\\\\376\\\\000junk\"\n" >junk-cap && chmod +x junk-cap &&
     av-caption-feed -x ./junk-cap -o out6.avt clips.tsv 2>err; rc=$?

@@ -38,8 +38,9 @@ typedef struct avk_cmd_opts {
 } avk_cmd_opts;
 
 /* Run every job; children get stdin from /dev/null, inherit stderr, and
- * run in their own process group. Returns the number of jobs that did not
- * end AVK_CMD_OK. */
+ * run in their own process group. A job's output is what it wrote until it
+ * exited; then whatever is left of its group is killed. Returns the number
+ * of jobs that did not end AVK_CMD_OK. */
 size_t avk_cmd_run(avk_cmd_job *jobs, size_t n, const avk_cmd_opts *o);
 
 /* A one-line description of how a finished job failed ("exited with
