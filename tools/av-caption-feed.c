@@ -219,6 +219,7 @@ fail:
     return -1;
 }
 
+/* Free the rows and their join results. */
 static void free_manifest(manifest *m)
 {
     for (size_t i = 0; i < m->n; i++) {
@@ -298,6 +299,7 @@ static void pack_result(const avk_cmd_job *j, avk_buf *b)
     avk_buf_append(b, j->out.data, j->out.len);
 }
 
+/* The inverse of pack_result, on rank 0. */
 static void unpack_result(const avk_buf *b, avk_cmd_job *j)
 {
     j->out.len = 0;
@@ -361,6 +363,7 @@ static size_t unpack_calls(const avk_buf *b, const char *cmd, avk_cmd_job **jobs
     return n;
 }
 
+/* Free the jobs' argv, environment and output. */
 static void free_jobs(avk_cmd_job *jobs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -560,6 +563,8 @@ typedef struct emb_source {
     avk_strmap  keys;   /* record key -> index */
 } emb_source;
 
+/* Open an embedding source; for a stream, index its record keys (one
+ * pass, payloads checked and dropped) so clips can seek to theirs. */
 static int emb_open(emb_source *e, const char *path)
 {
     memset(e, 0, sizeof *e);
@@ -619,6 +624,7 @@ static int emb_add(emb_source *e, const char *id, avt_record *rec)
     return rc;
 }
 
+/* Close the embedding source. */
 static void emb_close(emb_source *e)
 {
     if (e->rd)
@@ -743,6 +749,7 @@ enum {
     OPT_MIN_COUNT, OPT_CORPUS, OPT_TEXT_EMB, OPT_VERSION
 };
 
+/* Options into o; usage errors exit 2. */
 static void parse_options(int argc, char **argv, opts *o)
 {
     static const struct option lo[] = {
