@@ -17,6 +17,7 @@ enum { C_WS, C_LETTER, C_DIGIT, C_OTHER };
 /* The class of every byte, for the pre-tokenization rule. */
 static unsigned char byte_class[256];
 
+/* Fill byte_class once. */
 static void init_byte_class(void)
 {
     static int done;
@@ -66,6 +67,7 @@ size_t avk_bpe_piece_end(const unsigned char *s, size_t len, size_t pos)
 
 /* ---- small hashing helpers ------------------------------------------- */
 
+/* A 64-bit finalizer (from MurmurHash3's fmix64) that spreads every input bit. */
 static inline uint64_t mix64(uint64_t h)
 {
     h ^= h >> 33;
@@ -96,6 +98,7 @@ static inline uint64_t hash_bytes(const unsigned char *p, size_t n)
     return mix64(h);
 }
 
+/* Two ids as one key; ordering keys orders pairs by (left, right). */
 static inline uint64_t pair_key(int32_t a, int32_t b)
 {
     return (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
@@ -108,6 +111,7 @@ typedef struct pairmap {
     size_t    cap, n;   /* cap is a power of two */
 } pairmap;
 
+/* An empty map with room for want keys at half load. */
 static void pairmap_init(pairmap *m, size_t want)
 {
     size_t cap = 16;
@@ -120,6 +124,7 @@ static void pairmap_init(pairmap *m, size_t want)
     m->n = 0;
 }
 
+/* Free the map's arrays. */
 static void pairmap_free(pairmap *m)
 {
     free(m->keys);
@@ -136,6 +141,7 @@ static inline size_t pairmap_slot(const pairmap *m, uint64_t key)
     return i;
 }
 
+/* The value of key, or `missing`. */
 static inline int32_t pairmap_get(const pairmap *m, uint64_t key, int32_t missing)
 {
     size_t i = pairmap_slot(m, key);
@@ -144,6 +150,7 @@ static inline int32_t pairmap_get(const pairmap *m, uint64_t key, int32_t missin
 
 static void pairmap_put(pairmap *m, uint64_t key, int32_t val);
 
+/* Double the table and re-insert every key. */
 static void pairmap_grow(pairmap *m)
 {
     pairmap old = *m;
@@ -154,6 +161,7 @@ static void pairmap_grow(pairmap *m)
     pairmap_free(&old);
 }
 
+/* Insert or replace key's value. */
 static void pairmap_put(pairmap *m, uint64_t key, int32_t val)
 {
     if ((m->n + 1) * 2 > m->cap)
@@ -191,6 +199,7 @@ struct avk_bpe {
     size_t    scratch_cap, heap_cap;
 };
 
+/* Append one id, growing the array. */
 void avk_ids_push(avk_ids *v, int32_t id)
 {
     if (v->n == v->cap) {
@@ -200,6 +209,7 @@ void avk_ids_push(avk_ids *v, int32_t id)
     v->ids[v->n++] = id;
 }
 
+/* Free the ids and empty the array. */
 void avk_ids_free(avk_ids *v)
 {
     free(v->ids);
@@ -261,11 +271,13 @@ static void bpe_add_merge(avk_bpe *b, int32_t l, int32_t r)
     pairmap_put(&b->rank, pair_key(l, r), rank);
 }
 
+/* The byte-only vocabulary (no merges). */
 avk_bpe *avk_bpe_new_bytes(void)
 {
     return bpe_alloc(0);
 }
 
+/* Free a vocabulary and its cache. */
 void avk_bpe_free(avk_bpe *b)
 {
     if (!b)
@@ -286,22 +298,26 @@ void avk_bpe_free(avk_bpe *b)
     free(b);
 }
 
+/* Ids in the vocabulary: 259 + merges. */
 int avk_bpe_vocab_size(const avk_bpe *b)
 {
     return AVK_BPE_NBASE + b->nmerges;
 }
 
+/* Number of merges. */
 int avk_bpe_merges(const avk_bpe *b)
 {
     return b->nmerges;
 }
 
+/* The pair of merge rank r. */
 void avk_bpe_merge_pair(const avk_bpe *b, int r, int32_t *left, int32_t *right)
 {
     *left = b->left[r];
     *right = b->right[r];
 }
 
+/* The bytes of a token (NULL for specials). */
 const unsigned char *avk_bpe_token(const avk_bpe *b, int32_t id, size_t *len)
 {
     if (id < AVK_BPE_BYTE0 || id >= avk_bpe_vocab_size(b)) {
@@ -333,6 +349,7 @@ static void escape_token(const unsigned char *p, size_t n, avk_buf *out)
     }
 }
 
+/* Write the vocabulary text (avkit-vocab(5)) to fp. */
 int avk_bpe_write(const avk_bpe *b, FILE *fp, const char *what)
 {
     avk_buf o = {0};
@@ -352,6 +369,7 @@ int avk_bpe_write(const avk_bpe *b, FILE *fp, const char *what)
     return rc;
 }
 
+/* Write the vocabulary to path through a temporary file. */
 int avk_bpe_save(const avk_bpe *b, const char *path)
 {
     avk_out *o = avk_out_open(path, 0);
@@ -391,6 +409,7 @@ static long parse_id(char **p)
     return v;
 }
 
+/* Read and check a vocabulary file; errors name the line. */
 avk_bpe *avk_bpe_load(const char *path)
 {
     FILE *fp = avk_in_open(path, 0);
@@ -476,6 +495,7 @@ fail:
 
 /* ---- encoding ---------------------------------------------------------- */
 
+/* Merge rank of the pair (l, r), or NO_RANK. */
 static inline int32_t rank_of(const avk_bpe *b, int32_t l, int32_t r)
 {
     return pairmap_get(&b->rank, pair_key(l, r), NO_RANK);
@@ -531,6 +551,7 @@ static void heap_push(avk_bpe *b, size_t *n, uint64_t v)
     b->heap[i] = v;
 }
 
+/* Remove and return the smallest entry. */
 static uint64_t heap_pop(avk_bpe *b, size_t *n)
 {
     uint64_t top = b->heap[0], v = b->heap[--(*n)];
@@ -677,6 +698,8 @@ static void encode_cached(avk_bpe *b, const unsigned char *s, size_t n, avk_ids 
     b->cache_n++;
 }
 
+/* Encode piece by piece: single bytes directly, short pieces through
+ * the cache, long pieces with the heap merge. */
 void avk_bpe_encode(avk_bpe *b, const void *text, size_t len, avk_ids *out)
 {
     const unsigned char *s = text;
@@ -696,6 +719,7 @@ void avk_bpe_encode(avk_bpe *b, const void *text, size_t len, avk_ids *out)
     }
 }
 
+/* Concatenate the bytes of the ids; specials add nothing. */
 int avk_bpe_decode(const avk_bpe *b, const int32_t *ids, size_t n, avk_buf *out)
 {
     int32_t v = avk_bpe_vocab_size(b);
@@ -747,6 +771,7 @@ struct avk_bpe_learner {
     uint64_t total;
 };
 
+/* An empty piece count. */
 avk_bpe_learner *avk_bpe_learner_new(void)
 {
     init_byte_class();
@@ -756,6 +781,7 @@ avk_bpe_learner *avk_bpe_learner_new(void)
     return l;
 }
 
+/* Free the piece count. */
 void avk_bpe_learner_free(avk_bpe_learner *l)
 {
     if (!l)
@@ -766,6 +792,7 @@ void avk_bpe_learner_free(avk_bpe_learner *l)
     free(l);
 }
 
+/* Distinct pieces counted. */
 size_t avk_bpe_learner_words(const avk_bpe_learner *l)
 {
     return l->nwords;
@@ -811,6 +838,7 @@ static void learner_count(avk_bpe_learner *l, const unsigned char *s, size_t n)
     }
 }
 
+/* Cut a text into pieces and count each. */
 void avk_bpe_learner_add(avk_bpe_learner *l, const void *text, size_t len)
 {
     const unsigned char *s = text;
@@ -842,6 +870,7 @@ static inline int heap_before(const heap_entry *a, const heap_entry *b)
     return a->count > b->count || (a->count == b->count && a->key < b->key);
 }
 
+/* Push a (count, pair) entry on the max-heap. */
 static void lheap_push(learn_state *st, int64_t count, uint64_t key)
 {
     if (st->nheap == st->heap_cap) {
@@ -860,6 +889,7 @@ static void lheap_push(learn_state *st, int64_t count, uint64_t key)
     st->heap[i] = v;
 }
 
+/* Pop the best entry: highest count, then smallest pair. */
 static heap_entry lheap_pop(learn_state *st)
 {
     heap_entry top = st->heap[0], v = st->heap[--st->nheap];
@@ -922,6 +952,9 @@ static void pair_add(learn_state *st, uint64_t key, int64_t delta, int32_t w)
     }
 }
 
+/* Learn merges incrementally: pair counts and the words each pair is in
+ * are kept up to date, so a merge only rescans the words it touches; a
+ * heap with lazy deletion finds the best pair. */
 avk_bpe *avk_bpe_learn(avk_bpe_learner *l, int vocab_size, long min_count)
 {
     if (vocab_size < AVK_BPE_NBASE) {

@@ -7,6 +7,7 @@
 #include "avkit/json.h"
 #include "avkit/utf8.h"
 
+/* Default field names, automatic format, by id. */
 void avk_caption_opts_default(avk_caption_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -17,11 +18,13 @@ void avk_caption_opts_default(avk_caption_opts *o)
     o->end_field = "end";
 }
 
+/* ASCII whitespace: space, \t \n \v \f \r. */
 static int is_space(unsigned char c)
 {
     return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
+/* Strip ASCII whitespace at both ends, in place. */
 char *avk_caption_trim(char *s, size_t *n)
 {
     size_t a = 0, b = *n;
@@ -154,6 +157,8 @@ static int split_tabs(char *line, char **f, int max)
     return n;
 }
 
+/* Read every caption, checking UTF-8 line by line; then index them by id
+ * (noting duplicates) or group them by video sorted by start. */
 avk_captions *avk_captions_load(const char *path, const avk_caption_opts *o)
 {
     FILE *fp = avk_in_open(path, 0);
@@ -342,6 +347,7 @@ fail:
     return NULL;
 }
 
+/* Free the table. */
 void avk_captions_free(avk_captions *c)
 {
     if (!c)
@@ -366,6 +372,7 @@ void avk_captions_free(avk_captions *c)
     free(c);
 }
 
+/* The first caption with this id (marked touched), or -1. */
 long avk_captions_find(avk_captions *c, const char *id)
 {
     long i = avk_strmap_get(&c->index, id);
@@ -374,6 +381,8 @@ long avk_captions_find(avk_captions *c, const char *id)
     return i;
 }
 
+/* Binary search on the running maximum of the ends finds the first
+ * caption that can reach past start; scan until captions start after end. */
 long avk_captions_best(avk_captions *c, const char *video, double start, double end,
                        double *overlap)
 {

@@ -129,6 +129,8 @@ static int drain(avk_cmd_job *j, slot *s)
     }
 }
 
+/* Keep up to `parallel` children running; poll their pipes until each
+ * exits, times out or writes too much. */
 size_t avk_cmd_run(avk_cmd_job *jobs, size_t n, const avk_cmd_opts *o)
 {
     int par = o->parallel > 0 ? o->parallel : 1;
@@ -250,6 +252,7 @@ size_t avk_cmd_run(avk_cmd_job *jobs, size_t n, const avk_cmd_opts *o)
     return failed;
 }
 
+/* How a job ended, in words. */
 const char *avk_cmd_describe(const avk_cmd_job *j, const avk_cmd_opts *o)
 {
     static char msg[160];

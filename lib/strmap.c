@@ -15,6 +15,7 @@ static uint64_t hash_str(const char *s)
     return h ^ (h >> 29);
 }
 
+/* An empty map. */
 void avk_strmap_init(avk_strmap *m)
 {
     memset(m, 0, sizeof *m);
@@ -22,6 +23,7 @@ void avk_strmap_init(avk_strmap *m)
     m->slots = avk_xcalloc(m->cap, sizeof *m->slots);
 }
 
+/* Free the keys and tables. */
 void avk_strmap_free(avk_strmap *m)
 {
     for (size_t i = 0; i < m->n; i++)
@@ -46,6 +48,7 @@ static size_t find_slot(const avk_strmap *m, const char *key, uint64_t h)
     return i;
 }
 
+/* The value of key, or -1. */
 long avk_strmap_get(const avk_strmap *m, const char *key)
 {
     if (!m->slots)
@@ -54,6 +57,7 @@ long avk_strmap_get(const avk_strmap *m, const char *key)
     return m->slots[i] ? m->vals[m->slots[i] - 1] : -1;
 }
 
+/* Add key unless present; grow the table past half load. */
 long avk_strmap_add(avk_strmap *m, const char *key, long val)
 {
     if (!m->slots)

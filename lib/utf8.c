@@ -39,6 +39,7 @@ static size_t sequence_length(const unsigned char *s, size_t n, int flags,
     return need;
 }
 
+/* Scan ASCII quickly, check each multi-byte sequence by Table 3-7. */
 size_t avk_utf8_valid_prefix(const unsigned char *s, size_t n, int flags)
 {
     size_t i = 0, maximal;
@@ -56,6 +57,7 @@ size_t avk_utf8_valid_prefix(const unsigned char *s, size_t n, int flags)
     return n;
 }
 
+/* Copy valid runs; one U+FFFD per maximal ill-formed subpart. */
 size_t avk_utf8_repair(const unsigned char *s, size_t n, int flags, avk_buf *out)
 {
     static const unsigned char fffd[3] = {0xEF, 0xBF, 0xBD};
@@ -75,6 +77,7 @@ size_t avk_utf8_repair(const unsigned char *s, size_t n, int flags, avk_buf *out
     return replaced;
 }
 
+/* The UTF-8 bytes of one code point. */
 int avk_utf8_put(unsigned long cp, unsigned char *out)
 {
     if (cp < 0x80) {
