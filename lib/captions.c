@@ -381,13 +381,18 @@ long avk_captions_find(avk_captions *c, const char *id)
     return i;
 }
 
-/* Binary search on the running maximum of the ends finds the first
+/* A clip's video matches the captions' video field exactly, or else by
+ * its file name alone (captions kept beside the videos name them so).
+ * Binary search on the running maximum of the ends finds the first
  * caption that can reach past start; scan until captions start after end. */
 long avk_captions_best(avk_captions *c, const char *video, double start, double end,
                        double *overlap)
 {
     *overlap = 0;
     long g = avk_strmap_get(&c->index, video);
+    const char *slash = strrchr(video, '/');
+    if (g < 0 && slash)   /* captions that name the video by its file name */
+        g = avk_strmap_get(&c->index, slash + 1);
     if (g < 0 || !(end > start))
         return -1;
     size_t n = c->group_n[g], *a = c->group[g];

@@ -44,4 +44,13 @@ test_expect_success 'records by time overlap keep the overlap fraction' '
     cf_dump by-time.avt >by-time.txt &&
     test_golden captionfeed/by-time.txt by-time.txt
 '
+test_expect_success 'by time, a video path matches captions that name the file alone' '
+    awk -F "\t" -v OFS="\t" "NR > 1 { \$2 = \"footage/\" \$2; \$1 = \$2 \"#\" \$3 \"-\" \$4 } 1" clips.tsv >clips-dir.tsv &&
+    grep -q "^footage/park.mp4#0-48	footage/park.mp4	" clips-dir.tsv &&
+    av-caption-feed --vocab vocab.txt -t --min-overlap 0.5 -c timeline.tsv \
+        -o by-time-dir.avt clips-dir.tsv &&
+    av-tensor by-time.avt | grep "meta caption=" >want &&
+    av-tensor by-time-dir.avt | grep "meta caption=" >got &&
+    test -s want && test_cmp want got
+'
 test_done

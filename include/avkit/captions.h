@@ -59,7 +59,8 @@ void avk_captions_free(avk_captions *c);
 /* By id: the first entry with this id (marked touched), or -1. */
 long avk_captions_find(avk_captions *c, const char *id);
 /* By time: the entry of `video` that overlaps [start, end) most (ties: the
- * earlier line), or -1 when none overlaps. *overlap = length of the
+ * earlier line), or -1 when none overlaps. `video` matches the captions'
+ * video field exactly or, failing that, by its last path component. *overlap = length of the
  * intersection / (end - start). Every overlapping entry is marked touched. */
 long avk_captions_best(avk_captions *c, const char *video, double start,
                        double end, double *overlap);
