@@ -58,6 +58,7 @@ size_t avk_attention_workspace(const avk_attn *a, int backward)
 AVK_CLONES static float online_row(float *s, int n, float *m, float *corr)
 {
     float mx = *m;
+#pragma omp simd reduction(max : mx)
     for (int j = 0; j < n; j++)
         mx = s[j] > mx ? s[j] : mx;
     float sum = 0;
