@@ -172,6 +172,10 @@ def main():
     lv[3], lv[7] = 25.0, -35.0              # outside the clamp range
     case("gaussian_sample", gsample, [("mean", rn(30, seed=50)), ("logvar", lv), ("eps", rn(30, seed=52))],
          grad_inputs=["mean", "logvar"])
+    # embedding lookup with a repeated id; ids stored as float (exact)
+    ids = torch.tensor([3, 0, 5, 3, 9, 1, 3])
+    case("embedding", lambda table: F.embedding(ids, table), [("table", rn(10, 6, seed=54))],
+         extra=[("ids", ids.float())])
     # timestep embedding (no gradient): DiT's formula
     t = torch.tensor([0.0, 1.0, 17.5, 999.0])
     half = 8

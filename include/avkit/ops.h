@@ -74,6 +74,17 @@ void avk_linear_fwd_ref(float *y, const float *x, const float *w, const float *b
 void avk_linear_bwd_ref(float *dx, float *dw, float *db, const float *dy,
                         const float *x, const float *w, int64_t M, int64_t K, int64_t N);
 
+/* ---- embedding lookup (ops_embed.c) ---------------------------------- */
+
+/* Rows of a table [V, D] picked by ids [n] (caption tokens, class labels):
+ * out[i] = table[ids[i]]; the backward adds dout[i] into dtable[ids[i]]
+ * (repeated ids accumulate). Returns -1 (error naming the position and
+ * the id) when an id is outside [0, V), before writing anything. */
+int avk_embedding_fwd(float *out, const float *table, const int32_t *ids, int64_t n,
+                      int64_t V, int D);
+void avk_embedding_bwd(float *dtable, const float *dout, const int32_t *ids, int64_t n, int D);
+void avk_embedding_bwd_ref(float *dtable, const float *dout, const int32_t *ids, int64_t n, int D);
+
 /* ---- conv2d (ops_conv.c) --------------------------------------------- */
 
 /* x [B, Cin, H, W], w [Cout, Cin, kh, kw], b [Cout], y [B, Cout, Ho, Wo];

@@ -243,6 +243,18 @@ static void b_pool(const opcase *c, float *const *in, const float *out, const fl
     (ref ? avk_avgpool_bwd_ref : avk_avgpool_bwd)(d[0], dy, 6, 4, 6, 2);
 }
 
+/* ---- embedding (ids 3,0,5,3,9,1,3 into a 10 x 6 table) ---- */
+static const int32_t cs_ids[7] = {3, 0, 5, 3, 9, 1, 3};
+static void f_emb(const opcase *c, float *const *in, float *out, int ref)
+{
+    avk_embedding_fwd(out, in[0], cs_ids, 7, 10, 6);
+}
+static void b_emb(const opcase *c, float *const *in, const float *out, const float *dy,
+                  float *const *d, int ref)
+{
+    (ref ? avk_embedding_bwd_ref : avk_embedding_bwd)(d[0], dy, cs_ids, 7, 6);
+}
+
 /* ---- losses (no separate reference: the formula is the reference) ---- */
 static void f_mse(const opcase *c, float *const *in, float *out, int ref)
 {
@@ -303,6 +315,7 @@ static const opcase op_cases[] = {
     {"unpatchify", 1, {"tokens"}, {288}, 1, 288, f_unpatch, b_unpatch, 0},
     {"upsample", 1, {"x"}, {72}, 1, 288, f_up, b_up, 0},
     {"avgpool", 1, {"x"}, {144}, 1, 36, f_pool, b_pool, 0},
+    {"embedding", 1, {"table"}, {60}, 1, 42, f_emb, b_emb, 0},
     {"mse", 2, {"pred", "target"}, {40, 40}, 1, 1, f_mse, b_mse, 0},
     {"l1", 2, {"pred", "target"}, {40, 40}, 1, 1, f_l1, b_l1, 1},
     {"kl", 2, {"mean", "logvar"}, {30, 30}, 3, 1, f_kl, b_kl, 0},

@@ -102,6 +102,7 @@ int main(void)
     long_sequence();
     full_check(1, 1, 1024, 1024, 64, NULL, "1024 tokens, one head (split backward)");
     full_check(2, 4, 300, 300, 32, NULL, "batch 2 x 4 heads of 32 (owned backward)");
+    full_check(2, 1, 96, 96, 512, NULL, "VAE mid-block shape: one head of 512 channels");
     static const int lens[3] = {77, 5, 120};
     full_check(3, 2, 130, 120, 16, lens, "cross-attention to masked keys of different lengths");
     avk_attn a1 = avk_attn_make(1, 8, 1024, 1024, 64), a2 = avk_attn_make(1, 8, 1024, 65536, 64);
