@@ -26,7 +26,7 @@
 #include <string.h>
 
 #define BQ 64
-#define BK 256
+#define BK 512
 
 avk_attn avk_attn_make(int B, int H, int Nq, int Nk, int D)
 {

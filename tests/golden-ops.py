@@ -107,9 +107,9 @@ def main():
         if mask is not None:
             s = s.masked_fill(~mask, float("-inf"))
         return torch.softmax(s, -1) @ v
-    # several query and key blocks (the C kernel uses 64 x 256 blocks)
-    case("attention", attn, [("q", rn(1, 3, 70, 8, seed=27)), ("k", rn(1, 3, 300, 8, seed=28)),
-                             ("v", rn(1, 3, 300, 8, seed=29))])
+    # several query and key blocks (the C kernel uses 64 x 512 blocks)
+    case("attention", attn, [("q", rn(1, 3, 70, 4, seed=27)), ("k", rn(1, 3, 530, 4, seed=28)),
+                             ("v", rn(1, 3, 530, 4, seed=29))])
     kv_len = torch.tensor([19, 7])
     mask = (torch.arange(23)[None, :] < kv_len[:, None])[:, None, None, :]
     case("attention_masked", lambda q, k, v: attn(q, k, v, mask),

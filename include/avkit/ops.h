@@ -191,9 +191,16 @@ void avk_softmax_bwd_ref(float *dx, const float *dy, const float *y, int64_t M, 
  * one count per batch entry: keys at positions >= kv_len[b] are masked out
  * (padded captions); each count must be >= 1.
  *
- * Spatial attention over a video [B, T, S, ...] is this call with batch
- * B*T and sequence S; temporal attention is batch B*S and sequence T
- * after an avk_permute; full attention is sequence T*S.
+ * Video attention from a fused qkv projection (avk_linear with 3*H*Dh
+ * outputs) over tokens ordered (frame t, spatial position s), one
+ * avk_permute each way:
+ *   full:     qkv [B, T*S, 3, H, Dh] perm {2,0,3,1,4}   -> [3][B, H, T*S, Dh]
+ *   spatial:  qkv [B, T, S, 3, H, Dh] perm {3,0,1,4,2,5} -> [3][B*T, H, S, Dh]
+ *   temporal: qkv [B, T, S, 3, H, Dh] perm {3,0,2,4,1,5} -> [3][B*S, H, T, Dh]
+ * (q, k, v are the three consecutive slices of the output). The output
+ * goes back to token order with the inverse permutation of the matching
+ * [.., H, N, Dh] shape, and the backward uses the same permutations the
+ * other way (avk_perm_inverse, avk_permute_acc).
  *
  * The fast version is tiled with an online softmax (FlashAttention): it
  * never holds the Nq x Nk score matrix, only blocks of it per thread, so

@@ -143,7 +143,7 @@ static const int cs_kv_len[2] = {19, 7};
 static avk_attn attn_of(const opcase *c)
 {
     if (!strcmp(c->name, "attention"))
-        return avk_attn_make(1, 3, 70, 300, 8);
+        return avk_attn_make(1, 3, 70, 530, 4);
     avk_attn a = avk_attn_make(2, 2, 11, 23, 8);
     a.kv_len = cs_kv_len;
     return a;
@@ -306,7 +306,7 @@ static const opcase op_cases[] = {
     {"silu", 1, {"x"}, {61}, 1, 61, f_silu, b_silu, 0},
     {"gelu", 1, {"x"}, {61}, 1, 61, f_gelu, b_gelu, 0},
     {"softmax", 1, {"x"}, {52}, 1, 52, f_softmax, b_softmax, 0},
-    {"attention", 3, {"q", "k", "v"}, {1680, 7200, 7200}, 7, 1680, f_attn, b_attn, 0},
+    {"attention", 3, {"q", "k", "v"}, {840, 6360, 6360}, 7, 840, f_attn, b_attn, 0},
     {"attention_masked", 3, {"q", "k", "v"}, {352, 736, 736}, 7, 352, f_attn, b_attn, 0},
     {"modulate", 3, {"x", "shift", "scale"}, {96, 48, 48}, 7, 96, f_mod, b_mod, 0},
     {"gated_residual", 3, {"res", "y", "gate"}, {96, 96, 48}, 7, 96, f_gate, b_gate, 0},
