@@ -117,7 +117,7 @@ void avk_conv2d_bwd_ref(float *dx, float *dw, float *db, const float *dy,
 /* ---- normalization (ops_norm.c) -------------------------------------- */
 
 /* Group norm over x [B, C, S] (S = H*W, or T*H*W), G groups of C/G
- * channels; gamma, beta [C] (either may be NULL = 1 / 0). Saves mean and
+ * channels (C a multiple of G); gamma, beta [C] (either may be NULL = 1 / 0). Saves mean and
  * rstd = 1/sqrt(var + eps) [B, G] for the backward (biased variance, as
  * torch.nn.GroupNorm). */
 void avk_groupnorm_fwd(float *y, float *mean, float *rstd, const float *x,
@@ -351,7 +351,7 @@ void avk_gaussian_sample_bwd(float *dmean, float *dlogvar, const float *dz,
  * step is t, counted from 1. m and v start zeroed. Works on any slice of a
  * flat parameter buffer (so a ZeRO shard is one call). */
 typedef struct avk_adamw {
-    float lr, beta1, beta2, eps, weight_decay;
+    double lr, beta1, beta2, eps, weight_decay;   /* Python floats in torch */
 } avk_adamw;
 /* torch defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, wd 1e-2. */
 avk_adamw avk_adamw_defaults(void);
