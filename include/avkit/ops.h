@@ -96,7 +96,9 @@ typedef struct avk_conv2d {
     int pad_top, pad_bottom, pad_left, pad_right;
 } avk_conv2d;
 
-/* A square-kernel, symmetric-padding description. */
+/* A square-kernel, symmetric-padding description. The operators trust
+ * the description: check it once with avk_conv2d_check (a model does so
+ * when it is built). */
 avk_conv2d avk_conv2d_make(int B, int Cin, int H, int W, int Cout, int k,
                            int stride, int pad);
 int avk_conv2d_out_h(const avk_conv2d *c);
@@ -189,7 +191,7 @@ void avk_softmax_bwd_ref(float *dx, const float *dy, const float *y, int64_t M, 
  * q [B, H, Nq, D], k and v [B, H, Nk, D], o [B, H, Nq, D]. Nq and Nk may
  * differ (cross-attention to text tokens). kv_len, when not NULL, holds
  * one count per batch entry: keys at positions >= kv_len[b] are masked out
- * (padded captions); each count must be >= 1.
+ * (padded captions); a count of 0 gives zero outputs (and lse = -inf).
  *
  * Video attention from a fused qkv projection (avk_linear with 3*H*Dh
  * outputs) over tokens ordered (frame t, spatial position s), one

@@ -163,6 +163,20 @@ int main(void)
     full_check(2, 1, 96, 96, 512, NULL, "VAE mid-block shape: one head of 512 channels");
     static const int lens[3] = {77, 5, 120};
     full_check(3, 2, 130, 120, 16, lens, "cross-attention to masked keys of different lengths");
+    {
+        static const int none[1] = {0};
+        avk_attn a0 = avk_attn_make(1, 1, 3, 4, 8);
+        a0.kv_len = none;
+        float q[24], k[32], v[32], o[24], lse[3];
+        avk_fill_randn(q, 24, &rng, 0, 1);
+        avk_fill_randn(k, 32, &rng, 0, 1);
+        avk_fill_randn(v, 32, &rng, 0, 1);
+        avk_attention_fwd(o, lse, q, k, v, &a0);
+        int zero = 1;
+        for (int i = 0; i < 24; i++)
+            zero &= o[i] == 0.0f;
+        ok(zero && isinf(lse[0]) && lse[0] < 0, "a batch entry with no keys attends to nothing: zeros");
+    }
     avk_attn a1 = avk_attn_make(1, 8, 1024, 1024, 64), a2 = avk_attn_make(1, 8, 1024, 65536, 64);
     ok(avk_attention_workspace(&a1, 0) == avk_attention_workspace(&a2, 0),
        "forward workspace does not grow with the key length (%zu bytes)",
