@@ -104,24 +104,28 @@ void avk_plane_blur(const float *src, int w, int h, double sigma, float *dst)
             pad[w + r + i] = row[w - 1];
         }
         memcpy(pad + r, row, (size_t)w * sizeof(float));
-        float *out = tmp + (size_t)y * w;
-        for (int x = 0; x < w; x++) {
-            const float *p = pad + x;
-            float s = 0;
-            for (int i = 0; i <= 2 * r; i++)
-                s += k[i] * p[i];
-            out[x] = s;
+        /* tap-major so that the loop over x vectorizes */
+        float *restrict out = tmp + (size_t)y * w;
+        for (int x = 0; x < w; x++)
+            out[x] = 0;
+        for (int i = 0; i <= 2 * r; i++) {
+            const float *restrict p = pad + i;
+            float kk = k[i];
+            #pragma omp simd
+            for (int x = 0; x < w; x++)
+                out[x] += kk * p[x];
         }
     }
     free(pad);
     for (int y = 0; y < h; y++) {
-        float *out = dst + (size_t)y * w;
+        float *restrict out = dst + (size_t)y * w;
         for (int x = 0; x < w; x++)
             out[x] = 0;
         for (int i = -r; i <= r; i++) {
             int yy = y + i < 0 ? 0 : y + i >= h ? h - 1 : y + i;
-            const float *row = tmp + (size_t)yy * w;
+            const float *restrict row = tmp + (size_t)yy * w;
             float kk = k[i + r];
+            #pragma omp simd
             for (int x = 0; x < w; x++)
                 out[x] += kk * row[x];
         }
