@@ -287,10 +287,39 @@ int avk_flow_dense(const float *i1, const float *i2, int w, int h,
     return 0;
 }
 
-static int cmp_desc(const void *a, const void *b)
+/* Reorder m so that its k largest values come first (Hoare's quickselect
+ * with a median-of-three pivot: linear time, deterministic). */
+static void select_largest(float *m, size_t n, size_t k)
 {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x < y) - (x > y);
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        float a = m[lo], b = m[mid], c = m[hi];
+        float pivot = a > b ? (b > c ? b : a > c ? c : a) : (a > c ? a : b > c ? c : b);
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (m[i] > pivot)
+                i++;
+            while (m[j] < pivot)
+                j--;
+            if (i <= j) {
+                float t = m[i];
+                m[i] = m[j];
+                m[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        /* now m[lo..j] >= pivot >= m[i..hi] */
+        if (k - 1 <= j && j != (size_t)-1)
+            hi = j;
+        else if (k - 1 >= i)
+            lo = i;
+        else
+            break;
+    }
 }
 
 /* VBench's per-pair score: the mean of the largest frac*n magnitudes
@@ -302,10 +331,10 @@ double avk_flow_top_mean(const float *u, const float *v, size_t n, double frac)
     float *m = avk_xmalloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++)
         m[i] = sqrtf(u[i] * u[i] + v[i] * v[i]);
-    qsort(m, n, sizeof(float), cmp_desc);
     size_t k = (size_t)(n * frac);
     if (k < 1)
         k = 1;
+    select_largest(m, n, k);
     double s = 0;
     for (size_t i = 0; i < k; i++)
         s += m[i];

@@ -56,16 +56,16 @@ static void gradient(const float *p, int w, int h, float *gx, float *gy)
     free(b);
 }
 
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
-/* Median of n values (mean of the middle two for even n); sorts v. */
+/* Median of n values (mean of the middle two for even n); sorts v by
+ * insertion (n is a few frames). */
 static float median(float *v, int n)
 {
-    qsort(v, (size_t)n, sizeof(float), cmp_float);
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            float t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
     return n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
 }
 
