@@ -578,9 +578,6 @@ static void find_gradual(const avk_shot_analyzer *a, cutlist *hard, cutlist *out
             pass[i] = 0;
         }
         for (int64_t i = k; i + k < n; i++) {
-            if (getenv("AVK_DBG") && i == atoi(getenv("AVK_DBG")))
-                avk_info(0, "k %d i %lld lc %.2f left %.2f right %.2f", k, (long long)i, lc[i],
-                         i - 2 * k >= k ? lc[i - 2 * k] : -1, i + 3 * k < n ? lc[i + 2 * k] : -1);
             if (lc[i] < a->p.gradual_min)
                 continue;
             double nb = 0.0;
