@@ -24,6 +24,7 @@
 #define SBINS 8
 #define VBINS 8
 #define HIST (HBINS + SBINS + VBINS)
+#define MAX_STRAY 0.18          /* motion, not a blend, above this */
 
 /* Fill p with the documented defaults. */
 void avk_shot_params_default(avk_shot_params *p)
@@ -461,6 +462,50 @@ static void suppress_flashes(const avk_shot_analyzer *a, cutlist *l)
     }
 }
 
+/* How far the frames of a transition [ts, te) stray from a blend of the
+ * frame before it (A = ts-1) and the frame after it (B = te): per thumbnail
+ * cell and channel, the distance of a frame's value outside the interval
+ * between A's and B's, averaged, over the mean |A - B|. Dissolves, fades
+ * and wipes stay inside (each cell goes from A to B); motion does not. A
+ * fade through black is checked as two halves split at its darkest frame.
+ */
+static double stray_ratio(const avk_shot_analyzer *a, int64_t ts, int64_t te)
+{
+    if (ts < 1 || te >= a->n || te <= ts)
+        return 0.0;
+    int64_t dark = -1;
+    float dmin = 1e9f;
+    for (int64_t t = ts; t < te; t++)
+        if (a->mean[t] < dmin) { dmin = a->mean[t]; dark = t; }
+    int64_t ends[3] = {ts - 1, te, te};
+    int parts = 1;
+    if (dmin < a->p.fade_threshold) {
+        ends[1] = dark;
+        parts = 2;
+    }
+    double worst = 0.0;
+    for (int part = 0; part < parts; part++) {
+        int64_t f0 = ends[part], f1 = ends[part + 1];
+        const uint8_t *A = a->thumb + (size_t)TBYTES * f0, *B = a->thumb + (size_t)TBYTES * f1;
+        double span = avk_mean_abs_diff(A, B, TBYTES), out = 0.0;
+        int cnt = 0;
+        for (int64_t t = f0 + 1; t < f1; t++, cnt++) {
+            const uint8_t *F = a->thumb + (size_t)TBYTES * t;
+            double o = 0.0;
+            for (int c = 0; c < TBYTES; c++) {
+                int lo = A[c] < B[c] ? A[c] : B[c], hi = A[c] < B[c] ? B[c] : A[c];
+                o += F[c] > hi ? F[c] - hi : F[c] < lo ? lo - F[c] : 0;
+            }
+            out += o / TBYTES;
+        }
+        if (cnt > 0 && span > 0) {
+            double r = out / cnt / span;
+            if (r > worst) worst = r;
+        }
+    }
+    return worst;
+}
+
 typedef struct gcand {
     int64_t i;
     int k;
@@ -641,6 +686,10 @@ static void find_gradual(const avk_shot_analyzer *a, cutlist *hard, cutlist *out
                 if (thumb_dist(a, c.ts - 1, j) < a->p.min_content / 2.0)
                     back = 1;
         if (back)
+            continue;
+        double stray = stray_ratio(a, c.ts, c.te);
+        avk_info(3, "gradual: frames %lld-%lld stray %.3f", (long long)c.ts, (long long)c.te, stray);
+        if (stray > MAX_STRAY)
             continue;
         for (size_t h = 0; h < hard->n; h++)
             if (hard->c[h].at >= c.ts - 1 && hard->c[h].at <= c.te + 1)
