@@ -51,60 +51,73 @@ void avk_shot_params_default(avk_shot_params *p)
 
 /* ---- colour conversion ----------------------------------------------- */
 
-static int32_t sat_div[256];   /* round(255 * 4096 / v) */
-static int32_t hue_div[256];   /* round(30 * 4096 / d) */
-static int tables_ready;
+/* Functions the per-frame work spends its time in are built for AVX2 too,
+ * picked at load time where the CPU has it. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define AVK_HOT __attribute__((target_clones("avx2", "default"), optimize("O3")))
+#else
+#define AVK_HOT
+#endif
 
-/* Reciprocal tables so the per-pixel conversion needs no division. */
-static void init_tables(void)
+/* A row of RGB24 pixels to OpenCV's 8-bit HSV, branch-free so that it
+ * vectorizes: V = max, S = round(255 d / V), H = round(30 num / d) + the
+ * sector's offset, num and the offset keeping the sum non-negative (d =
+ * max - min; hue degrees halved, in [0, 180)). */
+AVK_HOT
+static void hsv_row(const uint8_t *restrict rgb, int n, uint8_t *restrict H,
+                    uint8_t *restrict S, uint8_t *restrict V)
 {
-    if (tables_ready)
-        return;
-    sat_div[0] = hue_div[0] = 0;
-    for (int i = 1; i < 256; i++) {
-        sat_div[i] = (int32_t)lrint(255.0 * 4096.0 / i);
-        hue_div[i] = (int32_t)lrint(30.0 * 4096.0 / i);
+    for (int i = 0; i < n; i++) {
+        int r = rgb[3 * i], g = rgb[3 * i + 1], b = rgb[3 * i + 2];
+        int mx = r > g ? r : g, mn = r < g ? r : g;
+        mx = b > mx ? b : mx;
+        mn = b < mn ? b : mn;
+        int d = mx - mn;
+        /* Sector masks: red max (0 deg, +360 so the sum stays positive),
+         * else green max (120 deg), else blue max (240 deg); in units of d. */
+        int isr = -(mx == r), isg = -(mx == g) & ~isr, isb = ~isr & ~isg;
+        int num = (isr & (g - b + 6 * d)) | (isg & (b - r + 2 * d)) | (isb & (r - g + 4 * d));
+        float df = (float)(d + (d == 0)), mf = (float)(mx + (mx == 0));
+        int h = (int)((float)num * 30.0f / df + 0.5f);
+        h -= 180 & -(h >= 180);
+        H[i] = (uint8_t)(h & -(d > 0));
+        S[i] = (uint8_t)(int)((float)d * 255.0f / mf + 0.5f);
+        V[i] = (uint8_t)mx;
     }
-    tables_ready = 1;
-}
-
-/* One pixel to OpenCV's 8-bit HSV (H in [0, 180), hue degrees halved). */
-static inline void pixel_hsv(int r, int g, int b, uint8_t *h, uint8_t *s, uint8_t *v)
-{
-    int mx = r > g ? r : g, mn = r < g ? r : g;
-    if (b > mx) mx = b;
-    if (b < mn) mn = b;
-    int d = mx - mn;
-    *v = (uint8_t)mx;
-    *s = (uint8_t)((d * sat_div[mx] + 2048) >> 12);
-    if (d == 0) {
-        *h = 0;
-        return;
-    }
-    /* Sector offset in units of d keeps the product non-negative, so the
-     * shift rounds half up as for positive numbers. */
-    int num;
-    if (mx == r)
-        num = g - b + 6 * d;        /* 0 deg (wraps: +360 deg) */
-    else if (mx == g)
-        num = b - r + 2 * d;        /* 120 deg */
-    else
-        num = r - g + 4 * d;        /* 240 deg */
-    int hv = (num * hue_div[d] + 2048) >> 12;
-    if (hv >= 180)
-        hv -= 180;
-    *h = (uint8_t)hv;
 }
 
 /* RGB24 to OpenCV-compatible 8-bit HSV planes. */
 void avk_rgb_to_hsv(const uint8_t *rgb, size_t npix, uint8_t *h, uint8_t *s, uint8_t *v)
 {
-    init_tables();
-    for (size_t i = 0; i < npix; i++)
-        pixel_hsv(rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], &h[i], &s[i], &v[i]);
+    while (npix > 0) {
+        int n = npix > (1u << 20) ? (1 << 20) : (int)npix;
+        hsv_row(rgb, n, h, s, v);
+        rgb += 3 * (size_t)n;
+        h += n;
+        s += n;
+        v += n;
+        npix -= (size_t)n;
+    }
+}
+
+/* Sum of n bytes. */
+AVK_HOT
+static uint64_t sum_bytes(const uint8_t *p, size_t n)
+{
+    uint64_t total = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t end = n - i > (1u << 23) ? i + (1u << 23) : n;
+        uint32_t part = 0;
+        for (; i < end; i++)
+            part += p[i];
+        total += part;
+    }
+    return total;
 }
 
 /* Mean absolute difference of two byte planes. */
+AVK_HOT
 double avk_mean_abs_diff(const uint8_t *a, const uint8_t *b, size_t n)
 {
     if (n == 0)
@@ -276,7 +289,6 @@ avk_shot_analyzer *avk_shot_analyzer_new(int width, int height, const avk_shot_p
         avk_error("shot detection: bad parameters");
         return NULL;
     }
-    init_tables();
     avk_shot_analyzer *a = avk_xcalloc(1, sizeof *a);
     a->p = *p;
     a->w = width;
@@ -296,8 +308,8 @@ avk_shot_analyzer *avk_shot_analyzer_new(int width, int height, const avk_shot_p
     for (int y = 0; y < height; y++)
         a->cell_y[y] = y * TH / height;
     memset(a->cell_count, 0, sizeof a->cell_count);
-    for (int y = 0; y < height; y++)
-        for (int x = 0; x < width; x++)
+    for (int y = 0; y < height; y += 2)
+        for (int x = 0; x < width; x += 2)
             a->cell_count[a->cell_y[y] * TW + a->cell_x[x]]++;
     a->cell_sum = avk_xmalloc(sizeof(uint32_t) * 3 * TPIX);
     return a;
@@ -325,28 +337,27 @@ void avk_shot_analyzer_add(avk_shot_analyzer *a, const uint8_t *rgb)
     const avk_shot_params *p = &a->p;
     uint8_t *H = a->hsv[a->cur], *S = H + a->npix, *V = S + a->npix;
     uint32_t hh[HBINS] = {0}, sh[SBINS] = {0}, vh[VBINS] = {0};
-    uint64_t total = 0;
+    uint32_t nsamp = 0;
+    hsv_row(rgb, (int)a->npix, H, S, V);
+    a->mean[f] = (float)((double)sum_bytes(rgb, 3 * a->npix) / (3.0 * a->npix));
+    /* Histograms, thumbnail cells and layout on every other pixel of every
+     * other row: they are averages, a quarter of the pixels is plenty. */
     memset(a->cell_sum, 0, sizeof(uint32_t) * 3 * TPIX);
-    for (int y = 0; y < a->h; y++) {
+    for (int y = 0; y < a->h; y += 2) {
         const uint8_t *row = rgb + (size_t)y * a->w * 3;
         size_t o = (size_t)y * a->w;
         uint32_t *cs = a->cell_sum + 3 * TW * a->cell_y[y];
-        uint32_t rowsum = 0;
-        for (int x = 0; x < a->w; x++) {
-            int r = row[3 * x], g = row[3 * x + 1], b = row[3 * x + 2];
-            pixel_hsv(r, g, b, &H[o + x], &S[o + x], &V[o + x]);
+        for (int x = 0; x < a->w; x += 2) {
             uint32_t *c = cs + 3 * a->cell_x[x];
-            c[0] += r; c[1] += g; c[2] += b;
-            rowsum += r + g + b;
-        }
-        total += rowsum;
-        for (int x = 0; x < a->w; x++) {
+            c[0] += row[3 * x];
+            c[1] += row[3 * x + 1];
+            c[2] += row[3 * x + 2];
             hh[H[o + x] * HBINS / 180]++;
             sh[S[o + x] * SBINS / 256]++;
             vh[V[o + x] * VBINS / 256]++;
+            nsamp++;
         }
     }
-    a->mean[f] = (float)((double)total / (3.0 * a->npix));
 
     /* Thumbnail (HSV of cell means) and layout (RGB means of 4x4 groups). */
     uint8_t cellrgb[3 * TPIX];
@@ -363,9 +374,9 @@ void avk_shot_analyzer_add(avk_shot_analyzer *a, const uint8_t *rgb)
     memcpy(a->thumb + (size_t)TBYTES * f, cellrgb, TBYTES);
 
     float *hs = a->hist + (size_t)HIST * f;
-    for (int i = 0; i < HBINS; i++) hs[i] = (float)hh[i] / a->npix;
-    for (int i = 0; i < SBINS; i++) hs[HBINS + i] = (float)sh[i] / a->npix;
-    for (int i = 0; i < VBINS; i++) hs[HBINS + SBINS + i] = (float)vh[i] / a->npix;
+    for (int i = 0; i < HBINS; i++) hs[i] = (float)hh[i] / nsamp;
+    for (int i = 0; i < SBINS; i++) hs[HBINS + i] = (float)sh[i] / nsamp;
+    for (int i = 0; i < VBINS; i++) hs[HBINS + SBINS + i] = (float)vh[i] / nsamp;
 
     if (p->w_edges != 0.0)
         edge_map(V, a->w, a->h, a->edges[a->cur], a->tmp);

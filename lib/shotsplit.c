@@ -167,7 +167,13 @@ int avk_split_copy(const char *in, const char *out, int64_t start, int64_t end)
     }
     opened = 1;
     avk_tmp_register(tmp);
-    if ((err = avformat_write_header(oc, NULL)) < 0) {
+    /* No edit list: the muxer would end it at the last packet in decode
+     * order and hide the last frame of a stream with B-frames. */
+    AVDictionary *mopts = NULL;
+    av_dict_set(&mopts, "use_editlist", "0", 0);
+    err = avformat_write_header(oc, &mopts);
+    av_dict_free(&mopts);
+    if (err < 0) {
         avk_error("%s: cannot copy %s video into mp4: %s", out,
                   avcodec_get_name(is->codecpar->codec_id), av_msg(err, eb, sizeof eb));
         goto done;

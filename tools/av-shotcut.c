@@ -223,6 +223,10 @@ static int process_video(const config *c, const char *path, avk_buf *b)
         }
         avk_warn("%s (keeping the shots of the first %lld frames)", avk_errmsg(), (long long)nf);
     }
+    if (r == 0 && info.nframes > 0 && nf + 1 < info.nframes)
+        avk_warn("%s: frame %lld: video ends early (the container says %lld frames); "
+                 "keeping the shots of the frames decoded", path, (long long)nf,
+                 (long long)info.nframes);
     if (nf == 0) {
         avk_warn("%s: no frames decoded", path);
         avk_shot_analyzer_free(a);
