@@ -545,7 +545,9 @@ static int dbl_cmp(const void *x, const void *y)
  * window). The transition is the run of frames, grown from the window's
  * largest excess, whose excess is at least a fifth of that largest or whose
  * mean intensity is under the fade threshold (the black middle of a fade),
- * at most max_transition frames. The cut is the middle of the run, as
+ * at most max_transition frames. When the run holds frames darker than
+ * the fade threshold, it also takes the brightness ramps down to and up
+ * from them (a fade out and in). The cut is the middle of the run, as
  * PySceneDetect places a fade's cut in the middle of the dark run. Returns 0 when one frame carries half of the
  * run's change or more: an abrupt change, left to the hard-cut rule. */
 static int refine_gradual(const avk_shot_analyzer *a, int64_t i, int k, cut *out)
@@ -595,6 +597,23 @@ static int refine_gradual(const avk_shot_analyzer *a, int64_t i, int k, cut *out
         first++;
     while (last > first && ex[last - lo] < thr)
         last--;
+    /* A fade through black: the transition runs down the brightness ramp
+     * before the darkest frames and up the ramp after them. */
+    int64_t d0 = -1, d1 = -1;
+    for (int64_t t = first - 1; t <= last; t++)
+        if (t >= 0 && a->mean[t] < a->p.fade_threshold) {
+            if (d0 < 0) d0 = t;
+            d1 = t;
+        }
+    if (d0 >= 0) {
+        int64_t s0 = d0, e0 = d1;
+        while (s0 >= 1 && a->mean[s0 - 1] > a->mean[s0] + 0.5f && e0 - s0 < M)
+            s0--;
+        while (e0 + 1 < a->n && a->mean[e0 + 1] > a->mean[e0] + 0.5f && e0 - s0 < M)
+            e0++;
+        if (s0 + 1 < first && s0 + 1 >= lo) first = s0 + 1;
+        if (e0 > last && e0 <= hi) last = e0;
+    }
     double total = 0.0, top = 0.0;
     for (int64_t t = first; t <= last; t++) {
         total += ex[t - lo];
