@@ -28,11 +28,22 @@ typedef struct avk_st_file {
     size_t         map_size;     /* private */
 } avk_st_file;
 
-/* Map and parse a safetensors file; every offset, shape and dtype is
- * checked against the file size. NULL with error set (naming the file and
+/* Map and parse a safetensors file ("-" or a pipe is read into memory);
+ * every offset, shape and dtype is checked against the file size. NULL with error set (naming the file and
  * the tensor or byte offset) on failure. */
 avk_st_file *avk_st_open(const char *path);
 void avk_st_close(avk_st_file *f);
+/* Parse a safetensors image already in memory (size bytes at buf, which
+ * must stay valid until avk_st_close; tensor data points into it). `name`
+ * stands for the file in error messages. Same checks as avk_st_open. */
+avk_st_file *avk_st_parse_buffer(const void *buf, size_t size, const char *name);
+/* The format's dtype name ("F32", "BF16", ...) of a dtype code, NULL if the
+ * code has none; and the code of a format name, -1 if unknown. */
+const char *avk_st_dtype_name(int dtype);
+int avk_st_dtype_from_name(const char *name);
+/* The largest JSON header accepted (and written), as in the reference
+ * implementation. */
+#define AVK_ST_MAX_HEADER 100000000
 /* The tensor of that name, or NULL. */
 const avk_st_tensor *avk_st_find(const avk_st_file *f, const char *name);
 /* A __metadata__ value, or NULL. */
