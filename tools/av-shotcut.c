@@ -423,14 +423,21 @@ int main(int argc, char **argv)
     /* Deal the videos: cost = frames x pixels, longest first. */
     int *owner = avk_xcalloc(n ? n : 1, sizeof(int));
     if (avk_dist_active()) {
-        double *cost = avk_xcalloc(n ? n : 1, sizeof(double));
-        for (size_t i = 0; i < n; i++) {
+        /* Each rank probes every size-th video; a sum shares the costs. */
+        float *fc = avk_xcalloc(n ? n : 1, sizeof(float));
+        for (size_t i = (size_t)rank; i < n; i += (size_t)avk_dist_size()) {
             avk_video_info vi;
             if (avk_video_probe(in[i], &vi) == 0)
-                cost[i] = (double)(vi.nframes > 0 ? vi.nframes : 1) * vi.width * vi.height;
+                fc[i] = (float)((double)(vi.nframes > 0 ? vi.nframes : 1) * vi.width * vi.height);
         }
+        if (n && avk_dist_allreduce_sum_f32(fc, n) < 0)
+            avk_die_lib();
+        double *cost = avk_xcalloc(n ? n : 1, sizeof(double));
+        for (size_t i = 0; i < n; i++)
+            cost[i] = fc[i];
         avk_dist_deal(n, cost, owner);
         free(cost);
+        free(fc);
     }
     avk_buf *items = avk_xcalloc(n ? n : 1, sizeof(avk_buf));
     long failed = 0;

@@ -193,6 +193,13 @@ static void test_hard_cuts(void)
        "distinct scenes get distinct events");
     free(sh);
 
+    p.w_edges = 1.0;
+    ns = run(&p, 155, seg_frame, &s, &sh);
+    ok(ns == 4 && sh[1].start == 40 && sh[2].start == 75 && sh[3].start == 125,
+       "with an edge weight the same cuts are found");
+    free(sh);
+    p.w_edges = 0.0;
+
     p.detector = AVK_DETECT_CONTENT;
     ns = run(&p, 155, seg_frame, &s, &sh);
     ok(ns == 4 && sh[1].start == 40 && sh[2].start == 75, "content detector finds the same cuts");
