@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -178,6 +179,89 @@ static int split_shots(const config *c, const char *path, const avk_shot *sh, si
     return rc;
 }
 
+/* ---- a ring of decoded frames between a reader thread and the analysis */
+
+#define RING_SLOTS 4
+
+typedef struct frame_ring {
+    avk_video *v;
+    uint8_t *slot[RING_SLOTS];
+    int head, tail, count, done, rc;
+    char err[1024];
+    pthread_mutex_t mu;
+    pthread_cond_t filled, freed;
+} frame_ring;
+
+static void ring_init(frame_ring *r, avk_video *v, size_t frame_bytes)
+{
+    memset(r, 0, sizeof *r);
+    r->v = v;
+    for (int i = 0; i < RING_SLOTS; i++)
+        r->slot[i] = avk_xmalloc(frame_bytes);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->filled, NULL);
+    pthread_cond_init(&r->freed, NULL);
+}
+
+static void ring_free(frame_ring *r)
+{
+    for (int i = 0; i < RING_SLOTS; i++)
+        free(r->slot[i]);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->filled);
+    pthread_cond_destroy(&r->freed);
+}
+
+/* The reader: decode frames into free slots until the end or an error
+ * (whose message is kept: error messages are per thread). */
+static void *ring_reader(void *arg)
+{
+    frame_ring *r = arg;
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        while (r->count == RING_SLOTS)
+            pthread_cond_wait(&r->freed, &r->mu);
+        int s = r->head;
+        pthread_mutex_unlock(&r->mu);
+        int got = avk_video_read(r->v, r->slot[s], NULL);
+        pthread_mutex_lock(&r->mu);
+        if (got == 1) {
+            r->head = (r->head + 1) % RING_SLOTS;
+            r->count++;
+        } else {
+            r->done = 1;
+            r->rc = got;
+            if (got < 0)
+                snprintf(r->err, sizeof r->err, "%s", avk_errmsg());
+        }
+        pthread_cond_signal(&r->filled);
+        pthread_mutex_unlock(&r->mu);
+        if (got != 1)
+            return NULL;
+    }
+}
+
+/* The next decoded frame, or NULL at the end. */
+static const uint8_t *ring_next(frame_ring *r)
+{
+    pthread_mutex_lock(&r->mu);
+    while (r->count == 0 && !r->done)
+        pthread_cond_wait(&r->filled, &r->mu);
+    const uint8_t *f = r->count ? r->slot[r->tail] : NULL;
+    pthread_mutex_unlock(&r->mu);
+    return f;
+}
+
+/* Give the frame from ring_next back to the reader. */
+static void ring_release(frame_ring *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->tail = (r->tail + 1) % RING_SLOTS;
+    r->count--;
+    pthread_cond_signal(&r->freed);
+    pthread_mutex_unlock(&r->mu);
+}
+
 /* Shot rows of one video into b. Returns 0, or -1 when the video could not
  * be read at all (the message is printed). A video damaged part way gives
  * the shots of what decoded, with a warning. */
@@ -201,19 +285,30 @@ static int process_video(const config *c, const char *path, avk_buf *b)
         avk_video_close(v);
         return -1;
     }
-    uint8_t *frame = avk_xmalloc(avk_frame_bytes(AVK_PIX_RGB24, w, h));
     avk_progress pr;
     avk_progress_start(&pr, path, info.nframes > 0 ? (double)info.nframes : 0.0);
+    /* A reader thread decodes into a ring of frames while this one
+     * analyses: the analysis runs while the decoder waits on its threads. */
+    frame_ring ring;
+    ring_init(&ring, v, avk_frame_bytes(AVK_PIX_RGB24, w, h));
+    pthread_t th;
+    if (pthread_create(&th, NULL, ring_reader, &ring) != 0)
+        avk_die(AVK_EXIT_FAIL, "%s: cannot start the decoding thread", path);
     int64_t nf = 0;
-    int r;
-    while ((r = avk_video_read(v, frame, NULL)) == 1) {
+    const uint8_t *frame;
+    while ((frame = ring_next(&ring)) != NULL) {
         avk_shot_analyzer_add(a, frame);
+        ring_release(&ring);
         nf++;
         if ((nf & 31) == 0)
             avk_progress_update(&pr, (double)nf);
     }
+    pthread_join(th, NULL);
+    int r = ring.rc;
+    if (r < 0)
+        avk_error("%s", ring.err);
+    ring_free(&ring);
     avk_progress_end(&pr);
-    free(frame);
     avk_video_close(v);
     if (r < 0) {
         if (nf == 0) {
