@@ -462,9 +462,8 @@ static void suppress_flashes(const avk_shot_analyzer *a, cutlist *l)
         for (int64_t j = c->at + 1; j <= c->at + a->p.flash_len && j < a->n; j++) {
             double dj = thumb_dist(a, c->at - 1, j);
             if (dj < 0.4 * base) {
-                for (size_t k = i; k < l->n; k++)
-                    if (l->c[k].at >= c->at && l->c[k].at <= j)
-                        l->c[k].gone = 1;
+                for (size_t k = i; k < l->n && l->c[k].at <= j; k++)
+                    l->c[k].gone = 1;
                 avk_info(2, "flash: frames %lld-%lld return to frame %lld, no cut",
                          (long long)c->at, (long long)j, (long long)c->at - 1);
                 break;
