@@ -33,4 +33,18 @@ test_expect_success '--split-mode copy: stream copy of a shot starting on a key 
     test "$(frames cp/cuts-shot000.mp4)" -eq 40 &&
     ffprobe -v error -show_entries stream=codec_name -of csv=p=0 cp/cuts-shot000.mp4 | grep -qx h264
 '
+test_expect_success 'auto: cuts on key frames are stream-copied' '
+    ffmpeg -nostdin -loglevel error -i cuts.mp4 -c:v libx264 -preset veryfast \
+        -force_key_frames 0,1.6,3.0,5.0 -x264-params scenecut=0 keyed.mp4 &&
+    av-shotcut -v --split k keyed.mp4 >/dev/null 2>log &&
+    test $(grep -c "(copy)" log) -eq 4 &&
+    test "$(frames k/keyed-shot002.mp4)" -eq 50
+'
+test_expect_success 'auto: cuts between key frames are re-encoded' '
+    ffmpeg -nostdin -loglevel error -i cuts.mp4 -c:v libx264 -preset veryfast \
+        -x264-params scenecut=0:keyint=300 unkeyed.mp4 &&
+    av-shotcut -v --split u unkeyed.mp4 >/dev/null 2>log &&
+    test $(grep -c "(encode)" log) -eq 4 &&
+    test "$(frames u/unkeyed-shot002.mp4)" -eq 50
+'
 test_done
