@@ -7,7 +7,9 @@
 #   bench/shotcut.sh              all, threads = cores, best of 2 runs
 #   BENCH_RUNS=3 BENCH_THREADS=4 BENCH_SIZES=360 bench/shotcut.sh
 #
-# Ratios are to decoding alone: 1.00 means as fast as decoding.
+# Ratios are to decoding alone: 1.00 means as fast as decoding. Wall time
+# and CPU time (user + system) are both reported: on a busy machine the CPU
+# time is the steadier measure.
 set -e
 cd "$(dirname "$0")/.."
 : "${AVKIT_BUILD:=$PWD/build/rel}"
@@ -41,24 +43,30 @@ make_video() {
     echo "$out"
 }
 
-# best_time CMD...: the shortest wall time of RUNS runs, in seconds.
+# best_time CMD...: the shortest wall time and the shortest CPU time (user
+# + system, less sensitive to other load on the machine) of RUNS runs, in
+# seconds: "WALL CPU".
 best_time() {
-    best=
+    bw=
+    bc=
     i=0
     while [ $i -lt "$RUNS" ]; do
-        t0=$(date +%s.%N)
-        "$@" >/dev/null 2>&1 || { echo "bench: failed: $*" >&2; exit 1; }
-        t1=$(date +%s.%N)
-        t=$(echo "$t1 - $t0" | bc -l)
-        if [ -z "$best" ] || [ "$(echo "$t < $best" | bc -l)" = 1 ]; then best=$t; fi
+        /usr/bin/time -f "%e %U %S" -o "$MEDIA/.time" "$@" >/dev/null 2>&1 ||
+            { echo "bench: failed: $*" >&2; exit 1; }
+        w=$(awk '{ print $1 }' "$MEDIA/.time")
+        c=$(awk '{ print $2 + $3 }' "$MEDIA/.time")
+        if [ -z "$bw" ] || [ "$(echo "$w < $bw" | bc -l)" = 1 ]; then bw=$w; fi
+        if [ -z "$bc" ] || [ "$(echo "$c < $bc" | bc -l)" = 1 ]; then bc=$c; fi
         i=$((i + 1))
     done
-    echo "$best"
+    echo "$bw $bc"
 }
 
 printf "av-shotcut benchmark: %d threads, best of %d runs, load %s\n" "$T" "$RUNS" \
     "$(cut -d ' ' -f 1-3 /proc/loadavg)"
-printf "%-6s %-28s %9s %10s %8s\n" size what seconds frames/s ratio
+echo "fps: frames per wall second; cpu-fps: frames per CPU second (user + system);"
+echo "ratios against decoding alone (ffmpeg -threads T -i X -f null -) in the same run"
+printf "%-6s %-26s %8s %8s %8s %8s\n" size what fps cpu-fps ratio cpu-ratio
 for h in $SIZES; do
     v=$(make_video "$h")
     n=$(ffprobe -v error -select_streams v:0 -show_entries stream=nb_frames -of csv=p=0 "$v")
@@ -66,11 +74,11 @@ for h in $SIZES; do
     scd=$(best_time ffmpeg -nostdin -v error -threads "$T" -i "$v" -vf scdet -f null -)
     def=$(best_time "$BIN/av-shotcut" -j "$T" "$v")
     fst=$(best_time "$BIN/av-shotcut" -j "$T" --fast "$v")
-    for row in "decode:ffmpeg -f null (baseline):$dec" "scdet:ffmpeg -vf scdet:$scd" \
-               "default:av-shotcut:$def" "fast:av-shotcut --fast:$fst"; do
-        what=$(echo "$row" | cut -d: -f2)
-        t=$(echo "$row" | cut -d: -f3)
-        printf "%-6s %-28s %9.3f %10.1f %8.3f\n" "${h}p" "$what" "$t" \
-            "$(echo "$n / $t" | bc -l)" "$(echo "$dec / $t" | bc -l)"
+    for row in "ffmpeg -f null (baseline):$dec" "ffmpeg -vf scdet:$scd" \
+               "av-shotcut:$def" "av-shotcut --fast:$fst"; do
+        what=${row%%:*}
+        t=${row#*:}
+        echo "$t $dec" | awk -v n="$n" -v h="${h}p" -v what="$what" '{
+            printf "%-6s %-26s %8.1f %8.1f %8.3f %8.3f\n", h, what, n / $1, n / $2, $3 / $1, $4 / $2 }'
     done
 done

@@ -44,7 +44,7 @@ void avk_shot_params_default(avk_shot_params *p)
     p->gradual = 1;
     p->max_transition = 32;
     p->gradual_ratio = 3.0;
-    p->gradual_min = 18.0;
+    p->gradual_min = 30.0;
     p->stitch = 0.6;
     p->stitch_frames = 8;
 }
@@ -97,6 +97,71 @@ void avk_rgb_to_hsv(const uint8_t *rgb, size_t npix, uint8_t *h, uint8_t *s, uin
         s += n;
         v += n;
         npix -= (size_t)n;
+    }
+}
+
+/* Planar R, G, B to OpenCV's 8-bit HSV, as hsv_row does for packed RGB
+ * (unit strides, so it vectorizes fully). */
+AVK_HOT
+static void hsv_planar(const uint8_t *restrict R, const uint8_t *restrict G,
+                       const uint8_t *restrict B, int n, uint8_t *restrict H,
+                       uint8_t *restrict S, uint8_t *restrict V)
+{
+    for (int i = 0; i < n; i++) {
+        int r = R[i], g = G[i], b = B[i];
+        int mx = r > g ? r : g, mn = r < g ? r : g;
+        mx = b > mx ? b : mx;
+        mn = b < mn ? b : mn;
+        int d = mx - mn;
+        int isr = -(mx == r), isg = -(mx == g) & ~isr, isb = ~isr & ~isg;
+        int num = (isr & (g - b + 6 * d)) | (isg & (b - r + 2 * d)) | (isb & (r - g + 4 * d));
+        float df = (float)(d + (d == 0)), mf = (float)(mx + (mx == 0));
+        int h = (int)((float)num * 30.0f / df + 0.5f);
+        h -= 180 & -(h >= 180);
+        H[i] = (uint8_t)(h & -(d > 0));
+        S[i] = (uint8_t)(int)((float)d * 255.0f / mf + 0.5f);
+        V[i] = (uint8_t)mx;
+    }
+}
+
+/* Packed RGB24 into three planes. */
+AVK_HOT
+static void deinterleave(const uint8_t *restrict rgb, int n, uint8_t *restrict R,
+                         uint8_t *restrict G, uint8_t *restrict B)
+{
+    for (int i = 0; i < n; i++) {
+        R[i] = rgb[3 * i];
+        G[i] = rgb[3 * i + 1];
+        B[i] = rgb[3 * i + 2];
+    }
+}
+
+/* One row of 4:2:0 YUV (limited range) to planar RGB with the BT.601
+ * matrix in 16.16 fixed point: R = 1.164 (Y-16) + 1.596 (V-128),
+ * G = 1.164 (Y-16) - 0.392 (U-128) - 0.813 (V-128),
+ * B = 1.164 (Y-16) + 2.017 (U-128), clamped to 0..255. cr, cg, cb hold
+ * the chroma terms, one per pixel (w ints each). */
+AVK_HOT
+static void yuv_row(const uint8_t *restrict Y, const uint8_t *restrict U,
+                    const uint8_t *restrict V, int w, uint8_t *restrict R,
+                    uint8_t *restrict G, uint8_t *restrict B, int32_t *restrict cr,
+                    int32_t *restrict cg, int32_t *restrict cb)
+{
+    int cw = (w + 1) / 2;
+    for (int c = 0; c < cw; c++) {
+        int u = U[c] - 128, v = V[c] - 128;
+        int32_t r = 104597 * v + 32768, g = -25675 * u - 53279 * v + 32768,
+                b = 132201 * u + 32768;
+        cr[2 * c] = cr[2 * c + 1] = r;
+        cg[2 * c] = cg[2 * c + 1] = g;
+        cb[2 * c] = cb[2 * c + 1] = b;
+    }
+    for (int x = 0; x < w; x++) {
+        int y = (Y[x] - 16) * 76309;
+        int r = (y + cr[x]) >> 16, g = (y + cg[x]) >> 16, b = (y + cb[x]) >> 16;
+        R[x] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+        G[x] = (uint8_t)(g < 0 ? 0 : g > 255 ? 255 : g);
+        B[x] = (uint8_t)(b < 0 ? 0 : b > 255 ? 255 : b);
     }
 }
 
@@ -265,6 +330,8 @@ struct avk_shot_analyzer {
     uint8_t *hsv[2];            /* H, S, V planes of the previous / current frame */
     uint8_t *edges[2];          /* edge maps when w_edges != 0 */
     uint8_t *tmp;
+    uint8_t *rgbp;              /* the frame as R, G, B planes */
+    int32_t *chroma;            /* 3 rows of chroma terms for 4:2:0 input */
     int cur;
     int64_t n, cap;
     float *score;               /* content score vs the previous frame */
@@ -301,6 +368,8 @@ avk_shot_analyzer *avk_shot_analyzer_new(int width, int height, const avk_shot_p
     }
     if (p->w_edges != 0.0)
         a->tmp = avk_xmalloc(a->npix);
+    a->rgbp = avk_xmalloc(3 * a->npix);
+    a->chroma = avk_xmalloc(sizeof(int32_t) * 3 * (size_t)(width + 1));
     a->cell_x = avk_xmalloc(sizeof(int) * width);
     a->cell_y = avk_xmalloc(sizeof(int) * height);
     for (int x = 0; x < width; x++)
@@ -328,30 +397,30 @@ static void grow(avk_shot_analyzer *a)
     a->hist = avk_xrealloc(a->hist, sizeof(float) * HIST * a->cap);
 }
 
-/* Analyse one frame: HSV planes, content score, mean, thumbnail, layout,
- * histograms. */
-void avk_shot_analyzer_add(avk_shot_analyzer *a, const uint8_t *rgb)
+/* Analyse the frame in a->rgbp: HSV planes, content score, mean,
+ * thumbnail, layout, histograms. */
+static void analyze_planes(avk_shot_analyzer *a)
 {
+    const uint8_t *R = a->rgbp, *G = R + a->npix, *B = G + a->npix;
     grow(a);
     int64_t f = a->n;
     const avk_shot_params *p = &a->p;
     uint8_t *H = a->hsv[a->cur], *S = H + a->npix, *V = S + a->npix;
     uint32_t hh[HBINS] = {0}, sh[SBINS] = {0}, vh[VBINS] = {0};
     uint32_t nsamp = 0;
-    hsv_row(rgb, (int)a->npix, H, S, V);
-    a->mean[f] = (float)((double)sum_bytes(rgb, 3 * a->npix) / (3.0 * a->npix));
+    hsv_planar(R, G, B, (int)a->npix, H, S, V);
+    a->mean[f] = (float)((double)sum_bytes(a->rgbp, 3 * a->npix) / (3.0 * a->npix));
     /* Histograms, thumbnail cells and layout on every other pixel of every
      * other row: they are averages, a quarter of the pixels is plenty. */
     memset(a->cell_sum, 0, sizeof(uint32_t) * 3 * TPIX);
     for (int y = 0; y < a->h; y += 2) {
-        const uint8_t *row = rgb + (size_t)y * a->w * 3;
         size_t o = (size_t)y * a->w;
         uint32_t *cs = a->cell_sum + 3 * TW * a->cell_y[y];
         for (int x = 0; x < a->w; x += 2) {
             uint32_t *c = cs + 3 * a->cell_x[x];
-            c[0] += row[3 * x];
-            c[1] += row[3 * x + 1];
-            c[2] += row[3 * x + 2];
+            c[0] += R[o + x];
+            c[1] += G[o + x];
+            c[2] += B[o + x];
             hh[H[o + x] * HBINS / 180]++;
             sh[S[o + x] * SBINS / 256]++;
             vh[V[o + x] * VBINS / 256]++;
@@ -396,6 +465,27 @@ void avk_shot_analyzer_add(avk_shot_analyzer *a, const uint8_t *rgb)
     }
     a->cur = !a->cur;
     a->n++;
+}
+
+/* Add a packed RGB24 frame. */
+void avk_shot_analyzer_add(avk_shot_analyzer *a, const uint8_t *rgb)
+{
+    deinterleave(rgb, (int)a->npix, a->rgbp, a->rgbp + a->npix, a->rgbp + 2 * a->npix);
+    analyze_planes(a);
+}
+
+/* Add a planar 4:2:0 frame, converted to RGB with the BT.601 matrix. */
+void avk_shot_analyzer_add_yuv420p(avk_shot_analyzer *a, const uint8_t *yuv)
+{
+    int w = a->w, cw = (w + 1) / 2, ch = (a->h + 1) / 2;
+    const uint8_t *U = yuv + a->npix, *V = U + (size_t)cw * ch;
+    int32_t *cr = a->chroma, *cg = cr + w + 1, *cb = cg + w + 1;
+    for (int y = 0; y < a->h; y++) {
+        size_t o = (size_t)y * w;
+        yuv_row(yuv + o, U + (size_t)(y / 2) * cw, V + (size_t)(y / 2) * cw, w, a->rgbp + o,
+                a->rgbp + a->npix + o, a->rgbp + 2 * a->npix + o, cr, cg, cb);
+    }
+    analyze_planes(a);
 }
 
 int64_t avk_shot_analyzer_frames(const avk_shot_analyzer *a) { return a->n; }
@@ -630,7 +720,7 @@ static int refine_gradual(const avk_shot_analyzer *a, int64_t i, int k, cut *out
 }
 
 /* Gradual transitions: at half-spans k, frame i is a candidate when the
- * thumbnail score of frames i-k and i+k is at least gradual_min and at
+ * histogram distance of frames i-k and i+k is at least gradual_min and at
  * least gradual_ratio times the mean of the same score over the spans just
  * before and after, and is the largest such within k frames. The strongest
  * candidates win over the ones they overlap; each is refined; hard cuts
@@ -936,6 +1026,8 @@ void avk_shot_analyzer_free(avk_shot_analyzer *a)
         free(a->edges[i]);
     }
     free(a->tmp);
+    free(a->rgbp);
+    free(a->chroma);
     free(a->cell_x);
     free(a->cell_y);
     free(a->cell_sum);

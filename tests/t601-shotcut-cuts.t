@@ -62,6 +62,11 @@ test_expect_success '--min-shot in seconds: 0.6s is 15 frames at 25 fps' '
     test_cmp short.tsv short-sec.tsv
 '
 
+test_expect_success '--fast finds the same cuts' '
+    av-shotcut --fast cuts.mp4 >fast.tsv &&
+    test "$(sc_starts fast.tsv)" = "40 75 125"
+'
+
 test_expect_success '-o writes the same manifest to a file, quietly' '
     av-shotcut -o file.tsv cuts.mp4 >stdout 2>stderr &&
     test_cmp out.tsv file.tsv && test ! -s stdout && test ! -s stderr

@@ -53,14 +53,15 @@ static void usage(void)
 "      --no-gradual           do not look for gradual transitions\n"
 "      --max-transition N     longest gradual transition, frames (32)\n"
 "      --gradual-ratio X      long-range change over its neighbours (3.0)\n"
-"      --gradual-min X        minimum long-range histogram change (18)\n"
+"      --gradual-min X        minimum long-range histogram change (30)\n"
 "      --stitch SIM           merge adjacent shots above this similarity (0.6)\n"
 "      --stitch-frames N      frames compared at each side of a cut (8)\n"
 "      --split DIR            also write each shot as DIR/NAME-shotNNN.mp4\n"
 "      --split-mode MODE      auto (default), copy or encode\n"
 "      --crf N                quality of re-encoded shots\n"
-"      --width N              analysis width in pixels (256)\n"
-"      --fast                 skip decoder work the analysis cannot see\n"
+"      --width N              analysis width in pixels (256; 128 with --fast)\n"
+"      --fast                 skip decoder work the analysis cannot see, analyse\n"
+"                             at half the width\n"
 "  -j, --threads N            decoder threads (0 = all cores)\n"
 "  -v, --verbose              more messages (repeat for more)\n"
 "  -h, --help                 this help\n"
@@ -267,7 +268,9 @@ static void ring_release(frame_ring *r)
  * the shots of what decoded, with a warning. */
 static int process_video(const config *c, const char *path, avk_buf *b)
 {
-    avk_decode_opts o = {c->width, 0, AVK_PIX_RGB24, c->threads, c->fast};
+    /* 4:2:0 from the decoder, RGB in the analysis: cheaper than the
+     * scaler's packed RGB. */
+    avk_decode_opts o = {c->width, 0, AVK_PIX_YUV420P, c->threads, c->fast};
     avk_video_info info;
     avk_video *v = avk_video_open(path, &o, &info);
     if (!v) {
@@ -290,14 +293,14 @@ static int process_video(const config *c, const char *path, avk_buf *b)
     /* A reader thread decodes into a ring of frames while this one
      * analyses: the analysis runs while the decoder waits on its threads. */
     frame_ring ring;
-    ring_init(&ring, v, avk_frame_bytes(AVK_PIX_RGB24, w, h));
+    ring_init(&ring, v, avk_frame_bytes(AVK_PIX_YUV420P, w, h));
     pthread_t th;
     if (pthread_create(&th, NULL, ring_reader, &ring) != 0)
         avk_die(AVK_EXIT_FAIL, "%s: cannot start the decoding thread", path);
     int64_t nf = 0;
     const uint8_t *frame;
     while ((frame = ring_next(&ring)) != NULL) {
-        avk_shot_analyzer_add(a, frame);
+        avk_shot_analyzer_add_yuv420p(a, frame);
         ring_release(&ring);
         nf++;
         if ((nf & 31) == 0)
@@ -434,6 +437,7 @@ int main(int argc, char **argv)
     c.crf = -1;
     c.split_mode = SPLIT_AUTO;
     const char *output = "-";
+    int width_set = 0;
     char **lists = NULL;
     size_t nlists = 0;
     int opt;
@@ -474,7 +478,10 @@ int main(int argc, char **argv)
             else avk_usage_error("--split-mode: '%s' is not auto, copy or encode", optarg);
             break;
         case O_CRF: c.crf = (int)avk_parse_long("--crf", optarg, 0, 51); break;
-        case O_WIDTH: c.width = (int)avk_parse_long("--width", optarg, 16, 4096); break;
+        case O_WIDTH:
+            c.width = (int)avk_parse_long("--width", optarg, 16, 4096);
+            width_set = 1;
+            break;
         case O_FAST: c.fast = 1; break;
         case 'j': c.threads = (int)avk_parse_long("--threads", optarg, 0, 256); break;
         case 'v': avk_verbose++; break;
@@ -486,6 +493,8 @@ int main(int argc, char **argv)
             avk_usage_error("unrecognized option '%s'", argv[optind - 1]);
         }
     }
+    if (c.fast && !width_set)
+        c.width = 128;
     size_t n = 0, cap = 0;
     char **in = NULL;
     for (int i = optind; i < argc; i++) {

@@ -33,7 +33,7 @@ typedef struct avk_shot_params {
     int    gradual;             /* 1: detect gradual transitions */
     int    max_transition;      /* 32 frames */
     double gradual_ratio;       /* 3.0 */
-    double gradual_min;         /* 18.0 (thumbnail score scale) */
+    double gradual_min;         /* 30.0 (histogram distance, 0..100) */
     double stitch;              /* event similarity threshold, 0.6; > 1 disables */
     int    stitch_frames;       /* 8 */
 } avk_shot_params;
@@ -87,6 +87,10 @@ typedef struct avk_shot_analyzer avk_shot_analyzer;
 avk_shot_analyzer *avk_shot_analyzer_new(int width, int height, const avk_shot_params *p);
 /* Add the next frame (width * height * 3 bytes). */
 void avk_shot_analyzer_add(avk_shot_analyzer *a, const uint8_t *rgb);
+/* Add the next frame as planar YUV 4:2:0, limited range (the
+ * AVK_PIX_YUV420P layout), converted to RGB with the BT.601 matrix: the
+ * conversion OpenCV-based tools get from FFmpeg by default. */
+void avk_shot_analyzer_add_yuv420p(avk_shot_analyzer *a, const uint8_t *yuv);
 /* Frames added so far. */
 int64_t avk_shot_analyzer_frames(const avk_shot_analyzer *a);
 /* Per-frame content scores (score[0] = 0) and mean intensities, valid
