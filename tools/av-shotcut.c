@@ -182,7 +182,8 @@ static int split_shots(const config *c, const char *path, const avk_shot *sh, si
 
 /* ---- a ring of decoded frames between a reader thread and the analysis */
 
-#define RING_SLOTS 4
+#define RING_SLOTS 8
+#define RING_BATCH 4            /* wake the other side every 4 frames, not every one */
 
 typedef struct frame_ring {
     avk_video *v;
@@ -214,7 +215,9 @@ static void ring_free(frame_ring *r)
 }
 
 /* The reader: decode frames into free slots until the end or an error
- * (whose message is kept: error messages are per thread). */
+ * (whose message is kept: error messages are per thread). Each side wakes
+ * the other only when RING_BATCH frames (or free slots) are ready, which
+ * keeps the thread switches few. */
 static void *ring_reader(void *arg)
 {
     frame_ring *r = arg;
@@ -235,7 +238,8 @@ static void *ring_reader(void *arg)
             if (got < 0)
                 snprintf(r->err, sizeof r->err, "%s", avk_errmsg());
         }
-        pthread_cond_signal(&r->filled);
+        if (got != 1 || r->count == RING_BATCH)
+            pthread_cond_signal(&r->filled);
         pthread_mutex_unlock(&r->mu);
         if (got != 1)
             return NULL;
@@ -259,7 +263,8 @@ static void ring_release(frame_ring *r)
     pthread_mutex_lock(&r->mu);
     r->tail = (r->tail + 1) % RING_SLOTS;
     r->count--;
-    pthread_cond_signal(&r->freed);
+    if (r->count == RING_SLOTS - RING_BATCH)
+        pthread_cond_signal(&r->freed);
     pthread_mutex_unlock(&r->mu);
 }
 

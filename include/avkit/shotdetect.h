@@ -4,8 +4,9 @@
  *
  * Use: avk_shot_analyzer_new(), avk_shot_analyzer_add() once per frame in
  * order, then avk_shot_analyzer_finish() for the shots. The analyzer keeps
- * per-frame scores and a 16x12 HSV thumbnail per frame (about 700 bytes a
- * frame), so the decisions can look forward and back without the frames.
+ * per-frame scores, histograms and a 16x12 RGB thumbnail per frame (about
+ * 900 bytes a frame), so the decisions can look forward and back without
+ * the frames.
  */
 #ifndef AVKIT_SHOTDETECT_H
 #define AVKIT_SHOTDETECT_H
