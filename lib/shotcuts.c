@@ -3,7 +3,7 @@
  * gradual transitions, the minimum shot length. Formulas: av-shotcut(1).
  */
 #include "avkit/shotdetect.h"
-#include "avkit/shotdetect_impl.h"
+#include "shotdetect_impl.h"
 #include "avkit/common.h"
 
 #include <math.h>

@@ -12,7 +12,7 @@
  * without keeping frames.
  */
 #include "avkit/shotdetect.h"
-#include "avkit/shotdetect_impl.h"
+#include "shotdetect_impl.h"
 #include "avkit/common.h"
 
 #include <math.h>

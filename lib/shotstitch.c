@@ -3,7 +3,7 @@
  * rule are in av-shotcut(1), EVENT STITCHING.
  */
 #include "avkit/shotdetect.h"
-#include "avkit/shotdetect_impl.h"
+#include "shotdetect_impl.h"
 #include "avkit/common.h"
 
 #include <math.h>

@@ -1,6 +1,6 @@
 /* Internals shared by the shot detection modules (lib/shotdetect.c: the
  * per-frame analysis; lib/shotcuts.c: the cut rules; lib/shotstitch.c:
- * events). Not an interface: include/avkit/shotdetect.h is.
+ * events). Private to lib/; the interface is include/avkit/shotdetect.h.
  */
 #ifndef AVKIT_SHOTDETECT_IMPL_H
 #define AVKIT_SHOTDETECT_IMPL_H
