@@ -1,0 +1,84 @@
+#!/bin/sh
+# Benchmark of av-shotcut: frames/s of shot detection (default and --fast)
+# against, in the same run, decoding alone (ffmpeg -threads T -i X -f null -)
+# and ffmpeg's own scene detector (-vf scdet), at 360p and 1080p, on H.264
+# videos of 2,000 frames with cuts, generated with ffmpeg into build/.
+#
+#   bench/shotcut.sh              all, threads = cores, best of 2 runs
+#   BENCH_RUNS=3 BENCH_THREADS=4 BENCH_SIZES=360 bench/shotcut.sh
+#
+# Ratios are to decoding alone: 1.00 means as fast as decoding. Wall time
+# and CPU time (user + system) are both reported: on a busy machine the CPU
+# time is the steadier measure.
+set -e
+cd "$(dirname "$0")/.."
+: "${AVKIT_BUILD:=$PWD/build/rel}"
+BIN="$AVKIT_BUILD/bin"
+MEDIA="$PWD/build/bench-media"
+RUNS=${BENCH_RUNS:-2}
+T=${BENCH_THREADS:-$(nproc)}
+SIZES=${BENCH_SIZES:-"360 1080"}
+FRAMES=2000
+mkdir -p "$MEDIA"
+[ -x "$BIN/av-shotcut" ] || { echo "bench: build first (make)" >&2; exit 1; }
+
+# make_video HEIGHT: 2,000 frames at 25 fps in 5 shots of 400 frames:
+# testsrc2, testsrc2 with hue turned, smptebars, testsrc2 negated,
+# rgbtestsrc with noise. Cached.
+make_video() {
+    h=$1
+    w=$((h * 16 / 9))
+    out="$MEDIA/shotcut-${h}p.mp4"
+    if [ ! -s "$out" ]; then
+        echo "bench: generating $out ($FRAMES frames, ${w}x$h)" >&2
+        s="s=${w}x$h:r=25"
+        ffmpeg -nostdin -loglevel error -y \
+            -t 16 -f lavfi -i "testsrc2=$s" -t 16 -f lavfi -i "testsrc2=$s" \
+            -t 16 -f lavfi -i "smptebars=$s" -t 16 -f lavfi -i "testsrc2=$s" \
+            -t 16 -f lavfi -i "rgbtestsrc=$s" \
+            -filter_complex "[1:v]hue=h=120[b];[3:v]negate[d];[4:v]noise=alls=20:allf=t[e];[0:v][b][2:v][d][e]concat=n=5:v=1,format=yuv420p" \
+            -c:v libx264 -preset veryfast -crf 23 "$out.tmp.mp4"
+        mv "$out.tmp.mp4" "$out"
+    fi
+    echo "$out"
+}
+
+# best_time CMD...: the shortest wall time and the shortest CPU time (user
+# + system, less sensitive to other load on the machine) of RUNS runs, in
+# seconds: "WALL CPU".
+best_time() {
+    bw=
+    bc=
+    i=0
+    while [ $i -lt "$RUNS" ]; do
+        /usr/bin/time -f "%e %U %S" -o "$MEDIA/.time" "$@" >/dev/null 2>&1 ||
+            { echo "bench: failed: $*" >&2; exit 1; }
+        w=$(awk '{ print $1 }' "$MEDIA/.time")
+        c=$(awk '{ print $2 + $3 }' "$MEDIA/.time")
+        if [ -z "$bw" ] || [ "$(echo "$w < $bw" | bc -l)" = 1 ]; then bw=$w; fi
+        if [ -z "$bc" ] || [ "$(echo "$c < $bc" | bc -l)" = 1 ]; then bc=$c; fi
+        i=$((i + 1))
+    done
+    echo "$bw $bc"
+}
+
+printf "av-shotcut benchmark: %d threads, best of %d runs, load %s\n" "$T" "$RUNS" \
+    "$(cut -d ' ' -f 1-3 /proc/loadavg)"
+echo "fps: frames per wall second; cpu-fps: frames per CPU second (user + system);"
+echo "ratios against decoding alone (ffmpeg -threads T -i X -f null -) in the same run"
+printf "%-6s %-26s %8s %8s %8s %8s\n" size what fps cpu-fps ratio cpu-ratio
+for h in $SIZES; do
+    v=$(make_video "$h")
+    n=$(ffprobe -v error -select_streams v:0 -show_entries stream=nb_frames -of csv=p=0 "$v")
+    dec=$(best_time ffmpeg -nostdin -v error -threads "$T" -i "$v" -f null -)
+    scd=$(best_time ffmpeg -nostdin -v error -threads "$T" -i "$v" -vf scdet -f null -)
+    def=$(best_time "$BIN/av-shotcut" -j "$T" "$v")
+    fst=$(best_time "$BIN/av-shotcut" -j "$T" --fast "$v")
+    for row in "ffmpeg -f null (baseline):$dec" "ffmpeg -vf scdet:$scd" \
+               "av-shotcut:$def" "av-shotcut --fast:$fst"; do
+        what=${row%%:*}
+        t=${row#*:}
+        echo "$t $dec" | awk -v n="$n" -v h="${h}p" -v what="$what" '{
+            printf "%-6s %-26s %8.1f %8.1f %8.3f %8.3f\n", h, what, n / $1, n / $2, $3 / $1, $4 / $2 }'
+    done
+done

@@ -1,0 +1,423 @@
+/* The per-frame analysis of shot detection: HSV conversion, content
+ * scores, mean intensity, thumbnails, layouts and histograms of small RGB
+ * (or 4:2:0) frames. See include/avkit/shotdetect.h; the cut rules are in
+ * lib/shotcuts.c, event stitching in lib/shotstitch.c, the formulas in
+ * av-shotcut(1).
+ *
+ * Per frame, a few vectorized passes over the analysis-size frame give:
+ * the HSV planes (kept for the next frame's content score), the mean
+ * intensity, a 16x12 RGB thumbnail, a 4x4 RGB layout and HSV histograms.
+ * Decisions are taken at the end over these per-frame arrays, so the
+ * detectors can look ahead (flash suppression, gradual transitions)
+ * without keeping frames.
+ */
+#include "avkit/shotdetect.h"
+#include "shotdetect_impl.h"
+#include "avkit/common.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Fill p with the documented defaults. */
+void avk_shot_params_default(avk_shot_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->detector = AVK_DETECT_ADAPTIVE;
+    p->w_hue = p->w_sat = p->w_lum = 1.0;
+    p->w_edges = 0.0;
+    p->adaptive_threshold = 3.0;
+    p->min_content = 21.0;
+    p->window = 2;
+    p->threshold = 27.0;
+    p->fade_threshold = 12.0;
+    p->min_shot = 15;
+    p->flash_filter = 1;
+    p->flash_len = 8;
+    p->gradual = 1;
+    p->max_transition = 32;
+    p->gradual_ratio = 3.0;
+    p->gradual_min = 30.0;
+    p->stitch = 0.6;
+    p->stitch_frames = 8;
+}
+
+/* ---- colour conversion ----------------------------------------------- */
+
+/* Functions the per-frame work spends its time in are built for AVX2 too,
+ * picked at load time where the CPU has it. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define AVK_HOT __attribute__((target_clones("avx2", "default"), optimize("O3")))
+#else
+#define AVK_HOT
+#endif
+
+/* A row of RGB24 pixels to OpenCV's 8-bit HSV, branch-free so that it
+ * vectorizes: V = max, S = round(255 d / V), H = round(30 num / d) + the
+ * sector's offset, num and the offset keeping the sum non-negative (d =
+ * max - min; hue degrees halved, in [0, 180)). */
+AVK_HOT
+static void hsv_row(const uint8_t *restrict rgb, int n, uint8_t *restrict H,
+                    uint8_t *restrict S, uint8_t *restrict V)
+{
+    for (int i = 0; i < n; i++) {
+        int r = rgb[3 * i], g = rgb[3 * i + 1], b = rgb[3 * i + 2];
+        int mx = r > g ? r : g, mn = r < g ? r : g;
+        mx = b > mx ? b : mx;
+        mn = b < mn ? b : mn;
+        int d = mx - mn;
+        /* Sector masks: red max (0 deg, +360 so the sum stays positive),
+         * else green max (120 deg), else blue max (240 deg); in units of d. */
+        int isr = -(mx == r), isg = -(mx == g) & ~isr, isb = ~isr & ~isg;
+        int num = (isr & (g - b + 6 * d)) | (isg & (b - r + 2 * d)) | (isb & (r - g + 4 * d));
+        float df = (float)(d + (d == 0)), mf = (float)(mx + (mx == 0));
+        int h = (int)((float)num * 30.0f / df + 0.5f);
+        h -= 180 & -(h >= 180);
+        H[i] = (uint8_t)(h & -(d > 0));
+        S[i] = (uint8_t)(int)((float)d * 255.0f / mf + 0.5f);
+        V[i] = (uint8_t)mx;
+    }
+}
+
+/* RGB24 to OpenCV-compatible 8-bit HSV planes. */
+void avk_rgb_to_hsv(const uint8_t *rgb, size_t npix, uint8_t *h, uint8_t *s, uint8_t *v)
+{
+    while (npix > 0) {
+        int n = npix > (1u << 20) ? (1 << 20) : (int)npix;
+        hsv_row(rgb, n, h, s, v);
+        rgb += 3 * (size_t)n;
+        h += n;
+        s += n;
+        v += n;
+        npix -= (size_t)n;
+    }
+}
+
+/* Planar R, G, B to OpenCV's 8-bit HSV, as hsv_row does for packed RGB
+ * (unit strides, so it vectorizes fully). */
+AVK_HOT
+static void hsv_planar(const uint8_t *restrict R, const uint8_t *restrict G,
+                       const uint8_t *restrict B, int n, uint8_t *restrict H,
+                       uint8_t *restrict S, uint8_t *restrict V)
+{
+    for (int i = 0; i < n; i++) {
+        int r = R[i], g = G[i], b = B[i];
+        int mx = r > g ? r : g, mn = r < g ? r : g;
+        mx = b > mx ? b : mx;
+        mn = b < mn ? b : mn;
+        int d = mx - mn;
+        int isr = -(mx == r), isg = -(mx == g) & ~isr, isb = ~isr & ~isg;
+        int num = (isr & (g - b + 6 * d)) | (isg & (b - r + 2 * d)) | (isb & (r - g + 4 * d));
+        float df = (float)(d + (d == 0)), mf = (float)(mx + (mx == 0));
+        int h = (int)((float)num * 30.0f / df + 0.5f);
+        h -= 180 & -(h >= 180);
+        H[i] = (uint8_t)(h & -(d > 0));
+        S[i] = (uint8_t)(int)((float)d * 255.0f / mf + 0.5f);
+        V[i] = (uint8_t)mx;
+    }
+}
+
+/* Packed RGB24 into three planes. */
+AVK_HOT
+static void deinterleave(const uint8_t *restrict rgb, int n, uint8_t *restrict R,
+                         uint8_t *restrict G, uint8_t *restrict B)
+{
+    for (int i = 0; i < n; i++) {
+        R[i] = rgb[3 * i];
+        G[i] = rgb[3 * i + 1];
+        B[i] = rgb[3 * i + 2];
+    }
+}
+
+/* One row of 4:2:0 YUV (limited range) to planar RGB with the BT.601
+ * matrix in 16.16 fixed point: R = 1.164 (Y-16) + 1.596 (V-128),
+ * G = 1.164 (Y-16) - 0.392 (U-128) - 0.813 (V-128),
+ * B = 1.164 (Y-16) + 2.017 (U-128), clamped to 0..255. cr, cg, cb hold
+ * the chroma terms, one per pixel (w ints each). */
+AVK_HOT
+static void yuv_row(const uint8_t *restrict Y, const uint8_t *restrict U,
+                    const uint8_t *restrict V, int w, uint8_t *restrict R,
+                    uint8_t *restrict G, uint8_t *restrict B, int32_t *restrict cr,
+                    int32_t *restrict cg, int32_t *restrict cb)
+{
+    int cw = (w + 1) / 2;
+    for (int c = 0; c < cw; c++) {
+        int u = U[c] - 128, v = V[c] - 128;
+        int32_t r = 104597 * v + 32768, g = -25675 * u - 53279 * v + 32768,
+                b = 132201 * u + 32768;
+        cr[2 * c] = cr[2 * c + 1] = r;
+        cg[2 * c] = cg[2 * c + 1] = g;
+        cb[2 * c] = cb[2 * c + 1] = b;
+    }
+    for (int x = 0; x < w; x++) {
+        int y = (Y[x] - 16) * 76309;
+        int r = (y + cr[x]) >> 16, g = (y + cg[x]) >> 16, b = (y + cb[x]) >> 16;
+        R[x] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+        G[x] = (uint8_t)(g < 0 ? 0 : g > 255 ? 255 : g);
+        B[x] = (uint8_t)(b < 0 ? 0 : b > 255 ? 255 : b);
+    }
+}
+
+/* Sum of n bytes. */
+AVK_HOT
+static uint64_t sum_bytes(const uint8_t *p, size_t n)
+{
+    uint64_t total = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t end = n - i > (1u << 23) ? i + (1u << 23) : n;
+        uint32_t part = 0;
+        for (; i < end; i++)
+            part += p[i];
+        total += part;
+    }
+    return total;
+}
+
+/* Mean absolute difference of two byte planes. */
+AVK_HOT
+double avk_mean_abs_diff(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    if (n == 0)
+        return 0.0;
+    uint64_t total = 0;
+    size_t i = 0;
+    while (i < n) {
+        /* 32-bit partial sums vectorize; flush before they can overflow. */
+        size_t end = n - i > (1u << 23) ? i + (1u << 23) : n;
+        uint32_t part = 0;
+        for (; i < end; i++) {
+            int d = (int)a[i] - (int)b[i];
+            part += (uint32_t)(d < 0 ? -d : d);
+        }
+        total += part;
+    }
+    return (double)total / (double)n;
+}
+
+/* ---- edges (optional score component) --------------------------------- */
+
+/* Binary edge map of a luma plane: 255 where the Sobel L1 gradient
+ * magnitude is at least (1 + 1/3) * median(V), then dilated with a k x k
+ * box (k = 4 + round(sqrt(w h) / 192), made odd, as PySceneDetect sizes its
+ * kernel). tmp holds w*h bytes. */
+static void edge_map(const uint8_t *lum, int w, int h, uint8_t *out, uint8_t *tmp)
+{
+    uint32_t hist[256] = {0};
+    size_t n = (size_t)w * h;
+    for (size_t i = 0; i < n; i++)
+        hist[lum[i]]++;
+    size_t acc = 0;
+    int median = 0;
+    for (int i = 0; i < 256; i++) {
+        acc += hist[i];
+        if (acc * 2 >= n) { median = i; break; }
+    }
+    int high = (int)((1.0 + 1.0 / 3.0) * median);
+    if (high < 1) high = 1;
+    memset(tmp, 0, n);
+    for (int y = 1; y < h - 1; y++)
+        for (int x = 1; x < w - 1; x++) {
+            const uint8_t *p = lum + (size_t)y * w + x;
+            int gx = (p[-w + 1] + 2 * p[1] + p[w + 1]) - (p[-w - 1] + 2 * p[-1] + p[w - 1]);
+            int gy = (p[w - 1] + 2 * p[w] + p[w + 1]) - (p[-w - 1] + 2 * p[-w] + p[-w + 1]);
+            int mag = (gx < 0 ? -gx : gx) + (gy < 0 ? -gy : gy);
+            tmp[(size_t)y * w + x] = mag >= 4 * high ? 255 : 0;
+        }
+    int k = 4 + (int)lround(sqrt((double)w * h) / 192.0);
+    if (k % 2 == 0) k++;
+    int r = k / 2;
+    /* Separable max filter: rows into out, then columns back into tmp. */
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint8_t m = 0;
+            for (int dx = -r; dx <= r; dx++) {
+                int xx = x + dx;
+                if (xx >= 0 && xx < w && tmp[(size_t)y * w + xx] > m) m = tmp[(size_t)y * w + xx];
+            }
+            out[(size_t)y * w + x] = m;
+        }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint8_t m = 0;
+            for (int dy = -r; dy <= r; dy++) {
+                int yy = y + dy;
+                if (yy >= 0 && yy < h && out[(size_t)yy * w + x] > m) m = out[(size_t)yy * w + x];
+            }
+            tmp[(size_t)y * w + x] = m;
+        }
+    memcpy(out, tmp, n);
+}
+
+/* ---- the analyzer ----------------------------------------------------- */
+
+/* A new analyzer for width x height RGB24 frames. */
+avk_shot_analyzer *avk_shot_analyzer_new(int width, int height, const avk_shot_params *p)
+{
+    if (width < 8 || height < 8 || width > 8192 || height > 8192) {
+        avk_error("shot detection: frame size %dx%d out of range (8..8192)", width, height);
+        return NULL;
+    }
+    if (p->window < 1 || p->min_shot < 0 || p->flash_len < 1 || p->stitch_frames < 1 ||
+        p->max_transition < 4) {
+        avk_error("shot detection: bad parameters");
+        return NULL;
+    }
+    avk_shot_analyzer *a = avk_xcalloc(1, sizeof *a);
+    a->p = *p;
+    a->w = width;
+    a->h = height;
+    a->npix = (size_t)width * height;
+    for (int i = 0; i < 2; i++) {
+        a->hsv[i] = avk_xmalloc(3 * a->npix);
+        if (p->w_edges != 0.0)
+            a->edges[i] = avk_xmalloc(a->npix);
+    }
+    if (p->w_edges != 0.0)
+        a->tmp = avk_xmalloc(a->npix);
+    a->rgbp = avk_xmalloc(3 * a->npix);
+    a->chroma = avk_xmalloc(sizeof(int32_t) * 3 * (size_t)(width + 1));
+    a->cell_x = avk_xmalloc(sizeof(int) * width);
+    a->cell_y = avk_xmalloc(sizeof(int) * height);
+    for (int x = 0; x < width; x++)
+        a->cell_x[x] = x * TW / width;
+    for (int y = 0; y < height; y++)
+        a->cell_y[y] = y * TH / height;
+    memset(a->cell_count, 0, sizeof a->cell_count);
+    for (int y = 0; y < height; y += 2)
+        for (int x = 0; x < width; x += 2)
+            a->cell_count[a->cell_y[y] * TW + a->cell_x[x]]++;
+    a->cell_sum = avk_xmalloc(sizeof(uint32_t) * 3 * TPIX);
+    return a;
+}
+
+/* Grow the per-frame arrays to hold one more frame. */
+static void grow(avk_shot_analyzer *a)
+{
+    if (a->n < a->cap)
+        return;
+    a->cap = a->cap ? a->cap * 2 : 1024;
+    a->score = avk_xrealloc(a->score, sizeof(float) * a->cap);
+    a->mean = avk_xrealloc(a->mean, sizeof(float) * a->cap);
+    a->thumb = avk_xrealloc(a->thumb, (size_t)TBYTES * a->cap);
+    a->layout = avk_xrealloc(a->layout, sizeof(float) * LAYOUT * a->cap);
+    a->hist = avk_xrealloc(a->hist, sizeof(float) * HIST * a->cap);
+}
+
+/* Analyse the frame in a->rgbp: HSV planes, content score, mean,
+ * thumbnail, layout, histograms. */
+static void analyze_planes(avk_shot_analyzer *a)
+{
+    const uint8_t *R = a->rgbp, *G = R + a->npix, *B = G + a->npix;
+    grow(a);
+    int64_t f = a->n;
+    const avk_shot_params *p = &a->p;
+    uint8_t *H = a->hsv[a->cur], *S = H + a->npix, *V = S + a->npix;
+    uint32_t hh[HBINS] = {0}, sh[SBINS] = {0}, vh[VBINS] = {0};
+    uint32_t nsamp = 0;
+    hsv_planar(R, G, B, (int)a->npix, H, S, V);
+    a->mean[f] = (float)((double)sum_bytes(a->rgbp, 3 * a->npix) / (3.0 * a->npix));
+    /* Histograms, thumbnail cells and layout on every other pixel of every
+     * other row: they are averages, a quarter of the pixels is plenty. */
+    memset(a->cell_sum, 0, sizeof(uint32_t) * 3 * TPIX);
+    for (int y = 0; y < a->h; y += 2) {
+        size_t o = (size_t)y * a->w;
+        uint32_t *cs = a->cell_sum + 3 * TW * a->cell_y[y];
+        for (int x = 0; x < a->w; x += 2) {
+            uint32_t *c = cs + 3 * a->cell_x[x];
+            c[0] += R[o + x];
+            c[1] += G[o + x];
+            c[2] += B[o + x];
+            hh[H[o + x] * HBINS / 180]++;
+            sh[S[o + x] * SBINS / 256]++;
+            vh[V[o + x] * VBINS / 256]++;
+            nsamp++;
+        }
+    }
+
+    /* Thumbnail (HSV of cell means) and layout (RGB means of 4x4 groups). */
+    uint8_t cellrgb[3 * TPIX];
+    float *lay = a->layout + (size_t)LAYOUT * f;
+    memset(lay, 0, sizeof(float) * LAYOUT);
+    for (int c = 0; c < TPIX; c++) {
+        uint32_t cnt = a->cell_count[c] ? a->cell_count[c] : 1;
+        int li = ((c / TW) * LW / TH) * LW + (c % TW) * LW / TW;
+        for (int k = 0; k < 3; k++) {
+            cellrgb[3 * c + k] = (uint8_t)((a->cell_sum[3 * c + k] + cnt / 2) / cnt);
+            lay[3 * li + k] += (float)a->cell_sum[3 * c + k] / cnt / (TPIX / (LW * LW));
+        }
+    }
+    memcpy(a->thumb + (size_t)TBYTES * f, cellrgb, TBYTES);
+
+    float *hs = a->hist + (size_t)HIST * f;
+    for (int i = 0; i < HBINS; i++) hs[i] = (float)hh[i] / nsamp;
+    for (int i = 0; i < SBINS; i++) hs[HBINS + i] = (float)sh[i] / nsamp;
+    for (int i = 0; i < VBINS; i++) hs[HBINS + SBINS + i] = (float)vh[i] / nsamp;
+
+    if (p->w_edges != 0.0)
+        edge_map(V, a->w, a->h, a->edges[a->cur], a->tmp);
+
+    if (f == 0) {
+        a->score[f] = 0.0f;
+    } else {
+        const uint8_t *P = a->hsv[!a->cur];
+        double dh = avk_mean_abs_diff(H, P, a->npix);
+        double ds = avk_mean_abs_diff(S, P + a->npix, a->npix);
+        double dv = avk_mean_abs_diff(V, P + 2 * a->npix, a->npix);
+        double de = p->w_edges != 0.0 ?
+            avk_mean_abs_diff(a->edges[a->cur], a->edges[!a->cur], a->npix) : 0.0;
+        double wsum = fabs(p->w_hue) + fabs(p->w_sat) + fabs(p->w_lum) + fabs(p->w_edges);
+        a->score[f] = (float)((p->w_hue * dh + p->w_sat * ds + p->w_lum * dv + p->w_edges * de) /
+                              (wsum > 0 ? wsum : 1.0));
+    }
+    a->cur = !a->cur;
+    a->n++;
+}
+
+/* Add a packed RGB24 frame. */
+void avk_shot_analyzer_add(avk_shot_analyzer *a, const uint8_t *rgb)
+{
+    deinterleave(rgb, (int)a->npix, a->rgbp, a->rgbp + a->npix, a->rgbp + 2 * a->npix);
+    analyze_planes(a);
+}
+
+/* Add a planar 4:2:0 frame, converted to RGB with the BT.601 matrix. */
+void avk_shot_analyzer_add_yuv420p(avk_shot_analyzer *a, const uint8_t *yuv)
+{
+    int w = a->w, cw = (w + 1) / 2, ch = (a->h + 1) / 2;
+    const uint8_t *U = yuv + a->npix, *V = U + (size_t)cw * ch;
+    int32_t *cr = a->chroma, *cg = cr + w + 1, *cb = cg + w + 1;
+    for (int y = 0; y < a->h; y++) {
+        size_t o = (size_t)y * w;
+        yuv_row(yuv + o, U + (size_t)(y / 2) * cw, V + (size_t)(y / 2) * cw, w, a->rgbp + o,
+                a->rgbp + a->npix + o, a->rgbp + 2 * a->npix + o, cr, cg, cb);
+    }
+    analyze_planes(a);
+}
+
+int64_t avk_shot_analyzer_frames(const avk_shot_analyzer *a) { return a->n; }
+const float *avk_shot_analyzer_scores(const avk_shot_analyzer *a) { return a->score; }
+const float *avk_shot_analyzer_means(const avk_shot_analyzer *a) { return a->mean; }
+
+/* Free an analyzer and its per-frame arrays. */
+void avk_shot_analyzer_free(avk_shot_analyzer *a)
+{
+    if (!a)
+        return;
+    for (int i = 0; i < 2; i++) {
+        free(a->hsv[i]);
+        free(a->edges[i]);
+    }
+    free(a->tmp);
+    free(a->rgbp);
+    free(a->chroma);
+    free(a->cell_x);
+    free(a->cell_y);
+    free(a->cell_sum);
+    free(a->score);
+    free(a->mean);
+    free(a->thumb);
+    free(a->layout);
+    free(a->hist);
+    free(a);
+}

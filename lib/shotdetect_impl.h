@@ -1,0 +1,74 @@
+/* Internals shared by the shot detection modules (lib/shotdetect.c: the
+ * per-frame analysis; lib/shotcuts.c: the cut rules; lib/shotstitch.c:
+ * events). Private to lib/; the interface is include/avkit/shotdetect.h.
+ */
+#ifndef AVKIT_SHOTDETECT_IMPL_H
+#define AVKIT_SHOTDETECT_IMPL_H
+
+#include <math.h>
+#include <stdint.h>
+#include "avkit/shotdetect.h"
+
+#define TW 16                   /* thumbnail columns */
+#define TH 12                   /* thumbnail rows */
+#define TPIX (TW * TH)
+#define TBYTES (3 * TPIX)       /* RGB, interleaved */
+#define LW 4                    /* layout cells a side */
+#define LAYOUT (3 * LW * LW)    /* RGB means of 4x4 cells */
+#define HBINS 16
+#define SBINS 8
+#define VBINS 8
+#define HIST (HBINS + SBINS + VBINS)
+#define MAX_STRAY 0.18          /* motion, not a blend, above this */
+
+
+struct avk_shot_analyzer {
+    avk_shot_params p;
+    int w, h;
+    size_t npix;
+    uint8_t *hsv[2];            /* H, S, V planes of the previous / current frame */
+    uint8_t *edges[2];          /* edge maps when w_edges != 0 */
+    uint8_t *tmp;
+    uint8_t *rgbp;              /* the frame as R, G, B planes */
+    int32_t *chroma;            /* 3 rows of chroma terms for 4:2:0 input */
+    int cur;
+    int64_t n, cap;
+    float *score;               /* content score vs the previous frame */
+    float *mean;                /* mean of R, G, B */
+    uint8_t *thumb;             /* TBYTES a frame */
+    float *layout;              /* LAYOUT a frame */
+    float *hist;                /* HIST a frame, fractions */
+    int *cell_x, *cell_y;       /* thumbnail cell of each column / row */
+    uint32_t *cell_sum;         /* 3 * TPIX sums */
+    uint32_t cell_count[TPIX];
+};
+
+
+/* Mean absolute difference of two byte planes (lib/shotdetect.c). */
+double avk_mean_abs_diff(const uint8_t *a, const uint8_t *b, size_t n);
+
+/* Distance of two frames' thumbnails: mean absolute difference of the
+ * 16x12 cell means of R, G and B. RGB (not HSV) because dissolves and
+ * fades are linear blends in RGB, so their per-frame changes are even. */
+static inline double shot_thumb_dist(const avk_shot_analyzer *a, int64_t i, int64_t j)
+{
+    return avk_mean_abs_diff(a->thumb + (size_t)TBYTES * i, a->thumb + (size_t)TBYTES * j, TBYTES);
+}
+
+/* Distance of two frames' HSV histograms: the L1 distance of the 16 + 8
+ * + 8 bin fractions, scaled to 0..100 (100 / 6 of the sum, each of the three
+ * histograms contributing at most 2). Motion barely moves histograms,
+ * which makes this the long-range comparison of gradual transitions. */
+static inline double shot_hist_dist(const avk_shot_analyzer *a, int64_t i, int64_t j)
+{
+    const float *x = a->hist + (size_t)HIST * i, *y = a->hist + (size_t)HIST * j;
+    double d = 0.0;
+    for (int b = 0; b < HIST; b++)
+        d += fabs((double)x[b] - y[b]);
+    return d * 100.0 / 6.0;
+}
+
+/* Give each shot its event id (lib/shotstitch.c). */
+void avk_shot_stitch(const avk_shot_analyzer *a, avk_shot *sh, size_t ns);
+
+#endif
