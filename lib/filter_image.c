@@ -11,6 +11,7 @@
 void avk_rgb_to_gray(const uint8_t *rgb, int w, int h, float *gray)
 {
     size_t n = (size_t)w * h;
+    #pragma omp simd
     for (size_t i = 0; i < n; i++)
         gray[i] = 0.299f * rgb[3 * i] + 0.587f * rgb[3 * i + 1] + 0.114f * rgb[3 * i + 2];
 }
