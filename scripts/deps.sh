@@ -10,7 +10,8 @@ libopenmpi-dev openmpi-bin
 libdnnl-dev
 libtesseract-dev tesseract-ocr-eng libleptonica-dev
 fonts-dejavu-core
-mandoc python3-numpy"
+mandoc python3-numpy
+cimg-examples"
 missing=
 for p in $PKGS; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' ||
