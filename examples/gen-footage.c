@@ -90,8 +90,8 @@ static const named_color shape_colors[] = {
     { "white",  { 240, 240, 240 } }, { "cyan",   {  40, 205, 215 } },
 };
 static const named_color bg_colors[] = {
-    { "gray",       { 128, 128, 128 } }, { "dark blue",  {  25,  35,  90 } },
-    { "dark green", {  30,  75,  40 } }, { "beige",      { 210, 195, 160 } },
+    { "gray",       { 128, 128, 128 } }, { "dark blue",  {  45,  65, 150 } },
+    { "dark green", {  40,  95,  50 } }, { "beige",      { 210, 195, 160 } },
     { "brown",      { 105,  70,  45 } },
 };
 #define N_SHAPE_COLORS ((int)(sizeof shape_colors / sizeof shape_colors[0]))
@@ -124,6 +124,7 @@ typedef struct shot_spec {
     int frames;         /* fixed length in frames instead (very short shot) */
     int transition;     /* into this shot */
     int still, text, watermark, flash, textured;
+    int slow;           /* a slow drift instead of a camera pan */
 } shot_spec;
 
 typedef struct video_spec {
@@ -134,30 +135,36 @@ typedef struct video_spec {
 
 static const video_spec script[] = {
     { "video1.mp4", 7, {
-        { 3.0, 0, TR_START, 0, 1, 0, 0, 0 },
-        { 3.0, 0, TR_CUT,   0, 0, 0, 0, 1 },
-        { 3.0, 0, TR_FADE,  0, 0, 0, 0, 0 },
-        { 2.4, 0, TR_CUT,   1, 0, 0, 0, 1 },
-        { 3.6, 0, TR_CUT,   0, 0, 0, 1, 1 },
-        { 0.0, 8, TR_CUT,   0, 0, 0, 0, 0 },
-        { 3.0, 0, TR_CUT,   0, 1, 0, 0, 0 } } },
+        { 3.0, 0, TR_START, 0, 1, 0, 0, 1, 0 },
+        { 3.0, 0, TR_CUT,   0, 0, 0, 0, 1, 0 },
+        { 3.0, 0, TR_FADE,  0, 0, 0, 0, 1, 0 },
+        { 2.4, 0, TR_CUT,   1, 0, 0, 0, 1, 0 },
+        { 3.6, 0, TR_CUT,   0, 0, 0, 1, 1, 0 },
+        { 0.0, 8, TR_CUT,   0, 0, 0, 0, 1, 0 },
+        { 3.0, 0, TR_CUT,   0, 1, 0, 0, 1, 0 } } },
     { "video2.mp4", 5, {
-        { 3.0, 0, TR_START,    0, 0, 0, 0, 1 },
-        { 3.2, 0, TR_DISSOLVE, 0, 1, 0, 0, 0 },
-        { 3.0, 0, TR_CUT,      0, 0, 1, 0, 1 },
-        { 2.4, 0, TR_CUT,      1, 0, 0, 0, 0 },
-        { 3.0, 0, TR_CUT,      0, 0, 0, 0, 1 } } },
+        { 3.0, 0, TR_START,    0, 0, 0, 0, 1, 0 },
+        { 3.2, 0, TR_DISSOLVE, 0, 1, 0, 0, 1, 0 },
+        { 3.0, 0, TR_CUT,      0, 0, 1, 0, 1, 0 },
+        { 2.4, 0, TR_CUT,      1, 0, 0, 0, 0, 0 },
+        { 3.0, 0, TR_CUT,      0, 0, 0, 0, 1, 0 } } },
+    /* Shot 2 is the one slow shot: the camera only drifts and the shape
+     * moves slowly, the low-motion footage a curation filter should drop. */
     { "video3.mp4", 4, {
-        { 2.4, 0, TR_START, 1, 1, 0, 0, 0 },
-        { 3.0, 0, TR_CUT,   0, 0, 0, 0, 1 },
-        { 3.4, 0, TR_CUT,   0, 0, 0, 0, 0 },
-        { 3.0, 0, TR_CUT,   0, 1, 0, 0, 1 } } },
+        { 2.4, 0, TR_START, 1, 1, 0, 0, 0, 0 },
+        { 3.0, 0, TR_CUT,   0, 0, 0, 0, 1, 0 },
+        { 3.4, 0, TR_CUT,   0, 0, 0, 0, 1, 1 },
+        { 3.0, 0, TR_CUT,   0, 1, 0, 0, 1, 0 } } },
 };
 #define N_VIDEOS ((int)(sizeof script / sizeof script[0]))
 
 #define FADE_SECONDS 0.96      /* whole fade through black (24 frames at 25 fps) */
 #define DISSOLVE_SECONDS 0.8   /* whole cross-fade (20 frames at 25 fps) */
 #define FLASH_FRAMES 3
+/* Weight of the per-pixel grain in the texture: a little, so that the
+ * texture is not perfectly smooth, but not so much that it reads as noise
+ * (av-filter's aesthetic score penalizes sensor-like noise). */
+#define TEXTURE_GRAIN 0.05
 static const double flash_strength[FLASH_FRAMES] = { 0.9, 0.75, 0.4 };
 
 /* One shot as it is rendered. Frames are absolute indices in the video. */
@@ -167,11 +174,12 @@ typedef struct shot {
                                        (wider than the shot in a dissolve) */
     int transition, trans_start, trans_end;
     int fade_in, fade_out;          /* frames of fade at each end */
-    int still, text, watermark, textured;
+    int still, text, watermark, textured, slow;
     int flash_start, flash_end;     /* -1 -1 when none */
     int shape, color, bg, dir;
     double speed, radius, x0, y0, vx, vy;
-    double drift_x, drift_y;        /* texture motion, pixels a frame */
+    double pan;                     /* camera pan speed, pixels a frame */
+    double drift_x, drift_y;        /* texture offset per frame (-pan velocity) */
     uint8_t *texture;               /* textured background, tex_w x tex_h */
     int tex_w, tex_h;
     double tex_x0, tex_y0;          /* texture coordinate of pixel (0,0) at t=0 */
@@ -237,7 +245,11 @@ static void plan_content(shot *shots, int si, const options *o, int vi)
     }
     s->dir = rng_int(&r, N_DIRECTIONS);
     const direction *d = &directions[s->dir];
-    double speed = rng_range(&r, 1.5, 3.5) * W / 480.0;
+    /* A shape in a slow shot or on a plain background moves 1-2 pixels a
+     * frame, one in a panning shot 2.5-5; either is capped so that the
+     * shape stays inside the frame. */
+    int fast = s->textured && !s->slow;
+    double speed = (fast ? rng_range(&r, 2.5, 5.0) : rng_range(&r, 1.0, 2.0)) * W / 480.0;
     if (d->dx != 0 && speed * fabs(d->dx) * span > xmax - xmin)
         speed = (xmax - xmin) / (fabs(d->dx) * span);
     if (d->dy != 0 && speed * fabs(d->dy) * span > ymax - ymin)
@@ -246,13 +258,25 @@ static void plan_content(shot *shots, int si, const options *o, int vi)
     s->vx = s->speed * d->dx;
     s->vy = s->speed * d->dy;
     double tx = s->vx * span, ty = s->vy * span;
-    s->x0 = rng_range(&r, tx < 0 ? xmin - tx : xmin, tx > 0 ? xmax - tx : xmax);
-    s->y0 = rng_range(&r, ty < 0 ? ymin - ty : ymin, ty > 0 ? ymax - ty : ymax);
-    /* The background drifts slowly in a direction of its own. */
-    double a = rng_range(&r, 0.4, 0.8) * W / 480.0;
+    s->x0 = rng_range(&r, xmin - (tx < 0 ? tx : 0), xmax - (tx > 0 ? tx : 0));
+    s->y0 = rng_range(&r, ymin - (ty < 0 ? ty : 0), ymax - (ty > 0 ? ty : 0));
+    /* The camera pans across the textured background in a direction of its
+     * own (the shape keeps its own motion in the frame): the background
+     * moves `pan` pixels a frame, 3-3.8 at 480 wide, enough for av-filter's
+     * motion rule (VBench's threshold is about 2.1 pixels a frame here), as
+     * in the footage a curation pipeline keeps. Much faster pans (4 and up)
+     * hide the fade and the dissolve from av-shotcut's gradual-transition
+     * finder. A slow shot only drifts, 0.5-1 pixel a frame; a plain
+     * background shows no pan. */
+    s->pan = 0;
+    s->drift_x = s->drift_y = 0;
+    if (!s->textured)
+        return;
+    double pan = s->slow ? rng_range(&r, 0.5, 1.0) : rng_range(&r, 3.0, 3.8);
+    s->pan = floor(pan * W / 480.0 * 100) / 100;
     const direction *bd = &directions[rng_int(&r, N_DIRECTIONS)];
-    s->drift_x = a * bd->dx;
-    s->drift_y = a * bd->dy;
+    s->drift_x = -s->pan * bd->dx;
+    s->drift_y = -s->pan * bd->dy;
 }
 
 /* Smooth value noise: random values on a lattice of `cell` pixels,
@@ -282,8 +306,9 @@ static float *value_noise(rng *r, int w, int h, int cell)
     return out;
 }
 
-/* Render a textured background tile big enough for the whole drift: two
- * octaves of value noise plus a fine grain, tinting the background color. */
+/* Render a textured background tile big enough for the whole pan: three
+ * octaves of value noise plus a faint grain, tinting the background color
+ * with enough contrast and fine detail to look like a scene, not a haze. */
 static void make_texture(shot *s, const options *o, int vi, int si)
 {
     rng r = rng_for(o->seed, vi, si, 2);
@@ -297,20 +322,23 @@ static void make_texture(shot *s, const options *o, int vi, int si)
     int n = s->tex_w * s->tex_h;
     int coarse = o->height / 5 > 4 ? o->height / 5 : 4;
     int fine = o->height / 24 > 2 ? o->height / 24 : 2;
+    int detail = o->height / 64 > 2 ? o->height / 64 : 2;
     float *a = value_noise(&r, s->tex_w, s->tex_h, coarse);
     float *b = value_noise(&r, s->tex_w, s->tex_h, fine);
+    float *d = value_noise(&r, s->tex_w, s->tex_h, detail);
     const double *c = bg_colors[s->bg].rgb;
     s->texture = avk_xmalloc((size_t)n * 3);
     for (int i = 0; i < n; i++) {
-        double v = 0.55 * a[i] + 0.30 * b[i] + 0.15 * rng_unit(&r);
-        double k = 0.6 + 0.8 * v;
+        double v = 0.45 * a[i] + 0.30 * b[i] + 0.20 * d[i] + TEXTURE_GRAIN * rng_unit(&r);
+        double k = 0.3 + 1.4 * v;
         for (int ch = 0; ch < 3; ch++) {
-            double p = c[ch] * k + 12 * (v - 0.5);
+            double p = c[ch] * k + 48 * (v - 0.5);
             s->texture[i * 3 + ch] = (uint8_t)(p < 0 ? 0 : p > 255 ? 255 : p + 0.5);
         }
     }
     free(a);
     free(b);
+    free(d);
 }
 
 /* Lay out a video's shots: lengths, transitions and their spans, render
@@ -342,6 +370,7 @@ static void plan_video(video *v, const video_spec *vs, const options *o, int vi)
         s->text = sp->text;
         s->watermark = sp->watermark;
         s->textured = sp->textured;
+        s->slow = sp->slow;
         s->flash_start = s->flash_end = -1;
         if (sp->flash) {
             int mid = s->start + len / 2 + (int)(rng_range(&r, -0.3, 0.3) * o->fps);
@@ -804,16 +833,16 @@ static void write_truth(FILE *fp, const video *vids, const options *o)
 {
     fputs("video\tshot\tstart\tend\ttransition\ttrans_start\ttrans_end\tstatic\t"
           "text\twatermark\tflash_start\tflash_end\tshape\tcolor\tdirection\t"
-          "speed\tbackground\ttexture\n", fp);
+          "speed\tbackground\ttexture\tpan\n", fp);
     for (int v = 0; v < N_VIDEOS; v++)
         for (int i = 0; i < vids[v].nshots; i++) {
             const shot *s = &vids[v].shots[i];
-            fprintf(fp, "%s\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%.2f\t%s\t%s\n",
+            fprintf(fp, "%s\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%.2f\t%s\t%s\t%.2f\n",
                     vids[v].name, i, s->start, s->end, transition_names[s->transition],
                     s->trans_start, s->trans_end, s->still, s->text, s->watermark,
                     s->flash_start, s->flash_end, shape_names[s->shape],
                     shape_colors[s->color].name, s->still ? "none" : directions[s->dir].name,
-                    s->speed, bg_colors[s->bg].name, s->textured ? "textured" : "plain");
+                    s->speed, bg_colors[s->bg].name, s->textured ? "textured" : "plain", s->pan);
         }
 }
 
@@ -885,14 +914,16 @@ static void usage(void)
 "DIR/truth.tsv, one shot a line after a header, frames 0-based, end exclusive;\n"
 "each video's shots tile its frames exactly:\n"
 "  video shot start end transition trans_start trans_end static text watermark\n"
-"  flash_start flash_end shape color direction speed background texture\n"
+"  flash_start flash_end shape color direction speed background texture pan\n"
 "  transition is how the shot begins: start, cut, fade (through black) or\n"
 "  dissolve; [trans_start, trans_end) is the transition's span (start = end\n"
 "  for a cut); a fade or dissolve puts the boundary in the middle of its span.\n"
 "  static, text (burned-in subtitle), watermark (corner logo) are 0 or 1;\n"
 "  [flash_start, flash_end) are over-exposed frames (-1 -1: none); direction\n"
 "  is left, right, up, down, up-left, up-right, down-left, down-right or none;\n"
-"  speed is in pixels a frame; texture is plain or textured.\n"
+"  speed is the shape's speed in the frame, pixels a frame; texture is plain\n"
+"  or textured; pan is the speed of the camera pan, pixels a frame, by which\n"
+"  a textured background moves (0 for a plain background or a static shot).\n"
 "DIR/captions.tsv: header 'video start end caption', times in seconds, one\n"
 "  shot a line: video1.mp4  0.000  3.120  a red circle moving left on a gray\n"
 "  background\n"
