@@ -1,0 +1,82 @@
+#!/bin/sh
+# The demo flow on the default example footage: examples/Makefile runs
+# gen-footage, av-shotcut, av-filter and av-caption-feed; av-shotcut finds
+# every shot boundary of the ground truth (within one frame), and av-filter's
+# decisions follow it: static shots are dropped as static, subtitled shots as
+# text, the logo shot as watermark, the slow drift shot as low-motion, and
+# every other moving shot is kept.
+. "$(dirname "$0")/lib.sh"
+for t in av-shotcut av-filter av-caption-feed; do
+    command -v $t >/dev/null || skip_all "$t not built"
+done
+
+# boundaries MANIFEST: "video frame" for every shot start after frame 0 (the
+# video by file name), from truth.tsv (columns video, start) or a manifest
+# (columns video, start_frame).
+boundaries() {
+    awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i;
+                          s = ("start" in c) ? c["start"] : c["start_frame"]; next }
+                $s > 0 { v = $c["video"]; sub(/.*\//, "", v); print v, $s }' "$1"
+}
+
+# near A B: every line "video frame" of A has one in B within one frame, and
+# both have as many lines.
+near() {
+    test "$(wc -l <"$1")" -eq "$(wc -l <"$2")" &&
+    awk 'NR == FNR { n[$1] = n[$1] " " $2; next }
+        { ok = 0; k = split(n[$1], f, " ");
+          for (i = 1; i <= k; i++) if (f[i] - $2 <= 1 && $2 - f[i] <= 1) ok = 1;
+          if (!ok) { print "no boundary near " $1 " " $2; bad = 1 } }
+        END { exit bad }' "$2" "$1"
+}
+
+test_expect_success 'the demo Makefile runs the flow to clips.avt' '
+    make --no-print-directory -f "$SRC_DIR/examples/Makefile" \
+        AVKIT_BUILD="$AVKIT_BUILD" >make.out 2>make.err ||
+        { cat make.out make.err; exit 1; } &&
+    cat make.out &&
+    test -s out/raw/truth.tsv && test -s out/vocab.txt && test -s out/clips.avt
+'
+
+test_expect_success 'the demo keeps some clips and every kept clip has a record' '
+    kept=$(awk -F"\t" "NR == 1 { for (i = 1; i <= NF; i++) c[\$i] = i; next }
+        \$c[\"keep\"] == 1 { n++ } END { print n + 0 }" out/clips.tsv) &&
+    recs=$(av-tensor out/clips.avt | grep -c "^record") &&
+    echo "kept $kept records $recs" &&
+    test "$kept" -ge 5 && test "$recs" -eq "$kept"
+'
+
+test_expect_success 'av-shotcut --min-shot 8: every truth boundary, within one frame' '
+    av-shotcut --min-shot 8 out/raw/video*.mp4 >shots8.tsv &&
+    boundaries out/raw/truth.tsv >truth.b && boundaries shots8.tsv >found.b &&
+    paste -d" " truth.b found.b &&
+    near truth.b found.b
+'
+
+test_expect_success 'av-shotcut by default: the 8-frame shot merges, the rest are found' '
+    awk -F"\t" "NR > 1 && \$4 - \$3 < 15 { print \$1, \$4 }" out/raw/truth.tsv >short.end &&
+    test "$(wc -l <short.end)" -eq 1 &&
+    grep -v -x -f short.end truth.b >truth15.b &&
+    boundaries out/shots.tsv >found15.b &&
+    near truth15.b found15.b
+'
+
+test_expect_success 'av-filter on the shots: each clip is decided as its truth says' '
+    av-filter shots8.tsv >clips8.tsv 2>filter.err &&
+    awk -F"\t" "
+        NR == FNR { if (FNR > 1) { n++; tv[n] = \$1; ts[n] = \$3; te[n] = \$4;
+                        st[n] = \$8; tx[n] = \$9; wm[n] = \$10; pan[n] = \$19 } next }
+        FNR == 1 { for (i = 1; i <= NF; i++) c[\$i] = i; next }
+        {
+            v = \$c[\"video\"]; sub(/.*\\//, \"\", v);
+            mid = int((\$c[\"start_frame\"] + \$c[\"end_frame\"]) / 2);
+            for (k = 1; k <= n; k++) if (tv[k] == v && ts[k] <= mid && mid < te[k]) break;
+            want = st[k] ? \"static\" : pan[k] < 2 ? \"low-motion\" : tx[k] ? \"text\" : wm[k] ? \"watermark\" : \"-\";
+            got = \$c[\"reason\"];
+            printf \"%s %d-%d truth line %d: want %s got %s\n\", v, \$c[\"start_frame\"], \$c[\"end_frame\"], k + 1, want, got;
+            if (got != want || (\$c[\"keep\"] == 1) != (want == \"-\")) bad = 1;
+            seen++
+        } END { exit bad || seen != n }" out/raw/truth.tsv clips8.tsv
+'
+
+test_done
