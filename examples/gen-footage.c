@@ -3,7 +3,8 @@
  * Each video is a fixed script of shots (hard cuts, one fade through black,
  * one dissolve, one camera flash, static shots, a very short shot, burned-in
  * subtitles, a semi-transparent corner logo); the seed picks each shot's
- * shape, colors, direction, speed, background texture and exact length.
+ * shape, colors, direction, speed, texture, camera pan and exact length;
+ * moving shots pan across a textured background, as real footage does.
  * Frames are rendered here in RGB24 and piped to the ffmpeg program, which
  * burns in the subtitles (drawtext) and encodes H.264. Alongside the videos
  * it writes truth.tsv (every shot and its properties), captions.tsv and
