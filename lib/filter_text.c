@@ -12,6 +12,7 @@
 
 #include <omp.h>
 #include <tesseract/capi.h>
+#include <leptonica/allheaders.h>
 
 #include "avkit/common.h"
 #include "avkit/filter.h"
@@ -27,6 +28,10 @@ static TessBaseAPI *text_engine(void)
         return text_api;
     if (text_failed)
         return avk_error("tesseract: cannot load language 'eng' (apt-get install tesseract-ocr-eng, or set TESSDATA_PREFIX)"), NULL;
+    /* Leptonica, under Tesseract, reports benign box clipping on stderr:
+     * a tool stays quiet on success unless asked to talk (-v -v). */
+    if (avk_verbose < 2)
+        setMsgSeverity(L_SEVERITY_NONE);
     TessBaseAPI *api = TessBaseAPICreate();
     /* Tesseract prints its warnings on stderr unless told otherwise */
     TessBaseAPISetVariable(api, "debug_file", "/dev/null");

@@ -63,6 +63,7 @@ test_expect_success 'av-shotcut by default: the 8-frame shot merges, the rest ar
 
 test_expect_success 'av-filter on the shots: each clip is decided as its truth says' '
     av-filter shots8.tsv >clips8.tsv 2>filter.err &&
+    { test ! -s filter.err || { cat filter.err; false; }; } &&
     awk -F"\t" "
         NR == FNR { if (FNR > 1) { n++; tv[n] = \$1; ts[n] = \$3; te[n] = \$4;
                         st[n] = \$8; tx[n] = \$9; wm[n] = \$10; pan[n] = \$19 } next }
