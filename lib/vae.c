@@ -234,9 +234,8 @@ char *avk_vae_config_json(const avk_vae_config *c)
         avk_buf_printf(&b, "%.9g}", c->shift_factor);
     else
         avk_buf_printf(&b, "null}");
-    char *s = avk_xstrdup((const char *)b.data);
-    avk_buf_free(&b);
-    return s;
+    avk_buf_append(&b, "", 1);
+    return (char *)b.data;
 }
 
 /* ---- the parameter table --------------------------------------------- */
@@ -270,6 +269,8 @@ avk_vae *avk_vae_new(const avk_vae_config *c)
         return NULL;
     avk_vae *v = avk_xcalloc(1, sizeof *v);
     v->cfg = *c;
+    for (int i = c->nblocks; i < AVK_VAE_MAX_BLOCKS; i++)
+        v->cfg.block_out_channels[i] = 0;
     avk_vae_build(v);
     v->params = avk_fzeros(v->nparams);
     return v;
