@@ -111,7 +111,7 @@ bench: all
 	AVKIT_BUILD=$(abspath $(BUILD)) scripts/bench.sh
 
 man-lint:
-	mandoc -Tlint -Wwarning man/man1/*.1 man/man5/*.5
+	mandoc -Tlint -Wwarning man/man*/*.[0-9]
 
 FUZZ_SRC := $(wildcard tests/fuzz/*.c)
 FUZZ_SECONDS ?= 60
@@ -119,10 +119,12 @@ fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_SRC)
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	for d in man/man*; do \
+	    install -d $(DESTDIR)$(PREFIX)/share/$$d && \
+	    install -m 644 $$d/*.[0-9] $(DESTDIR)$(PREFIX)/share/$$d/ || exit 1; \
+	done
 
 clean:
 	rm -rf build

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #define BQ 64
-#define BK 256
+#define BK 512
 
 avk_attn avk_attn_make(int B, int H, int Nq, int Nk, int D)
 {
@@ -58,6 +58,7 @@ size_t avk_attention_workspace(const avk_attn *a, int backward)
 AVK_CLONES static float online_row(float *s, int n, float *m, float *corr)
 {
     float mx = *m;
+#pragma omp simd reduction(max : mx)
     for (int j = 0; j < n; j++)
         mx = s[j] > mx ? s[j] : mx;
     float sum = 0;
@@ -141,7 +142,7 @@ void avk_attention_fwd(float *o, float *lse, const float *q, const float *k,
             }
             float *oi = o + (bh * a->Nq + i0) * D;
             for (int r = 0; r < bq; r++) {
-                float inv = 1.0f / l[r];
+                float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;   /* no keys: zeros */
                 for (int d = 0; d < D; d++)
                     oi[r * D + d] = acc[r * D + d] * inv;
                 lse[bh * a->Nq + i0 + r] = m[r] + logf(l[r]);
@@ -286,7 +287,7 @@ void avk_attention_fwd_ref(float *o, float *lse, const float *q, const float *k,
                 double t = 0;
                 for (int j = 0; j < L; j++)
                     t += s[j] * v[(bh * a->Nk + j) * D + d];
-                o[(bh * a->Nq + i) * D + d] = (float)(t / sum);
+                o[(bh * a->Nq + i) * D + d] = L > 0 ? (float)(t / sum) : 0.0f;
             }
             lse[bh * a->Nq + i] = (float)(mx + log(sum));
         }

@@ -68,15 +68,20 @@ static void add_column_sums(float *db, const float *dy, int64_t M, int64_t N)
 #pragma omp parallel for if (M * N >= AVK_PAR_MIN) schedule(static)
     for (int64_t blk = 0; blk < nblk; blk++) {
         int64_t j0 = blk * CB, j1 = j0 + CB < N ? j0 + CB : N;
-        float acc[64];
-        memset(acc, 0, sizeof acc);
-        for (int64_t i = 0; i < M; i++) {
-            const float *row = dy + i * N;
+        double tot[64] = {0};
+        for (int64_t i0 = 0; i0 < M; i0 += 256) {   /* float blocks of rows, double total */
+            int64_t i1 = i0 + 256 < M ? i0 + 256 : M;
+            float acc[64] = {0};
+            for (int64_t i = i0; i < i1; i++) {
+                const float *row = dy + i * N;
+                for (int64_t j = j0; j < j1; j++)
+                    acc[j - j0] += row[j];
+            }
             for (int64_t j = j0; j < j1; j++)
-                acc[j - j0] += row[j];
+                tot[j - j0] += acc[j - j0];
         }
         for (int64_t j = j0; j < j1; j++)
-            db[j] += acc[j - j0];
+            db[j] += (float)tot[j - j0];
     }
 }
 

@@ -8,6 +8,7 @@
 AVK_CLONES static void softmax_row(float *y, const float *x, int64_t N)
 {
     float m = -INFINITY;
+#pragma omp simd reduction(max : m)
     for (int64_t j = 0; j < N; j++)
         m = x[j] > m ? x[j] : m;
     float s = 0;

@@ -7,15 +7,17 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Function multiversioning: the marked function is compiled for AVX-512
- * (Skylake-server level), AVX2+FMA (Haswell level) and baseline x86-64;
- * the loader picks the best one the CPU supports (ifunc), so the library
- * runs on any x86-64 and uses wide vectors where they exist. Only plain
+/* Function multiversioning: the marked function is compiled for the
+ * x86-64-v4 level (AVX-512 F/BW/CD/DQ/VL), x86-64-v3 (AVX2, FMA) and
+ * baseline x86-64; the loader picks the best one the CPU supports (ifunc,
+ * by feature bits: "arch=haswell"-style clones would test the CPU model
+ * and miss newer CPUs), so the library runs on any x86-64 and uses wide
+ * vectors where they exist. Only plain
  * loop kernels are marked, never functions with OpenMP regions. Sanitizer
  * builds use the baseline only (clones add nothing to what they check). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     !defined(__SANITIZE_ADDRESS__)
-#define AVK_CLONES __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define AVK_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define AVK_CLONES
 #endif

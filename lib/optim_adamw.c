@@ -9,21 +9,44 @@
 
 avk_adamw avk_adamw_defaults(void)
 {
-    avk_adamw o = {1e-3f, 0.9f, 0.999f, 1e-8f, 1e-2f};
+    avk_adamw o = {1e-3, 0.9, 0.999, 1e-8, 1e-2};
     return o;
 }
 
+/* The scalars of one step as PyTorch forms them: Python-float arithmetic
+ * in double, each rounded to float where it meets a float tensor. */
+typedef struct adamw_scalars {
+    float decay, b1, omb1, b2, omb2, neg_step, bc2s, eps;
+} adamw_scalars;
+
+static adamw_scalars adamw_prepare(const avk_adamw *o, int64_t step)
+{
+    adamw_scalars c;
+    double bc1 = 1.0 - pow(o->beta1, (double)step), bc2 = 1.0 - pow(o->beta2, (double)step);
+    c.decay = (float)(1.0 - o->lr * o->weight_decay);
+    c.b1 = (float)o->beta1;
+    c.omb1 = (float)(1.0 - o->beta1);
+    c.b2 = (float)o->beta2;
+    c.omb2 = (float)(1.0 - o->beta2);
+    c.neg_step = (float)(-(o->lr / bc1));
+    c.bc2s = (float)sqrt(bc2);
+    c.eps = (float)o->eps;
+    return c;
+}
+
+/* p = p*decay; m = m*b1 + (1-b1)*g; v = v*b2 + (1-b2)*g*g;
+ * p = p + (-step_size * m) / (sqrt(v)/sqrt(bc2) + eps), in that order
+ * (torch's mul_, add_, addcmul_, addcdiv_). */
 AVK_CLONES static void adamw_k(float *p, const float *g, float *m, float *v, int64_t n,
-                               float decay, float b1, float b2, float step_size, float bc2s,
-                               float eps)
+                               adamw_scalars c)
 {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
-        float pi = p[i] * decay;
-        float mi = m[i] * b1 + g[i] * (1.0f - b1);
-        float vi = v[i] * b2 + g[i] * g[i] * (1.0f - b2);
-        float denom = sqrtf(vi) / bc2s + eps;
-        p[i] = pi - step_size * (mi / denom);
+        float pi = p[i] * c.decay;
+        float mi = m[i] * c.b1 + c.omb1 * g[i];
+        float vi = v[i] * c.b2 + c.omb2 * g[i] * g[i];
+        float denom = sqrtf(vi) / c.bc2s + c.eps;
+        p[i] = pi + c.neg_step * mi / denom;
         m[i] = mi;
         v[i] = vi;
     }
@@ -32,28 +55,26 @@ AVK_CLONES static void adamw_k(float *p, const float *g, float *m, float *v, int
 void avk_adamw_step(const avk_adamw *o, int64_t step, float *p, const float *g,
                     float *m, float *v, int64_t n)
 {
-    float decay = (float)(1.0 - (double)o->lr * o->weight_decay);
-    double bc1 = 1.0 - pow(o->beta1, (double)step), bc2 = 1.0 - pow(o->beta2, (double)step);
-    float step_size = (float)(o->lr / bc1), bc2s = (float)sqrt(bc2);
+    adamw_scalars c = adamw_prepare(o, step);
     const int64_t CH = 16384;
 #pragma omp parallel for schedule(static) if (n >= AVK_PAR_MIN)
     for (int64_t i = 0; i < n; i += CH)
-        adamw_k(p + i, g + i, m + i, v + i, n - i < CH ? n - i : CH, decay, o->beta1, o->beta2,
-                step_size, bc2s, o->eps);
+        adamw_k(p + i, g + i, m + i, v + i, n - i < CH ? n - i : CH, c);
 }
 
-/* The same update written out with the same float operations in order. */
+/* The same update, one statement per PyTorch tensor operation. */
 void avk_adamw_step_ref(const avk_adamw *o, int64_t step, float *p, const float *g,
                         float *m, float *v, int64_t n)
 {
-    float decay = (float)(1.0 - (double)o->lr * o->weight_decay);
-    double bc1 = 1.0 - pow(o->beta1, (double)step), bc2 = 1.0 - pow(o->beta2, (double)step);
-    float step_size = (float)(o->lr / bc1), bc2s = (float)sqrt(bc2);
+    adamw_scalars c = adamw_prepare(o, step);
     for (int64_t i = 0; i < n; i++) {
-        p[i] *= decay;
-        m[i] = m[i] * o->beta1 + g[i] * (1.0f - o->beta1);
-        v[i] = v[i] * o->beta2 + g[i] * g[i] * (1.0f - o->beta2);
-        p[i] -= step_size * (m[i] / (sqrtf(v[i]) / bc2s + o->eps));
+        p[i] *= c.decay;
+        m[i] *= c.b1;
+        m[i] += c.omb1 * g[i];
+        v[i] *= c.b2;
+        v[i] += c.omb2 * g[i] * g[i];
+        float denom = sqrtf(v[i]) / c.bc2s + c.eps;
+        p[i] += c.neg_step * m[i] / denom;
     }
 }
 

@@ -107,9 +107,9 @@ def main():
         if mask is not None:
             s = s.masked_fill(~mask, float("-inf"))
         return torch.softmax(s, -1) @ v
-    # several query and key blocks (the C kernel uses 64 x 256 blocks)
-    case("attention", attn, [("q", rn(1, 3, 70, 8, seed=27)), ("k", rn(1, 3, 300, 8, seed=28)),
-                             ("v", rn(1, 3, 300, 8, seed=29))])
+    # several query and key blocks (the C kernel uses 64 x 512 blocks)
+    case("attention", attn, [("q", rn(1, 3, 70, 4, seed=27)), ("k", rn(1, 3, 530, 4, seed=28)),
+                             ("v", rn(1, 3, 530, 4, seed=29))])
     kv_len = torch.tensor([19, 7])
     mask = (torch.arange(23)[None, :] < kv_len[:, None])[:, None, None, :]
     case("attention_masked", lambda q, k, v: attn(q, k, v, mask),
@@ -172,6 +172,10 @@ def main():
     lv[3], lv[7] = 25.0, -35.0              # outside the clamp range
     case("gaussian_sample", gsample, [("mean", rn(30, seed=50)), ("logvar", lv), ("eps", rn(30, seed=52))],
          grad_inputs=["mean", "logvar"])
+    # embedding lookup with a repeated id; ids stored as float (exact)
+    ids = torch.tensor([3, 0, 5, 3, 9, 1, 3])
+    case("embedding", lambda table: F.embedding(ids, table), [("table", rn(10, 6, seed=54))],
+         extra=[("ids", ids.float())])
     # timestep embedding (no gradient): DiT's formula
     t = torch.tensor([0.0, 1.0, 17.5, 999.0])
     half = 8

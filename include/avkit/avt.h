@@ -13,6 +13,11 @@
 #define AVT_MAX_DIMS 8
 #define AVT_VERSION  1
 
+/* On-disk constants (man/man5/avt.5). */
+#define AVT_MAGIC        "\x89" "AVT\r\n\x1a\n"   /* 8 bytes */
+#define AVT_MAX_HEADER   (64u << 20)   /* largest record header accepted */
+enum { AVT_COMP_NONE = 0, AVT_COMP_ZLIB = 1 };   /* per-tensor compression */
+
 /* Element types. The numeric codes are part of the on-disk format. */
 typedef enum avt_dtype {
     AVT_F32 = 1, AVT_F16 = 2, AVT_BF16 = 3, AVT_F64 = 4,
@@ -47,6 +52,20 @@ typedef struct avt_record {
     int         ntensors;
     avt_tensor *tensors;
 } avt_record;
+
+/* CRC-32 as zlib's crc32() computes it (start with 0, chain by passing
+ * the previous value), hardware-folded where the CPU allows. */
+uint32_t avt_crc32(uint32_t crc, const void *buf, size_t len);
+
+/* IEEE half and bfloat16 conversions (round to nearest even; NaN stays
+ * NaN, overflow becomes infinity). */
+float    avt_f16_to_f32(uint16_t h);
+uint16_t avt_f32_to_f16(float f);
+float    avt_bf16_to_f32(uint16_t h);
+uint16_t avt_f32_to_bf16(float f);
+/* Convert n elements of `dtype` at src to doubles (exact for every dtype
+ * but i64/u64 beyond 2^53). */
+void avt_to_f64(int dtype, const void *src, double *dst, size_t n);
 
 /* ---- records --------------------------------------------------------- */
 
@@ -107,5 +126,11 @@ int64_t avt_reader_count(avt_reader *rd);
  * avt_read_record returns record i. 0 or -1. */
 int avt_reader_seek(avt_reader *rd, int64_t i);
 void avt_reader_close(avt_reader *rd);
+/* Read a stream from an open FILE (not closed by avt_reader_close);
+ * `name` names it in messages. Random access works when fp is a regular
+ * file positioned at the start of the stream. */
+avt_reader *avt_reader_open_fp(FILE *fp, const char *name);
+/* Index of the record the next avt_read_record returns. */
+int64_t avt_reader_tell(const avt_reader *rd);
 
 #endif

@@ -74,6 +74,17 @@ void avk_linear_fwd_ref(float *y, const float *x, const float *w, const float *b
 void avk_linear_bwd_ref(float *dx, float *dw, float *db, const float *dy,
                         const float *x, const float *w, int64_t M, int64_t K, int64_t N);
 
+/* ---- embedding lookup (ops_embed.c) ---------------------------------- */
+
+/* Rows of a table [V, D] picked by ids [n] (caption tokens, class labels):
+ * out[i] = table[ids[i]]; the backward adds dout[i] into dtable[ids[i]]
+ * (repeated ids accumulate). Returns -1 (error naming the position and
+ * the id) when an id is outside [0, V), before writing anything. */
+int avk_embedding_fwd(float *out, const float *table, const int32_t *ids, int64_t n,
+                      int64_t V, int D);
+void avk_embedding_bwd(float *dtable, const float *dout, const int32_t *ids, int64_t n, int D);
+void avk_embedding_bwd_ref(float *dtable, const float *dout, const int32_t *ids, int64_t n, int D);
+
 /* ---- conv2d (ops_conv.c) --------------------------------------------- */
 
 /* x [B, Cin, H, W], w [Cout, Cin, kh, kw], b [Cout], y [B, Cout, Ho, Wo];
@@ -85,7 +96,9 @@ typedef struct avk_conv2d {
     int pad_top, pad_bottom, pad_left, pad_right;
 } avk_conv2d;
 
-/* A square-kernel, symmetric-padding description. */
+/* A square-kernel, symmetric-padding description. The operators trust
+ * the description: check it once with avk_conv2d_check (a model does so
+ * when it is built). */
 avk_conv2d avk_conv2d_make(int B, int Cin, int H, int W, int Cout, int k,
                            int stride, int pad);
 int avk_conv2d_out_h(const avk_conv2d *c);
@@ -106,7 +119,7 @@ void avk_conv2d_bwd_ref(float *dx, float *dw, float *db, const float *dy,
 /* ---- normalization (ops_norm.c) -------------------------------------- */
 
 /* Group norm over x [B, C, S] (S = H*W, or T*H*W), G groups of C/G
- * channels; gamma, beta [C] (either may be NULL = 1 / 0). Saves mean and
+ * channels (C a multiple of G); gamma, beta [C] (either may be NULL = 1 / 0). Saves mean and
  * rstd = 1/sqrt(var + eps) [B, G] for the backward (biased variance, as
  * torch.nn.GroupNorm). */
 void avk_groupnorm_fwd(float *y, float *mean, float *rstd, const float *x,
@@ -178,11 +191,18 @@ void avk_softmax_bwd_ref(float *dx, const float *dy, const float *y, int64_t M, 
  * q [B, H, Nq, D], k and v [B, H, Nk, D], o [B, H, Nq, D]. Nq and Nk may
  * differ (cross-attention to text tokens). kv_len, when not NULL, holds
  * one count per batch entry: keys at positions >= kv_len[b] are masked out
- * (padded captions); each count must be >= 1.
+ * (padded captions); a count of 0 gives zero outputs (and lse = -inf).
  *
- * Spatial attention over a video [B, T, S, ...] is this call with batch
- * B*T and sequence S; temporal attention is batch B*S and sequence T
- * after an avk_permute; full attention is sequence T*S.
+ * Video attention from a fused qkv projection (avk_linear with 3*H*Dh
+ * outputs) over tokens ordered (frame t, spatial position s), one
+ * avk_permute each way:
+ *   full:     qkv [B, T*S, 3, H, Dh] perm {2,0,3,1,4}   -> [3][B, H, T*S, Dh]
+ *   spatial:  qkv [B, T, S, 3, H, Dh] perm {3,0,1,4,2,5} -> [3][B*T, H, S, Dh]
+ *   temporal: qkv [B, T, S, 3, H, Dh] perm {3,0,2,4,1,5} -> [3][B*S, H, T, Dh]
+ * (q, k, v are the three consecutive slices of the output). The output
+ * goes back to token order with the inverse permutation of the matching
+ * [.., H, N, Dh] shape, and the backward uses the same permutations the
+ * other way (avk_perm_inverse, avk_permute_acc).
  *
  * The fast version is tiled with an online softmax (FlashAttention): it
  * never holds the Nq x Nk score matrix, only blocks of it per thread, so
@@ -333,7 +353,7 @@ void avk_gaussian_sample_bwd(float *dmean, float *dlogvar, const float *dz,
  * step is t, counted from 1. m and v start zeroed. Works on any slice of a
  * flat parameter buffer (so a ZeRO shard is one call). */
 typedef struct avk_adamw {
-    float lr, beta1, beta2, eps, weight_decay;
+    double lr, beta1, beta2, eps, weight_decay;   /* Python floats in torch */
 } avk_adamw;
 /* torch defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, wd 1e-2. */
 avk_adamw avk_adamw_defaults(void);

@@ -48,7 +48,9 @@ int avk_video_seek_frame(avk_video *v, int64_t index);
  * frame, 0 at the end of the video, -1 on a decoding error (the message
  * names the file and the frame index; a damaged video reads up to the
  * damage and then fails or ends). *pts_index, if not NULL, receives the
- * frame's index. */
+ * frame's index. buf may be NULL to skip the pixel conversion. After -1
+ * the reader stays usable: reading on skips the damage. Conventions
+ * (frame index, seeking, fast mode, damage): man/man3/avkit-video.3. */
 int avk_video_read(avk_video *v, uint8_t *buf, int64_t *index);
 void avk_video_close(avk_video *v);
 
@@ -67,6 +69,11 @@ avk_encoder *avk_encoder_open(const char *path, int width, int height,
                               double fps, int crf);
 /* Add one RGB24 frame (width*height*3 bytes). 0 or -1. */
 int avk_encoder_write(avk_encoder *e, const uint8_t *rgb);
+/* avk_encoder_open with a named encoder ("libx264", "mpeg4"; NULL picks as
+ * avk_encoder_open does). Odd sizes are padded to even by repeating the
+ * last column and row. */
+avk_encoder *avk_encoder_open_codec(const char *path, int width, int height,
+                                    double fps, int crf, const char *codec);
 /* Flush, write the trailer, rename into place; frees e. 0 or -1. */
 int avk_encoder_finish(avk_encoder *e);
 void avk_encoder_abort(avk_encoder *e);

@@ -143,7 +143,7 @@ static const int cs_kv_len[2] = {19, 7};
 static avk_attn attn_of(const opcase *c)
 {
     if (!strcmp(c->name, "attention"))
-        return avk_attn_make(1, 3, 70, 300, 8);
+        return avk_attn_make(1, 3, 70, 530, 4);
     avk_attn a = avk_attn_make(2, 2, 11, 23, 8);
     a.kv_len = cs_kv_len;
     return a;
@@ -243,6 +243,18 @@ static void b_pool(const opcase *c, float *const *in, const float *out, const fl
     (ref ? avk_avgpool_bwd_ref : avk_avgpool_bwd)(d[0], dy, 6, 4, 6, 2);
 }
 
+/* ---- embedding (ids 3,0,5,3,9,1,3 into a 10 x 6 table) ---- */
+static const int32_t cs_ids[7] = {3, 0, 5, 3, 9, 1, 3};
+static void f_emb(const opcase *c, float *const *in, float *out, int ref)
+{
+    avk_embedding_fwd(out, in[0], cs_ids, 7, 10, 6);
+}
+static void b_emb(const opcase *c, float *const *in, const float *out, const float *dy,
+                  float *const *d, int ref)
+{
+    (ref ? avk_embedding_bwd_ref : avk_embedding_bwd)(d[0], dy, cs_ids, 7, 6);
+}
+
 /* ---- losses (no separate reference: the formula is the reference) ---- */
 static void f_mse(const opcase *c, float *const *in, float *out, int ref)
 {
@@ -294,7 +306,7 @@ static const opcase op_cases[] = {
     {"silu", 1, {"x"}, {61}, 1, 61, f_silu, b_silu, 0},
     {"gelu", 1, {"x"}, {61}, 1, 61, f_gelu, b_gelu, 0},
     {"softmax", 1, {"x"}, {52}, 1, 52, f_softmax, b_softmax, 0},
-    {"attention", 3, {"q", "k", "v"}, {1680, 7200, 7200}, 7, 1680, f_attn, b_attn, 0},
+    {"attention", 3, {"q", "k", "v"}, {840, 6360, 6360}, 7, 840, f_attn, b_attn, 0},
     {"attention_masked", 3, {"q", "k", "v"}, {352, 736, 736}, 7, 352, f_attn, b_attn, 0},
     {"modulate", 3, {"x", "shift", "scale"}, {96, 48, 48}, 7, 96, f_mod, b_mod, 0},
     {"gated_residual", 3, {"res", "y", "gate"}, {96, 96, 48}, 7, 96, f_gate, b_gate, 0},
@@ -303,6 +315,7 @@ static const opcase op_cases[] = {
     {"unpatchify", 1, {"tokens"}, {288}, 1, 288, f_unpatch, b_unpatch, 0},
     {"upsample", 1, {"x"}, {72}, 1, 288, f_up, b_up, 0},
     {"avgpool", 1, {"x"}, {144}, 1, 36, f_pool, b_pool, 0},
+    {"embedding", 1, {"table"}, {60}, 1, 42, f_emb, b_emb, 0},
     {"mse", 2, {"pred", "target"}, {40, 40}, 1, 1, f_mse, b_mse, 0},
     {"l1", 2, {"pred", "target"}, {40, 40}, 1, 1, f_l1, b_l1, 1},
     {"kl", 2, {"mean", "logvar"}, {30, 30}, 3, 1, f_kl, b_kl, 0},

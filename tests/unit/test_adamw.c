@@ -29,7 +29,7 @@ int main(void)
     gst_file *g = gst_load(path);
     if (!ok(g != NULL, "adamw golden file loads"))
         return done_testing();
-    avk_adamw o = {0.01f, 0.9f, 0.95f, 1e-8f, 0.1f};
+    avk_adamw o = {0.01, 0.9, 0.95, 1e-8, 0.1};
     for (int ref = 0; ref < 2; ref++) {
         float p[50], m[50] = {0}, v[50] = {0};
         memcpy(p, gst_get(g, "p0")->data, sizeof p);

@@ -96,14 +96,87 @@ static void full_check(int B, int H, int Nq, int Nk, int D, const int *kv_len, c
         avk_ffree(g[i]);
 }
 
+/* The layout recipe of ops.h: spatial and temporal attention from a fused
+ * qkv [B, T, S, 3, H, Dh] through avk_permute, against explicit loops. */
+static void video_layouts(void)
+{
+    enum { B = 2, T = 3, S = 5, H = 2, Dh = 8 };
+    int64_t n = (int64_t)B * T * S * 3 * H * Dh, no = (int64_t)B * T * S * H * Dh;
+    float *qkv = randn(n, 1.0f), *perm = avk_falloc(n), *o = avk_falloc(no);
+    float *tok = avk_falloc(no), *lse = avk_falloc(no);
+    const float scale = 1.0f / sqrtf((float)Dh);
+    for (int temporal = 0; temporal < 2; temporal++) {
+        int64_t shape[6] = {B, T, S, 3, H, Dh};
+        int pspat[6] = {3, 0, 1, 4, 2, 5}, ptemp[6] = {3, 0, 2, 4, 1, 5};
+        const int *pm = temporal ? ptemp : pspat;
+        avk_permute(perm, qkv, 6, shape, pm);
+        int L = temporal ? T : S, nb = temporal ? B * S : B * T;
+        avk_attn a = avk_attn_make(nb, H, L, L, Dh);
+        avk_attention_fwd(o, lse, perm, perm + no, perm + 2 * no, &a);
+        /* back to [B, T, S, H, Dh]: o is [B, X, H, L, Dh] with X = T or S */
+        int64_t oshape[5] = {B, temporal ? S : T, H, L, Dh};
+        int back_s[5] = {0, 1, 3, 2, 4};        /* [B,T,H,S,Dh] -> [B,T,S,H,Dh] */
+        int back_t[5] = {0, 3, 1, 2, 4};        /* [B,S,H,T,Dh] -> [B,T,S,H,Dh] */
+        avk_permute(tok, o, 5, oshape, temporal ? back_t : back_s);
+        double err = 0, mx = 0;
+#define QKV(b, t, s_, w, h, d) qkv[(((((int64_t)(b) * T + (t)) * S + (s_)) * 3 + (w)) * H + (h)) * Dh + (d)]
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++)
+                for (int s_ = 0; s_ < S; s_++)
+                    for (int h = 0; h < H; h++) {
+                        double sc[8], m = -1e30, sum = 0;
+                        for (int j = 0; j < L; j++) {
+                            int tj = temporal ? j : t, sj = temporal ? s_ : j;
+                            double dot = 0;
+                            for (int d = 0; d < Dh; d++)
+                                dot += (double)QKV(b, t, s_, 0, h, d) * QKV(b, tj, sj, 1, h, d);
+                            sc[j] = dot * scale;
+                            m = sc[j] > m ? sc[j] : m;
+                        }
+                        for (int j = 0; j < L; j++)
+                            sum += (sc[j] = exp(sc[j] - m));
+                        for (int d = 0; d < Dh; d++) {
+                            double acc = 0;
+                            for (int j = 0; j < L; j++) {
+                                int tj = temporal ? j : t, sj = temporal ? s_ : j;
+                                acc += sc[j] / sum * QKV(b, tj, sj, 2, h, d);
+                            }
+                            double got = tok[((((int64_t)b * T + t) * S + s_) * H + h) * Dh + d];
+                            err = fabs(got - acc) > err ? fabs(got - acc) : err;
+                            mx = fabs(acc) > mx ? fabs(acc) : mx;
+                        }
+                    }
+#undef QKV
+        ok(err / mx < 1e-5, "%s attention through the ops.h permutations equals explicit loops: rel err %.2e",
+           temporal ? "temporal" : "spatial", err / mx);
+    }
+    avk_ffree(qkv); avk_ffree(perm); avk_ffree(o); avk_ffree(tok); avk_ffree(lse);
+}
+
 int main(void)
 {
     avk_rng_seed(&rng, 7);
     long_sequence();
+    video_layouts();
     full_check(1, 1, 1024, 1024, 64, NULL, "1024 tokens, one head (split backward)");
     full_check(2, 4, 300, 300, 32, NULL, "batch 2 x 4 heads of 32 (owned backward)");
+    full_check(2, 1, 96, 96, 512, NULL, "VAE mid-block shape: one head of 512 channels");
     static const int lens[3] = {77, 5, 120};
     full_check(3, 2, 130, 120, 16, lens, "cross-attention to masked keys of different lengths");
+    {
+        static const int none[1] = {0};
+        avk_attn a0 = avk_attn_make(1, 1, 3, 4, 8);
+        a0.kv_len = none;
+        float q[24], k[32], v[32], o[24], lse[3];
+        avk_fill_randn(q, 24, &rng, 0, 1);
+        avk_fill_randn(k, 32, &rng, 0, 1);
+        avk_fill_randn(v, 32, &rng, 0, 1);
+        avk_attention_fwd(o, lse, q, k, v, &a0);
+        int zero = 1;
+        for (int i = 0; i < 24; i++)
+            zero &= o[i] == 0.0f;
+        ok(zero && isinf(lse[0]) && lse[0] < 0, "a batch entry with no keys attends to nothing: zeros");
+    }
     avk_attn a1 = avk_attn_make(1, 8, 1024, 1024, 64), a2 = avk_attn_make(1, 8, 1024, 65536, 64);
     ok(avk_attention_workspace(&a1, 0) == avk_attention_workspace(&a2, 0),
        "forward workspace does not grow with the key length (%zu bytes)",

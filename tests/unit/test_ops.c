@@ -4,7 +4,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "tap.h"
+#include "avkit/common.h"
 #include "golden_st.h"
 #include "ops_cases.h"
 
@@ -83,10 +85,23 @@ int main(void)
             gst_free(g);
             continue;
         }
+        if (!strcmp(c->name, "embedding")) {
+            gst_tensor *ids = gst_get(g, "ids");
+            int same = ids && ids->numel == 7;
+            for (int i = 0; same && i < 7; i++)
+                same = ids->data[i] == (float)cs_ids[i];
+            ok(same, "embedding golden ids are the test's ids");
+        }
         check_case(c, g, 0);
         check_case(c, g, 1);
         gst_free(g);
     }
     check_timestep();
+    {
+        float table[6] = {0}, out[6];
+        int32_t bad[2] = {1, 3};
+        ok(avk_embedding_fwd(out, table, bad, 2, 3, 2) == -1 && strstr(avk_errmsg(), "id 3 at position 1"),
+           "an embedding id outside the table is an error naming it: %s", avk_errmsg());
+    }
     return done_testing();
 }

@@ -1,0 +1,256 @@
+/* Operator benchmarks, each against a baseline measured in the same run:
+ *   gemm  linear forward/backward vs the raw dnnl_sgemm calls on the same
+ *         shapes (DiT-sized), in GFLOP/s and as a ratio;
+ *   conv  conv2d forward/backward (im2col + GEMM) vs raw dnnl_sgemm on the
+ *         equivalent GEMM shapes (VAE-sized), and the direct-loop
+ *         convolution on a small shape (why im2col was chosen);
+ *   attn  tiled attention forward (and backward) vs the naive reference
+ *         (timed on a slice of query rows and scaled) and vs the
+ *         materialized matmul-softmax-matmul built from the same GEMM,
+ *         with peak resident memory of each.
+ * Usage: bench_ops [gemm|conv|attn|all] [--quick]. Threads: OMP_NUM_THREADS.
+ * Best of several repetitions; timings are wall clock. */
+#include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "avkit/common.h"
+#include "avkit/ops.h"
+
+static int quick;
+static avk_rng rng;
+
+static float *randn(int64_t n)
+{
+    float *p = avk_falloc(n);
+    avk_fill_randn(p, n, &rng, 0.0f, 1.0f);
+    return p;
+}
+
+/* Peak resident set since the last reset, in MiB (Linux /proc). */
+static void peak_reset(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
+static double peak_mib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6))
+            kb = atof(line + 6);
+    if (f)
+        fclose(f);
+    return kb / 1024.0;
+}
+
+static double rss_mib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6))
+            kb = atof(line + 6);
+    if (f)
+        fclose(f);
+    return kb / 1024.0;
+}
+
+/* Best of `reps` runs of body into secs. */
+#define BEST(reps, secs, body)                        \
+    do {                                              \
+        secs = 1e30;                                  \
+        for (int r_ = 0; r_ < (reps); r_++) {         \
+            double t0_ = avk_now();                   \
+            body;                                     \
+            double t_ = avk_now() - t0_;              \
+            secs = t_ < secs ? t_ : secs;             \
+        }                                             \
+    } while (0)
+
+/* The same for a candidate and its baseline, alternating run by run so
+ * both see the same machine load (this machine is shared). */
+#define RACE(reps, ta, bodya, tb, bodyb)              \
+    do {                                              \
+        ta = tb = 1e30;                               \
+        for (int r_ = 0; r_ < (reps); r_++) {         \
+            double t0_ = avk_now();                   \
+            bodya;                                    \
+            double t_ = avk_now() - t0_;              \
+            ta = t_ < ta ? t_ : ta;                   \
+            t0_ = avk_now();                          \
+            bodyb;                                    \
+            t_ = avk_now() - t0_;                     \
+            tb = t_ < tb ? t_ : tb;                   \
+        }                                             \
+    } while (0)
+
+static void bench_gemm(void)
+{
+    /* DiT-XL-like widths (1152) at 1k-4k tokens: attention projection,
+     * qkv projection, MLP up and down */
+    static const int64_t shapes[][3] = {
+        {4096, 1152, 1152}, {4096, 1152, 3456}, {2048, 1152, 4608}, {2048, 4608, 1152}, {1024, 1152, 1152}};
+    int ns = quick ? 2 : 5, reps = quick ? 3 : 5;
+    printf("# linear (y = x w^T + b) vs raw dnnl_sgemm, %d threads\n", omp_get_max_threads());
+    for (int s = 0; s < ns; s++) {
+        int64_t M = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
+        float *x = randn(M * K), *w = randn(N * K), *b = randn(N), *y = avk_falloc(M * N);
+        float *dy = randn(M * N), *dx = avk_fzeros(M * K), *dw = avk_fzeros(N * K), *db = avk_fzeros(N);
+        double flop = 2.0 * M * N * K, traw, tlin, trawb, tlinb;
+        dnnl_sgemm('N', 'T', M, N, K, 1.0f, x, K, w, K, 0.0f, y, N);   /* warm up */
+        RACE(reps, traw, dnnl_sgemm('N', 'T', M, N, K, 1.0f, x, K, w, K, 0.0f, y, N),
+             tlin, avk_linear_fwd(y, x, w, b, M, K, N));
+        RACE(reps, trawb, {
+            dnnl_sgemm('N', 'N', M, K, N, 1.0f, dy, N, w, K, 1.0f, dx, K);
+            dnnl_sgemm('T', 'N', N, K, M, 1.0f, dy, N, x, K, 1.0f, dw, K);
+        }, tlinb, avk_linear_bwd(dx, dw, db, dy, x, w, M, K, N));
+        printf("linear M=%lld K=%lld N=%lld: fwd raw %.1f GFLOP/s, avk %.1f GFLOP/s, ratio %.3f; "
+               "bwd raw %.1f, avk %.1f, ratio %.3f\n",
+               (long long)M, (long long)K, (long long)N, flop / traw * 1e-9, flop / tlin * 1e-9,
+               traw / tlin, 2 * flop / trawb * 1e-9, 2 * flop / tlinb * 1e-9, trawb / tlinb);
+        fflush(stdout);
+        avk_ffree(x); avk_ffree(w); avk_ffree(b); avk_ffree(y);
+        avk_ffree(dy); avk_ffree(dx); avk_ffree(dw); avk_ffree(db);
+    }
+}
+
+static void bench_conv(void)
+{
+    /* AutoencoderKL-like layers at 256x256 input: 128 ch @ 128x128 (after
+     * one downsample), 256 @ 64, 512 @ 32, the stride-2 downsampler, the
+     * 3 -> 128 input conv and a 1x1 shortcut. */
+    static const int cfg[][7] = {/* B Cin H W Cout k stride */
+        {1, 128, 128, 128, 128, 3, 1}, {1, 256, 64, 64, 256, 3, 1}, {2, 512, 32, 32, 512, 3, 1},
+        {1, 128, 128, 128, 128, 3, 2}, {1, 3, 256, 256, 128, 3, 1}, {1, 256, 64, 64, 512, 1, 1}};
+    int ns = quick ? 2 : 6, reps = quick ? 2 : 3;
+    printf("# conv2d (im2col + GEMM) vs raw dnnl_sgemm on the same GEMM shape, %d threads\n",
+           omp_get_max_threads());
+    for (int s = 0; s < ns; s++) {
+        avk_conv2d c = avk_conv2d_make(cfg[s][0], cfg[s][1], cfg[s][2], cfg[s][3], cfg[s][4],
+                                       cfg[s][5], cfg[s][6], cfg[s][5] / 2);
+        if (cfg[s][6] == 2) {   /* diffusers downsampler: pad right/bottom only */
+            c.pad_top = c.pad_left = 0;
+            c.pad_bottom = c.pad_right = 1;
+        }
+        int Ho = avk_conv2d_out_h(&c), Wo = avk_conv2d_out_w(&c);
+        int64_t K = (int64_t)c.Cin * c.kh * c.kw, P = (int64_t)Ho * Wo;
+        int64_t nx = (int64_t)c.B * c.Cin * c.H * c.W, ny = (int64_t)c.B * c.Cout * P;
+        float *x = randn(nx), *w = randn(c.Cout * K), *b = randn(c.Cout), *y = avk_falloc(ny);
+        float *dy = randn(ny), *dx = avk_fzeros(nx), *dw = avk_fzeros(c.Cout * K), *db = avk_fzeros(c.Cout);
+        float *col = randn(K * P), *dcol = avk_falloc(K * P);
+        double flop = 2.0 * c.B * c.Cout * K * P, traw, tconv, trawb, tconvb;
+        RACE(reps, traw, for (int n = 0; n < c.B; n++)
+                             dnnl_sgemm('N', 'N', c.Cout, P, K, 1.0f, w, K, col, P, 0.0f, y + n * c.Cout * P, P),
+             tconv, avk_conv2d_fwd(y, x, w, b, &c));
+        RACE(reps, trawb, for (int n = 0; n < c.B; n++) {
+            dnnl_sgemm('N', 'T', c.Cout, K, P, 1.0f, dy + n * c.Cout * P, P, col, P, 1.0f, dw, K);
+            dnnl_sgemm('T', 'N', K, P, c.Cout, 1.0f, w, K, dy + n * c.Cout * P, P, 0.0f, dcol, P);
+        }, tconvb, avk_conv2d_bwd(dx, dw, db, dy, x, w, &c));
+        printf("conv2d B=%d %d->%d %dx%d k%d s%d: fwd raw %.1f GFLOP/s, avk %.1f GFLOP/s, ratio %.3f; "
+               "bwd raw %.1f, avk %.1f, ratio %.3f\n",
+               c.B, c.Cin, c.Cout, c.H, c.W, c.kh, c.stride, flop / traw * 1e-9, flop / tconv * 1e-9,
+               traw / tconv, 2 * flop / trawb * 1e-9, 2 * flop / tconvb * 1e-9, trawb / tconvb);
+        fflush(stdout);
+        avk_ffree(x); avk_ffree(w); avk_ffree(b); avk_ffree(y); avk_ffree(dy); avk_ffree(dx);
+        avk_ffree(dw); avk_ffree(db); avk_ffree(col); avk_ffree(dcol);
+    }
+    /* direct loops vs im2col + GEMM on a small layer */
+    avk_conv2d c = avk_conv2d_make(1, 32, 32, 32, 32, 3, 1, 1);
+    int64_t nx = 32 * 32 * 32;
+    float *x = randn(nx), *w = randn(32 * 32 * 9), *y = avk_falloc(nx);
+    double flop = 2.0 * 32 * 32 * 9 * 32 * 32, td, tf;
+    RACE(2, td, avk_conv2d_fwd_ref(y, x, w, NULL, &c), tf, avk_conv2d_fwd(y, x, w, NULL, &c));
+    printf("conv2d 32->32 32x32 k3: direct loops %.2f GFLOP/s, im2col+GEMM %.1f GFLOP/s, ratio %.1f\n",
+           flop / td * 1e-9, flop / tf * 1e-9, td / tf);
+    avk_ffree(x); avk_ffree(w); avk_ffree(y);
+}
+
+/* Materialized attention from the same GEMM (the PyTorch way): S = q k^T
+ * for a whole head, row softmax, S v. Memory Nq x Nk per head. */
+static void attn_materialized(float *o, const float *q, const float *k, const float *v,
+                              const avk_attn *a, float *S)
+{
+    int64_t N = a->Nq, D = a->D;
+    for (int64_t bh = 0; bh < (int64_t)a->B * a->H; bh++) {
+        avk_gemm('N', 'T', N, a->Nk, D, a->scale, q + bh * N * D, D, k + bh * a->Nk * D, D, 0.0f, S, a->Nk);
+        avk_softmax_fwd(S, S, N, a->Nk);
+        avk_gemm('N', 'N', N, D, a->Nk, 1.0f, S, a->Nk, v + bh * a->Nk * D, D, 0.0f, o + bh * N * D, D);
+    }
+}
+
+static void bench_attn(void)
+{
+    const int H = 8, D = 64;
+    int lens[3] = {1024, 2048, 4096};
+    int nl = quick ? 2 : 3, reps = quick ? 3 : 5;
+    printf("# attention B=1 H=%d D=%d, %d threads (flops: 4 N^2 D H forward)\n", H, D,
+           omp_get_max_threads());
+    for (int li = 0; li < nl; li++) {
+        int N = lens[li];
+        int64_t n = (int64_t)H * N * D;
+        float *q = randn(n), *k = randn(n), *v = randn(n), *o = avk_falloc(n), *lse = avk_falloc((int64_t)H * N);
+        float *dout = randn(n), *dq = avk_fzeros(n), *dk = avk_fzeros(n), *dv = avk_fzeros(n);
+        avk_attn a = avk_attn_make(1, H, N, N, D);
+        double flop = 4.0 * N * (double)N * D * H, tf, tb, tm, tr;
+        /* peak memory of one run of each, after a warm-up run (inputs,
+         * threads and oneDNN's JIT kernels already resident) */
+        avk_attention_fwd(o, lse, q, k, v, &a);
+        double base = rss_mib();
+        peak_reset();
+        avk_attention_fwd(o, lse, q, k, v, &a);
+        double mem_f = peak_mib() - base;
+        base = rss_mib();
+        peak_reset();
+        float *S = avk_falloc((int64_t)N * N);
+        attn_materialized(o, q, k, v, &a, S);
+        double mem_m = peak_mib() - base;
+        RACE(reps, tf, avk_attention_fwd(o, lse, q, k, v, &a), tm, attn_materialized(o, q, k, v, &a, S));
+        avk_ffree(S);
+        avk_attention_fwd(o, lse, q, k, v, &a);
+        BEST(reps, tb, avk_attention_bwd(dq, dk, dv, dout, q, k, v, o, lse, &a));
+        /* naive reference on 64 query rows of one head, scaled to the whole */
+        int rows = 64;
+        avk_attn ar = avk_attn_make(1, 1, rows, N, D);
+        BEST(1, tr, avk_attention_fwd_ref(o, lse, q, k, v, &ar));
+        tr *= (double)N / rows * H;
+        printf("attention N=%d: tiled fwd %.1f ms (%.1f GFLOP/s, +%.1f MiB peak), bwd %.1f ms; "
+               "naive reference %.0f ms (ratio %.1f); materialized matmul-softmax-matmul %.1f ms "
+               "(+%.1f MiB peak, ratio %.2f)\n",
+               N, tf * 1e3, flop / tf * 1e-9, mem_f, tb * 1e3, tr * 1e3, tr / tf, tm * 1e3, mem_m, tm / tf);
+        fflush(stdout);
+        avk_ffree(q); avk_ffree(k); avk_ffree(v); avk_ffree(o); avk_ffree(lse);
+        avk_ffree(dout); avk_ffree(dq); avk_ffree(dk); avk_ffree(dv);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *what = "all";
+    avk_tool_init(argv[0]);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick"))
+            quick = 1;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: bench_ops [gemm|conv|attn|all] [--quick]\n");
+            return 0;
+        } else
+            what = argv[i];
+    }
+    avk_rng_seed(&rng, 1);
+    if (!strcmp(what, "gemm") || !strcmp(what, "all"))
+        bench_gemm();
+    if (!strcmp(what, "conv") || !strcmp(what, "all"))
+        bench_conv();
+    if (!strcmp(what, "attn") || !strcmp(what, "all"))
+        bench_attn();
+    return 0;
+}
