@@ -285,6 +285,36 @@ double avk_now(void)
 
 /* ---- output files ---------------------------------------------------- */
 
+/* Make the temporary file an output is written to before its rename. */
+int avk_tmp_create(const char *path, char **tmp)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+    char *name = avk_xasprintf("%.*s.%s.tmpXXXXXX", (int)dirlen, path,
+                               slash ? slash + 1 : path);
+    /* No signal between creating and registering: it would leave the file. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int fd = mkstemp(name);
+    if (fd >= 0)
+        avk_tmp_register(name);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (fd < 0) {
+        avk_error("%s: cannot create temporary file: %s", path, strerror(errno));
+        free(name);
+        return -1;
+    }
+    mode_t mask = umask(0);   /* mkstemp's 0600 would surprise: use the umask */
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+    *tmp = name;
+    return fd;
+}
+
 /* Open an output that is renamed into place only when complete. */
 avk_out *avk_out_open(const char *path, int binary)
 {
@@ -302,22 +332,12 @@ avk_out *avk_out_open(const char *path, int binary)
         o->fp = stdout;
         return o;
     }
-    const char *slash = strrchr(path, '/');
-    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-    o->tmp = avk_xasprintf("%.*s.%s.tmpXXXXXX", (int)dirlen, path,
-                           slash ? slash + 1 : path);
-    int fd = mkstemp(o->tmp);
+    int fd = avk_tmp_create(path, &o->tmp);
     if (fd < 0) {
-        avk_error("%s: cannot create temporary file: %s", path, strerror(errno));
-        free(o->tmp);
         free(o->path);
         free(o);
         return NULL;
     }
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
-    avk_tmp_register(o->tmp);
     o->fp = fdopen(fd, "wb");
     return o;
 }

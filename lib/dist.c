@@ -56,6 +56,18 @@ void avk_dist_abort(int status)
     exit(status);
 }
 
+static const double *deal_cost;   /* costs seen by the comparator */
+
+/* Order item indices by cost descending, then index ascending. */
+static int by_cost_desc(const void *a, const void *b)
+{
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    double ci = deal_cost ? deal_cost[i] : 1.0, cj = deal_cost ? deal_cost[j] : 1.0;
+    if (ci != cj)
+        return ci > cj ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
 /* Greedy longest-first dealing: deterministic, so every rank computes the
  * same owners without talking. */
 void avk_dist_deal(size_t n, const double *cost, int *owner)
@@ -69,19 +81,9 @@ void avk_dist_deal(size_t n, const double *cost, int *owner)
     size_t *order = avk_xmalloc(n * sizeof *order);
     for (size_t i = 0; i < n; i++)
         order[i] = i;
-    /* insertion-free sort: stable by cost descending, then index */
-    for (size_t i = 1; i < n; i++) {
-        size_t v = order[i], j = i;
-        double cv = cost ? cost[v] : 1.0;
-        while (j > 0) {
-            double cu = cost ? cost[order[j - 1]] : 1.0;
-            if (cu >= cv)
-                break;
-            order[j] = order[j - 1];
-            j--;
-        }
-        order[j] = v;
-    }
+    deal_cost = cost;
+    qsort(order, n, sizeof *order, by_cost_desc);
+    deal_cost = NULL;
     double *load = avk_xcalloc((size_t)size, sizeof *load);
     for (size_t k = 0; k < n; k++) {
         size_t i = order[k];

@@ -9,8 +9,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -65,33 +63,14 @@ static const char *av_err(int code, char *buf, size_t n)
     return buf;
 }
 
-/* A fresh temporary name "DIR/.NAME.tmpXXXXXX" next to path (created
- * empty, registered for removal on a fatal exit); NULL on failure. */
+/* A fresh temporary name next to path (created empty, registered for
+ * removal on a fatal exit; the muxer reopens it by name); NULL on failure. */
 static char *make_tmp(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-    char *tmp = avk_xasprintf("%.*s.%s.tmpXXXXXX", (int)dirlen, path,
-                              slash ? slash + 1 : path);
-    /* No signal between creating and registering: it would leave the file. */
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
-    int fd = mkstemp(tmp);
-    if (fd >= 0)
-        avk_tmp_register(tmp);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (fd < 0) {
-        avk_error("%s: cannot create temporary file: %s", path, strerror(errno));
-        free(tmp);
+    char *tmp = NULL;
+    int fd = avk_tmp_create(path, &tmp);
+    if (fd < 0)
         return NULL;
-    }
-    mode_t mask = umask(0);   /* mkstemp's 0600 would surprise: use the umask */
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
     close(fd);
     return tmp;
 }

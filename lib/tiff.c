@@ -172,20 +172,10 @@ int avk_tiff_write(const char *path, const avk_image *img, int deflate)
         return avk_error("%s: unsupported layout: %d channels (1, 3 or 4)", path, img->channels);
     if (img->width <= 0 || img->height <= 0 || !img->data)
         return avk_error("%s: empty image", path);
-    const char *slash = strrchr(path, '/');
-    size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-    char *tmp = avk_xasprintf("%.*s.%s.tmpXXXXXX", (int)dirlen, path,
-                              slash ? slash + 1 : path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int rc = avk_error("%s: cannot create temporary file: %s", path, strerror(errno));
-        free(tmp);
-        return rc;
-    }
-    mode_t mask = umask(0);   /* mkstemp's 0600 would surprise: use the umask */
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
-    avk_tmp_register(tmp);
+    char *tmp = NULL;
+    int fd = avk_tmp_create(path, &tmp);
+    if (fd < 0)
+        return -1;
     TIFF *tif = TIFFFdOpen(fd, tmp, "w");
     int rc = 0;
     if (!tif) {

@@ -89,6 +89,11 @@ avk_out *avk_out_open(const char *path, int binary);
 int avk_out_commit(avk_out *o);
 /* Remove the temporary file and free `o`. */
 void avk_out_abort(avk_out *o);
+/* Create an empty temporary file "DIR/.NAME.tmpXXXXXX" next to `path`,
+ * with the umask's permissions, registered for removal on a fatal exit.
+ * Returns its descriptor and stores the malloc'ed name in *tmp; -1 with
+ * the error set on failure. Rename it over `path` when complete. */
+int avk_tmp_create(const char *path, char **tmp);
 /* Register / unregister a temp path to delete on fatal exit or signal. */
 void avk_tmp_register(const char *path);
 void avk_tmp_unregister(const char *path);
