@@ -5,6 +5,8 @@
 
 #include "avkit/vae.h"
 
+#define VAE_POOL_MAX 256
+
 /* Offsets of a layer's weight and bias in avk_vae.params / grads. */
 typedef struct vae_conv { int64_t w, b; int cin, cout, k; } vae_conv;
 typedef struct vae_norm { int64_t g, b; int c; } vae_norm;
@@ -48,6 +50,9 @@ struct avk_vae_net {
     vae_conv *d_up;           /* [nb - 1] */
     vae_norm d_nout;
     vae_conv d_out;
+    /* pool of free activation buffers (vae_net.c) */
+    float *pool[VAE_POOL_MAX];
+    int npool;
 };
 
 /* Register a parameter (name printf-style); returns its offset. */

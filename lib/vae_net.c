@@ -158,11 +158,74 @@ void avk_vae_net_free(avk_vae_net *n)
 {
     if (!n)
         return;
+    for (int i = 0; i < n->npool; i++)
+        avk_ffree(n->pool[i]);
     free(n->e_res);
     free(n->e_down);
     free(n->d_res);
     free(n->d_up);
     free(n);
+}
+
+/* ---- buffer pool ----------------------------------------------------- */
+
+/* Activation buffers come from a per-model pool: a freed buffer is kept
+ * and handed out again for a request of at most its size (and at least
+ * half of it), so a pass after the first allocates nothing and takes no
+ * page faults. Each buffer carries its capacity in a 64-byte header. */
+#define POOL_HDR 16   /* floats: keeps the data 64-byte aligned */
+
+static int64_t cap_of(const float *b)
+{
+    int64_t cap;
+    memcpy(&cap, b, sizeof cap);
+    return cap;
+}
+
+static float *vget(avk_vae *V, int64_t n)
+{
+    avk_vae_net *net = V->net;
+    int best = -1;
+    if (n < 1)
+        n = 1;
+    for (int i = 0; i < net->npool; i++) {
+        int64_t cap = cap_of(net->pool[i]);
+        if (cap >= n && cap <= 2 * n + 4096 && (best < 0 || cap < cap_of(net->pool[best])))
+            best = i;
+    }
+    float *b;
+    if (best >= 0) {
+        b = net->pool[best];
+        net->pool[best] = net->pool[--net->npool];
+    } else {
+        b = avk_falloc(n + POOL_HDR);
+        memcpy(b, &n, sizeof n);
+    }
+    return b + POOL_HDR;
+}
+
+static void vput(avk_vae *V, float *p)
+{
+    if (!p)
+        return;
+    avk_vae_net *net = V->net;
+    float *b = p - POOL_HDR;
+    if (net->npool == VAE_POOL_MAX) {   /* full: free the smallest */
+        int small = 0;
+        for (int i = 1; i < net->npool; i++)
+            if (cap_of(net->pool[i]) < cap_of(net->pool[small]))
+                small = i;
+        avk_ffree(net->pool[small]);
+        net->pool[small] = net->pool[--net->npool];
+    }
+    net->pool[net->npool++] = b;
+}
+
+static float *vzeros(avk_vae *V, int64_t n)
+{
+    float *p = vget(V, n);
+    memset(p, 0, (size_t)n * sizeof(float));
+    return p;
 }
 
 /* ---- passes ---------------------------------------------------------- */
@@ -204,9 +267,9 @@ static vae_act *act_pop(vae_pass *P)
 
 /* A buffer that lives as long as the pass (or, without a pass, until the
  * caller drops it). */
-static float *buf(vae_pass *P, int64_t n)
+static float *buf(avk_vae *V, vae_pass *P, int64_t n)
 {
-    float *p = avk_falloc(n);
+    float *p = vget(V, n);
     if (P) {
         if (P->nbuf == P->bufcap) {
             P->bufcap = P->bufcap ? 2 * P->bufcap : 128;
@@ -218,18 +281,18 @@ static float *buf(vae_pass *P, int64_t n)
 }
 
 /* Free a buffer an inference pass no longer needs (kept in training). */
-static void drop(vae_pass *P, const float *p)
+static void drop(avk_vae *V, vae_pass *P, const float *p)
 {
     if (!P)
-        avk_ffree((float *)p);
+        vput(V, (float *)p);
 }
 
-static void pass_free(vae_pass *P)
+static void pass_free(avk_vae *V, vae_pass *P)
 {
     for (int i = 0; i < P->n; i++)
         free(P->acts[i]);
     for (int i = 0; i < P->nbuf; i++)
-        avk_ffree(P->bufs[i]);
+        vput(V, P->bufs[i]);
     free(P->acts);
     free(P->bufs);
 }
@@ -250,7 +313,7 @@ static float *conv_fwd(avk_vae *V, vae_pass *P, const vae_conv *c, const float *
     if (a)
         a->x = x;
     avk_conv2d d = conv_desc(c, B, H, W);
-    float *y = buf(P, (int64_t)B * c->cout * H * W);
+    float *y = buf(V, P, (int64_t)B * c->cout * H * W);
     avk_conv2d_fwd(y, x, W_(c->w), W_(c->b), &d);
     return y;
 }
@@ -279,7 +342,7 @@ static float *down_fwd(avk_vae *V, vae_pass *P, const vae_conv *c, const float *
     if (a)
         a->x = x;
     avk_conv2d d = down_desc(c, B, H, W);
-    float *y = buf(P, (int64_t)B * c->cout * (H / 2) * (W / 2));
+    float *y = buf(V, P, (int64_t)B * c->cout * (H / 2) * (W / 2));
     avk_conv2d_fwd(y, x, W_(c->w), W_(c->b), &d);
     return y;
 }
@@ -297,14 +360,14 @@ static float *up_fwd(avk_vae *V, vae_pass *P, const vae_conv *c, const float *x,
                      int W)
 {
     vae_act *a = act_push(P);
-    float *u = buf(P, (int64_t)B * c->cin * 4 * H * W);
+    float *u = buf(V, P, (int64_t)B * c->cin * 4 * H * W);
     avk_upsample_nearest_fwd(u, x, (int64_t)B * c->cin, H, W, 2);
     avk_conv2d d = conv_desc(c, B, 2 * H, 2 * W);
-    float *y = buf(P, (int64_t)B * c->cout * 4 * H * W);
+    float *y = buf(V, P, (int64_t)B * c->cout * 4 * H * W);
     avk_conv2d_fwd(y, u, W_(c->w), W_(c->b), &d);
     if (a)
         a->up = u;
-    drop(P, u);
+    drop(V, P, u);
     return y;
 }
 
@@ -312,11 +375,11 @@ static void up_bwd(avk_vae *V, vae_pass *P, const vae_conv *c, const float *dy, 
                    int H, int W)
 {
     vae_act *a = act_pop(P);
-    float *du = avk_fzeros((int64_t)B * c->cin * 4 * H * W);
+    float *du = vzeros(V, (int64_t)B * c->cin * 4 * H * W);
     avk_conv2d d = conv_desc(c, B, 2 * H, 2 * W);
     avk_conv2d_bwd(du, G_(c->w), G_(c->b), dy, a->up, W_(c->w), &d);
     avk_upsample_nearest_bwd(dx, du, (int64_t)B * c->cin, H, W, 2);
-    avk_ffree(du);
+    vput(V, du);
 }
 
 /* Group norm then SiLU (the encoder's and decoder's conv_norm_out + act,
@@ -326,12 +389,12 @@ static float *norm_silu(avk_vae *V, vae_pass *P, vae_act *a, const vae_norm *n, 
                         int B, int64_t S)
 {
     int G = V->cfg.norm_num_groups;
-    float *y = buf(P, (int64_t)B * n->c * S);
-    float *m = buf(P, (int64_t)B * G), *r = buf(P, (int64_t)B * G);
+    float *y = buf(V, P, (int64_t)B * n->c * S);
+    float *m = buf(V, P, (int64_t)B * G), *r = buf(V, P, (int64_t)B * G);
     avk_groupnorm_fwd(y, m, r, x, W_(n->g), W_(n->b), B, n->c, S, G, VAE_EPS);
     float *s = y;
     if (P) {
-        s = buf(P, (int64_t)B * n->c * S);
+        s = buf(V, P, (int64_t)B * n->c * S);
         a->x = x;
         a->y1 = y;
         a->m1 = m;
@@ -339,8 +402,8 @@ static float *norm_silu(avk_vae *V, vae_pass *P, vae_act *a, const vae_norm *n, 
         a->s1 = s;
     }
     avk_silu_fwd(s, y, (int64_t)B * n->c * S);   /* in place without a pass */
-    drop(P, m);
-    drop(P, r);
+    drop(V, P, m);
+    drop(V, P, r);
     return s;
 }
 
@@ -351,10 +414,10 @@ static void norm_silu_bwd(avk_vae *V, const vae_norm *n, const float *x, const f
 {
     int G = V->cfg.norm_num_groups;
     int64_t len = (int64_t)B * n->c * S;
-    float *dy = avk_fzeros(len);
+    float *dy = vzeros(V, len);
     avk_silu_bwd(dy, ds, y, len);
     avk_groupnorm_bwd(dx, G_(n->g), G_(n->b), dy, x, m, r, W_(n->g), B, n->c, S, G);
-    avk_ffree(dy);
+    vput(V, dy);
 }
 
 static float *nout_fwd(avk_vae *V, vae_pass *P, const vae_norm *n, const float *x, int B, int64_t S)
@@ -379,17 +442,17 @@ static float *res_fwd(avk_vae *V, vae_pass *P, const vae_res *r, const float *x,
     vae_act *t = a ? a : &tmp;
     float *s1 = norm_silu(V, P, t, &r->norm1, x, B, S);
     avk_conv2d d1 = conv_desc(&r->conv1, B, H, W);
-    float *h1 = buf(P, (int64_t)B * r->cout * S);
+    float *h1 = buf(V, P, (int64_t)B * r->cout * S);
     avk_conv2d_fwd(h1, s1, W_(r->conv1.w), W_(r->conv1.b), &d1);
-    drop(P, s1);
+    drop(V, P, s1);
     /* norm_silu fills y1..s1 of the act it is given: keep the first
      * norm's pointers and store the second's as y2..s2 */
     vae_act second;
     float *s2 = norm_silu(V, P, &second, &r->norm2, h1, B, S);
     avk_conv2d d2 = conv_desc(&r->conv2, B, H, W);
-    float *out = buf(P, (int64_t)B * r->cout * S);
+    float *out = buf(V, P, (int64_t)B * r->cout * S);
     avk_conv2d_fwd(out, s2, W_(r->conv2.w), W_(r->conv2.b), &d2);
-    drop(P, s2);
+    drop(V, P, s2);
     if (a) {
         a->h1 = h1;
         a->y2 = second.y1;
@@ -397,14 +460,14 @@ static float *res_fwd(avk_vae *V, vae_pass *P, const vae_res *r, const float *x,
         a->r2 = second.r1;
         a->s2 = second.s1;
     } else {
-        drop(P, h1);
+        drop(V, P, h1);
     }
     if (r->has_shortcut) {
         avk_conv2d ds = conv_desc(&r->shortcut, B, H, W);
-        float *sc = avk_falloc((int64_t)B * r->cout * S);
+        float *sc = vget(V, (int64_t)B * r->cout * S);
         avk_conv2d_fwd(sc, x, W_(r->shortcut.w), W_(r->shortcut.b), &ds);
         avk_add_inplace(out, sc, (int64_t)B * r->cout * S);
-        avk_ffree(sc);
+        vput(V, sc);
     } else {
         avk_add_inplace(out, x, (int64_t)B * r->cout * S);
     }
@@ -416,18 +479,18 @@ static void res_bwd(avk_vae *V, vae_pass *P, const vae_res *r, const float *dout
 {
     vae_act *a = act_pop(P);
     int64_t S = (int64_t)H * W;
-    float *ds2 = avk_fzeros((int64_t)B * r->cout * S);
+    float *ds2 = vzeros(V, (int64_t)B * r->cout * S);
     avk_conv2d d2 = conv_desc(&r->conv2, B, H, W);
     avk_conv2d_bwd(ds2, G_(r->conv2.w), G_(r->conv2.b), dout, a->s2, W_(r->conv2.w), &d2);
-    float *dh1 = avk_fzeros((int64_t)B * r->cout * S);
+    float *dh1 = vzeros(V, (int64_t)B * r->cout * S);
     norm_silu_bwd(V, &r->norm2, a->h1, a->y2, a->m2, a->r2, ds2, dh1, B, S);
-    avk_ffree(ds2);
-    float *ds1 = avk_fzeros((int64_t)B * r->cin * S);
+    vput(V, ds2);
+    float *ds1 = vzeros(V, (int64_t)B * r->cin * S);
     avk_conv2d d1 = conv_desc(&r->conv1, B, H, W);
     avk_conv2d_bwd(ds1, G_(r->conv1.w), G_(r->conv1.b), dh1, a->s1, W_(r->conv1.w), &d1);
-    avk_ffree(dh1);
+    vput(V, dh1);
     norm_silu_bwd(V, &r->norm1, a->x, a->y1, a->m1, a->r1, ds1, dx, B, S);
-    avk_ffree(ds1);
+    vput(V, ds1);
     if (r->has_shortcut) {
         avk_conv2d ds = conv_desc(&r->shortcut, B, H, W);
         avk_conv2d_bwd(dx, G_(r->shortcut.w), G_(r->shortcut.b), dout, a->x, W_(r->shortcut.w), &ds);
@@ -445,26 +508,26 @@ static float *attn_fwd(avk_vae *V, vae_pass *P, const vae_attn *at, const float 
     vae_act *a = act_push(P);
     int C = at->c, G = V->cfg.norm_num_groups;
     int64_t len = (int64_t)B * C * N, rows = (int64_t)B * N;
-    float *y = buf(P, len);
-    float *m = buf(P, (int64_t)B * G), *r = buf(P, (int64_t)B * G);
+    float *y = buf(V, P, len);
+    float *m = buf(V, P, (int64_t)B * G), *r = buf(V, P, (int64_t)B * G);
     avk_groupnorm_fwd(y, m, r, x, W_(at->gn.g), W_(at->gn.b), B, C, N, G, VAE_EPS);
     int64_t shp[3] = {B, C, N};
     int perm[3] = {0, 2, 1};
-    float *hn = buf(P, len);
+    float *hn = buf(V, P, len);
     avk_permute(hn, y, 3, shp, perm);
-    float *q = buf(P, len), *k = buf(P, len), *v = buf(P, len);
+    float *q = buf(V, P, len), *k = buf(V, P, len), *v = buf(V, P, len);
     avk_linear_fwd(q, hn, W_(at->q.w), W_(at->q.b), rows, C, C);
     avk_linear_fwd(k, hn, W_(at->k.w), W_(at->k.b), rows, C, C);
     avk_linear_fwd(v, hn, W_(at->v.w), W_(at->v.b), rows, C, C);
-    float *o = buf(P, len), *lse = buf(P, rows);
+    float *o = buf(V, P, len), *lse = buf(V, P, rows);
     avk_attn ad = avk_attn_make(B, 1, (int)N, (int)N, C);
     avk_attention_fwd(o, lse, q, k, v, &ad);
-    float *p = avk_falloc(len);
+    float *p = vget(V, len);
     avk_linear_fwd(p, o, W_(at->o.w), W_(at->o.b), rows, C, C);
-    float *out = buf(P, len);
+    float *out = buf(V, P, len);
     int64_t shp2[3] = {B, N, C};
     avk_permute(out, p, 3, shp2, perm);
-    avk_ffree(p);
+    vput(V, p);
     avk_add_inplace(out, x, len);
     if (a) {
         a->x = x;
@@ -480,7 +543,7 @@ static float *attn_fwd(avk_vae *V, vae_pass *P, const vae_attn *at, const float 
     } else {
         float *tmp[] = {y, m, r, hn, q, k, v, o, lse};
         for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++)
-            drop(P, tmp[i]);
+            drop(V, P, tmp[i]);
     }
     return out;
 }
@@ -494,14 +557,14 @@ static void attn_bwd(avk_vae *V, vae_pass *P, const vae_attn *at, const float *d
     int64_t shp[3] = {B, C, N}, shp2[3] = {B, N, C};
     int perm[3] = {0, 2, 1};
     avk_add_inplace(dx, dout, len);
-    float *dp = avk_falloc(len);
+    float *dp = vget(V, len);
     avk_permute(dp, dout, 3, shp, perm);
-    float *dO = avk_fzeros(len);
+    float *dO = vzeros(V, len);
     avk_linear_bwd(dO, G_(at->o.w), G_(at->o.b), dp, a->o, W_(at->o.w), rows, C, C);
-    float *dq = avk_fzeros(len), *dk = avk_fzeros(len), *dv = avk_fzeros(len);
+    float *dq = vzeros(V, len), *dk = vzeros(V, len), *dv = vzeros(V, len);
     avk_attn ad = avk_attn_make(B, 1, (int)N, (int)N, C);
     avk_attention_bwd(dq, dk, dv, dO, a->q, a->k, a->v, a->o, a->lse, &ad);
-    float *dhn = avk_fzeros(len);
+    float *dhn = vzeros(V, len);
     avk_linear_bwd(dhn, G_(at->q.w), G_(at->q.b), dq, a->hn, W_(at->q.w), rows, C, C);
     avk_linear_bwd(dhn, G_(at->k.w), G_(at->k.b), dk, a->hn, W_(at->k.w), rows, C, C);
     avk_linear_bwd(dhn, G_(at->v.w), G_(at->v.b), dv, a->hn, W_(at->v.w), rows, C, C);
@@ -509,26 +572,26 @@ static void attn_bwd(avk_vae *V, vae_pass *P, const vae_attn *at, const float *d
     avk_permute(dy, dhn, 3, shp2, perm);
     avk_groupnorm_bwd(dx, G_(at->gn.g), G_(at->gn.b), dy, a->x, a->m1, a->r1, W_(at->gn.g), B, C,
                       N, G);
-    avk_ffree(dp);
-    avk_ffree(dO);
-    avk_ffree(dq);
-    avk_ffree(dk);
-    avk_ffree(dv);
-    avk_ffree(dhn);
+    vput(V, dp);
+    vput(V, dO);
+    vput(V, dq);
+    vput(V, dk);
+    vput(V, dv);
+    vput(V, dhn);
 }
 
 /* UNetMidBlock2D: resnet, attention, resnet. Consumes (drops) x. */
 static float *mid_fwd(avk_vae *V, vae_pass *P, const vae_mid *m, float *x, int B, int H, int W)
 {
     float *h = res_fwd(V, P, &m->r0, x, B, H, W);
-    drop(P, x);
+    drop(V, P, x);
     if (m->has_attn) {
         float *h2 = attn_fwd(V, P, &m->attn, h, B, (int64_t)H * W);
-        drop(P, h);
+        drop(V, P, h);
         h = h2;
     }
     float *h3 = res_fwd(V, P, &m->r1, h, B, H, W);
-    drop(P, h);
+    drop(V, P, h);
     return h3;
 }
 
@@ -536,16 +599,16 @@ static void mid_bwd(avk_vae *V, vae_pass *P, const vae_mid *m, const float *dout
                     int H, int W)
 {
     int64_t len = (int64_t)B * m->r0.cout * H * W;
-    float *dh = avk_fzeros(len);
+    float *dh = vzeros(V, len);
     res_bwd(V, P, &m->r1, dout, dh, B, H, W);
     if (m->has_attn) {
-        float *dh2 = avk_fzeros(len);
+        float *dh2 = vzeros(V, len);
         attn_bwd(V, P, &m->attn, dh, dh2, B, (int64_t)H * W);
-        avk_ffree(dh);
+        vput(V, dh);
         dh = dh2;
     }
     res_bwd(V, P, &m->r0, dh, dx, B, H, W);
-    avk_ffree(dh);
+    vput(V, dh);
 }
 
 /* ---- encoder and decoder --------------------------------------------- */
@@ -558,12 +621,12 @@ static float *encoder_fwd(avk_vae *V, vae_pass *P, const float *x, int B, int H,
     for (int i = 0; i < n->nb; i++) {
         for (int j = 0; j < n->nl; j++) {
             float *h2 = res_fwd(V, P, &n->e_res[i * n->nl + j], h, B, H, W);
-            drop(P, h);
+            drop(V, P, h);
             h = h2;
         }
         if (i < n->nb - 1) {
             float *h2 = down_fwd(V, P, &n->e_down[i], h, B, H, W);
-            drop(P, h);
+            drop(V, P, h);
             h = h2;
             H /= 2;
             W /= 2;
@@ -571,12 +634,12 @@ static float *encoder_fwd(avk_vae *V, vae_pass *P, const float *x, int B, int H,
     }
     h = mid_fwd(V, P, &n->e_mid, h, B, H, W);
     float *s = nout_fwd(V, P, &n->e_nout, h, B, (int64_t)H * W);
-    drop(P, h);
+    drop(V, P, h);
     float *mom = conv_fwd(V, P, &n->e_out, s, B, H, W);
-    drop(P, s);
+    drop(V, P, s);
     if (V->cfg.use_quant_conv) {
         float *q = conv_fwd(V, P, &n->quant, mom, B, H, W);
-        drop(P, mom);
+        drop(V, P, mom);
         mom = q;
     }
     return mom;
@@ -589,36 +652,36 @@ static void encoder_bwd(avk_vae *V, vae_pass *P, const float *dmom, float *dx, i
     const int *ch = V->cfg.block_out_channels;
     int f = avk_vae_factor(&V->cfg), h = H / f, w = W / f, L2 = 2 * V->cfg.latent_channels;
     int cl = ch[n->nb - 1];
-    float *dm = avk_fzeros((int64_t)B * L2 * h * w);
+    float *dm = vzeros(V, (int64_t)B * L2 * h * w);
     if (V->cfg.use_quant_conv)
         conv_bwd(V, P, &n->quant, dmom, dm, B, h, w);
     else
         memcpy(dm, dmom, (size_t)B * L2 * h * w * sizeof(float));
-    float *ds = avk_fzeros((int64_t)B * cl * h * w);
+    float *ds = vzeros(V, (int64_t)B * cl * h * w);
     conv_bwd(V, P, &n->e_out, dm, ds, B, h, w);
-    avk_ffree(dm);
-    float *dh = avk_fzeros((int64_t)B * cl * h * w);
+    vput(V, dm);
+    float *dh = vzeros(V, (int64_t)B * cl * h * w);
     nout_bwd(V, P, &n->e_nout, ds, dh, B, (int64_t)h * w);
-    avk_ffree(ds);
-    float *dh2 = avk_fzeros((int64_t)B * cl * h * w);
+    vput(V, ds);
+    float *dh2 = vzeros(V, (int64_t)B * cl * h * w);
     mid_bwd(V, P, &n->e_mid, dh, dh2, B, h, w);
-    avk_ffree(dh);
+    vput(V, dh);
     dh = dh2;
     for (int i = n->nb - 1; i >= 0; i--) {
         if (i < n->nb - 1) {
             /* dh is the gradient at the downsampler's output (h x w) */
-            float *dd = avk_fzeros((int64_t)B * ch[i] * 4 * h * w);
+            float *dd = vzeros(V, (int64_t)B * ch[i] * 4 * h * w);
             down_bwd(V, P, &n->e_down[i], dh, dd, B, 2 * h, 2 * w);
-            avk_ffree(dh);
+            vput(V, dh);
             dh = dd;
             h *= 2;
             w *= 2;
         }
         for (int j = n->nl - 1; j >= 0; j--) {
             const vae_res *r = &n->e_res[i * n->nl + j];
-            float *d2 = avk_fzeros((int64_t)B * r->cin * h * w);
+            float *d2 = vzeros(V, (int64_t)B * r->cin * h * w);
             res_bwd(V, P, r, dh, d2, B, h, w);
-            avk_ffree(dh);
+            vput(V, dh);
             dh = d2;
         }
     }
@@ -627,7 +690,7 @@ static void encoder_bwd(avk_vae *V, vae_pass *P, const float *dmom, float *dx, i
     vae_act *a = act_pop(P);
     avk_conv2d d = conv_desc(&n->e_in, B, H, W);
     avk_conv2d_bwd(dxin, G_(n->e_in.w), G_(n->e_in.b), dh, a->x, W_(n->e_in.w), &d);
-    avk_ffree(dh);
+    vput(V, dh);
 }
 
 /* (post_quant_conv +) decoder: z [B, L, h, w] -> [B, out, h*f, w*f]. */
@@ -639,26 +702,26 @@ static float *decoder_fwd(avk_vae *V, vae_pass *P, const float *z, int B, int H,
     if (V->cfg.use_post_quant_conv)
         zin = pq = conv_fwd(V, P, &n->post_quant, z, B, H, W);
     float *h = conv_fwd(V, P, &n->d_in, zin, B, H, W);
-    drop(P, pq);
+    drop(V, P, pq);
     h = mid_fwd(V, P, &n->d_mid, h, B, H, W);
     for (int i = 0; i < n->nb; i++) {
         for (int j = 0; j < n->nl + 1; j++) {
             float *h2 = res_fwd(V, P, &n->d_res[i * (n->nl + 1) + j], h, B, H, W);
-            drop(P, h);
+            drop(V, P, h);
             h = h2;
         }
         if (i < n->nb - 1) {
             float *h2 = up_fwd(V, P, &n->d_up[i], h, B, H, W);
-            drop(P, h);
+            drop(V, P, h);
             h = h2;
             H *= 2;
             W *= 2;
         }
     }
     float *s = nout_fwd(V, P, &n->d_nout, h, B, (int64_t)H * W);
-    drop(P, h);
+    drop(V, P, h);
     float *out = conv_fwd(V, P, &n->d_out, s, B, H, W);
-    drop(P, s);
+    drop(V, P, s);
     return out;
 }
 
@@ -668,42 +731,42 @@ static void decoder_bwd(avk_vae *V, vae_pass *P, const float *dout, float *dz, i
     const avk_vae_net *n = V->net;
     const int *ch = V->cfg.block_out_channels;
     int c0 = ch[0];
-    float *ds = avk_fzeros((int64_t)B * c0 * H * W);
+    float *ds = vzeros(V, (int64_t)B * c0 * H * W);
     conv_bwd(V, P, &n->d_out, dout, ds, B, H, W);
-    float *dh = avk_fzeros((int64_t)B * c0 * H * W);
+    float *dh = vzeros(V, (int64_t)B * c0 * H * W);
     nout_bwd(V, P, &n->d_nout, ds, dh, B, (int64_t)H * W);
-    avk_ffree(ds);
+    vput(V, ds);
     for (int i = n->nb - 1; i >= 0; i--) {
         int cout = ch[n->nb - 1 - i];
         if (i < n->nb - 1) {
             H /= 2;
             W /= 2;
-            float *du = avk_fzeros((int64_t)B * cout * H * W);
+            float *du = vzeros(V, (int64_t)B * cout * H * W);
             up_bwd(V, P, &n->d_up[i], dh, du, B, H, W);
-            avk_ffree(dh);
+            vput(V, dh);
             dh = du;
         }
         for (int j = n->nl; j >= 0; j--) {
             const vae_res *r = &n->d_res[i * (n->nl + 1) + j];
-            float *d2 = avk_fzeros((int64_t)B * r->cin * H * W);
+            float *d2 = vzeros(V, (int64_t)B * r->cin * H * W);
             res_bwd(V, P, r, dh, d2, B, H, W);
-            avk_ffree(dh);
+            vput(V, dh);
             dh = d2;
         }
     }
     int cl = ch[n->nb - 1], L = V->cfg.latent_channels;
-    float *dm = avk_fzeros((int64_t)B * cl * H * W);
+    float *dm = vzeros(V, (int64_t)B * cl * H * W);
     mid_bwd(V, P, &n->d_mid, dh, dm, B, H, W);
-    avk_ffree(dh);
+    vput(V, dh);
     if (V->cfg.use_post_quant_conv) {
-        float *dpq = avk_fzeros((int64_t)B * L * H * W);
+        float *dpq = vzeros(V, (int64_t)B * L * H * W);
         conv_bwd(V, P, &n->d_in, dm, dpq, B, H, W);
         conv_bwd(V, P, &n->post_quant, dpq, dz, B, H, W);
-        avk_ffree(dpq);
+        vput(V, dpq);
     } else {
         conv_bwd(V, P, &n->d_in, dm, dz, B, H, W);
     }
-    avk_ffree(dm);
+    vput(V, dm);
 }
 
 /* ---- the public passes ----------------------------------------------- */
@@ -743,7 +806,7 @@ int avk_vae_encode(avk_vae *V, const float *x, int B, int H, int W, float *mean,
     int f = avk_vae_factor(&V->cfg);
     float *mom = encoder_fwd(V, NULL, x, B, H, W);
     split_moments(mom, mean, logvar, B, V->cfg.latent_channels, (int64_t)(H / f) * (W / f));
-    avk_ffree(mom);
+    vput(V, mom);
     return 0;
 }
 
@@ -754,7 +817,7 @@ int avk_vae_decode(avk_vae *V, const float *z, int B, int h, int w, float *out)
     int f = avk_vae_factor(&V->cfg);
     float *y = decoder_fwd(V, NULL, z, B, h, w);
     memcpy(out, y, (size_t)B * V->cfg.out_channels * h * f * w * f * sizeof(float));
-    avk_ffree(y);
+    vput(V, y);
     return 0;
 }
 
@@ -775,24 +838,24 @@ int avk_vae_train_step(avk_vae *V, const float *x, int B, int H, int W, const fl
     int64_t nx = (int64_t)B * V->cfg.in_channels * H * W;
 
     float *mom = encoder_fwd(V, &P, x, B, H, W);
-    float *mean = avk_falloc(nlat), *raw = avk_falloc(nlat), *lv = avk_falloc(nlat);
+    float *mean = vget(V, nlat), *raw = vget(V, nlat), *lv = vget(V, nlat);
     split_moments(mom, mean, lv, B, L, S);
     for (int b = 0; b < B; b++)
         memcpy(raw + (int64_t)b * L * S, mom + ((int64_t)b * 2 + 1) * L * S,
                (size_t)L * S * sizeof(float));
-    float *z = avk_falloc(nlat);
+    float *z = vget(V, nlat);
     if (eps)
         avk_gaussian_sample_fwd(z, mean, raw, eps, nlat);
     else
         memcpy(z, mean, (size_t)nlat * sizeof(float));
     float *rec = decoder_fwd(V, &P, z, B, h, w);
 
-    float *drec = avk_fzeros(nx);
+    float *drec = vzeros(V, nx);
     double l1 = avk_l1_loss(drec, rec, x, nx, 1.0f);
     double mse = avk_mse_loss(drec, rec, x, nx, 1.0f);
-    float *dz = avk_fzeros(nlat);
+    float *dz = vzeros(V, nlat);
     decoder_bwd(V, &P, drec, dz, B, H, W);
-    float *dmean = avk_fzeros(nlat), *dlv = avk_fzeros(nlat), *dlvc = avk_fzeros(nlat);
+    float *dmean = vzeros(V, nlat), *dlv = vzeros(V, nlat), *dlvc = vzeros(V, nlat);
     if (eps)
         avk_gaussian_sample_bwd(dmean, dlv, dz, raw, eps, nlat);
     else
@@ -801,7 +864,7 @@ int avk_vae_train_step(avk_vae *V, const float *x, int B, int H, int W, const fl
     for (int64_t i = 0; i < nlat; i++)      /* the clamp passes the gradient inside its range */
         if (raw[i] >= -30.0f && raw[i] <= 20.0f)
             dlv[i] += dlvc[i];
-    float *dmom = avk_falloc(2 * nlat);
+    float *dmom = vget(V, 2 * nlat);
     for (int b = 0; b < B; b++) {
         memcpy(dmom + (int64_t)b * 2 * L * S, dmean + (int64_t)b * L * S, (size_t)L * S * sizeof(float));
         memcpy(dmom + ((int64_t)b * 2 + 1) * L * S, dlv + (int64_t)b * L * S,
@@ -823,7 +886,7 @@ int avk_vae_train_step(avk_vae *V, const float *x, int B, int H, int W, const fl
         memcpy(rec_out, rec, (size_t)nx * sizeof(float));
     float *tmp[] = {mean, raw, lv, z, drec, dz, dmean, dlv, dlvc, dmom};
     for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++)
-        avk_ffree(tmp[i]);
-    pass_free(&P);
+        vput(V, tmp[i]);
+    pass_free(V, &P);
     return 0;
 }
