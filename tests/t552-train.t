@@ -40,6 +40,17 @@ test_expect_success 'the loss after resuming equals the uninterrupted run' '
     grep "step [34] loss" b.log | sed "s/ [0-9.]* s\/step//" >b.txt &&
     test -s a.txt && test_cmp a.txt b.txt
 '
+test_expect_success 'a stream of clip records trains like the manifest' '
+    "$PYTHON" -c "import numpy as n; n.save(\"one.npy\", n.zeros(1, n.int32))" &&
+    av-tensor --pack -k c0 -m video="$(vae_media wide)" -m start_frame=0 -m end_frame=20 \
+        -m fps=10 -o c0.avt dummy=one.npy &&
+    av-tensor --pack -k c1 -m video="$(vae_media tall)" -m start_frame=0 -m end_frame=25 \
+        -m fps=25 -o c1.avt dummy=one.npy &&
+    av-tensor --cat c0.avt c1.avt -o clips.avt &&
+    $TRAIN --steps 2 clips.avt -o s.safetensors &&
+    $TRAIN --steps 2 clips.tsv -o t.safetensors &&
+    cmp s.safetensors t.safetensors
+'
 test_expect_code 1 'resume refuses weights and optimizer state of different steps' '
     cp half.optim.safetensors full.optim.safetensors &&
     av-train --model vae --crop 16 --batch 2 --steps 6 --resume full.safetensors clips.tsv \

@@ -7,8 +7,10 @@
  * loads, and what avkit trains loads in diffusers.
  *
  * Forward and backward are written out by hand over the compute core
- * (ops.h): a training pass keeps every activation the backward needs in
- * an avk_vae_pass (llm.c style); inference keeps only the current one.
+ * (ops.h): a training pass keeps every activation the backward needs
+ * (llm.c style); inference keeps only the ones in flight. Activation
+ * buffers come from a pool owned by the model, so one model runs one pass
+ * at a time (use one model per thread).
  *
  * Supported configurations (see av-train(1) and av-vaeenc(1)):
  * down_block_types all "DownEncoderBlock2D", up_block_types all
