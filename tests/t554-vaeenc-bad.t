@@ -41,29 +41,29 @@ test_expect_code 1 'a checkpoint with a missing tensor names it' '
     edit_st vae.safetensors miss.safetensors decoder.up_blocks.2.resnets.1.norm2.bias DROP &&
     av-vaeenc -m miss.safetensors --base 32 clips.tsv -o out.avt 2>err; rc=$?
     test_grep "miss.safetensors: missing tensor \"decoder.up_blocks.2.resnets.1.norm2.bias\"" err &&
-    test ! -e out.avt; exit $rc
+    test ! -e out.avt || exit 99; exit $rc
 '
 test_expect_code 1 'a mis-shaped tensor is named with both shapes' '
     edit_st vae.safetensors shape.safetensors encoder.conv_in.weight "a[:, :, :2, :]" &&
     av-vaeenc -m shape.safetensors --base 32 clips.tsv -o out.avt 2>err; rc=$?
     test_grep "\"encoder.conv_in.weight\" has shape \[8, 3, 2, 3\], expected \[8, 3, 3, 3\]" err &&
-    test ! -e out.avt; exit $rc
+    test ! -e out.avt || exit 99; exit $rc
 '
 test_expect_code 1 'an unsupported config is refused' '
     sed "s/\"UpDecoderBlock2D\", \"UpDecoderBlock2D\"\]/\"UpDecoderBlock2D\", \"AttnUpDecoderBlock2D\"]/" tiny.json >bad.json &&
     av-vaeenc -m vae.safetensors --vae-config bad.json --base 32 clips.tsv -o out.avt 2>err; rc=$?
     test_grep "bad.json: VAE config: unsupported block type \"AttnUpDecoderBlock2D\"" err &&
-    test ! -e out.avt; exit $rc
+    test ! -e out.avt || exit 99; exit $rc
 '
 test_expect_code 1 'NaN in the weights is named' '
     edit_st vae.safetensors nan.safetensors quant_conv.weight "np.where(np.arange(a.size).reshape(a.shape) == 9, np.nan, a)" &&
     av-vaeenc -m nan.safetensors --base 32 clips.tsv -o out.avt 2>err; rc=$?
-    test_grep "tensor \"quant_conv.weight\": NaN at element 9" err && test ! -e out.avt; exit $rc
+    test_grep "tensor \"quant_conv.weight\": NaN at element 9" err && test ! -e out.avt || exit 99; exit $rc
 '
 test_expect_code 1 'Inf in the weights is named' '
     edit_st vae.safetensors inf.safetensors decoder.conv_in.bias "np.where(np.arange(a.size) == 1, np.inf, a)" &&
     av-vaeenc -m inf.safetensors --base 32 clips.tsv -o out.avt 2>err; rc=$?
-    test_grep "tensor \"decoder.conv_in.bias\": Inf at element 1" err; exit $rc
+    test_grep "tensor \"decoder.conv_in.bias\": Inf at element 1" err || exit 99; exit $rc
 '
 test_expect_code 1 'NaN in latents to decode is named with the record' '
     av-vaeenc -m vae.safetensors --base 32 --max-frames 2 clips.tsv -o lat.avt &&
@@ -72,46 +72,46 @@ test_expect_code 1 'NaN in latents to decode is named with the record' '
     av-tensor --pack -k broken -o badlat.avt latent=bad.npy &&
     av-vaeenc -d -m vae.safetensors badlat.avt -o vids 2>err; rc=$?
     test_grep "badlat.avt: record 0 \(broken\): tensor \"latent\": NaN at element 5" err &&
-    test -z "$(ls vids 2>/dev/null)"; exit $rc
+    test -z "$(ls vids 2>/dev/null)" || exit 99; exit $rc
 '
 test_expect_code 1 'a latent of the wrong channel count is refused' '
     "$PYTHON" -c "import numpy as n; n.save(\"c3.npy\", n.zeros((3, 2, 4, 4), n.float32))" &&
     av-tensor --pack -k c3 -o c3.avt latent=c3.npy &&
     av-vaeenc -d -m vae.safetensors c3.avt -o vids 2>err; rc=$?
-    test_grep "tensor \"latent\" is not \[4, T, h, w\]" err; exit $rc
+    test_grep "tensor \"latent\" is not \[4, T, h, w\]" err || exit 99; exit $rc
 '
 test_expect_code 1 'a clip shorter than one frame after resampling' '
     printf "video\tstart_frame\tend_frame\tfps\n%s\t0\t20\t10\n%s\t3\t4\t10\n" "$(vae_media wide)" "$(vae_media wide)" >short.tsv &&
     av-vaeenc -m vae.safetensors --base 32 --fps 4 short.tsv -o out.avt 2>err; rc=$?
     test_grep "vae-wide.mp4#3-4: 1 frames at 10 fps are shorter than one frame at 4 fps" err &&
-    test ! -e out.avt; exit $rc
+    test ! -e out.avt || exit 99; exit $rc
 '
 test_expect_code 1 'frames smaller than one latent cell' '
     printf "video\tstart_frame\tend_frame\n%s\t0\t5\n" "$(vae_media tiny)" >tiny.tsv &&
     av-vaeenc -m vae.safetensors --base 32 tiny.tsv -o out.avt 2>err; rc=$?
-    test_grep "frames of 4x4 are smaller than one latent cell \(8x8\)" err && test ! -e out.avt; exit $rc
+    test_grep "frames of 4x4 are smaller than one latent cell \(8x8\)" err && test ! -e out.avt || exit 99; exit $rc
 '
 test_expect_code 1 'a missing video names the clip source' '
     printf "video\tstart_frame\tend_frame\nnope.mp4\t0\t5\n" >nope.tsv &&
     av-vaeenc -m vae.safetensors nope.tsv -o out.avt 2>err; rc=$?
-    test_grep "nope.mp4" err && test ! -e out.avt; exit $rc
+    test_grep "nope.mp4" err && test ! -e out.avt || exit 99; exit $rc
 '
 test_expect_code 1 'a manifest without a frame range column' '
     printf "video\tstart\n%s\t0\n" "$(vae_media wide)" >cols.tsv &&
     av-vaeenc -m vae.safetensors cols.tsv -o out.avt 2>err; rc=$?
-    test_grep "missing column .start_frame." err; exit $rc
+    test_grep "missing column .start_frame." err || exit 99; exit $rc
 '
 test_expect_code 1 'a clip record without a video' '
     av-tensor --pack -k novideo -m start_frame=0 -m end_frame=3 -o nov.avt latent=c3.npy &&
     av-vaeenc -m vae.safetensors nov.avt -o out.avt 2>err; rc=$?
-    test_grep "record 0 \(novideo\): no \"video\"" err; exit $rc
+    test_grep "record 0 \(novideo\): no \"video\"" err || exit 99; exit $rc
 '
 test_expect_code 2 '-d without -o is a usage error' '
     av-vaeenc -d -m vae.safetensors lat.avt 2>err
 '
 test_expect_code 2 'a base below one bucket unit is a usage error' '
     av-vaeenc -m vae.safetensors --base 8 clips.tsv -o out.avt 2>err; rc=$?
-    test_grep "smaller than one bucket unit" err; exit $rc
+    test_grep "smaller than one bucket unit" err || exit 99; exit $rc
 '
 test_expect_code 2 'no -m is a usage error' '
     av-vaeenc clips.tsv -o out.avt 2>err
