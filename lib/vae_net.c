@@ -685,11 +685,10 @@ static void encoder_bwd(avk_vae *V, vae_pass *P, const float *dmom, float *dx, i
             dh = d2;
         }
     }
-    /* conv_in: dx only if asked (it is always popped) */
-    float *dxin = dx ? dx : NULL;
+    /* conv_in: the input gradient only when asked for (dx may be NULL) */
     vae_act *a = act_pop(P);
     avk_conv2d d = conv_desc(&n->e_in, B, H, W);
-    avk_conv2d_bwd(dxin, G_(n->e_in.w), G_(n->e_in.b), dh, a->x, W_(n->e_in.w), &d);
+    avk_conv2d_bwd(dx, G_(n->e_in.w), G_(n->e_in.b), dh, a->x, W_(n->e_in.w), &d);
     vput(V, dh);
 }
 
