@@ -185,8 +185,16 @@ int64_t avk_resample_frames(long start, long end, double fps_src, double fps_out
     return n;
 }
 
-int avk_decode_frames(const char *video, const long *idx, int64_t n, int out_w, int out_h,
-                      uint8_t **rgb, int *w, int *h)
+struct avk_frame_reader {
+    char       *path;
+    avk_video  *v;
+    int         w, h;
+    size_t      fb;
+    uint8_t    *scratch, *last;  /* decode buffer; copy of the last frame */
+    int64_t     next, last_index;
+};
+
+avk_frame_reader *avk_frame_reader_open(const char *video, int out_w, int out_h, int *w, int *h)
 {
     avk_decode_opts o = {0};
     o.width = out_w;
@@ -196,51 +204,77 @@ int avk_decode_frames(const char *video, const long *idx, int64_t n, int out_w, 
     avk_video_info info;
     avk_video *v = avk_video_open(video, &o, &info);
     if (!v)
-        return -1;
-    avk_video_out_size(v, w, h);
-    size_t fb = avk_frame_bytes(AVK_PIX_RGB24, *w, *h);
-    uint8_t *out = avk_xmalloc(fb * (size_t)(n > 0 ? n : 1));
-    uint8_t *scratch = avk_xmalloc(fb);
-    int64_t next = -1;   /* index the decoder returns next */
-    for (int64_t k = 0; k < n; k++) {
-        long want = idx[k];
-        if (k > 0 && want == idx[k - 1]) {     /* repeated frame (fps_out > fps_src) */
-            memcpy(out + k * fb, out + (k - 1) * fb, fb);
-            continue;
-        }
-        if (next < 0 || want < next || want - next > 48) {
-            if (avk_video_seek_frame(v, want) < 0)
-                goto fail;
-            next = want;
-        }
-        for (;;) {
-            int64_t got = -1;
-            int rc = avk_video_read(v, scratch, &got);
-            if (rc < 0)
-                goto fail;
-            if (rc == 0) {
-                avk_error("%s: frame %ld: the video ends before it", video, want);
-                goto fail;
-            }
-            next = got + 1;
-            if (got == want) {
-                memcpy(out + k * fb, scratch, fb);
-                break;
-            }
-            if (got > want) {
-                avk_error("%s: frame %ld: the decoder skipped it (went from %lld)", video, want,
-                          (long long)got);
-                goto fail;
-            }
-        }
+        return NULL;
+    avk_frame_reader *r = avk_xcalloc(1, sizeof *r);
+    r->path = avk_xstrdup(video);
+    r->v = v;
+    avk_video_out_size(v, &r->w, &r->h);
+    r->fb = avk_frame_bytes(AVK_PIX_RGB24, r->w, r->h);
+    r->scratch = avk_xmalloc(r->fb);
+    r->last = avk_xmalloc(r->fb);
+    r->next = -1;
+    r->last_index = -1;
+    *w = r->w;
+    *h = r->h;
+    return r;
+}
+
+int avk_frame_reader_get(avk_frame_reader *r, long want, uint8_t *dst)
+{
+    if (want == r->last_index) {          /* repeated frame (fps_out > fps_src) */
+        memcpy(dst, r->last, r->fb);
+        return 0;
     }
-    free(scratch);
-    avk_video_close(v);
+    if (r->next < 0 || want < r->next || want - r->next > 48) {
+        if (avk_video_seek_frame(r->v, want) < 0)
+            return -1;
+        r->next = want;
+    }
+    for (;;) {
+        int64_t got = -1;
+        int rc = avk_video_read(r->v, r->scratch, &got);
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            return avk_error("%s: frame %ld: the video ends before it", r->path, want);
+        r->next = got + 1;
+        if (got == want)
+            break;
+        if (got > want)
+            return avk_error("%s: frame %ld: the decoder skipped it (went from %lld)", r->path,
+                             want, (long long)got);
+    }
+    memcpy(dst, r->scratch, r->fb);
+    memcpy(r->last, r->scratch, r->fb);
+    r->last_index = want;
+    return 0;
+}
+
+void avk_frame_reader_close(avk_frame_reader *r)
+{
+    if (!r)
+        return;
+    avk_video_close(r->v);
+    free(r->scratch);
+    free(r->last);
+    free(r->path);
+    free(r);
+}
+
+int avk_decode_frames(const char *video, const long *idx, int64_t n, int out_w, int out_h,
+                      uint8_t **rgb, int *w, int *h)
+{
+    avk_frame_reader *r = avk_frame_reader_open(video, out_w, out_h, w, h);
+    if (!r)
+        return -1;
+    uint8_t *out = avk_xmalloc(r->fb * (size_t)(n > 0 ? n : 1));
+    for (int64_t k = 0; k < n; k++)
+        if (avk_frame_reader_get(r, idx[k], out + (size_t)k * r->fb) < 0) {
+            free(out);
+            avk_frame_reader_close(r);
+            return -1;
+        }
+    avk_frame_reader_close(r);
     *rgb = out;
     return 0;
-fail:
-    free(scratch);
-    free(out);
-    avk_video_close(v);
-    return -1;
 }

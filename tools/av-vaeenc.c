@@ -190,32 +190,34 @@ static int encode_frames(avk_vae *v, const opts *op, const avk_clip *c, const lo
 {
     if (hi <= lo)
         return 0;
-    uint8_t *rgb;
     int w, h;
-    if (avk_decode_frames(c->video, idx + lo, hi - lo, sw, sh, &rgb, &w, &h) < 0)
+    avk_frame_reader *fr = avk_frame_reader_open(c->video, sw, sh, &w, &h);
+    if (!fr)
         return -1;
     int f = avk_vae_factor(&v->cfg), L = v->cfg.latent_channels;
     int64_t per_lat = (int64_t)L * (b.h / f) * (b.w / f), per_px = (int64_t)3 * b.w * b.h;
     int B = (int)op->batch;
     float *x = avk_falloc(per_px * B), *mean = avk_falloc(per_lat * B), *lv = avk_falloc(per_lat * B);
-    float *eps = avk_falloc(per_lat);
-    uint8_t *crop = avk_xmalloc((size_t)b.w * b.h * 3);
+    float *eps = avk_falloc(per_lat), *z = avk_falloc(per_lat);
+    uint8_t *frame = avk_xmalloc((size_t)w * h * 3), *crop = avk_xmalloc((size_t)b.w * b.h * 3);
     int x0 = (w - b.w) / 2, y0 = (h - b.h) / 2, rc = 0;
     for (int64_t k0 = lo; k0 < hi && rc == 0; k0 += B) {
         int nb = (int)(hi - k0 < B ? hi - k0 : B);
-        for (int i = 0; i < nb; i++) {
-            const uint8_t *src = rgb + (size_t)(k0 - lo + i) * w * h * 3;
-            for (int y = 0; y < b.h; y++)
-                memcpy(crop + (size_t)y * b.w * 3, src + ((size_t)(y0 + y) * w + x0) * 3,
+        for (int i = 0; i < nb && rc == 0; i++) {
+            rc = avk_frame_reader_get(fr, idx[k0 + i], frame);
+            for (int y = 0; y < b.h && rc == 0; y++)
+                memcpy(crop + (size_t)y * b.w * 3, frame + ((size_t)(y0 + y) * w + x0) * 3,
                        (size_t)b.w * 3);
             avk_rgb_to_planar(x + i * per_px, crop, b.w, b.h);
         }
-        rc = avk_vae_encode(v, x, nb, b.h, b.w, mean, op->sample ? lv : NULL);
+        if (rc == 0)
+            rc = avk_vae_encode(v, x, nb, b.h, b.w, mean, op->sample ? lv : NULL);
         for (int i = 0; i < nb && rc == 0; i++) {
             float *m = mean + i * per_lat;
             if (op->sample) {
                 frame_noise(eps, per_lat, op->seed, c->index, k0 + i);
-                avk_gaussian_sample_fwd(m, m, lv + i * per_lat, eps, per_lat);
+                avk_gaussian_sample_fwd(z, m, lv + i * per_lat, eps, per_lat);
+                memcpy(m, z, (size_t)per_lat * sizeof(float));
             }
             int64_t bad = avk_find_nonfinite(m, per_lat);
             if (bad >= 0) {
@@ -228,12 +230,14 @@ static int encode_frames(avk_vae *v, const opts *op, const avk_clip *c, const lo
             avk_buf_append(&items[k0 + i], m, (size_t)per_lat * sizeof(float));
         }
     }
-    free(rgb);
+    avk_frame_reader_close(fr);
+    free(frame);
     free(crop);
     avk_ffree(x);
     avk_ffree(mean);
     avk_ffree(lv);
     avk_ffree(eps);
+    avk_ffree(z);
     return rc;
 }
 

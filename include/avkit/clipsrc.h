@@ -53,4 +53,13 @@ int64_t avk_resample_frames(long start, long end, double fps_src, double fps_out
 int avk_decode_frames(const char *video, const long *idx, int64_t n, int out_w, int out_h,
                       uint8_t **rgb, int *w, int *h);
 
+/* The same one frame at a time, for memory bounded by a batch: open a
+ * video scaled to out_w x out_h (0, 0 = source size; the size is returned
+ * in *w, *h), then get frames by index (any order; reading forward is
+ * fastest, a backward or far jump seeks) into dst (w*h*3 bytes). */
+typedef struct avk_frame_reader avk_frame_reader;
+avk_frame_reader *avk_frame_reader_open(const char *video, int out_w, int out_h, int *w, int *h);
+int avk_frame_reader_get(avk_frame_reader *r, long index, uint8_t *dst);
+void avk_frame_reader_close(avk_frame_reader *r);
+
 #endif
