@@ -33,6 +33,8 @@ static void usage(void)
            "      --crop N            crop size in pixels (default 64)\n"
            "      --lr X              AdamW learning rate (default 1e-3)\n"
            "      --warmup N          linear learning-rate warmup steps (default 20)\n"
+           "      --schedule S        after warmup: cosine (down to lr/10 at --steps)\n"
+           "                          or constant (default cosine)\n"
            "      --wd X              AdamW weight decay (default 0)\n"
            "      --clip X            clip the gradient norm to X, 0 = off (default 1)\n"
            "      --kl-weight X       weight of the KL term (default 1e-6)\n"
@@ -52,6 +54,7 @@ typedef struct opts {
     const char *model, *out, *config, *init, *resume, *val;
     long steps, batch, crop, warmup, frames_per_clip, save_every, log_every;
     double lr, wd, clip, kl_weight;
+    int cosine;
     long long seed;
     char **inputs;
     int ninputs;
@@ -113,6 +116,18 @@ static void save_checkpoint(avk_vae *v, const avk_vae_optim *o, const opts *op,
     avk_info(1, "step %lld: wrote %s and %s (scaling_factor %.5f)", (long long)o->step, op->out,
              opath, v->cfg.scaling_factor);
     free(opath);
+}
+
+/* The learning rate of a step: linear warmup, then constant or a cosine
+ * from lr down to lr/10 at the last step. */
+static double learning_rate(const opts *op, int64_t step)
+{
+    if (op->warmup > 0 && step <= op->warmup)
+        return op->lr * (double)step / (double)op->warmup;
+    if (!op->cosine || op->steps <= op->warmup)
+        return op->lr;
+    double p = (double)(step - op->warmup) / (double)(op->steps - op->warmup);
+    return op->lr * (0.1 + 0.9 * 0.5 * (1.0 + cos(M_PI * p)));
 }
 
 /* The model to start from: resumed, initialized from weights, or new. */
@@ -177,8 +192,9 @@ int main(int argc, char **argv)
     op.lr = 1e-3;
     op.clip = 1.0;
     op.kl_weight = 1e-6;
+    op.cosine = 1;
     enum { O_CONFIG = 256, O_INIT, O_RESUME, O_STEPS, O_BATCH, O_CROP, O_LR, O_WARMUP, O_WD,
-           O_CLIP, O_KL, O_FPC, O_VAL, O_SAVE, O_LOG, O_SEED, O_VERSION };
+           O_CLIP, O_KL, O_FPC, O_VAL, O_SAVE, O_LOG, O_SEED, O_SCHED, O_VERSION };
     static const struct option lo[] = {
         {"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'},
         {"config", required_argument, 0, O_CONFIG}, {"init", required_argument, 0, O_INIT},
@@ -189,7 +205,7 @@ int main(int argc, char **argv)
         {"kl-weight", required_argument, 0, O_KL},
         {"frames-per-clip", required_argument, 0, O_FPC}, {"val", required_argument, 0, O_VAL},
         {"save-every", required_argument, 0, O_SAVE}, {"log-every", required_argument, 0, O_LOG},
-        {"seed", required_argument, 0, O_SEED}, {"verbose", no_argument, 0, 'v'},
+        {"seed", required_argument, 0, O_SEED}, {"schedule", required_argument, 0, O_SCHED}, {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "m:o:vh", lo, NULL)) != -1) {
@@ -212,6 +228,11 @@ int main(int argc, char **argv)
         case O_SAVE: op.save_every = avk_parse_long("--save-every", optarg, 0, 100000000); break;
         case O_LOG: op.log_every = avk_parse_long("--log-every", optarg, 1, 100000000); break;
         case O_SEED: op.seed = avk_parse_long("--seed", optarg, 0, 0x7fffffffL); break;
+        case O_SCHED:
+            if (strcmp(optarg, "cosine") != 0 && strcmp(optarg, "constant") != 0)
+                avk_usage_error("--schedule: '%s' is not cosine or constant", optarg);
+            op.cosine = strcmp(optarg, "cosine") == 0;
+            break;
         case 'v': avk_verbose++; break;
         case 'h': usage(); break;
         case O_VERSION: avk_print_version(); break;
@@ -278,7 +299,7 @@ int main(int argc, char **argv)
                     "written is kept", (long long)step, isfinite(loss.total) ? "gradient norm" : "loss",
                     isnan(isfinite(loss.total) ? gnorm : loss.total) ? "NaN" : "Inf", loss.l1,
                     loss.mse, loss.kl);
-        ad.lr = (float)(op.lr * (op.warmup > 0 && step <= op.warmup ? (double)step / op.warmup : 1.0));
+        ad.lr = (float)learning_rate(&op, step);
         avk_adamw_step(&ad, step, v->params, grads, o.m, o.v, v->nparams);
         o.step = step;
         if (avk_verbose && (step % op.log_every == 0 || step == op.steps)) {
