@@ -51,6 +51,10 @@ test_expect_success 'a stream of clip records trains like the manifest' '
     $TRAIN --steps 2 clips.tsv -o t.safetensors &&
     cmp s.safetensors t.safetensors
 '
+test_expect_success '--val prints the PSNR of 2 held-out frames a clip; --base scales frames' '
+    $TRAIN --steps 1 --base 32 --val clips.tsv clips.tsv -o v.safetensors >out &&
+    awk -F"\t" "NF != 4 || \$1 != \"psnr\" || \$2 + 0 <= 0 || \$2 + 0 > 99 || \$4 != 4 { exit 1 }" out
+'
 test_expect_code 1 'resume refuses weights and optimizer state of different steps' '
     cp half.optim.safetensors full.optim.safetensors &&
     av-train --model vae --crop 16 --batch 2 --steps 6 --resume full.safetensors clips.tsv \

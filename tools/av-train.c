@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "avkit/buckets.h"
 #include "avkit/clipsrc.h"
 #include "avkit/common.h"
 #include "avkit/ops.h"
@@ -16,6 +17,7 @@
 #include "avkit/tensor.h"
 #include "avkit/vae.h"
 #include "avkit/vae_train.h"
+#include "avkit/video.h"
 
 static void usage(void)
 {
@@ -39,6 +41,8 @@ static void usage(void)
            "      --clip X            clip the gradient norm to X, 0 = off (default 1)\n"
            "      --kl-weight X       weight of the KL term (default 1e-6)\n"
            "      --frames-per-clip N frames decoded from each clip (default 8)\n"
+           "      --base N            scale frames as av-vaeenc --base N does (default:\n"
+           "                          full size)\n"
            "      --val FILE          held-out clips: print the reconstruction PSNR of\n"
            "                          2 whole frames of each\n"
            "      --save-every N      also write a checkpoint every N steps\n"
@@ -52,7 +56,7 @@ static void usage(void)
 
 typedef struct opts {
     const char *model, *out, *config, *init, *resume, *val;
-    long steps, batch, crop, warmup, frames_per_clip, save_every, log_every;
+    long steps, batch, crop, warmup, frames_per_clip, save_every, log_every, base;
     double lr, wd, clip, kl_weight;
     int cosine;
     long long seed;
@@ -60,8 +64,11 @@ typedef struct opts {
     int ninputs;
 } opts;
 
-/* Decode up to n frames spread evenly over every clip of the inputs. */
-static void load_frames(avk_frame_pool *pool, char **inputs, int ninputs, int per_clip)
+/* Decode up to n frames spread evenly over every clip of the inputs; with
+ * base > 0 scaled to cover the clip's size bucket (as av-vaeenc does, with
+ * the unit 2f), uncropped. */
+static void load_frames(avk_frame_pool *pool, char **inputs, int ninputs, int per_clip, int base,
+                        int unit)
 {
     for (int i = 0; i < ninputs; i++) {
         avk_clipsrc *s = avk_clipsrc_open(inputs[i], AVK_CLIPS_AUTO);
@@ -76,8 +83,15 @@ static void load_frames(avk_frame_pool *pool, char **inputs, int ninputs, int pe
             for (int k = 0; k < n; k++)   /* centers of n equal parts */
                 idx[k] = c.start + (long)((2 * k + 1) * len / (2 * n));
             uint8_t *rgb;
-            int w, h;
-            if (avk_decode_frames(c.video, idx, n, 0, 0, &rgb, &w, &h) < 0)
+            int w, h, sw = 0, sh = 0;
+            if (base > 0) {
+                avk_video_info info;
+                if (avk_video_probe(c.video, &info) < 0)
+                    avk_die_lib();
+                avk_bucket b = avk_bucket_pick(base, unit, info.width, info.height);
+                avk_bucket_cover(b, info.width, info.height, &sw, &sh);
+            }
+            if (avk_decode_frames(c.video, idx, n, sw, sh, &rgb, &w, &h) < 0)
                 avk_die_lib();
             avk_frame_pool_add(pool, w, h, rgb, n);
             avk_info(2, "%s: %d frames of %dx%d", c.rec.key, n, w, h);
@@ -194,7 +208,7 @@ int main(int argc, char **argv)
     op.kl_weight = 1e-6;
     op.cosine = 1;
     enum { O_CONFIG = 256, O_INIT, O_RESUME, O_STEPS, O_BATCH, O_CROP, O_LR, O_WARMUP, O_WD,
-           O_CLIP, O_KL, O_FPC, O_VAL, O_SAVE, O_LOG, O_SEED, O_SCHED, O_VERSION };
+           O_CLIP, O_KL, O_FPC, O_VAL, O_SAVE, O_LOG, O_SEED, O_SCHED, O_BASE, O_VERSION };
     static const struct option lo[] = {
         {"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'},
         {"config", required_argument, 0, O_CONFIG}, {"init", required_argument, 0, O_INIT},
@@ -205,7 +219,8 @@ int main(int argc, char **argv)
         {"kl-weight", required_argument, 0, O_KL},
         {"frames-per-clip", required_argument, 0, O_FPC}, {"val", required_argument, 0, O_VAL},
         {"save-every", required_argument, 0, O_SAVE}, {"log-every", required_argument, 0, O_LOG},
-        {"seed", required_argument, 0, O_SEED}, {"schedule", required_argument, 0, O_SCHED}, {"verbose", no_argument, 0, 'v'},
+        {"seed", required_argument, 0, O_SEED}, {"schedule", required_argument, 0, O_SCHED},
+        {"base", required_argument, 0, O_BASE}, {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "m:o:vh", lo, NULL)) != -1) {
@@ -228,6 +243,7 @@ int main(int argc, char **argv)
         case O_SAVE: op.save_every = avk_parse_long("--save-every", optarg, 0, 100000000); break;
         case O_LOG: op.log_every = avk_parse_long("--log-every", optarg, 1, 100000000); break;
         case O_SEED: op.seed = avk_parse_long("--seed", optarg, 0, 0x7fffffffL); break;
+        case O_BASE: op.base = avk_parse_long("--base", optarg, 0, 8192); break;
         case O_SCHED:
             if (strcmp(optarg, "cosine") != 0 && strcmp(optarg, "constant") != 0)
                 avk_usage_error("--schedule: '%s' is not cosine or constant", optarg);
@@ -261,7 +277,7 @@ int main(int argc, char **argv)
         avk_usage_error("--crop %ld is not a multiple of the latent cell (%d pixels)", op.crop, f);
 
     avk_frame_pool pool = {0};
-    load_frames(&pool, op.inputs, op.ninputs, (int)op.frames_per_clip);
+    load_frames(&pool, op.inputs, op.ninputs, (int)op.frames_per_clip, (int)op.base, 2 * f);
     if (pool.n == 0)
         avk_die(1, "%s: no clips", op.inputs[0]);
     if (avk_frame_pool_min_side(&pool) < op.crop)
@@ -321,7 +337,7 @@ int main(int argc, char **argv)
     if (op.val) {
         avk_frame_pool vp = {0};
         char *vin[1] = {(char *)op.val};
-        load_frames(&vp, vin, 1, 2);
+        load_frames(&vp, vin, 1, 2, (int)op.base, 2 * f);
         double psnr = avk_vae_psnr(v, &vp);
         if (psnr < 0)
             avk_die_lib();
