@@ -293,11 +293,9 @@ static int run_encode(avk_vae *v, const opts *op)
     avk_clipsrc *src = avk_clipsrc_open(op->in, op->manifest ? AVK_CLIPS_TSV : AVK_CLIPS_AUTO);
     agree_or_die(src ? 0 : -1, NULL);
     avt_writer *w = NULL;
-    if (rank == 0) {
+    if (rank == 0)
         w = avt_writer_open(op->out, op->zlib ? AVT_WRITE_ZLIB : 0, 0);
-        if (!w)
-            avk_die_lib();   /* before any collective: nothing to agree on */
-    }
+    agree_or_die(rank == 0 && !w ? -1 : 0, NULL);
     avk_clip c;
     int rc;
     while ((rc = avk_clipsrc_next(src, &c)) > 0) {
@@ -429,9 +427,10 @@ static int write_video(const opts *op, const char *base, const avt_record *r, co
 static int run_decode(avk_vae *v, const opts *op)
 {
     int rank = avk_dist_rank(), f = avk_vae_factor(&v->cfg), L = v->cfg.latent_channels;
-    int single = ends_with(op->out, ".mp4");
+    int single = ends_with(op->out, ".mp4"), err = 0;
     if (rank == 0 && !single && mkdir(op->out, 0777) < 0 && errno != EEXIST)
-        avk_die(1, "%s: cannot create the directory: %s", op->out, strerror(errno));
+        err = avk_error("%s: cannot create the directory: %s", op->out, strerror(errno));
+    agree_or_die(err, NULL);
     avt_reader *rd = avt_reader_open(op->in);
     agree_or_die(rd ? 0 : -1, NULL);
     avt_record r;
