@@ -63,7 +63,7 @@ HEADERS  := $(wildcard include/avkit/*.h)
 
 all: $(TOOLS) $(UNITS) $(EXAMPLES) $(BENCHES)
 
-$(BUILD)/lib/%.o: lib/%.c $(HEADERS)
+$(BUILD)/lib/%.o: lib/%.c $(HEADERS) $(wildcard lib/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -80,7 +80,7 @@ $(BUILD)/bin/%: tools/%.c $(LIB) $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/tap.h $(LIB) $(HEADERS)
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB) $(HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 

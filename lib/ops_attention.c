@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BQ 64
+#define BQ 128
 #define BK 512
 
 avk_attn avk_attn_make(int B, int H, int Nq, int Nk, int D)

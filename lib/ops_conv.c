@@ -286,8 +286,13 @@ static conv_plan conv_plan_make(const avk_conv2d *c)
     return p;
 }
 
-/* Forward of one item: bias, im2col, GEMM into the band's output columns. */
-static void fwd_item(float *y, const float *x, const float *w, const float *b,
+/* Forward of one item: im2col and one GEMM into the band's output
+ * columns. With a bias, wb is [w | b] ([Cout, K+1]) and the column matrix
+ * has a last row of ones, so the GEMM adds the bias and writes the output
+ * once (a separate bias pass doubled the output traffic, which dominates
+ * layers with few input channels). Pointwise convolutions multiply the
+ * input directly and add the bias first (beta = 1). */
+static void fwd_item(float *y, const float *x, const float *w, const float *wb, const float *b,
                      const avk_conv2d *c, const conv_plan *p, int64_t item, float *col, int par)
 {
     int n = (int)(item / p->nband), oh0 = (int)(item % p->nband) * p->rows;
@@ -295,40 +300,56 @@ static void fwd_item(float *y, const float *x, const float *w, const float *b,
     int64_t Pb = (int64_t)(oh1 - oh0) * p->Wo, off = (int64_t)oh0 * p->Wo;
     const float *xn = x + (int64_t)n * c->Cin * c->H * c->W;
     float *yb = y + (int64_t)n * c->Cout * p->P + off;
-    if (b) {
-#pragma omp parallel for if (par && c->Cout * Pb >= AVK_PAR_MIN) schedule(static)
-        for (int co = 0; co < c->Cout; co++)
-            for (int64_t q = 0; q < Pb; q++)
-                yb[co * p->P + q] = b[co];
-    }
     if (p->pw) {
+        if (b) {
+#pragma omp parallel for if (par && c->Cout * Pb >= AVK_PAR_MIN) schedule(static)
+            for (int co = 0; co < c->Cout; co++)
+                for (int64_t q = 0; q < Pb; q++)
+                    yb[co * p->P + q] = b[co];
+        }
         avk_gemm('N', 'N', c->Cout, Pb, p->K, 1.0f, w, p->K, xn + off, p->P, b ? 1.0f : 0.0f, yb, p->P);
         return;
     }
     im2col_band(col, xn, c, p->Wo, oh0, oh1, par);
-    avk_gemm('N', 'N', c->Cout, Pb, p->K, 1.0f, w, p->K, col, Pb, b ? 1.0f : 0.0f, yb, p->P);
+    if (wb) {
+        float *ones = col + p->K * Pb;
+        for (int64_t q = 0; q < Pb; q++)
+            ones[q] = 1.0f;
+        avk_gemm('N', 'N', c->Cout, Pb, p->K + 1, 1.0f, wb, p->K + 1, col, Pb, 0.0f, yb, p->P);
+    } else {
+        avk_gemm('N', 'N', c->Cout, Pb, p->K, 1.0f, w, p->K, col, Pb, 0.0f, yb, p->P);
+    }
 }
 
 void avk_conv2d_fwd(float *y, const float *x, const float *w, const float *b,
                     const avk_conv2d *c)
 {
     conv_plan p = conv_plan_make(c);
-    int64_t colsize = p.pw ? 0 : p.K * p.rows * p.Wo;
+    int64_t colsize = p.pw ? 0 : (p.K + 1) * p.rows * p.Wo;
+    float *wb = NULL;
+    if (b && !p.pw) {
+        wb = avk_falloc((int64_t)c->Cout * (p.K + 1));
+        for (int co = 0; co < c->Cout; co++) {
+            memcpy(wb + co * (p.K + 1), w + co * p.K, (size_t)p.K * sizeof(float));
+            wb[co * (p.K + 1) + p.K] = b[co];
+        }
+    }
     if (p.outer) {
 #pragma omp parallel
         {
             float *col = colsize ? avk_falloc(colsize) : NULL;
 #pragma omp for schedule(dynamic, 1)
             for (int64_t it = 0; it < p.items; it++)
-                fwd_item(y, x, w, b, c, &p, it, col, 0);
+                fwd_item(y, x, w, wb, b, c, &p, it, col, 0);
             avk_ffree(col);
         }
-        return;
+    } else {
+        float *col = colsize ? avk_falloc(colsize) : NULL;
+        for (int64_t it = 0; it < p.items; it++)
+            fwd_item(y, x, w, wb, b, c, &p, it, col, 1);
+        avk_ffree(col);
     }
-    float *col = colsize ? avk_falloc(colsize) : NULL;
-    for (int64_t it = 0; it < p.items; it++)
-        fwd_item(y, x, w, b, c, &p, it, col, 1);
-    avk_ffree(col);
+    avk_ffree(wb);
 }
 
 /* Backward of one item: dW += dy_band col^T (into dw, a per-thread
