@@ -1,0 +1,353 @@
+/* av-train: train a model on clips. This first, single-process form trains
+ * the frame-wise VAE (--model vae): random crops of frames decoded from the
+ * clips, L1 + MSE reconstruction plus a small KL term, AdamW, safetensors
+ * checkpoints (weights in diffusers' layout, optimizer state beside them),
+ * resumable. The model code is in the library (vae.h, vae_train.h). */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "avkit/buckets.h"
+#include "avkit/clipsrc.h"
+#include "avkit/common.h"
+#include "avkit/ops.h"
+#include "avkit/safetensors.h"
+#include "avkit/tensor.h"
+#include "avkit/vae.h"
+#include "avkit/vae_train.h"
+#include "avkit/video.h"
+
+static void usage(void)
+{
+    printf("Usage: av-train --model vae [options] -o MODEL.safetensors INPUT...\n"
+           "Train the frame-wise VAE on the frames of the clips in INPUT (clip\n"
+           "manifests or tensor streams of clip records; '-' is a stream on stdin).\n"
+           "\n"
+           "  -m, --model NAME        the model to train: vae\n"
+           "  -o, --output FILE       checkpoint to write (and FILE's .optim.safetensors)\n"
+           "      --config FILE       diffusers config.json of a new model (default: small)\n"
+           "      --init FILE         start from these weights (no optimizer state)\n"
+           "      --resume FILE       continue from this checkpoint and its optimizer file\n"
+           "      --steps N           train until step N (default 400)\n"
+           "      --batch N           crops per step (default 8)\n"
+           "      --crop N            crop size in pixels (default 64)\n"
+           "      --lr X              AdamW learning rate (default 1e-3)\n"
+           "      --warmup N          linear learning-rate warmup steps (default 20)\n"
+           "      --schedule S        after warmup: cosine (down to lr/10 at --steps)\n"
+           "                          or constant (default cosine)\n"
+           "      --wd X              AdamW weight decay (default 0)\n"
+           "      --clip X            clip the gradient norm to X, 0 = off (default 1)\n"
+           "      --kl-weight X       weight of the KL term (default 1e-6)\n"
+           "      --frames-per-clip N frames decoded from each clip (default 8)\n"
+           "      --base N            scale frames as av-vaeenc --base N does (default:\n"
+           "                          full size)\n"
+           "      --val FILE          held-out clips: print the reconstruction PSNR of\n"
+           "                          2 whole frames of each\n"
+           "      --save-every N      also write a checkpoint every N steps\n"
+           "      --log-every N       with -v, print the loss every N steps (default 10)\n"
+           "      --seed N            seed of the initialization and the crops (default 0)\n"
+           "  -v, --verbose           print progress on stderr\n"
+           "  -h, --help              this help\n"
+           "      --version           print the version\n");
+    exit(0);
+}
+
+typedef struct opts {
+    const char *model, *out, *config, *init, *resume, *val;
+    long steps, batch, crop, warmup, frames_per_clip, save_every, log_every, base;
+    double lr, wd, clip, kl_weight;
+    int cosine;
+    long long seed;
+    char **inputs;
+    int ninputs;
+} opts;
+
+/* Decode up to n frames spread evenly over every clip of the inputs; with
+ * base > 0 scaled to cover the clip's size bucket (as av-vaeenc does, with
+ * the unit 2f), uncropped. */
+static void load_frames(avk_frame_pool *pool, char **inputs, int ninputs, int per_clip, int base,
+                        int unit)
+{
+    for (int i = 0; i < ninputs; i++) {
+        avk_clipsrc *s = avk_clipsrc_open(inputs[i], AVK_CLIPS_AUTO);
+        if (!s)
+            avk_die_lib();
+        avk_clip c;
+        int rc;
+        while ((rc = avk_clipsrc_next(s, &c)) > 0) {
+            long len = c.end - c.start;
+            int n = len < per_clip ? (int)len : per_clip;
+            long *idx = avk_xmalloc((size_t)n * sizeof *idx);
+            for (int k = 0; k < n; k++)   /* centers of n equal parts */
+                idx[k] = c.start + (long)((2 * k + 1) * len / (2 * n));
+            uint8_t *rgb;
+            int w, h, sw = 0, sh = 0;
+            if (base > 0) {
+                avk_video_info info;
+                if (avk_video_probe(c.video, &info) < 0)
+                    avk_die_lib();
+                avk_bucket b = avk_bucket_pick(base, unit, info.width, info.height);
+                avk_bucket_cover(b, info.width, info.height, &sw, &sh);
+            }
+            if (avk_decode_frames(c.video, idx, n, sw, sh, &rgb, &w, &h) < 0)
+                avk_die_lib();
+            avk_frame_pool_add(pool, w, h, rgb, n);
+            avk_info(2, "%s: %d frames of %dx%d", c.rec.key, n, w, h);
+            free(rgb);
+            free(idx);
+            avk_clip_free(&c);
+        }
+        if (rc < 0)
+            avk_die_lib();
+        avk_clipsrc_close(s);
+    }
+}
+
+/* Write the optimizer file, then the weights (both temp + rename); the
+ * step is in both, so a crash between the two renames is detected on
+ * resume. The latent scale is measured first on fixed crops. */
+static void save_checkpoint(avk_vae *v, const avk_vae_optim *o, const opts *op,
+                            const avk_frame_pool *pool)
+{
+    avk_rng r;
+    avk_train_step_rng(&r, (uint64_t)op->seed ^ 0x5CA1Eu, 0);
+    int B = 16, S = (int)op->crop;
+    float *x = avk_falloc((int64_t)B * 3 * S * S);
+    avk_frame_pool_crops(pool, &r, B, S, x);
+    double scale = avk_vae_measure_scale(v, x, B, S);
+    avk_ffree(x);
+    if (scale > 0 && isfinite(scale))
+        v->cfg.scaling_factor = scale;
+    char step[32], seed[32];
+    snprintf(step, sizeof step, "%lld", (long long)o->step);
+    snprintf(seed, sizeof seed, "%lld", op->seed);
+    const char *meta[] = {"step", step, "model", "vae", "seed", seed};
+    char *opath = avk_vae_optim_path(op->out);
+    if (avk_vae_optim_save(o, v, opath, 3, meta) < 0 || avk_vae_save(v, op->out, 3, meta) < 0)
+        avk_die_lib();
+    avk_info(1, "step %lld: wrote %s and %s (scaling_factor %.5f)", (long long)o->step, op->out,
+             opath, v->cfg.scaling_factor);
+    free(opath);
+}
+
+/* The learning rate of a step: linear warmup, then constant or a cosine
+ * from lr down to lr/10 at the last step. */
+static double learning_rate(const opts *op, int64_t step)
+{
+    if (op->warmup > 0 && step <= op->warmup)
+        return op->lr * (double)step / (double)op->warmup;
+    if (!op->cosine || op->steps <= op->warmup)
+        return op->lr;
+    double p = (double)(step - op->warmup) / (double)(op->steps - op->warmup);
+    return op->lr * (0.1 + 0.9 * 0.5 * (1.0 + cos(M_PI * p)));
+}
+
+/* The model to start from: resumed, initialized from weights, or new. */
+static avk_vae *start_model(const opts *op, avk_vae_optim *o)
+{
+    avk_vae *v;
+    if (op->resume) {
+        v = avk_vae_load(op->resume, NULL);
+        if (!v)
+            avk_die_lib();
+        char *opath = avk_vae_optim_path(op->resume);
+        if (avk_vae_optim_load(o, v, opath) < 0)
+            avk_die_lib();
+        avk_st_file *f = avk_st_open(op->resume);
+        const char *s = f ? avk_st_meta(f, "step") : NULL;
+        if (!s || atoll(s) != o->step)
+            avk_die(1, "%s: step %s does not match step %lld of %s (interrupted between the "
+                    "two writes?)", op->resume, s ? s : "(none)", (long long)o->step, opath);
+        avk_st_close(f);
+        free(opath);
+        return v;
+    }
+    if (op->init) {
+        v = avk_vae_load(op->init, op->config);
+        if (!v)
+            avk_die_lib();
+    } else {
+        avk_vae_config c = avk_vae_config_default();
+        if (op->config) {
+            FILE *fp = avk_in_open(op->config, 0);
+            if (!fp)
+                avk_die_lib();
+            avk_buf b = {0};
+            char chunk[4096];
+            size_t n;
+            while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+                avk_buf_append(&b, chunk, n);
+            avk_in_close(fp);
+            if (avk_vae_config_parse(&c, (const char *)b.data, b.len, op->config) < 0)
+                avk_die_lib();
+            avk_buf_free(&b);
+        }
+        v = avk_vae_new(&c);
+        if (!v)
+            avk_die_lib();
+        avk_vae_init(v, (uint64_t)op->seed);
+    }
+    avk_vae_optim_init(o, v);
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    avk_tool_init(argv[0]);
+    opts op = {0};
+    op.steps = 400;
+    op.batch = 8;
+    op.crop = 64;
+    op.warmup = 20;
+    op.frames_per_clip = 8;
+    op.log_every = 10;
+    op.lr = 1e-3;
+    op.clip = 1.0;
+    op.kl_weight = 1e-6;
+    op.cosine = 1;
+    enum { O_CONFIG = 256, O_INIT, O_RESUME, O_STEPS, O_BATCH, O_CROP, O_LR, O_WARMUP, O_WD,
+           O_CLIP, O_KL, O_FPC, O_VAL, O_SAVE, O_LOG, O_SEED, O_SCHED, O_BASE, O_VERSION };
+    static const struct option lo[] = {
+        {"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'},
+        {"config", required_argument, 0, O_CONFIG}, {"init", required_argument, 0, O_INIT},
+        {"resume", required_argument, 0, O_RESUME}, {"steps", required_argument, 0, O_STEPS},
+        {"batch", required_argument, 0, O_BATCH}, {"crop", required_argument, 0, O_CROP},
+        {"lr", required_argument, 0, O_LR}, {"warmup", required_argument, 0, O_WARMUP},
+        {"wd", required_argument, 0, O_WD}, {"clip", required_argument, 0, O_CLIP},
+        {"kl-weight", required_argument, 0, O_KL},
+        {"frames-per-clip", required_argument, 0, O_FPC}, {"val", required_argument, 0, O_VAL},
+        {"save-every", required_argument, 0, O_SAVE}, {"log-every", required_argument, 0, O_LOG},
+        {"seed", required_argument, 0, O_SEED}, {"schedule", required_argument, 0, O_SCHED},
+        {"base", required_argument, 0, O_BASE}, {"verbose", no_argument, 0, 'v'},
+        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "m:o:vh", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'm': op.model = optarg; break;
+        case 'o': op.out = optarg; break;
+        case O_CONFIG: op.config = optarg; break;
+        case O_INIT: op.init = optarg; break;
+        case O_RESUME: op.resume = optarg; break;
+        case O_STEPS: op.steps = avk_parse_long("--steps", optarg, 0, 100000000); break;
+        case O_BATCH: op.batch = avk_parse_long("--batch", optarg, 1, 4096); break;
+        case O_CROP: op.crop = avk_parse_long("--crop", optarg, 1, 4096); break;
+        case O_LR: op.lr = avk_parse_double("--lr", optarg, 0, 10); break;
+        case O_WARMUP: op.warmup = avk_parse_long("--warmup", optarg, 0, 100000000); break;
+        case O_WD: op.wd = avk_parse_double("--wd", optarg, 0, 10); break;
+        case O_CLIP: op.clip = avk_parse_double("--clip", optarg, 0, 1e9); break;
+        case O_KL: op.kl_weight = avk_parse_double("--kl-weight", optarg, 0, 1e3); break;
+        case O_FPC: op.frames_per_clip = avk_parse_long("--frames-per-clip", optarg, 1, 100000); break;
+        case O_VAL: op.val = optarg; break;
+        case O_SAVE: op.save_every = avk_parse_long("--save-every", optarg, 0, 100000000); break;
+        case O_LOG: op.log_every = avk_parse_long("--log-every", optarg, 1, 100000000); break;
+        case O_SEED: op.seed = avk_parse_long("--seed", optarg, 0, 0x7fffffffL); break;
+        case O_BASE: op.base = avk_parse_long("--base", optarg, 0, 8192); break;
+        case O_SCHED:
+            if (strcmp(optarg, "cosine") != 0 && strcmp(optarg, "constant") != 0)
+                avk_usage_error("--schedule: '%s' is not cosine or constant", optarg);
+            op.cosine = strcmp(optarg, "cosine") == 0;
+            break;
+        case 'v': avk_verbose++; break;
+        case 'h': usage(); break;
+        case O_VERSION: avk_print_version(); break;
+        default: avk_usage_error("unknown option");
+        }
+    }
+    if (!op.model)
+        avk_usage_error("--model is required (the one model so far: vae)");
+    if (strcmp(op.model, "vae") != 0)
+        avk_usage_error("unknown model '%s' (the one model so far: vae)", op.model);
+    if (!op.out)
+        avk_usage_error("-o MODEL.safetensors is required");
+    if (strcmp(op.out, "-") == 0)
+        avk_usage_error("-o: a checkpoint must be a file (it has an optimizer file beside it)");
+    if (optind >= argc)
+        avk_usage_error("no input clips");
+    if (op.resume && (op.init || op.config))
+        avk_usage_error("--resume takes the model from the checkpoint: no --init or --config");
+    op.inputs = argv + optind;
+    op.ninputs = argc - optind;
+
+    avk_vae_optim o;
+    avk_vae *v = start_model(&op, &o);
+    int f = avk_vae_factor(&v->cfg);
+    if (op.crop % f)
+        avk_usage_error("--crop %ld is not a multiple of the latent cell (%d pixels)", op.crop, f);
+
+    avk_frame_pool pool = {0};
+    load_frames(&pool, op.inputs, op.ninputs, (int)op.frames_per_clip, (int)op.base, 2 * f);
+    if (pool.n == 0)
+        avk_die(1, "%s: no clips", op.inputs[0]);
+    if (avk_frame_pool_min_side(&pool) < op.crop)
+        avk_die(1, "%s: frames as small as %d pixels on a side cannot give %ldx%ld crops",
+                op.inputs[0], avk_frame_pool_min_side(&pool), op.crop, op.crop);
+    avk_info(1, "%d frames, model of %lld parameters, steps %lld..%ld", pool.n,
+             (long long)v->nparams, (long long)o.step + 1, op.steps);
+
+    int B = (int)op.batch, S = (int)op.crop, L = v->cfg.latent_channels;
+    int64_t nx = (int64_t)B * 3 * S * S, nz = (int64_t)B * L * (S / f) * (S / f);
+    float *x = avk_falloc(nx), *eps = avk_falloc(nz);
+    avk_adamw ad = avk_adamw_defaults();
+    ad.weight_decay = (float)op.wd;
+    float *grads = avk_vae_grads(v);
+    int64_t gn = v->nparams;
+    double t0 = avk_now(), tlog = t0;
+    int64_t log_step = o.step;
+    avk_progress prog;
+    avk_progress_start(&prog, "av-train", (double)op.steps);
+    while (o.step < op.steps) {
+        int64_t step = o.step + 1;
+        avk_rng r;
+        avk_train_step_rng(&r, (uint64_t)op.seed, step);
+        avk_frame_pool_crops(&pool, &r, B, S, x);
+        avk_fill_randn(eps, nz, &r, 0.0f, 1.0f);
+        avk_vae_zero_grads(v);
+        avk_vae_loss loss;
+        if (avk_vae_train_step(v, x, B, S, S, eps, (float)op.kl_weight, &loss, NULL, NULL, NULL,
+                               NULL) < 0)
+            avk_die_lib();
+        double gnorm = op.clip > 0 ? avk_grad_clip(&grads, &gn, 1, op.clip)
+                                   : avk_grad_global_norm(&grads, &gn, 1);
+        if (!isfinite(loss.total) || !isfinite(gnorm))
+            avk_die(1, "step %lld: %s is %s (l1 %g, mse %g, kl %g); stopped, the last checkpoint "
+                    "written is kept", (long long)step, isfinite(loss.total) ? "gradient norm" : "loss",
+                    isnan(isfinite(loss.total) ? gnorm : loss.total) ? "NaN" : "Inf", loss.l1,
+                    loss.mse, loss.kl);
+        ad.lr = (float)learning_rate(&op, step);
+        avk_adamw_step(&ad, step, v->params, grads, o.m, o.v, v->nparams);
+        o.step = step;
+        if (avk_verbose && (step % op.log_every == 0 || step == op.steps)) {
+            double now = avk_now();
+            avk_info(1, "step %lld loss %.5f (l1 %.5f mse %.5f kl %.1f) grad %.3f lr %.2e %.2f s/step",
+                     (long long)step, loss.total, loss.l1, loss.mse, loss.kl, gnorm, ad.lr,
+                     (now - tlog) / (double)(step - log_step));
+            tlog = now;
+            log_step = step;
+        }
+        avk_progress_update(&prog, (double)step);
+        if (op.save_every > 0 && step % op.save_every == 0 && step < op.steps)
+            save_checkpoint(v, &o, &op, &pool);
+    }
+    avk_progress_end(&prog);
+    save_checkpoint(v, &o, &op, &pool);
+    avk_info(1, "trained to step %lld in %.1f s", (long long)o.step, avk_now() - t0);
+
+    if (op.val) {
+        avk_frame_pool vp = {0};
+        char *vin[1] = {(char *)op.val};
+        load_frames(&vp, vin, 1, 2, (int)op.base, 2 * f);
+        double psnr = avk_vae_psnr(v, &vp);
+        if (psnr < 0)
+            avk_die_lib();
+        printf("psnr\t%.2f\tframes\t%d\n", psnr, vp.n);
+        avk_frame_pool_free(&vp);
+    }
+    avk_ffree(x);
+    avk_ffree(eps);
+    avk_frame_pool_free(&pool);
+    avk_vae_optim_free(&o);
+    avk_vae_free(v);
+    return 0;
+}
