@@ -24,6 +24,8 @@ TRASH="$AVKIT_BUILD/trash/$TEST_NAME"
 rm -rf "$TRASH" && mkdir -p "$TRASH" "$MEDIA" || exit 1
 cd "$TRASH" || exit 1
 export LC_ALL=C OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+# Spinning OpenMP threads starve each other when prove runs tests in parallel.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 # Sanitizer builds: leaks in MPI and FFmpeg internals are not ours.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
