@@ -52,6 +52,27 @@ void avk_shot_params_default(avk_shot_params *p)
 #define AVK_HOT
 #endif
 
+/* One pixel to OpenCV's 8-bit HSV (H in [0,180), S and V in [0,255]),
+ * branch-free so the loops around it vectorize. */
+static inline __attribute__((always_inline)) void
+hsv_pixel(int r, int g, int b, uint8_t *h_out, uint8_t *s_out, uint8_t *v_out)
+{
+    int mx = r > g ? r : g, mn = r < g ? r : g;
+    mx = b > mx ? b : mx;
+    mn = b < mn ? b : mn;
+    int d = mx - mn;
+    /* Sector masks: red max (0 deg, +360 so the sum stays positive),
+     * else green max (120 deg), else blue max (240 deg); in units of d. */
+    int isr = -(mx == r), isg = -(mx == g) & ~isr, isb = ~isr & ~isg;
+    int num = (isr & (g - b + 6 * d)) | (isg & (b - r + 2 * d)) | (isb & (r - g + 4 * d));
+    float df = (float)(d + (d == 0)), mf = (float)(mx + (mx == 0));
+    int h = (int)((float)num * 30.0f / df + 0.5f);
+    h -= 180 & -(h >= 180);
+    *h_out = (uint8_t)(h & -(d > 0));
+    *s_out = (uint8_t)(int)((float)d * 255.0f / mf + 0.5f);
+    *v_out = (uint8_t)mx;
+}
+
 /* A row of RGB24 pixels to OpenCV's 8-bit HSV, branch-free so that it
  * vectorizes: V = max, S = round(255 d / V), H = round(30 num / d) + the
  * sector's offset, num and the offset keeping the sum non-negative (d =
@@ -60,23 +81,8 @@ AVK_HOT
 static void hsv_row(const uint8_t *restrict rgb, int n, uint8_t *restrict H,
                     uint8_t *restrict S, uint8_t *restrict V)
 {
-    for (int i = 0; i < n; i++) {
-        int r = rgb[3 * i], g = rgb[3 * i + 1], b = rgb[3 * i + 2];
-        int mx = r > g ? r : g, mn = r < g ? r : g;
-        mx = b > mx ? b : mx;
-        mn = b < mn ? b : mn;
-        int d = mx - mn;
-        /* Sector masks: red max (0 deg, +360 so the sum stays positive),
-         * else green max (120 deg), else blue max (240 deg); in units of d. */
-        int isr = -(mx == r), isg = -(mx == g) & ~isr, isb = ~isr & ~isg;
-        int num = (isr & (g - b + 6 * d)) | (isg & (b - r + 2 * d)) | (isb & (r - g + 4 * d));
-        float df = (float)(d + (d == 0)), mf = (float)(mx + (mx == 0));
-        int h = (int)((float)num * 30.0f / df + 0.5f);
-        h -= 180 & -(h >= 180);
-        H[i] = (uint8_t)(h & -(d > 0));
-        S[i] = (uint8_t)(int)((float)d * 255.0f / mf + 0.5f);
-        V[i] = (uint8_t)mx;
-    }
+    for (int i = 0; i < n; i++)
+        hsv_pixel(rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], H + i, S + i, V + i);
 }
 
 /* RGB24 to OpenCV-compatible 8-bit HSV planes. */
@@ -100,21 +106,8 @@ static void hsv_planar(const uint8_t *restrict R, const uint8_t *restrict G,
                        const uint8_t *restrict B, int n, uint8_t *restrict H,
                        uint8_t *restrict S, uint8_t *restrict V)
 {
-    for (int i = 0; i < n; i++) {
-        int r = R[i], g = G[i], b = B[i];
-        int mx = r > g ? r : g, mn = r < g ? r : g;
-        mx = b > mx ? b : mx;
-        mn = b < mn ? b : mn;
-        int d = mx - mn;
-        int isr = -(mx == r), isg = -(mx == g) & ~isr, isb = ~isr & ~isg;
-        int num = (isr & (g - b + 6 * d)) | (isg & (b - r + 2 * d)) | (isb & (r - g + 4 * d));
-        float df = (float)(d + (d == 0)), mf = (float)(mx + (mx == 0));
-        int h = (int)((float)num * 30.0f / df + 0.5f);
-        h -= 180 & -(h >= 180);
-        H[i] = (uint8_t)(h & -(d > 0));
-        S[i] = (uint8_t)(int)((float)d * 255.0f / mf + 0.5f);
-        V[i] = (uint8_t)mx;
-    }
+    for (int i = 0; i < n; i++)
+        hsv_pixel(R[i], G[i], B[i], H + i, S + i, V + i);
 }
 
 /* Packed RGB24 into three planes. */
