@@ -22,7 +22,7 @@ static double decode_only(const char *path, int nclips, long len, int size)
         avk_video_info info;
         if (avk_video_probe(path, &info) < 0)
             avk_die_lib();
-        avk_decode_opts d = {0, 0, AVK_PIX_RGB24, 0, 0};
+        avk_decode_opts d = {.pixfmt = AVK_PIX_RGB24};
         avk_fit_short_side(info.width, info.height, size, 1, &d.width, &d.height);
         avk_video *v = avk_video_open(path, &d, &info);
         if (!v)

@@ -4,7 +4,7 @@
 # and ffmpeg's own scene detector (-vf scdet), at 360p and 1080p, on H.264
 # videos of 2,000 frames with cuts, generated with ffmpeg into build/.
 #
-#   bench/shotcut.sh              all, threads = cores, best of 2 runs
+#   bench/shotcut.sh              all, threads = cores, best of 3 rounds
 #   BENCH_RUNS=3 BENCH_THREADS=4 BENCH_SIZES=360 bench/shotcut.sh
 #
 # Ratios are to decoding alone: 1.00 means as fast as decoding. Wall time
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 : "${AVKIT_BUILD:=$PWD/build/rel}"
 BIN="$AVKIT_BUILD/bin"
 MEDIA="$PWD/build/bench-media"
-RUNS=${BENCH_RUNS:-2}
+RUNS=${BENCH_RUNS:-3}
 T=${BENCH_THREADS:-$(nproc)}
 SIZES=${BENCH_SIZES:-"360 1080"}
 FRAMES=2000
@@ -43,26 +43,21 @@ make_video() {
     echo "$out"
 }
 
-# best_time CMD...: the shortest wall time and the shortest CPU time (user
-# + system, less sensitive to other load on the machine) of RUNS runs, in
-# seconds: "WALL CPU".
-best_time() {
-    bw=
-    bc=
-    i=0
-    while [ $i -lt "$RUNS" ]; do
-        /usr/bin/time -f "%e %U %S" -o "$MEDIA/.time" "$@" >/dev/null 2>&1 ||
-            { echo "bench: failed: $*" >&2; exit 1; }
-        w=$(awk '{ print $1 }' "$MEDIA/.time")
-        c=$(awk '{ print $2 + $3 }' "$MEDIA/.time")
-        if [ -z "$bw" ] || [ "$(echo "$w < $bw" | bc -l)" = 1 ]; then bw=$w; fi
-        if [ -z "$bc" ] || [ "$(echo "$c < $bc" | bc -l)" = 1 ]; then bc=$c; fi
-        i=$((i + 1))
-    done
-    echo "$bw $bc"
+# time_once NAME CMD...: run CMD once and keep, in $MEDIA/.best-NAME, the
+# shortest wall time and the shortest CPU time (user + system, less
+# sensitive to other load on the machine) seen so far: "WALL CPU".
+time_once() {
+    name=$1
+    shift
+    /usr/bin/time -f "%e %U %S" -o "$MEDIA/.time" "$@" >/dev/null 2>&1 ||
+        { echo "bench: failed: $*" >&2; exit 1; }
+    awk -v f="$MEDIA/.best-$name" 'BEGIN { if ((getline line < f) > 0) split(line, b, " ") }
+        { w = $1; c = $2 + $3
+          if (b[1] != "" && b[1] < w) w = b[1]; if (b[2] != "" && b[2] < c) c = b[2]
+          print w, c > f }' "$MEDIA/.time"
 }
 
-printf "av-shotcut benchmark: %d threads, best of %d runs, load %s\n" "$T" "$RUNS" \
+printf "av-shotcut benchmark: %d threads, best of %d rounds, load %s\n" "$T" "$RUNS" \
     "$(cut -d ' ' -f 1-3 /proc/loadavg)"
 echo "fps: frames per wall second; cpu-fps: frames per CPU second (user + system);"
 echo "ratios against decoding alone (ffmpeg -threads T -i X -f null -) in the same run"
@@ -70,10 +65,19 @@ printf "%-6s %-26s %8s %8s %8s %8s\n" size what fps cpu-fps ratio cpu-ratio
 for h in $SIZES; do
     v=$(make_video "$h")
     n=$(ffprobe -v error -select_streams v:0 -show_entries stream=nb_frames -of csv=p=0 "$v")
-    dec=$(best_time ffmpeg -nostdin -v error -threads "$T" -i "$v" -f null -)
-    scd=$(best_time ffmpeg -nostdin -v error -threads "$T" -i "$v" -vf scdet -f null -)
-    def=$(best_time "$BIN/av-shotcut" -j "$T" "$v")
-    fst=$(best_time "$BIN/av-shotcut" -j "$T" --fast "$v")
+    # Round by round, every command once a round, so that a change in the
+    # machine's load touches them all alike; the best of the rounds counts.
+    rm -f "$MEDIA"/.best-*
+    i=0
+    while [ $i -lt "$RUNS" ]; do
+        time_once dec ffmpeg -nostdin -v error -threads "$T" -i "$v" -f null -
+        time_once scd ffmpeg -nostdin -v error -threads "$T" -i "$v" -vf scdet -f null -
+        time_once def "$BIN/av-shotcut" -j "$T" "$v"
+        time_once fst "$BIN/av-shotcut" -j "$T" --fast "$v"
+        i=$((i + 1))
+    done
+    dec=$(cat "$MEDIA/.best-dec") scd=$(cat "$MEDIA/.best-scd")
+    def=$(cat "$MEDIA/.best-def") fst=$(cat "$MEDIA/.best-fst")
     for row in "ffmpeg -f null (baseline):$dec" "ffmpeg -vf scdet:$scd" \
                "av-shotcut:$def" "av-shotcut --fast:$fst"; do
         what=${row%%:*}

@@ -246,7 +246,7 @@ int avk_filter_clip(const char *video, long start, long end, double fps,
     avk_video_info info;
     if (avk_video_probe(video, &info) < 0)
         return -1;
-    avk_decode_opts d = {0, 0, AVK_PIX_RGB24, o->threads, o->fast};
+    avk_decode_opts d = {.pixfmt = AVK_PIX_RGB24, .threads = o->threads, .fast = o->fast};
     avk_fit_short_side(info.width, info.height, o->size, 1, &d.width, &d.height);
     avk_video *v = avk_video_open(video, &d, &info);
     if (!v)

@@ -47,7 +47,7 @@ void avk_shot_params_default(avk_shot_params *p)
 /* Functions the per-frame work spends its time in are built for AVX2 too,
  * picked at load time where the CPU has it. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define AVK_HOT __attribute__((target_clones("avx2", "default"), optimize("O3")))
+#define AVK_HOT __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"), optimize("O3")))
 #else
 #define AVK_HOT
 #endif

@@ -250,7 +250,7 @@ done:
 int avk_split_encode(const char *in, const char *out, int64_t start, int64_t end,
                      int crf, int threads)
 {
-    avk_decode_opts o = {0, 0, AVK_PIX_RGB24, threads, 0};
+    avk_decode_opts o = {.pixfmt = AVK_PIX_RGB24, .threads = threads};
     avk_video_info info;
     avk_video *v = avk_video_open(in, &o, &info);
     if (!v)

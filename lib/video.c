@@ -19,6 +19,7 @@
  * frame N of M") before the final 0. See man/man3/avkit-video.3.
  */
 #include "avkit/video.h"
+#include "video_shrink.h"
 #include "avkit/common.h"
 
 #include <errno.h>
@@ -68,6 +69,7 @@ struct avk_video {
     struct SwsContext *sws;  /* converter for the current input layout */
     int sws_w, sws_h, sws_fmt, sws_space, sws_range;
     int threads;
+    int scaler;              /* AVK_SCALE_* */
 };
 
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
@@ -417,6 +419,7 @@ avk_video *avk_video_open(const char *path, const avk_decode_opts *opts,
     }
     v->pixfmt = opts && opts->pixfmt ? opts->pixfmt : AVK_PIX_RGB24;
     v->out_av = av_pixfmt(v->pixfmt);
+    v->scaler = opts && opts->scaler == AVK_SCALE_BILINEAR ? AVK_SCALE_BILINEAR : AVK_SCALE_AREA;
     if (open_decoder(v, opts) < 0)
         goto fail;
     v->pkt = av_packet_alloc();
@@ -463,9 +466,12 @@ static int prepare_sws(avk_video *v, const AVFrame *f)
     sws_freeContext(v->sws);
     v->sws = NULL;
     int down = v->out_w < f->width || v->out_h < f->height;
-    int flags = down ? SWS_AREA : SWS_BILINEAR;
+    int flags = !down ? SWS_BILINEAR : v->scaler == AVK_SCALE_BILINEAR ? SWS_FAST_BILINEAR
+                                                                       : SWS_AREA;
     /* Slice threads, as the ffmpeg program's scale filter uses them: the
-     * conversion would otherwise hold up the frame-threaded decoder. */
+     * conversion would otherwise hold up the frame-threaded decoder. A
+     * small output is converted faster than slice threads synchronize. */
+    int threads = (int64_t)v->out_w * v->out_h < 640 * 360 ? 1 : v->threads;
     v->sws = sws_alloc_context();
     if (v->sws) {
         av_opt_set_int(v->sws, "srcw", f->width, 0);
@@ -475,7 +481,7 @@ static int prepare_sws(avk_video *v, const AVFrame *f)
         av_opt_set_int(v->sws, "dsth", v->out_h, 0);
         av_opt_set_int(v->sws, "dst_format", v->out_av, 0);
         av_opt_set_int(v->sws, "sws_flags", flags, 0);
-        av_opt_set_int(v->sws, "threads", v->threads, 0);
+        av_opt_set_int(v->sws, "threads", threads, 0);
         if (sws_init_context(v->sws, NULL, NULL) < 0) {
             sws_freeContext(v->sws);
             v->sws = NULL;
@@ -519,6 +525,20 @@ static int convert_frame(avk_video *v, const AVFrame *f, uint8_t *buf)
                       v->out_w, v->out_h);
         return 0;
     }
+    if (v->scaler == AVK_SCALE_BILINEAR && f->format == AV_PIX_FMT_YUV420P &&
+        v->out_av == AV_PIX_FMT_YUV420P && f->color_range != AVCOL_RANGE_JPEG &&
+        v->out_w <= f->width && v->out_h <= f->height) {
+        /* 4:2:0 to a smaller 4:2:0 of the same range: each plane on its
+         * own, no colour conversion, without the scaler's setup per line. */
+        int cw = (f->width + 1) / 2, ch = (f->height + 1) / 2;
+        int ocw = (v->out_w + 1) / 2, och = (v->out_h + 1) / 2;
+        if (avk_shrink_plane(f->data[0], f->linesize[0], f->width, f->height, dst[0], ls[0],
+                             v->out_w, v->out_h) < 0 ||
+            avk_shrink_plane(f->data[1], f->linesize[1], cw, ch, dst[1], ls[1], ocw, och) < 0 ||
+            avk_shrink_plane(f->data[2], f->linesize[2], cw, ch, dst[2], ls[2], ocw, och) < 0)
+            return avk_error("%s: out of memory", v->path);
+        return 0;
+    }
     if (prepare_sws(v, f) < 0)
         return -1;
     /* sws_scale_frame (the threaded path) writes into a frame with a
@@ -542,45 +562,55 @@ static int convert_frame(avk_video *v, const AVFrame *f, uint8_t *buf)
     return 0;
 }
 
+/* The next frame in presentation order, in *f (v->held or v->frame, for
+ * the caller to unref). 1 a frame, 0 the end, -1 damage. */
+static int next_frame(avk_video *v, AVFrame **f, int64_t *index)
+{
+    if (v->have_held) {
+        v->have_held = 0;
+        *index = v->held_index;
+        *f = v->held;
+        return 1;
+    }
+    if (v->ended)
+        return 0;
+    int64_t prev = v->last_index;
+    int rc = decode_next(v, index);
+    if (rc > 0 && v->cfr && prev >= 0 && *index > prev + 1) {
+        /* Timestamps jumped in a constant-rate stream: the container
+         * lost frames (a demuxer may skip damage silently). Report the
+         * gap; the frame after it comes with the next read. */
+        av_frame_move_ref(v->held, v->frame);
+        v->held_index = *index;
+        v->have_held = 1;
+        return avk_error("%s: frame %lld: frames %lld to %lld are missing "
+                         "(damaged or dropped data)", v->path, (long long)(prev + 1),
+                         (long long)(prev + 1), (long long)(*index - 1));
+    }
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
+        /* A container that promised more frames than came: truncated. */
+        if (v->declared > 0 && v->last_index + 1 < v->declared && !v->short_reported) {
+            v->short_reported = 1;
+            return avk_error("%s: frame %lld: video ends early (the container "
+                             "declares %lld frames; truncated?)", v->path,
+                             (long long)v->last_index + 1, (long long)v->declared);
+        }
+        return 0;
+    }
+    *f = v->frame;
+    return 1;
+}
+
 /* Decode the next frame into buf. 1 a frame, 0 the end, -1 damage. */
 int avk_video_read(avk_video *v, uint8_t *buf, int64_t *index)
 {
     int64_t idx;
     AVFrame *f;
-    if (v->have_held) {
-        v->have_held = 0;
-        idx = v->held_index;
-        f = v->held;
-    } else {
-        if (v->ended)
-            return 0;
-        int64_t prev = v->last_index;
-        int rc = decode_next(v, &idx);
-        if (rc > 0 && v->cfr && prev >= 0 && idx > prev + 1) {
-            /* Timestamps jumped in a constant-rate stream: the container
-             * lost frames (a demuxer may skip damage silently). Report the
-             * gap; the frame after it comes with the next read. */
-            av_frame_move_ref(v->held, v->frame);
-            v->held_index = idx;
-            v->have_held = 1;
-            return avk_error("%s: frame %lld: frames %lld to %lld are missing "
-                             "(damaged or dropped data)", v->path, (long long)(prev + 1),
-                             (long long)(prev + 1), (long long)(idx - 1));
-        }
-        if (rc < 0)
-            return -1;
-        if (rc == 0) {
-            /* A container that promised more frames than came: truncated. */
-            if (v->declared > 0 && v->last_index + 1 < v->declared && !v->short_reported) {
-                v->short_reported = 1;
-                return avk_error("%s: frame %lld: video ends early (the container "
-                                 "declares %lld frames; truncated?)", v->path,
-                                 (long long)v->last_index + 1, (long long)v->declared);
-            }
-            return 0;
-        }
-        f = v->frame;
-    }
+    int got = next_frame(v, &f, &idx);
+    if (got <= 0)
+        return got;
     int rc = buf ? convert_frame(v, f, buf) : 0;
     av_frame_unref(f);
     if (rc < 0)
@@ -588,6 +618,43 @@ int avk_video_read(avk_video *v, uint8_t *buf, int64_t *index)
     if (index)
         *index = idx;
     return 1;
+}
+
+/* The next decoded frame, unconverted, as a new reference. */
+int avk_video_read_decoded(avk_video *v, avk_decoded **frame, int64_t *index)
+{
+    int64_t idx;
+    AVFrame *f;
+    *frame = NULL;
+    int got = next_frame(v, &f, &idx);
+    if (got <= 0)
+        return got;
+    AVFrame *copy = av_frame_alloc();
+    if (!copy) {
+        av_frame_unref(f);
+        return avk_error("%s: frame %lld: out of memory", v->path, (long long)idx);
+    }
+    av_frame_move_ref(copy, f);
+    *frame = (avk_decoded *)copy;
+    if (index)
+        *index = idx;
+    return 1;
+}
+
+/* Convert a frame from avk_video_read_decoded into buf. */
+int avk_video_convert(avk_video *v, const avk_decoded *frame, uint8_t *buf)
+{
+    return convert_frame(v, (const AVFrame *)frame, buf);
+}
+
+/* Free a frame from avk_video_read_decoded; *frame becomes NULL. */
+void avk_decoded_free(avk_decoded **frame)
+{
+    if (frame && *frame) {
+        AVFrame *f = (AVFrame *)*frame;
+        av_frame_free(&f);
+        *frame = NULL;
+    }
 }
 
 /* Seek the container to its first packet; 0 or negative. Formats differ

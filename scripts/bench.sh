@@ -7,5 +7,5 @@ for b in bench/*.sh; do
     [ -e "$b" ] || continue
     case "${BENCH:-}" in ""|"$(basename "$b" .sh)") ;; *) continue ;; esac
     echo "== $b"
-    sh "$b"
+    interp=$(sed -n "1s/^#! *//p" "$b"); ${interp:-sh} "$b"
 done

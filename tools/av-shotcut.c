@@ -16,7 +16,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 enum { SPLIT_AUTO, SPLIT_COPY, SPLIT_ENCODE };
 
@@ -180,26 +183,39 @@ static int split_shots(const config *c, const char *path, const avk_shot *sh, si
     return rc;
 }
 
-/* ---- a ring of decoded frames between a reader thread and the analysis */
+/* ---- a ring of decoded frames between the decoding and the analysis --
+ *
+ * The calling thread decodes; an analysis thread converts each decoded
+ * frame to the small analysis size and analyses it. The analysis thread
+ * runs at a lower priority (ANALYSIS_NICE): the frame-threaded decoder
+ * leaves a core idle now and then, waiting on its own threads, and the
+ * analysis fits in those gaps instead of pre-empting a decoder thread that
+ * the others wait on. When the ring is full the decoder waits, so the
+ * analysis can never fall behind for long. */
 
 #define RING_SLOTS 8
 #define RING_BATCH 4            /* wake the other side every 4 frames, not every one */
+#define ANALYSIS_NICE 10
 
 typedef struct frame_ring {
     avk_video *v;
-    uint8_t *slot[RING_SLOTS];
-    int head, tail, count, done, rc;
-    char err[1024];
+    avk_shot_analyzer *a;
+    uint8_t *buf;               /* the analysis-size frame */
+    avk_decoded *slot[RING_SLOTS];
+    int head, tail, count;
+    int done;                   /* the decoder has put its last frame */
+    int failed;                 /* the analysis stopped on an error */
+    char err[1024];             /* its message (error messages are per thread) */
     pthread_mutex_t mu;
     pthread_cond_t filled, freed;
 } frame_ring;
 
-static void ring_init(frame_ring *r, avk_video *v, size_t frame_bytes)
+static void ring_init(frame_ring *r, avk_video *v, avk_shot_analyzer *a, size_t frame_bytes)
 {
     memset(r, 0, sizeof *r);
     r->v = v;
-    for (int i = 0; i < RING_SLOTS; i++)
-        r->slot[i] = avk_xmalloc(frame_bytes);
+    r->a = a;
+    r->buf = avk_xmalloc(frame_bytes);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->filled, NULL);
     pthread_cond_init(&r->freed, NULL);
@@ -208,63 +224,80 @@ static void ring_init(frame_ring *r, avk_video *v, size_t frame_bytes)
 static void ring_free(frame_ring *r)
 {
     for (int i = 0; i < RING_SLOTS; i++)
-        free(r->slot[i]);
+        avk_decoded_free(&r->slot[i]);
+    free(r->buf);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->filled);
     pthread_cond_destroy(&r->freed);
 }
 
-/* The reader: decode frames into free slots until the end or an error
- * (whose message is kept: error messages are per thread). Each side wakes
- * the other only when RING_BATCH frames (or free slots) are ready, which
- * keeps the thread switches few. */
-static void *ring_reader(void *arg)
+/* The analysis thread: take decoded frames until the decoder is done or
+ * a conversion fails. Each side wakes the other only when RING_BATCH
+ * frames (or free slots) are ready, which keeps the thread switches few. */
+static void *ring_analyse(void *arg)
 {
     frame_ring *r = arg;
+    /* A hint only: a system that refuses it just runs the analysis at the
+     * decoder's priority. */
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), ANALYSIS_NICE) < 0)
+        errno = 0;
     for (;;) {
         pthread_mutex_lock(&r->mu);
-        while (r->count == RING_SLOTS)
-            pthread_cond_wait(&r->freed, &r->mu);
-        int s = r->head;
-        pthread_mutex_unlock(&r->mu);
-        int got = avk_video_read(r->v, r->slot[s], NULL);
-        pthread_mutex_lock(&r->mu);
-        if (got == 1) {
-            r->head = (r->head + 1) % RING_SLOTS;
-            r->count++;
-        } else {
-            r->done = 1;
-            r->rc = got;
-            if (got < 0)
-                snprintf(r->err, sizeof r->err, "%s", avk_errmsg());
+        while (r->count == 0 && !r->done)
+            pthread_cond_wait(&r->filled, &r->mu);
+        if (r->count == 0) {
+            pthread_mutex_unlock(&r->mu);
+            return NULL;
         }
-        if (got != 1 || r->count == RING_BATCH)
-            pthread_cond_signal(&r->filled);
+        avk_decoded *f = r->slot[r->tail];
+        r->slot[r->tail] = NULL;
         pthread_mutex_unlock(&r->mu);
-        if (got != 1)
+        int rc = avk_video_convert(r->v, f, r->buf);
+        avk_decoded_free(&f);
+        if (rc == 0)
+            avk_shot_analyzer_add_yuv420p(r->a, r->buf);
+        pthread_mutex_lock(&r->mu);
+        r->tail = (r->tail + 1) % RING_SLOTS;
+        r->count--;
+        if (rc < 0) {
+            r->failed = 1;
+            snprintf(r->err, sizeof r->err, "%s", avk_errmsg());
+        }
+        if (rc < 0 || r->count == RING_SLOTS - RING_BATCH)
+            pthread_cond_signal(&r->freed);
+        pthread_mutex_unlock(&r->mu);
+        if (rc < 0)
             return NULL;
     }
 }
 
-/* The next decoded frame, or NULL at the end. */
-static const uint8_t *ring_next(frame_ring *r)
+/* Hand a decoded frame to the analysis, waiting for a free slot. 0, or -1
+ * when the analysis has stopped (the frame is freed). */
+static int ring_put(frame_ring *r, avk_decoded *f)
 {
     pthread_mutex_lock(&r->mu);
-    while (r->count == 0 && !r->done)
-        pthread_cond_wait(&r->filled, &r->mu);
-    const uint8_t *f = r->count ? r->slot[r->tail] : NULL;
+    while (r->count == RING_SLOTS && !r->failed)
+        pthread_cond_wait(&r->freed, &r->mu);
+    if (r->failed) {
+        pthread_mutex_unlock(&r->mu);
+        avk_decoded_free(&f);
+        return -1;
+    }
+    r->slot[r->head] = f;
+    r->head = (r->head + 1) % RING_SLOTS;
+    r->count++;
+    if (r->count == RING_BATCH)
+        pthread_cond_signal(&r->filled);
     pthread_mutex_unlock(&r->mu);
-    return f;
+    return 0;
 }
 
-/* Give the frame from ring_next back to the reader. */
-static void ring_release(frame_ring *r)
+/* No more frames: let the analysis finish what is in the ring. */
+static void ring_close(frame_ring *r)
 {
     pthread_mutex_lock(&r->mu);
-    r->tail = (r->tail + 1) % RING_SLOTS;
-    r->count--;
-    if (r->count == RING_SLOTS - RING_BATCH)
-        pthread_cond_signal(&r->freed);
+    r->done = 1;
+    pthread_cond_signal(&r->filled);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -274,8 +307,10 @@ static void ring_release(frame_ring *r)
 static int process_video(const config *c, const char *path, avk_buf *b)
 {
     /* 4:2:0 from the decoder, RGB in the analysis: cheaper than the
-     * scaler's packed RGB. */
-    avk_decode_opts o = {c->width, 0, AVK_PIX_YUV420P, c->threads, c->fast};
+     * scaler's packed RGB. Two-tap bilinear shrinking, as PySceneDetect's
+     * OpenCV resize does: area averaging costs more than the analysis. */
+    avk_decode_opts o = {.width = c->width, .pixfmt = AVK_PIX_YUV420P, .threads = c->threads,
+                         .fast = c->fast, .scaler = AVK_SCALE_BILINEAR};
     avk_video_info info;
     avk_video *v = avk_video_open(path, &o, &info);
     if (!v) {
@@ -295,26 +330,30 @@ static int process_video(const config *c, const char *path, avk_buf *b)
     }
     avk_progress pr;
     avk_progress_start(&pr, path, info.nframes > 0 ? (double)info.nframes : 0.0);
-    /* A reader thread decodes into a ring of frames while this one
-     * analyses: the analysis runs while the decoder waits on its threads. */
+    /* This thread decodes into a ring of frames that another analyses. */
     frame_ring ring;
-    ring_init(&ring, v, avk_frame_bytes(AVK_PIX_YUV420P, w, h));
+    ring_init(&ring, v, a, avk_frame_bytes(AVK_PIX_YUV420P, w, h));
     pthread_t th;
-    if (pthread_create(&th, NULL, ring_reader, &ring) != 0)
-        avk_die(AVK_EXIT_FAIL, "%s: cannot start the decoding thread", path);
+    if (pthread_create(&th, NULL, ring_analyse, &ring) != 0)
+        avk_die(AVK_EXIT_FAIL, "%s: cannot start the analysis thread", path);
     int64_t nf = 0;
-    const uint8_t *frame;
-    while ((frame = ring_next(&ring)) != NULL) {
-        avk_shot_analyzer_add_yuv420p(a, frame);
-        ring_release(&ring);
+    int r;
+    avk_decoded *frame;
+    while ((r = avk_video_read_decoded(v, &frame, NULL)) == 1) {
+        if (ring_put(&ring, frame) < 0)
+            break;
         nf++;
         if ((nf & 31) == 0)
             avk_progress_update(&pr, (double)nf);
     }
+    ring_close(&ring);
     pthread_join(th, NULL);
-    int r = ring.rc;
-    if (r < 0)
+    if (ring.failed) {
+        /* The frames analysed are those before the one that failed. */
         avk_error("%s", ring.err);
+        r = -1;
+        nf = avk_shot_analyzer_frames(a);
+    }
     ring_free(&ring);
     avk_progress_end(&pr);
     avk_video_close(v);

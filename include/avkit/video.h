@@ -31,7 +31,15 @@ typedef struct avk_decode_opts {
     int threads;         /* decoder threads; 0 = auto (all cores) */
     int fast;            /* 1: skip work the output cannot see (e.g. the
                             loop filter), for analysis at low resolution */
+    int scaler;          /* AVK_SCALE_AREA (0) or AVK_SCALE_BILINEAR */
 } avk_decode_opts;
+
+/* How frames are shrunk to the output size. */
+enum avk_scaler {
+    AVK_SCALE_AREA = 0,      /* area averaging: the faithful default */
+    AVK_SCALE_BILINEAR = 1   /* two-tap bilinear from the nearest source pixels,
+                                as OpenCV's INTER_LINEAR: aliases, costs less */
+};
 
 typedef struct avk_video avk_video;
 
@@ -52,6 +60,20 @@ int avk_video_seek_frame(avk_video *v, int64_t index);
  * the reader stays usable: reading on skips the damage. Conventions
  * (frame index, seeking, fast mode, damage): man/man3/avkit-video.3. */
 int avk_video_read(avk_video *v, uint8_t *buf, int64_t *index);
+
+/* A decoded frame before its conversion to the output size and format. */
+typedef struct avk_decoded avk_decoded;
+
+/* avk_video_read in two halves, so that the conversion can run on another
+ * thread than the decoding: the same results and errors, but *frame
+ * receives the decoded frame (the caller frees it with avk_decoded_free).
+ * Each half must be called by one thread at a time; the two may run on
+ * different threads concurrently. */
+int avk_video_read_decoded(avk_video *v, avk_decoded **frame, int64_t *index);
+/* Convert a frame of v into buf (avk_frame_bytes() long). 0 or -1. */
+int avk_video_convert(avk_video *v, const avk_decoded *frame, uint8_t *buf);
+void avk_decoded_free(avk_decoded **frame);
+
 void avk_video_close(avk_video *v);
 
 /* Probe a file without decoding frames (counts packets when the container

@@ -8,6 +8,7 @@
 #include "avkit/video.h"
 #include "tap.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,82 @@ static void *decode_job(void *arg)
     return NULL;
 }
 
+/* The bilinear rule of AVK_SCALE_BILINEAR in plain doubles: destination
+ * pixel d samples the source at (d + 1/2) src/dst - 1/2, clamped. */
+static double bilinear_ref(const uint8_t *p, int stride, int sw, int sh, int dw, int dh, int x,
+                           int y)
+{
+    double sx = (x + 0.5) * sw / dw - 0.5, sy = (y + 0.5) * sh / dh - 0.5;
+    sx = sx < 0 ? 0 : sx > sw - 1 ? sw - 1 : sx;
+    sy = sy < 0 ? 0 : sy > sh - 1 ? sh - 1 : sy;
+    int x0 = (int)sx, y0 = (int)sy;
+    int x1 = x0 + 1 < sw ? x0 + 1 : x0, y1 = y0 + 1 < sh ? y0 + 1 : y0;
+    double fx = sx - x0, fy = sy - y0;
+    double top = p[y0 * stride + x0] * (1 - fx) + p[y0 * stride + x1] * fx;
+    double bot = p[y1 * stride + x0] * (1 - fx) + p[y1 * stride + x1] * fx;
+    return top * (1 - fy) + bot * fy;
+}
+
+/* AVK_SCALE_BILINEAR from 4:2:0 to a smaller 4:2:0 follows bilinear_ref
+ * on each plane of the full-size frame (within rounding: weights are in
+ * 1/256ths), and the split read (avk_video_read_decoded, then
+ * avk_video_convert) gives the bytes of avk_video_read. Returns the
+ * largest difference from the reference, or -1 on an error. */
+static int check_bilinear(const char *path, int width, int *split_same)
+{
+    avk_decode_opts full = {.pixfmt = AVK_PIX_YUV420P};
+    avk_decode_opts small = {.width = width, .pixfmt = AVK_PIX_YUV420P,
+                             .scaler = AVK_SCALE_BILINEAR};
+    avk_video_info in;
+    avk_video *vf = avk_video_open(path, &full, &in);
+    avk_video *vs = avk_video_open(path, &small, NULL);
+    avk_video *vd = avk_video_open(path, &small, NULL);
+    if (!vf || !vs || !vd) {
+        avk_video_close(vf);
+        avk_video_close(vs);
+        avk_video_close(vd);
+        return -1;
+    }
+    int sw = in.width, sh = in.height, dw, dh;
+    avk_video_out_size(vs, &dw, &dh);
+    uint8_t *fb = avk_xmalloc(avk_frame_bytes(AVK_PIX_YUV420P, sw, sh));
+    uint8_t *sb = avk_xmalloc(avk_frame_bytes(AVK_PIX_YUV420P, dw, dh));
+    uint8_t *db = avk_xmalloc(avk_frame_bytes(AVK_PIX_YUV420P, dw, dh));
+    double worst = 0;
+    *split_same = 1;
+    for (int n = 0; n < 5; n++) {
+        avk_decoded *f = NULL;
+        if (avk_video_read(vf, fb, NULL) != 1 || avk_video_read(vs, sb, NULL) != 1 ||
+            avk_video_read_decoded(vd, &f, NULL) != 1 || avk_video_convert(vd, f, db) < 0) {
+            avk_decoded_free(&f);
+            worst = -1;
+            break;
+        }
+        avk_decoded_free(&f);
+        if (memcmp(sb, db, avk_frame_bytes(AVK_PIX_YUV420P, dw, dh)) != 0)
+            *split_same = 0;
+        const uint8_t *fp = fb, *sp = sb;
+        for (int plane = 0; plane < 3; plane++) {
+            int pw = plane ? (sw + 1) / 2 : sw, ph = plane ? (sh + 1) / 2 : sh;
+            int qw = plane ? (dw + 1) / 2 : dw, qh = plane ? (dh + 1) / 2 : dh;
+            for (int y = 0; y < qh; y++)
+                for (int x = 0; x < qw; x++) {
+                    double d = fabs(sp[y * qw + x] - bilinear_ref(fp, pw, pw, ph, qw, qh, x, y));
+                    worst = d > worst ? d : worst;
+                }
+            fp += (size_t)pw * ph;
+            sp += (size_t)qw * qh;
+        }
+    }
+    free(fb);
+    free(sb);
+    free(db);
+    avk_video_close(vf);
+    avk_video_close(vs);
+    avk_video_close(vd);
+    return worst < 0 ? -1 : (int)ceil(worst);
+}
+
 int main(void)
 {
     const char *list = getenv("AVK_TEST_VIDEOS");
@@ -191,6 +268,17 @@ int main(void)
     avk_decode_opts badfmt = {.pixfmt = 99};
     ok(avk_video_open(first, &badfmt, NULL) == NULL && strstr(avk_errmsg(), "pixel format"),
        "an unknown pixel format is refused: %s", avk_errmsg());
+
+    /* The analysis scaler, on an H.264 video (4:2:0, limited range). */
+    for (int k = 0; k < 2; k++) {
+        int width = k ? 37 : 96, same = 0;
+        int worst = check_bilinear(first, width, &same);
+        if (!ok(worst >= 0 && worst <= 1,
+                "bilinear shrinking to %d px wide follows the rule (largest difference %d)",
+                width, worst))
+            diag("%s", worst < 0 ? avk_errmsg() : "");
+        ok(same, "read_decoded + convert give the bytes of read at %d px wide", width);
+    }
     free(paths);
     return done_testing();
 }

@@ -1,0 +1,77 @@
+/* Bilinear shrinking of 8-bit planes, the AVK_SCALE_BILINEAR scaler for
+ * analysis-size frames (av-shotcut): OpenCV's INTER_LINEAR rule, which
+ * PySceneDetect's downscaling uses. Destination pixel (x, y) samples the
+ * source at ((x + 1/2) sw/dw - 1/2, (y + 1/2) sh/dh - 1/2), clamped to the
+ * plane, and blends the four source pixels around that point with weights
+ * in 1/256ths. Four reads a destination pixel, whatever the ratio: at a
+ * large ratio this aliases fine detail, which is why it is cheap and why
+ * it is not the default scaler.
+ */
+#include "video_shrink.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define AVK_HOT __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"), optimize("O3")))
+#else
+#define AVK_HOT
+#endif
+
+/* For each of n destination positions along a side of length src: the
+ * first source index (i0), the second (i1, the same at the edge) and the
+ * weight of the second in 1/256ths. */
+static void sample_positions(int n, int src, int32_t *i0, int32_t *i1, int32_t *w)
+{
+    double scale = (double)src / n;
+    for (int d = 0; d < n; d++) {
+        double s = (d + 0.5) * scale - 0.5;
+        if (s < 0)
+            s = 0;
+        int i = (int)floor(s);
+        int f = (int)lround((s - i) * 256.0);
+        if (f == 256) {
+            i++;
+            f = 0;
+        }
+        if (i >= src - 1) {
+            i = src - 1;
+            f = 0;
+        }
+        i0[d] = i;
+        i1[d] = i + 1 < src ? i + 1 : i;
+        w[d] = f;
+    }
+}
+
+/* One destination row from source rows r0 and r1 (weight fy of r1). */
+AVK_HOT
+static void shrink_row(const uint8_t *restrict r0, const uint8_t *restrict r1, int fy,
+                       const int32_t *restrict i0, const int32_t *restrict i1,
+                       const int32_t *restrict wx, int dw, uint8_t *restrict out)
+{
+    for (int x = 0; x < dw; x++) {
+        int a = i0[x], b = i1[x], f = wx[x];
+        int top = r0[a] * (256 - f) + r0[b] * f;
+        int bot = r1[a] * (256 - f) + r1[b] * f;
+        out[x] = (uint8_t)((top * (256 - fy) + bot * fy + 32768) >> 16);
+    }
+}
+
+/* Shrink a plane; see video_shrink.h. */
+int avk_shrink_plane(const uint8_t *src, int sstride, int sw, int sh, uint8_t *dst,
+                     int dstride, int dw, int dh)
+{
+    int32_t *t = malloc(sizeof(int32_t) * (3 * (size_t)dw + 3 * (size_t)dh));
+    if (!t)
+        return -1;
+    int32_t *x0 = t, *x1 = x0 + dw, *wx = x1 + dw;
+    int32_t *y0 = wx + dw, *y1 = y0 + dh, *wy = y1 + dh;
+    sample_positions(dw, sw, x0, x1, wx);
+    sample_positions(dh, sh, y0, y1, wy);
+    for (int y = 0; y < dh; y++)
+        shrink_row(src + (size_t)y0[y] * sstride, src + (size_t)y1[y] * sstride, wy[y], x0, x1,
+                   wx, dw, dst + (size_t)y * dstride);
+    free(t);
+    return 0;
+}
