@@ -193,8 +193,8 @@ static int split_shots(const config *c, const char *path, const avk_shot *sh, si
  * the others wait on. When the ring is full the decoder waits, so the
  * analysis can never fall behind for long. */
 
-#define RING_SLOTS 8
-#define RING_BATCH 4            /* wake the other side every 4 frames, not every one */
+#define RING_SLOTS 16
+#define RING_BATCH 8            /* wake the other side every 8 frames, not every one */
 #define ANALYSIS_NICE 10
 
 typedef struct frame_ring {
