@@ -56,16 +56,32 @@ static int rand_below(avk_rng *r, int n)
 
 void avk_frame_pool_crops(const avk_frame_pool *p, avk_rng *r, int B, int S, float *x)
 {
+    avk_frame_pool_crops_aug(p, r, B, S, 0, x);
+}
+
+/* The six orders of the three color channels. */
+static const int channel_orders[6][3] = {
+    {0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+
+void avk_frame_pool_crops_aug(const avk_frame_pool *p, avk_rng *r, int B, int S, int augment,
+                              float *x)
+{
     for (int b = 0; b < B; b++) {
         int f = rand_below(r, p->n);
         int x0 = rand_below(r, p->w[f] - S + 1), y0 = rand_below(r, p->h[f] - S + 1);
+        const int *order = channel_orders[0];
+        int flip = 0;
+        if (augment) {
+            order = channel_orders[rand_below(r, 6)];
+            flip = rand_below(r, 2);
+        }
         float *xb = x + (int64_t)b * 3 * S * S;
         for (int c = 0; c < 3; c++)
             for (int i = 0; i < S; i++) {
-                const uint8_t *row = p->rgb[f] + ((size_t)(y0 + i) * p->w[f] + x0) * 3 + c;
+                const uint8_t *row = p->rgb[f] + ((size_t)(y0 + i) * p->w[f] + x0) * 3 + order[c];
                 float *o = xb + ((int64_t)c * S + i) * S;
                 for (int j = 0; j < S; j++)
-                    o[j] = row[3 * j] / 127.5f - 1.0f;
+                    o[flip ? S - 1 - j : j] = row[3 * j] / 127.5f - 1.0f;
             }
     }
 }

@@ -41,6 +41,8 @@ static void usage(void)
            "      --clip X            clip the gradient norm to X, 0 = off (default 1)\n"
            "      --kl-weight X       weight of the KL term (default 1e-6)\n"
            "      --frames-per-clip N frames decoded from each clip (default 8)\n"
+           "      --augment           permute each crop's color channels and mirror it\n"
+           "                          at random\n"
            "      --base N            scale frames as av-vaeenc --base N does (default:\n"
            "                          full size)\n"
            "      --val FILE          held-out clips: print the reconstruction PSNR of\n"
@@ -57,6 +59,7 @@ static void usage(void)
 typedef struct opts {
     const char *model, *out, *config, *init, *resume, *val;
     long steps, batch, crop, warmup, frames_per_clip, save_every, log_every, base;
+    int augment;
     double lr, wd, clip, kl_weight;
     int cosine;
     long long seed;
@@ -208,7 +211,7 @@ int main(int argc, char **argv)
     op.kl_weight = 1e-6;
     op.cosine = 1;
     enum { O_CONFIG = 256, O_INIT, O_RESUME, O_STEPS, O_BATCH, O_CROP, O_LR, O_WARMUP, O_WD,
-           O_CLIP, O_KL, O_FPC, O_VAL, O_SAVE, O_LOG, O_SEED, O_SCHED, O_BASE, O_VERSION };
+           O_CLIP, O_KL, O_FPC, O_VAL, O_SAVE, O_LOG, O_SEED, O_SCHED, O_BASE, O_AUG, O_VERSION };
     static const struct option lo[] = {
         {"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'},
         {"config", required_argument, 0, O_CONFIG}, {"init", required_argument, 0, O_INIT},
@@ -217,7 +220,7 @@ int main(int argc, char **argv)
         {"lr", required_argument, 0, O_LR}, {"warmup", required_argument, 0, O_WARMUP},
         {"wd", required_argument, 0, O_WD}, {"clip", required_argument, 0, O_CLIP},
         {"kl-weight", required_argument, 0, O_KL},
-        {"frames-per-clip", required_argument, 0, O_FPC}, {"val", required_argument, 0, O_VAL},
+        {"frames-per-clip", required_argument, 0, O_FPC}, {"augment", no_argument, 0, O_AUG}, {"val", required_argument, 0, O_VAL},
         {"save-every", required_argument, 0, O_SAVE}, {"log-every", required_argument, 0, O_LOG},
         {"seed", required_argument, 0, O_SEED}, {"schedule", required_argument, 0, O_SCHED},
         {"base", required_argument, 0, O_BASE}, {"verbose", no_argument, 0, 'v'},
@@ -240,6 +243,7 @@ int main(int argc, char **argv)
         case O_KL: op.kl_weight = avk_parse_double("--kl-weight", optarg, 0, 1e3); break;
         case O_FPC: op.frames_per_clip = avk_parse_long("--frames-per-clip", optarg, 1, 100000); break;
         case O_VAL: op.val = optarg; break;
+        case O_AUG: op.augment = 1; break;
         case O_SAVE: op.save_every = avk_parse_long("--save-every", optarg, 0, 100000000); break;
         case O_LOG: op.log_every = avk_parse_long("--log-every", optarg, 1, 100000000); break;
         case O_SEED: op.seed = avk_parse_long("--seed", optarg, 0, 0x7fffffffL); break;
@@ -301,7 +305,7 @@ int main(int argc, char **argv)
         int64_t step = o.step + 1;
         avk_rng r;
         avk_train_step_rng(&r, (uint64_t)op.seed, step);
-        avk_frame_pool_crops(&pool, &r, B, S, x);
+        avk_frame_pool_crops_aug(&pool, &r, B, S, op.augment, x);
         avk_fill_randn(eps, nz, &r, 0.0f, 1.0f);
         avk_vae_zero_grads(v);
         avk_vae_loss loss;

@@ -24,6 +24,11 @@ void avk_frame_pool_free(avk_frame_pool *p);
  * a position uniform over the frame, pixels mapped to [-1, 1]
  * (v / 127.5 - 1). Every frame must be at least S x S. */
 void avk_frame_pool_crops(const avk_frame_pool *p, avk_rng *r, int B, int S, float *x);
+/* The same with augmentation when `augment` is set: each crop's color
+ * channels in one of their six orders and a mirror image half of the time,
+ * so that a small set of clips teaches colors and layouts it does not hold. */
+void avk_frame_pool_crops_aug(const avk_frame_pool *p, avk_rng *r, int B, int S, int augment,
+                              float *x);
 /* Smallest frame side in the pool. */
 int avk_frame_pool_min_side(const avk_frame_pool *p);
 
