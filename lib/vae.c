@@ -21,7 +21,7 @@ avk_vae_config avk_vae_config_default(void)
 {
     avk_vae_config c = {0};
     c.in_channels = c.out_channels = 3;
-    c.latent_channels = 4;
+    c.latent_channels = 16;
     c.nblocks = 4;
     c.block_out_channels[0] = 32;
     c.block_out_channels[1] = 64;
