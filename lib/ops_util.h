@@ -1,5 +1,6 @@
-/* Private helpers shared by the CPU operator files (lib/ops_*.c): run-time
- * ISA dispatch, a vectorizable exp, and the threading threshold. Not part
+/* Private helpers shared by the CPU operator files (lib/ops_*.c) and the
+ * other per-pixel loops of lib/: run-time ISA dispatch, a vectorizable
+ * exp, and the threading threshold. Not part
  * of the public interface (see include/avkit/ops.h). */
 #ifndef AVKIT_OPS_UTIL_H
 #define AVKIT_OPS_UTIL_H
@@ -20,6 +21,16 @@
 #define AVK_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define AVK_CLONES
+#endif
+
+/* AVK_CLONES for a plain loop over pixels whose trip count is known only
+ * at run time, which GCC's -O2 cost model leaves scalar: also built at -O3
+ * so that it vectorizes (the per-frame loops of shot detection and of the
+ * analysis scaler). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define AVK_CLONES_O3 AVK_CLONES __attribute__((optimize("O3")))
+#else
+#define AVK_CLONES_O3 AVK_CLONES
 #endif
 
 /* Work below this many elements is not worth waking threads for. */

@@ -13,6 +13,7 @@
  */
 #include "avkit/shotdetect.h"
 #include "shotdetect_impl.h"
+#include "ops_util.h"
 #include "avkit/common.h"
 
 #include <math.h>
@@ -44,13 +45,9 @@ void avk_shot_params_default(avk_shot_params *p)
 
 /* ---- colour conversion ----------------------------------------------- */
 
-/* Functions the per-frame work spends its time in are built for AVX2 too,
- * picked at load time where the CPU has it. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define AVK_HOT __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"), optimize("O3")))
-#else
-#define AVK_HOT
-#endif
+/* Functions the per-frame work spends its time in are built for AVX-512
+ * and AVX2 too, picked at load time where the CPU has them. */
+#define AVK_HOT AVK_CLONES_O3
 
 /* One pixel to OpenCV's 8-bit HSV (H in [0,180), S and V in [0,255]),
  * branch-free so the loops around it vectorize. */

@@ -8,15 +8,11 @@
  * it is not the default scaler.
  */
 #include "video_shrink.h"
+#include "ops_util.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define AVK_HOT __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"), optimize("O3")))
-#else
-#define AVK_HOT
-#endif
 
 /* For each of n destination positions along a side of length src: the
  * first source index (i0), the second (i1, the same at the edge) and the
@@ -46,7 +42,7 @@ static void sample_positions(int n, int src, int32_t *i0, int32_t *i1, int32_t *
 
 /* The vertical half of a destination row: every column of source rows
  * r0 and r1 blended with weight fy of r1 (unit strides, so it vectorizes). */
-AVK_HOT
+AVK_CLONES_O3
 static void blend_rows(const uint8_t *restrict r0, const uint8_t *restrict r1, int fy, int sw,
                        uint16_t *restrict t)
 {
