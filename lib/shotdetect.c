@@ -164,12 +164,10 @@ static uint64_t sum_bytes(const uint8_t *p, size_t n)
     return total;
 }
 
-/* Mean absolute difference of two byte planes. */
+/* Sum of the absolute differences of two byte planes. */
 AVK_HOT
-double avk_mean_abs_diff(const uint8_t *a, const uint8_t *b, size_t n)
+static uint64_t sum_abs_diff(const uint8_t *a, const uint8_t *b, size_t n)
 {
-    if (n == 0)
-        return 0.0;
     uint64_t total = 0;
     size_t i = 0;
     while (i < n) {
@@ -182,7 +180,13 @@ double avk_mean_abs_diff(const uint8_t *a, const uint8_t *b, size_t n)
         }
         total += part;
     }
-    return (double)total / (double)n;
+    return total;
+}
+
+/* Mean absolute difference of two byte planes. */
+double avk_mean_abs_diff(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    return n == 0 ? 0.0 : (double)sum_abs_diff(a, b, n) / (double)n;
 }
 
 /* ---- edges (optional score component) --------------------------------- */
@@ -278,6 +282,10 @@ avk_shot_analyzer *avk_shot_analyzer_new(int width, int height, const avk_shot_p
         for (int x = 0; x < width; x += 2)
             a->cell_count[a->cell_y[y] * TW + a->cell_x[x]]++;
     a->cell_sum = avk_xmalloc(sizeof(uint32_t) * 3 * TPIX);
+    a->colsum = avk_xcalloc(3 * (size_t)((width + 1) / 2), sizeof(uint16_t));
+    a->simd = shot_avx512_usable();
+    a->term_stride = (width + 31) / 32 * 32 + 32;
+    a->terms = avk_xcalloc(6 * (size_t)a->term_stride, sizeof(uint16_t));
     return a;
 }
 
@@ -294,9 +302,63 @@ static void grow(avk_shot_analyzer *a)
     a->hist = avk_xrealloc(a->hist, sizeof(float) * HIST * a->cap);
 }
 
-/* Analyse the frame in a->rgbp: HSV planes, content score, mean,
- * thumbnail, layout, histograms. */
-static void analyze_planes(avk_shot_analyzer *a)
+/* Add the pixels in the even columns of a row of w bytes to sums
+ * (one per even column). */
+AVK_HOT
+static void add_even_columns(const uint8_t *restrict row, int w, uint16_t *restrict sums)
+{
+    for (int i = 0; i < (w + 1) / 2; i++)
+        sums[i] = (uint16_t)(sums[i] + row[2 * i]);
+}
+
+/* Count the even columns of a row of H, S and V into their histograms
+ * (two sets of counters, so that equal bins in a row do not wait on each
+ * other). */
+static void hsv_histograms(const uint8_t *H, const uint8_t *S, const uint8_t *V, int w,
+                           uint32_t *hh, uint32_t *sh, uint32_t *vh)
+{
+    uint32_t h2[2][HBINS] = {{0}}, s2[2][SBINS] = {{0}}, v2[2][VBINS] = {{0}};
+    int x = 0;
+    for (; x + 2 < w; x += 4) {
+        h2[0][H[x] * HBINS / 180]++;
+        h2[1][H[x + 2] * HBINS / 180]++;
+        s2[0][S[x] * SBINS / 256]++;
+        s2[1][S[x + 2] * SBINS / 256]++;
+        v2[0][V[x] * VBINS / 256]++;
+        v2[1][V[x + 2] * VBINS / 256]++;
+    }
+    for (; x < w; x += 2) {
+        h2[0][H[x] * HBINS / 180]++;
+        s2[0][S[x] * SBINS / 256]++;
+        v2[0][V[x] * VBINS / 256]++;
+    }
+    for (int i = 0; i < HBINS; i++) hh[i] += h2[0][i] + h2[1][i];
+    for (int i = 0; i < SBINS; i++) sh[i] += s2[0][i] + s2[1][i];
+    for (int i = 0; i < VBINS; i++) vh[i] += v2[0][i] + v2[1][i];
+}
+
+/* The portable per-pixel stage: HSV planes of the frame in a->rgbp, the
+ * sum of R + G + B and (after the first frame) the sums of absolute HSV
+ * differences to the previous frame. */
+static void pixel_stage(avk_shot_analyzer *a, shot_pixel_sums *sums)
+{
+    const uint8_t *R = a->rgbp, *G = R + a->npix, *B = G + a->npix;
+    uint8_t *H = a->hsv[a->cur], *S = H + a->npix, *V = S + a->npix;
+    hsv_planar(R, G, B, (int)a->npix, H, S, V);
+    sums->rgb = sum_bytes(a->rgbp, 3 * a->npix);
+    sums->dh = sums->ds = sums->dv = 0;
+    if (a->n > 0) {
+        const uint8_t *P = a->hsv[!a->cur];
+        sums->dh = sum_abs_diff(H, P, a->npix);
+        sums->ds = sum_abs_diff(S, P + a->npix, a->npix);
+        sums->dv = sum_abs_diff(V, P + 2 * a->npix, a->npix);
+    }
+}
+
+/* Everything but the per-pixel stage: mean, thumbnail, layout and
+ * histograms from the R, G, B and H, S, V planes, and the content score
+ * from sums. */
+static void analyze_planes(avk_shot_analyzer *a, const shot_pixel_sums *sums)
 {
     const uint8_t *R = a->rgbp, *G = R + a->npix, *B = G + a->npix;
     grow(a);
@@ -305,25 +367,42 @@ static void analyze_planes(avk_shot_analyzer *a)
     uint8_t *H = a->hsv[a->cur], *S = H + a->npix, *V = S + a->npix;
     uint32_t hh[HBINS] = {0}, sh[SBINS] = {0}, vh[VBINS] = {0};
     uint32_t nsamp = 0;
-    hsv_planar(R, G, B, (int)a->npix, H, S, V);
-    a->mean[f] = (float)((double)sum_bytes(a->rgbp, 3 * a->npix) / (3.0 * a->npix));
+    a->mean[f] = (float)((double)sums->rgb / (3.0 * a->npix));
     /* Histograms, thumbnail cells and layout on every other pixel of every
      * other row: they are averages, a quarter of the pixels is plenty. */
     memset(a->cell_sum, 0, sizeof(uint32_t) * 3 * TPIX);
+    int half = (a->w + 1) / 2, rows = 0;
     for (int y = 0; y < a->h; y += 2) {
         size_t o = (size_t)y * a->w;
-        uint32_t *cs = a->cell_sum + 3 * TW * a->cell_y[y];
-        for (int x = 0; x < a->w; x += 2) {
-            uint32_t *c = cs + 3 * a->cell_x[x];
-            c[0] += R[o + x];
-            c[1] += G[o + x];
-            c[2] += B[o + x];
-            hh[H[o + x] * HBINS / 180]++;
-            sh[S[o + x] * SBINS / 256]++;
-            vh[V[o + x] * VBINS / 256]++;
-            nsamp++;
+        if (a->simd) {
+            shot_even_columns_avx512(R + o, a->w, a->colsum);
+            shot_even_columns_avx512(G + o, a->w, a->colsum + half);
+            shot_even_columns_avx512(B + o, a->w, a->colsum + 2 * half);
+        } else {
+            add_even_columns(R + o, a->w, a->colsum);
+            add_even_columns(G + o, a->w, a->colsum + half);
+            add_even_columns(B + o, a->w, a->colsum + 2 * half);
         }
+        rows++;
+        /* Fold the column sums into the cells at the end of a row of
+         * cells (and before 16-bit sums could overflow). */
+        if (y + 2 >= a->h || a->cell_y[y + 2] != a->cell_y[y] || rows == 256) {
+            uint32_t *cs = a->cell_sum + 3 * TW * a->cell_y[y];
+            for (int i = 0; i < half; i++) {
+                uint32_t *c = cs + 3 * a->cell_x[2 * i];
+                for (int k = 0; k < 3; k++) {
+                    c[k] += a->colsum[k * half + i];
+                    a->colsum[k * half + i] = 0;
+                }
+            }
+            rows = 0;
+        }
+        if (!a->simd)
+            hsv_histograms(H + o, S + o, V + o, a->w, hh, sh, vh);
+        nsamp += (uint32_t)half;
     }
+    if (a->simd)
+        shot_histograms_avx512(H, S, V, a->w, a->h, hh, sh, vh);
 
     /* Thumbnail (HSV of cell means) and layout (RGB means of 4x4 groups). */
     uint8_t cellrgb[3 * TPIX];
@@ -350,10 +429,9 @@ static void analyze_planes(avk_shot_analyzer *a)
     if (f == 0) {
         a->score[f] = 0.0f;
     } else {
-        const uint8_t *P = a->hsv[!a->cur];
-        double dh = avk_mean_abs_diff(H, P, a->npix);
-        double ds = avk_mean_abs_diff(S, P + a->npix, a->npix);
-        double dv = avk_mean_abs_diff(V, P + 2 * a->npix, a->npix);
+        double dh = (double)sums->dh / a->npix;
+        double ds = (double)sums->ds / a->npix;
+        double dv = (double)sums->dv / a->npix;
         double de = p->w_edges != 0.0 ?
             avk_mean_abs_diff(a->edges[a->cur], a->edges[!a->cur], a->npix) : 0.0;
         double wsum = fabs(p->w_hue) + fabs(p->w_sat) + fabs(p->w_lum) + fabs(p->w_edges);
@@ -367,13 +445,21 @@ static void analyze_planes(avk_shot_analyzer *a)
 /* Add a packed RGB24 frame. */
 void avk_shot_analyzer_add(avk_shot_analyzer *a, const uint8_t *rgb)
 {
+    shot_pixel_sums sums;
     deinterleave(rgb, (int)a->npix, a->rgbp, a->rgbp + a->npix, a->rgbp + 2 * a->npix);
-    analyze_planes(a);
+    pixel_stage(a, &sums);
+    analyze_planes(a, &sums);
 }
 
 /* Add a planar 4:2:0 frame, converted to RGB with the BT.601 matrix. */
 void avk_shot_analyzer_add_yuv420p(avk_shot_analyzer *a, const uint8_t *yuv)
 {
+    shot_pixel_sums sums;
+    if (a->simd) {
+        shot_yuv_stage_avx512(a, yuv, &sums);
+        analyze_planes(a, &sums);
+        return;
+    }
     int w = a->w, cw = (w + 1) / 2, ch = (a->h + 1) / 2;
     const uint8_t *U = yuv + a->npix, *V = U + (size_t)cw * ch;
     int32_t *cr = a->chroma, *cg = cr + w + 1, *cb = cg + w + 1;
@@ -382,7 +468,15 @@ void avk_shot_analyzer_add_yuv420p(avk_shot_analyzer *a, const uint8_t *yuv)
         yuv_row(yuv + o, U + (size_t)(y / 2) * cw, V + (size_t)(y / 2) * cw, w, a->rgbp + o,
                 a->rgbp + a->npix + o, a->rgbp + 2 * a->npix + o, cr, cg, cb);
     }
-    analyze_planes(a);
+    pixel_stage(a, &sums);
+    analyze_planes(a, &sums);
+}
+
+/* Use the portable per-pixel code even where a faster one exists (tests
+ * compare the two). */
+void avk_shot_analyzer_set_portable(avk_shot_analyzer *a, int portable)
+{
+    a->simd = portable ? 0 : shot_avx512_usable();
 }
 
 int64_t avk_shot_analyzer_frames(const avk_shot_analyzer *a) { return a->n; }
@@ -404,6 +498,8 @@ void avk_shot_analyzer_free(avk_shot_analyzer *a)
     free(a->cell_x);
     free(a->cell_y);
     free(a->cell_sum);
+    free(a->colsum);
+    free(a->terms);
     free(a->score);
     free(a->mean);
     free(a->thumb);

@@ -41,7 +41,30 @@ struct avk_shot_analyzer {
     int *cell_x, *cell_y;       /* thumbnail cell of each column / row */
     uint32_t *cell_sum;         /* 3 * TPIX sums */
     uint32_t cell_count[TPIX];
+    uint16_t *colsum;           /* R, G, B sums of the even columns, (w+1)/2 each */
+    int simd;                   /* 1: the AVX-512 per-pixel stage */
+    uint16_t *terms;            /* its chroma terms, 6 rows of term_stride */
+    int term_stride;
 };
+
+/* What the per-pixel stage adds up over a frame: R + G + B, and the
+ * absolute differences of H, S and V to the previous frame's planes. */
+typedef struct shot_pixel_sums {
+    uint64_t rgb, dh, ds, dv;
+} shot_pixel_sums;
+
+/* The per-pixel stage for a 4:2:0 frame on AVX-512 (lib/shotdetect_avx512.c):
+ * writes a->rgbp and a->hsv[a->cur] and fills sums (the differences only
+ * when a->n > 0), bit for bit as the portable code does. Call only when
+ * shot_avx512_usable(). */
+void shot_yuv_stage_avx512(avk_shot_analyzer *a, const uint8_t *yuv, shot_pixel_sums *sums);
+int shot_avx512_usable(void);
+/* The histograms of the even columns of the even rows of w x h H, S and
+ * V planes, added to hh, sh and vh (as lib/shotdetect.c counts them). */
+void shot_histograms_avx512(const uint8_t *H, const uint8_t *S, const uint8_t *V, int w, int h,
+                            uint32_t *hh, uint32_t *sh, uint32_t *vh);
+/* Add the even columns of a row of w bytes to sums, one per column pair. */
+void shot_even_columns_avx512(const uint8_t *row, int w, uint16_t *sums);
 
 
 /* Mean absolute difference of two byte planes (lib/shotdetect.c). */

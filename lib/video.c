@@ -70,6 +70,7 @@ struct avk_video {
     int sws_w, sws_h, sws_fmt, sws_space, sws_range;
     int threads;
     int scaler;              /* AVK_SCALE_* */
+    avk_shrink_plan *shrink[2];  /* AVK_SCALE_BILINEAR 4:2:0: luma, chroma */
 };
 
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
@@ -532,11 +533,18 @@ static int convert_frame(avk_video *v, const AVFrame *f, uint8_t *buf)
          * own, no colour conversion, without the scaler's setup per line. */
         int cw = (f->width + 1) / 2, ch = (f->height + 1) / 2;
         int ocw = (v->out_w + 1) / 2, och = (v->out_h + 1) / 2;
-        if (avk_shrink_plane(f->data[0], f->linesize[0], f->width, f->height, dst[0], ls[0],
-                             v->out_w, v->out_h) < 0 ||
-            avk_shrink_plane(f->data[1], f->linesize[1], cw, ch, dst[1], ls[1], ocw, och) < 0 ||
-            avk_shrink_plane(f->data[2], f->linesize[2], cw, ch, dst[2], ls[2], ocw, och) < 0)
-            return avk_error("%s: out of memory", v->path);
+        if (!avk_shrink_plan_fits(v->shrink[0], f->width, f->height, v->out_w, v->out_h) ||
+            !avk_shrink_plan_fits(v->shrink[1], cw, ch, ocw, och)) {
+            avk_shrink_plan_free(v->shrink[0]);
+            avk_shrink_plan_free(v->shrink[1]);
+            v->shrink[0] = avk_shrink_plan_new(f->width, f->height, v->out_w, v->out_h);
+            v->shrink[1] = avk_shrink_plan_new(cw, ch, ocw, och);
+            if (!v->shrink[0] || !v->shrink[1])
+                return avk_error("%s: out of memory", v->path);
+        }
+        avk_shrink_apply(v->shrink[0], f->data[0], f->linesize[0], dst[0], ls[0]);
+        avk_shrink_apply(v->shrink[1], f->data[1], f->linesize[1], dst[1], ls[1]);
+        avk_shrink_apply(v->shrink[1], f->data[2], f->linesize[2], dst[2], ls[2]);
         return 0;
     }
     if (prepare_sws(v, f) < 0)
@@ -794,6 +802,8 @@ void avk_video_close(avk_video *v)
     if (!v)
         return;
     sws_freeContext(v->sws);
+    avk_shrink_plan_free(v->shrink[0]);
+    avk_shrink_plan_free(v->shrink[1]);
     av_frame_free(&v->frame);
     av_frame_free(&v->held);
     av_frame_free(&v->out);

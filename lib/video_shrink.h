@@ -5,9 +5,23 @@
 
 #include <stdint.h>
 
-/* Shrink an 8-bit plane of sw x sh pixels (rows sstride bytes apart) to
- * dw x dh (rows dstride apart), dw <= sw and dh <= sh, by two-tap
- * bilinear sampling. 0, or -1 out of memory. */
+/* The sampling positions and weights of one shrink (sw x sh to dw x dh),
+ * worked out once for every frame of a video, and a row of scratch: use
+ * a plan from one thread at a time. */
+typedef struct avk_shrink_plan avk_shrink_plan;
+
+/* A plan for sw x sh to dw x dh, dw <= sw and dh <= sh; NULL out of
+ * memory. */
+avk_shrink_plan *avk_shrink_plan_new(int sw, int sh, int dw, int dh);
+/* Whether p shrinks sw x sh to dw x dh. */
+int avk_shrink_plan_fits(const avk_shrink_plan *p, int sw, int sh, int dw, int dh);
+/* Shrink a plane (rows sstride bytes apart) into dst (rows dstride
+ * apart) by two-tap bilinear sampling. */
+void avk_shrink_apply(avk_shrink_plan *p, const uint8_t *src, int sstride, uint8_t *dst,
+                      int dstride);
+void avk_shrink_plan_free(avk_shrink_plan *p);
+
+/* Shrink one plane with a plan of its own. 0, or -1 out of memory. */
 int avk_shrink_plane(const uint8_t *src, int sstride, int sw, int sh, uint8_t *dst,
                      int dstride, int dw, int dh);
 

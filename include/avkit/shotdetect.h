@@ -102,6 +102,10 @@ const float *avk_shot_analyzer_means(const avk_shot_analyzer *a);
  * shot when a frame was added). Returns the number of shots. */
 size_t avk_shot_analyzer_finish(avk_shot_analyzer *a, avk_shot **shots);
 void avk_shot_analyzer_free(avk_shot_analyzer *a);
+/* Use the portable per-pixel code (1) or, where the CPU has it, the
+ * AVX-512 code (0, the default). Both give the same results; this is for
+ * tests and comparisons. */
+void avk_shot_analyzer_set_portable(avk_shot_analyzer *a, int portable);
 
 /* Cosine similarity of the event descriptors of frames [a0, a1) and
  * [b0, b1) of an analyzer (see av-shotcut(1), EVENT STITCHING). */

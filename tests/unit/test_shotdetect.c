@@ -277,6 +277,75 @@ static void test_motion(void)
     free(sh);
 }
 
+/* Frame k of a 4:2:0 sequence that, over its chroma samples, goes
+ * through every (U, V) pair (1024 x 1024 has 4 x 65536 samples) with a
+ * different Y for each of the 16 pixels of a pair's samples, shifted from
+ * frame to frame; w x h frames of other sizes take the same pattern
+ * cropped. */
+static void yuv_sweep(int w, int h, int k, uint8_t *f)
+{
+    int cw = (w + 1) / 2, ch = (h + 1) / 2;
+    uint8_t *U = f + (size_t)w * h, *V = U + (size_t)cw * ch;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            size_t c = (size_t)(y / 2) * cw + x / 2;
+            f[(size_t)y * w + x] = (uint8_t)(16 * ((c / 65536 + k) % 4) * 4 + 4 * (y % 2) * 2 +
+                                             (x % 2) * 4 + (size_t)(37 * k + 11 * c) % 4);
+        }
+    for (size_t c = 0; c < (size_t)cw * ch; c++) {
+        U[c] = (uint8_t)((c + 101 * k) % 65536 % 256);
+        V[c] = (uint8_t)((c + 101 * k) % 65536 / 256);
+    }
+}
+
+/* The AVX-512 per-pixel code (where the CPU has it) gives the portable
+ * code's scores, means, histograms and layouts exactly, at sizes whose
+ * rows end mid-vector too. */
+static void test_simd_same(void)
+{
+    static const int sizes[][2] = {{1024, 1024}, {333, 211}, {256, 144}, {17, 9}};
+    for (int i = 0; i < 4; i++) {
+        int w = sizes[i][0], h = sizes[i][1];
+        avk_shot_params p;
+        avk_shot_params_default(&p);
+        avk_shot_analyzer *fast = avk_shot_analyzer_new(w, h, &p);
+        avk_shot_analyzer *ref = avk_shot_analyzer_new(w, h, &p);
+        avk_shot_analyzer_set_portable(ref, 1);
+        size_t n = (size_t)w * h + 2 * (size_t)((w + 1) / 2) * ((h + 1) / 2);
+        uint8_t *f = avk_xmalloc(n);
+        const int frames = 6;
+        for (int k = 0; k < frames; k++) {
+            if (k < 4) {
+                yuv_sweep(w, h, k, f);
+            } else {                   /* random, then a flat grey frame */
+                for (size_t j = 0; j < n; j++)
+                    f[j] = k == 4 ? (uint8_t)(rand() >> 7) : 128;
+            }
+            avk_shot_analyzer_add_yuv420p(fast, f);
+            avk_shot_analyzer_add_yuv420p(ref, f);
+        }
+        const float *sf = avk_shot_analyzer_scores(fast), *sr = avk_shot_analyzer_scores(ref);
+        const float *mf = avk_shot_analyzer_means(fast), *mr = avk_shot_analyzer_means(ref);
+        int same = 1;
+        for (int k = 0; k < frames; k++)
+            if (sf[k] != sr[k] || mf[k] != mr[k]) {
+                same = 0;
+                diag("%dx%d frame %d: score %.6f vs %.6f, mean %.6f vs %.6f", w, h, k, sf[k],
+                     sr[k], mf[k], mr[k]);
+            }
+        for (int k = 1; k < frames; k++)
+            if (avk_shot_similarity(fast, k - 1, k, k, k + 1) !=
+                avk_shot_similarity(ref, k - 1, k, k, k + 1)) {
+                same = 0;
+                diag("%dx%d frames %d, %d: similarity differs", w, h, k - 1, k);
+            }
+        ok(same, "%dx%d: the fast per-pixel code gives the portable code's results", w, h);
+        free(f);
+        avk_shot_analyzer_free(fast);
+        avk_shot_analyzer_free(ref);
+    }
+}
+
 int main(void)
 {
     if (getenv("AVK_TEST_VERBOSE"))
@@ -287,5 +356,6 @@ int main(void)
     test_flash();
     test_gradual();
     test_motion();
+    test_simd_same();
     return done_testing();
 }
