@@ -472,11 +472,12 @@ void avk_shot_analyzer_add_yuv420p(avk_shot_analyzer *a, const uint8_t *yuv)
     analyze_planes(a, &sums);
 }
 
-/* Use the portable per-pixel code even where a faster one exists (tests
- * compare the two). */
+/* Choose the per-pixel code (tests compare them): 1 portable, 2 AVX-512
+ * with table divisions where the CPU has AVX-512, 0 the fastest. */
 void avk_shot_analyzer_set_portable(avk_shot_analyzer *a, int portable)
 {
-    a->simd = portable ? 0 : shot_avx512_usable();
+    int best = shot_avx512_usable();
+    a->simd = portable == 1 ? SHOT_PORTABLE : portable == 2 && best ? SHOT_AVX512 : best;
 }
 
 int64_t avk_shot_analyzer_frames(const avk_shot_analyzer *a) { return a->n; }

@@ -22,12 +22,14 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
-/* Whether this CPU runs the AVX-512 stage. */
+/* See shotdetect_impl.h. */
 int shot_avx512_usable(void)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl");
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vl"))
+        return SHOT_PORTABLE;
+    return __builtin_cpu_supports("avx512fp16") ? SHOT_AVX512_FP16 : SHOT_AVX512;
 }
 
 /* 65536 / m rounded down (65535 for m = 1, 0 for m = 0), the reciprocals
@@ -110,100 +112,55 @@ AVX512 static inline __m512i channel(__m512i base, __m512i plo, const uint16_t *
                             _mm512_set1_epi16(255));
 }
 
-/* See shotdetect_impl.h. */
-AVX512 void shot_yuv_stage_avx512(avk_shot_analyzer *a, const uint8_t *yuv,
-                                  shot_pixel_sums *sums)
+/* n / m rounded down with AVX512-FP16: the half-precision quotient
+ * (within 0.4 of n / m for n < 65504, m <= 255) rounded to the nearest
+ * integer is the quotient or one more; the product says which. Checked
+ * against integer division for every n < 65504 and m <= 255 with a
+ * quotient of at most 256 (this stage's are at most 255). */
+#define FP16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512fp16")))
+FP16 static inline __m512i div_by_byte_fp16(__m512i n, __m512i m)
 {
-    static int table_ready;
-    if (!table_ready) {
-        init_recip_table();
-        table_ready = 1;
-    }
-    __m512i rt[8];
-    for (int i = 0; i < 8; i++)
+    __m512h q = _mm512_mul_ph(_mm512_cvtepu16_ph(n), _mm512_rcp_ph(_mm512_cvtepu16_ph(m)));
+    __m512i qi = _mm512_cvtph_epu16(q);
+    __mmask32 over = _mm512_cmpgt_epu16_mask(_mm512_mullo_epi16(qi, m), n);
+    return _mm512_mask_sub_epi16(qi, over, qi, _mm512_set1_epi16(1));
+}
+
+#define STAGE_NAME yuv_stage_table
+#define STAGE_TARGET AVX512
+#define STAGE_DIV(n, m) div_by_byte(n, m, rt)
+#define STAGE_SETUP                                         \
+    static int table_ready;                                 \
+    if (!table_ready) {                                     \
+        init_recip_table();                                 \
+        table_ready = 1;                                    \
+    }                                                       \
+    __m512i rt[8];                                          \
+    for (int i = 0; i < 8; i++)                             \
         rt[i] = _mm512_load_si512(recip_table + 32 * i);
-    const int w = a->w, h = a->h, cw = (w + 1) / 2, ch = (h + 1) / 2;
-    const size_t npix = a->npix;
-    const int stride = a->term_stride;
-    const uint8_t *U = yuv + npix, *Vc = U + (size_t)cw * ch;
-    uint8_t *R = a->rgbp, *G = R + npix, *B = G + npix;
-    uint8_t *H = a->hsv[a->cur], *S = H + npix, *V = S + npix;
-    const uint8_t *P = a->n > 0 ? a->hsv[!a->cur] : NULL;
-    const __m512i one = _mm512_set1_epi16(1), c16 = _mm512_set1_epi16(16);
-    const __m512i k10773 = _mm512_set1_epi16(10773), c180 = _mm512_set1_epi16(180);
-    const __m512i c30 = _mm512_set1_epi16(30), c255 = _mm512_set1_epi16(255);
-    __m256i sad_h = _mm256_setzero_si256(), sad_s = sad_h, sad_v = sad_h;
-    uint64_t rgb_total = 0;
-    for (int y = 0; y < h; y++) {
-        if ((y & 1) == 0)
-            chroma_terms(U + (size_t)(y / 2) * cw, Vc + (size_t)(y / 2) * cw, cw, a->terms,
-                         stride);
-        const uint16_t *t = a->terms;
-        size_t o = (size_t)y * w;
-        __m512i rgb_acc = _mm512_setzero_si512();
-        for (int x = 0; x < w; x += 32) {
-            __mmask32 m = w - x >= 32 ? 0xffffffffu : (__mmask32)((1u << (w - x)) - 1);
-            __m512i yp = _mm512_sub_epi16(
-                _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, yuv + o + x)), c16);
-            __m512i plo = _mm512_mullo_epi16(yp, k10773);
-            __m512i base = _mm512_add_epi16(yp, _mm512_mulhi_epi16(yp, k10773));
-            __m512i r = channel(base, plo, t + x, t + stride + x);
-            __m512i g = channel(base, plo, t + 2 * stride + x, t + 3 * stride + x);
-            __m512i b = channel(base, plo, t + 4 * stride + x, t + 5 * stride + x);
+#include "shotdetect_stage.h"
+#undef STAGE_NAME
+#undef STAGE_TARGET
+#undef STAGE_DIV
+#undef STAGE_SETUP
 
-            __m512i mx = _mm512_max_epi16(r, _mm512_max_epi16(g, b));
-            __m512i mn = _mm512_min_epi16(r, _mm512_min_epi16(g, b));
-            __m512i d = _mm512_sub_epi16(mx, mn);
-            __mmask32 isr = _mm512_cmpeq_epi16_mask(mx, r);
-            __mmask32 isg = (__mmask32)(~isr & _mm512_cmpeq_epi16_mask(mx, g));
-            __m512i d2 = _mm512_add_epi16(d, d), d4 = _mm512_add_epi16(d2, d2);
-            __m512i num = _mm512_add_epi16(_mm512_sub_epi16(r, g), d4);          /* blue max */
-            num = _mm512_mask_mov_epi16(num, isg,
-                                        _mm512_add_epi16(_mm512_sub_epi16(b, r), d2));
-            num = _mm512_mask_mov_epi16(num, isr,
-                                        _mm512_add_epi16(_mm512_sub_epi16(g, b),
-                                                         _mm512_add_epi16(d4, d2)));
-            __m512i hn = _mm512_add_epi16(_mm512_mullo_epi16(num, c30), _mm512_srli_epi16(d, 1));
-            __m512i hv = div_by_byte(hn, d, rt);
-            hv = _mm512_mask_sub_epi16(hv, _mm512_cmpge_epu16_mask(hv, c180), hv, c180);
-            __mmask32 nonzero = _mm512_test_epi16_mask(d, d);
-            hv = _mm512_maskz_mov_epi16(nonzero, hv);
-            __m512i sn = _mm512_add_epi16(_mm512_mullo_epi16(d, c255), _mm512_srli_epi16(mx, 1));
-            __m512i sv = _mm512_maskz_mov_epi16(_mm512_test_epi16_mask(mx, mx),
-                                                div_by_byte(sn, mx, rt));
+#define STAGE_NAME yuv_stage_fp16
+#define STAGE_TARGET FP16
+#define STAGE_DIV(n, m) div_by_byte_fp16(n, m)
+#define STAGE_SETUP
+#include "shotdetect_stage.h"
+#undef STAGE_NAME
+#undef STAGE_TARGET
+#undef STAGE_DIV
+#undef STAGE_SETUP
 
-            __m256i r8 = _mm512_cvtepi16_epi8(r), g8 = _mm512_cvtepi16_epi8(g);
-            __m256i b8 = _mm512_cvtepi16_epi8(b), h8 = _mm512_cvtepi16_epi8(hv);
-            __m256i s8 = _mm512_cvtepi16_epi8(sv), v8 = _mm512_cvtepi16_epi8(mx);
-            _mm256_mask_storeu_epi8(R + o + x, m, r8);
-            _mm256_mask_storeu_epi8(G + o + x, m, g8);
-            _mm256_mask_storeu_epi8(B + o + x, m, b8);
-            _mm256_mask_storeu_epi8(H + o + x, m, h8);
-            _mm256_mask_storeu_epi8(S + o + x, m, s8);
-            _mm256_mask_storeu_epi8(V + o + x, m, v8);
-            rgb_acc = _mm512_add_epi32(
-                rgb_acc, _mm512_madd_epi16(_mm512_maskz_add_epi16(m, _mm512_add_epi16(r, g), b),
-                                           one));
-            if (P) {
-                /* Lanes past the row's end count as zero on both sides. */
-                sad_h = _mm256_add_epi64(sad_h, _mm256_sad_epu8(_mm256_maskz_mov_epi8(m, h8),
-                                         _mm256_maskz_loadu_epi8(m, P + o + x)));
-                sad_s = _mm256_add_epi64(sad_s, _mm256_sad_epu8(_mm256_maskz_mov_epi8(m, s8),
-                                         _mm256_maskz_loadu_epi8(m, P + npix + o + x)));
-                sad_v = _mm256_add_epi64(sad_v, _mm256_sad_epu8(_mm256_maskz_mov_epi8(m, v8),
-                                         _mm256_maskz_loadu_epi8(m, P + 2 * npix + o + x)));
-            }
-        }
-        rgb_total += (uint64_t)(uint32_t)_mm512_reduce_add_epi32(rgb_acc);
-    }
-    uint64_t lanes[4];
-    sums->rgb = rgb_total;
-    _mm256_storeu_si256((__m256i *)lanes, sad_h);
-    sums->dh = lanes[0] + lanes[1] + lanes[2] + lanes[3];
-    _mm256_storeu_si256((__m256i *)lanes, sad_s);
-    sums->ds = lanes[0] + lanes[1] + lanes[2] + lanes[3];
-    _mm256_storeu_si256((__m256i *)lanes, sad_v);
-    sums->dv = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+/* See shotdetect_impl.h. */
+void shot_yuv_stage_avx512(avk_shot_analyzer *a, const uint8_t *yuv, shot_pixel_sums *sums)
+{
+    if (a->simd == SHOT_AVX512_FP16)
+        yuv_stage_fp16(a, yuv, sums);
+    else
+        yuv_stage_table(a, yuv, sums);
 }
 
 /* Count, lane by lane, the bins of the even columns of a plane's even
@@ -242,10 +199,105 @@ AVX512 static inline __attribute__((always_inline)) void count_bins(const uint8_
     }
 }
 
+#define GFNI __attribute__((target("avx512f,avx512bw,avx512vl,gfni,avx512bitalg")))
+
+/* Whether this CPU has GFNI and BITALG (for gfni_histograms). */
+static int gfni_usable(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("gfni") && __builtin_cpu_supports("avx512bitalg");
+}
+
+/* Bin counters of gfni_histograms: per-byte counts of up to 8 bins, in
+ * the byte of each 64-bit lane that bin's number says. */
+typedef struct gfni_counter {
+    __m512i acc;
+    uint32_t *out;              /* 8 bins */
+} gfni_counter;
+
+/* Add the counts in c->acc to c->out: bytes to 16 bits, then the four
+ * 128-bit lanes and the two halves together, leaving bin k in 16-bit
+ * lane k. */
+GFNI static void gfni_flush(gfni_counter *c)
+{
+    __m512i w = _mm512_add_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(c->acc)),
+                                 _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(c->acc, 1)));
+    __m256i h = _mm256_add_epi16(_mm512_castsi512_si256(w), _mm512_extracti64x4_epi64(w, 1));
+    __m128i q = _mm_add_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    uint16_t bins[8];
+    _mm_storeu_si128((__m128i *)bins, q);
+    for (int k = 0; k < 8; k++)
+        c->out[k] += bins[k];
+    c->acc = _mm512_setzero_si512();
+}
+
+/* Count one vector of one-hot bytes (bit k set: the sample is in bin k;
+ * 0: no sample): GF(2) affine with the unit vectors as data and the
+ * one-hot bytes as matrix transposes each 8 x 8 block of bits, so byte k
+ * of a 64-bit lane holds the lane's samples in bin k, which popcount
+ * counts. */
+GFNI static inline __attribute__((always_inline)) void gfni_count(gfni_counter *c,
+                                                                  __m512i onehot)
+{
+    const __m512i units = _mm512_set1_epi64((long long)0x8040201008040201ULL);
+    __m512i t = _mm512_gf2p8affine_epi64_epi8(units, onehot, 0);
+    c->acc = _mm512_add_epi8(c->acc, _mm512_popcnt_epi8(t));
+}
+
+/* shot_histograms_avx512 with GFNI: per 64 bytes of a row (32 samples,
+ * the even columns), one-hot bytes from a shuffle, then gfni_count. */
+GFNI static void gfni_histograms(const uint8_t *H, const uint8_t *S, const uint8_t *V, int w,
+                                 int h, uint32_t *hh, uint32_t *sh, uint32_t *vh)
+{
+    /* Within each 128-bit lane: bit b for bin b < 8 (lo), b - 8 (hi). */
+    const __m512i lut_lo = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128,
+                                                                0, 0, 0, 0, 0, 0, 0, 0));
+    const __m512i lut_hi = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 4,
+                                                                8, 16, 32, 64, -128));
+    const __m512i low8 = _mm512_set1_epi16(0xff), seven = _mm512_set1_epi8(7);
+    const __m512i hue_mul = _mm512_set1_epi16(5826);
+    gfni_counter c[4] = {{.out = hh}, {.out = hh + 8}, {.out = sh}, {.out = vh}};
+    for (int i = 0; i < 4; i++)
+        c[i].acc = _mm512_setzero_si512();
+    int pending = 0;
+    for (int y = 0; y < h; y += 2) {
+        size_t o = (size_t)y * w;
+        for (int x = 0; x < w; x += 64) {
+            __mmask64 bytes = w - x >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (w - x)) - 1;
+            __mmask64 even = bytes & 0x5555555555555555ULL;
+            __m512i hv = _mm512_maskz_loadu_epi8(bytes, H + o + x);
+            __m512i sv = _mm512_maskz_loadu_epi8(bytes, S + o + x);
+            __m512i vv = _mm512_maskz_loadu_epi8(bytes, V + o + x);
+            __m512i hb = _mm512_mulhi_epu16(_mm512_and_si512(hv, low8), hue_mul);
+            __m512i sb = _mm512_and_si512(_mm512_srli_epi16(sv, 5), seven);
+            __m512i vb = _mm512_and_si512(_mm512_srli_epi16(vv, 5), seven);
+            gfni_count(&c[0], _mm512_maskz_shuffle_epi8(even, lut_lo, hb));
+            gfni_count(&c[1], _mm512_maskz_shuffle_epi8(even, lut_hi, hb));
+            gfni_count(&c[2], _mm512_maskz_shuffle_epi8(even, lut_lo, sb));
+            gfni_count(&c[3], _mm512_maskz_shuffle_epi8(even, lut_lo, vb));
+            /* A byte gains at most 4 a step (4 samples a 64-bit lane). */
+            if (++pending == 63) {
+                for (int i = 0; i < 4; i++)
+                    gfni_flush(&c[i]);
+                pending = 0;
+            }
+        }
+    }
+    for (int i = 0; i < 4; i++)
+        gfni_flush(&c[i]);
+}
+
 /* See shotdetect_impl.h. */
 AVX512 void shot_histograms_avx512(const uint8_t *H, const uint8_t *S, const uint8_t *V, int w,
                                    int h, uint32_t *hh, uint32_t *sh, uint32_t *vh)
 {
+    static int gfni = -1;
+    if (gfni < 0)
+        gfni = gfni_usable();
+    if (gfni) {
+        gfni_histograms(H, S, V, w, h, hh, sh, vh);
+        return;
+    }
     count_bins(H, w, h, 5826, HBINS, hh);
     count_bins(S, w, h, 65536 / 32, SBINS, sh);
     count_bins(V, w, h, 65536 / 32, VBINS, vh);

@@ -42,7 +42,7 @@ struct avk_shot_analyzer {
     uint32_t *cell_sum;         /* 3 * TPIX sums */
     uint32_t cell_count[TPIX];
     uint16_t *colsum;           /* R, G, B sums of the even columns, (w+1)/2 each */
-    int simd;                   /* 1: the AVX-512 per-pixel stage */
+    int simd;                   /* SHOT_PORTABLE, SHOT_AVX512, SHOT_AVX512_FP16 */
     uint16_t *terms;            /* its chroma terms, 6 rows of term_stride */
     int term_stride;
 };
@@ -58,6 +58,9 @@ typedef struct shot_pixel_sums {
  * when a->n > 0), bit for bit as the portable code does. Call only when
  * shot_avx512_usable(). */
 void shot_yuv_stage_avx512(avk_shot_analyzer *a, const uint8_t *yuv, shot_pixel_sums *sums);
+/* The per-pixel code this CPU can run: the portable code, AVX-512 (F, BW,
+ * VL) with table divisions, or AVX-512 with FP16 divisions. */
+enum { SHOT_PORTABLE = 0, SHOT_AVX512 = 1, SHOT_AVX512_FP16 = 2 };
 int shot_avx512_usable(void);
 /* The histograms of the even columns of the even rows of w x h H, S and
  * V planes, added to hh, sh and vh (as lib/shotdetect.c counts them). */

@@ -102,8 +102,9 @@ const float *avk_shot_analyzer_means(const avk_shot_analyzer *a);
  * shot when a frame was added). Returns the number of shots. */
 size_t avk_shot_analyzer_finish(avk_shot_analyzer *a, avk_shot **shots);
 void avk_shot_analyzer_free(avk_shot_analyzer *a);
-/* Use the portable per-pixel code (1) or, where the CPU has it, the
- * AVX-512 code (0, the default). Both give the same results; this is for
+/* Which per-pixel code to use: 0 the fastest the CPU has (the default),
+ * 1 the portable code, 2 the AVX-512 code without its FP16 divisions
+ * (where the CPU has AVX-512). All give the same results; this is for
  * tests and comparisons. */
 void avk_shot_analyzer_set_portable(avk_shot_analyzer *a, int portable);
 
