@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -187,21 +188,28 @@ static int split_shots(const config *c, const char *path, const avk_shot *sh, si
  *
  * The calling thread decodes; an analysis thread converts each decoded
  * frame to the small analysis size and analyses it. The analysis thread
- * runs at a lower priority (ANALYSIS_NICE): the frame-threaded decoder
- * leaves a core idle now and then, waiting on its own threads, and the
- * analysis fits in those gaps instead of pre-empting a decoder thread that
- * the others wait on. When the ring is full the decoder waits, so the
- * analysis can never fall behind for long. */
+ * runs only when a core would otherwise idle (SCHED_IDLE; nice 19 where
+ * that is refused): the frame-threaded decoder leaves a core idle now and
+ * then, waiting on its own threads, and the analysis fits in those gaps
+ * instead of pre-empting a decoder thread that the others wait on (which
+ * costs more than the analysis itself). The ring holds up to RING_SLOTS
+ * frames (fewer for large frames, RING_BYTES in all) so that the analysis
+ * can wait for such gaps; when it is full the decoder waits, so the
+ * analysis never falls far behind. */
 
-#define RING_SLOTS 16
+#define RING_SLOTS 32
+#define RING_MIN_SLOTS 4
+#define RING_BYTES ((size_t)128 << 20)
 #define RING_BATCH 8            /* wake the other side every 8 frames, not every one */
-#define ANALYSIS_NICE 10
+#define ANALYSIS_NICE 19
 
 typedef struct frame_ring {
     avk_video *v;
     avk_shot_analyzer *a;
     uint8_t *buf;               /* the analysis-size frame */
     avk_decoded *slot[RING_SLOTS];
+    int slots;                  /* ring size for this video's frames */
+    int batch;
     int head, tail, count;
     int done;                   /* the decoder has put its last frame */
     int failed;                 /* the analysis stopped on an error */
@@ -210,11 +218,15 @@ typedef struct frame_ring {
     pthread_cond_t filled, freed;
 } frame_ring;
 
-static void ring_init(frame_ring *r, avk_video *v, avk_shot_analyzer *a, size_t frame_bytes)
+static void ring_init(frame_ring *r, avk_video *v, avk_shot_analyzer *a, size_t frame_bytes,
+                      size_t decoded_bytes)
 {
     memset(r, 0, sizeof *r);
     r->v = v;
     r->a = a;
+    size_t fit = RING_BYTES / (decoded_bytes ? decoded_bytes : 1);
+    r->slots = fit > RING_SLOTS ? RING_SLOTS : fit < RING_MIN_SLOTS ? RING_MIN_SLOTS : (int)fit;
+    r->batch = r->slots / 4 < RING_BATCH ? (r->slots / 4 > 0 ? r->slots / 4 : 1) : RING_BATCH;
     r->buf = avk_xmalloc(frame_bytes);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->filled, NULL);
@@ -239,7 +251,9 @@ static void *ring_analyse(void *arg)
     frame_ring *r = arg;
     /* A hint only: a system that refuses it just runs the analysis at the
      * decoder's priority. */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), ANALYSIS_NICE) < 0)
+    struct sched_param idle = {.sched_priority = 0};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle) != 0 &&
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), ANALYSIS_NICE) < 0)
         errno = 0;
     for (;;) {
         pthread_mutex_lock(&r->mu);
@@ -257,13 +271,13 @@ static void *ring_analyse(void *arg)
         if (rc == 0)
             avk_shot_analyzer_add_yuv420p(r->a, r->buf);
         pthread_mutex_lock(&r->mu);
-        r->tail = (r->tail + 1) % RING_SLOTS;
+        r->tail = (r->tail + 1) % r->slots;
         r->count--;
         if (rc < 0) {
             r->failed = 1;
             snprintf(r->err, sizeof r->err, "%s", avk_errmsg());
         }
-        if (rc < 0 || r->count == RING_SLOTS - RING_BATCH)
+        if (rc < 0 || r->count == r->slots - r->batch)
             pthread_cond_signal(&r->freed);
         pthread_mutex_unlock(&r->mu);
         if (rc < 0)
@@ -276,7 +290,7 @@ static void *ring_analyse(void *arg)
 static int ring_put(frame_ring *r, avk_decoded *f)
 {
     pthread_mutex_lock(&r->mu);
-    while (r->count == RING_SLOTS && !r->failed)
+    while (r->count == r->slots && !r->failed)
         pthread_cond_wait(&r->freed, &r->mu);
     if (r->failed) {
         pthread_mutex_unlock(&r->mu);
@@ -284,9 +298,9 @@ static int ring_put(frame_ring *r, avk_decoded *f)
         return -1;
     }
     r->slot[r->head] = f;
-    r->head = (r->head + 1) % RING_SLOTS;
+    r->head = (r->head + 1) % r->slots;
     r->count++;
-    if (r->count == RING_BATCH)
+    if (r->count == r->batch)
         pthread_cond_signal(&r->filled);
     pthread_mutex_unlock(&r->mu);
     return 0;
@@ -332,7 +346,8 @@ static int process_video(const config *c, const char *path, avk_buf *b)
     avk_progress_start(&pr, path, info.nframes > 0 ? (double)info.nframes : 0.0);
     /* This thread decodes into a ring of frames that another analyses. */
     frame_ring ring;
-    ring_init(&ring, v, a, avk_frame_bytes(AVK_PIX_YUV420P, w, h));
+    ring_init(&ring, v, a, avk_frame_bytes(AVK_PIX_YUV420P, w, h),
+              avk_frame_bytes(AVK_PIX_YUV420P, info.width, info.height));
     pthread_t th;
     if (pthread_create(&th, NULL, ring_analyse, &ring) != 0)
         avk_die(AVK_EXIT_FAIL, "%s: cannot start the analysis thread", path);
