@@ -54,8 +54,9 @@ typedef struct shot_pixel_sums {
 } shot_pixel_sums;
 
 /* The per-pixel stage for a 4:2:0 frame on AVX-512 (lib/shotdetect_avx512.c):
- * writes a->rgbp and a->hsv[a->cur] and fills sums (the differences only
- * when a->n > 0), bit for bit as the portable code does. Call only when
+ * writes a->hsv[a->cur] and the even rows of a->rgbp (all the rest of
+ * the analysis reads) and fills sums (the differences only when a->n >
+ * 0), bit for bit as the portable code does. Call only when
  * shot_avx512_usable(). */
 void shot_yuv_stage_avx512(avk_shot_analyzer *a, const uint8_t *yuv, shot_pixel_sums *sums);
 /* The per-pixel code this CPU can run: the portable code, AVX-512 (F, BW,

@@ -60,9 +60,11 @@ STAGE_TARGET static void STAGE_NAME(avk_shot_analyzer *a, const uint8_t *yuv, sh
             __m256i r8 = _mm512_cvtepi16_epi8(r), g8 = _mm512_cvtepi16_epi8(g);
             __m256i b8 = _mm512_cvtepi16_epi8(b), h8 = _mm512_cvtepi16_epi8(hv);
             __m256i s8 = _mm512_cvtepi16_epi8(sv), v8 = _mm512_cvtepi16_epi8(mx);
-            _mm256_mask_storeu_epi8(R + o + x, m, r8);
-            _mm256_mask_storeu_epi8(G + o + x, m, g8);
-            _mm256_mask_storeu_epi8(B + o + x, m, b8);
+            if ((y & 1) == 0) {        /* the thumbnail cells read even rows only */
+                _mm256_mask_storeu_epi8(R + o + x, m, r8);
+                _mm256_mask_storeu_epi8(G + o + x, m, g8);
+                _mm256_mask_storeu_epi8(B + o + x, m, b8);
+            }
             _mm256_mask_storeu_epi8(H + o + x, m, h8);
             _mm256_mask_storeu_epi8(S + o + x, m, s8);
             _mm256_mask_storeu_epi8(V + o + x, m, v8);

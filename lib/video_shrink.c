@@ -34,6 +34,7 @@ struct avk_shrink_plan {
     int nchunks;
     int32_t *base;
     uint16_t *idx;              /* 2 CHUNK a chunk */
+    int16_t *wpair;             /* per destination column: 256 - w, w */
     int simd;
 };
 
@@ -75,25 +76,25 @@ static int avx512_usable(void)
 }
 
 /* The horizontal taps of a row, CHUNK destination pixels a step: one
- * permute gathers each pixel's two blended columns into a 32-bit lane. */
+ * permute gathers each pixel's two blended columns into a 32-bit lane;
+ * splitting each blended value t (< 65536) into 256 hi + lo lets two
+ * 16-bit multiply-adds with the weight pair (256 - w, w) do the taps. */
 AVX512 static void sample_row_avx512(const avk_shrink_plan *p, const uint16_t *blend,
                                      uint8_t *out)
 {
-    const __m512i low16 = _mm512_set1_epi32(0xffff), half = _mm512_set1_epi32(32768);
-    const __m512i full = _mm512_set1_epi32(256);
+    const __m512i low8 = _mm512_set1_epi16(0xff), half = _mm512_set1_epi32(32768);
     for (int c = 0; c < p->nchunks; c++) {
         int x = c * CHUNK, n = p->dw - x < CHUNK ? p->dw - x : CHUNK;
         const uint16_t *win = blend + p->base[c];
         __m512i lo = _mm512_loadu_si512(win), hi = _mm512_loadu_si512(win + 32);
         __m512i idx = _mm512_loadu_si512(p->idx + 2 * CHUNK * c);
         __m512i pair = _mm512_permutex2var_epi16(lo, idx, hi);
-        __m512i t0 = _mm512_and_si512(pair, low16), t1 = _mm512_srli_epi32(pair, 16);
+        __m512i wpair = _mm512_loadu_si512(p->wpair + 2 * CHUNK * c);
+        __m512i th = _mm512_madd_epi16(_mm512_srli_epi16(pair, 8), wpair);
+        __m512i tl = _mm512_madd_epi16(_mm512_and_si512(pair, low8), wpair);
+        __m512i v = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(th, 8), tl), half);
         __mmask16 m = (__mmask16)((1u << n) - 1);
-        __m512i w = _mm512_maskz_loadu_epi32(m, p->wx + x);
-        __m512i v = _mm512_add_epi32(_mm512_mullo_epi32(t0, _mm512_sub_epi32(full, w)),
-                                     _mm512_mullo_epi32(t1, w));
-        v = _mm512_srli_epi32(_mm512_add_epi32(v, half), 16);
-        _mm_mask_storeu_epi8(out + x, m, _mm512_cvtepi32_epi8(v));
+        _mm_mask_storeu_epi8(out + x, m, _mm512_cvtepi32_epi8(_mm512_srli_epi32(v, 16)));
     }
 }
 #else
@@ -119,6 +120,8 @@ static void plan_chunks(avk_shrink_plan *p)
             int x = first + k <= last ? first + k : last;
             p->idx[2 * CHUNK * c + 2 * k] = (uint16_t)(p->x0[x] - base);
             p->idx[2 * CHUNK * c + 2 * k + 1] = (uint16_t)(p->x1[x] - base);
+            p->wpair[2 * CHUNK * c + 2 * k] = (int16_t)(256 - p->wx[x]);
+            p->wpair[2 * CHUNK * c + 2 * k + 1] = (int16_t)p->wx[x];
         }
     }
     p->nchunks = n;
@@ -137,7 +140,8 @@ avk_shrink_plan *avk_shrink_plan_new(int sw, int sh, int dw, int dh)
     p->blend = calloc((size_t)sw + WINDOW, sizeof(uint16_t));
     p->base = malloc(sizeof(int32_t) * (size_t)nchunks);
     p->idx = malloc(sizeof(uint16_t) * 2 * CHUNK * (size_t)nchunks);
-    if (!p->x0 || !p->blend || !p->base || !p->idx) {
+    p->wpair = malloc(sizeof(int16_t) * 2 * CHUNK * (size_t)nchunks);
+    if (!p->x0 || !p->blend || !p->base || !p->idx || !p->wpair) {
         avk_shrink_plan_free(p);
         return NULL;
     }
@@ -165,6 +169,7 @@ void avk_shrink_plan_free(avk_shrink_plan *p)
     free(p->blend);
     free(p->base);
     free(p->idx);
+    free(p->wpair);
     free(p);
 }
 
