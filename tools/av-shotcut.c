@@ -195,12 +195,14 @@ static int split_shots(const config *c, const char *path, const avk_shot *sh, si
  * costs more than the analysis itself). The ring holds up to RING_SLOTS
  * frames (fewer for large frames, RING_BYTES in all) so that the analysis
  * can wait for such gaps; when it is full the decoder waits, so the
- * analysis never falls far behind. */
+ * analysis never falls far behind. A longer ring measured slower: the
+ * decoder then cycles through more frame buffers, which fall out of its
+ * caches. */
 
-#define RING_SLOTS 32
+#define RING_SLOTS 8
 #define RING_MIN_SLOTS 4
 #define RING_BYTES ((size_t)128 << 20)
-#define RING_BATCH 8            /* wake the other side every 8 frames, not every one */
+#define RING_BATCH 2            /* wake the other side every 2 frames, not every one */
 #define ANALYSIS_NICE 19
 
 typedef struct frame_ring {
@@ -226,7 +228,7 @@ static void ring_init(frame_ring *r, avk_video *v, avk_shot_analyzer *a, size_t 
     r->a = a;
     size_t fit = RING_BYTES / (decoded_bytes ? decoded_bytes : 1);
     r->slots = fit > RING_SLOTS ? RING_SLOTS : fit < RING_MIN_SLOTS ? RING_MIN_SLOTS : (int)fit;
-    r->batch = r->slots / 4 < RING_BATCH ? (r->slots / 4 > 0 ? r->slots / 4 : 1) : RING_BATCH;
+    r->batch = RING_BATCH;
     r->buf = avk_xmalloc(frame_bytes);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->filled, NULL);
