@@ -344,6 +344,7 @@ static void pixel_stage(avk_shot_analyzer *a, shot_pixel_sums *sums)
 {
     const uint8_t *R = a->rgbp, *G = R + a->npix, *B = G + a->npix;
     uint8_t *H = a->hsv[a->cur], *S = H + a->npix, *V = S + a->npix;
+    a->now = H;
     hsv_planar(R, G, B, (int)a->npix, H, S, V);
     sums->rgb = sum_bytes(a->rgbp, 3 * a->npix);
     sums->dh = sums->ds = sums->dv = 0;
@@ -364,7 +365,7 @@ static void analyze_planes(avk_shot_analyzer *a, const shot_pixel_sums *sums)
     grow(a);
     int64_t f = a->n;
     const avk_shot_params *p = &a->p;
-    uint8_t *H = a->hsv[a->cur], *S = H + a->npix, *V = S + a->npix;
+    uint8_t *H = a->now, *S = H + a->npix, *V = S + a->npix;
     uint32_t hh[HBINS] = {0}, sh[SBINS] = {0}, vh[VBINS] = {0};
     uint32_t nsamp = 0;
     a->mean[f] = (float)((double)sums->rgb / (3.0 * a->npix));
@@ -457,6 +458,7 @@ void avk_shot_analyzer_add_yuv420p(avk_shot_analyzer *a, const uint8_t *yuv)
     shot_pixel_sums sums;
     if (a->simd) {
         shot_yuv_stage_avx512(a, yuv, &sums);
+        a->now = a->hsv[0];
         analyze_planes(a, &sums);
         return;
     }
@@ -476,6 +478,8 @@ void avk_shot_analyzer_add_yuv420p(avk_shot_analyzer *a, const uint8_t *yuv)
  * with table divisions where the CPU has AVX-512, 0 the fastest. */
 void avk_shot_analyzer_set_portable(avk_shot_analyzer *a, int portable)
 {
+    if (a->n > 0)               /* the two keep the previous frame apart */
+        return;
     int best = shot_avx512_usable();
     a->simd = portable == 1 ? SHOT_PORTABLE : portable == 2 && best ? SHOT_AVX512 : best;
 }

@@ -27,6 +27,9 @@ struct avk_shot_analyzer {
     int w, h;
     size_t npix;
     uint8_t *hsv[2];            /* H, S, V planes of the previous / current frame */
+    uint8_t *now;               /* the current frame's H, S, V planes (hsv[cur],
+                                   or hsv[0] for the AVX-512 stage, which
+                                   overwrites the previous frame's in place) */
     uint8_t *edges[2];          /* edge maps when w_edges != 0 */
     uint8_t *tmp;
     uint8_t *rgbp;              /* the frame as R, G, B planes */
@@ -54,7 +57,7 @@ typedef struct shot_pixel_sums {
 } shot_pixel_sums;
 
 /* The per-pixel stage for a 4:2:0 frame on AVX-512 (lib/shotdetect_avx512.c):
- * writes a->hsv[a->cur] and the even rows of a->rgbp (all the rest of
+ * writes a->hsv[0] (over the previous frame's planes) and the even rows of a->rgbp (all the rest of
  * the analysis reads) and fills sums (the differences only when a->n >
  * 0), bit for bit as the portable code does. Call only when
  * shot_avx512_usable(). */

@@ -12,8 +12,8 @@ STAGE_TARGET static void STAGE_NAME(avk_shot_analyzer *a, const uint8_t *yuv, sh
     const int stride = a->term_stride;
     const uint8_t *U = yuv + npix, *Vc = U + (size_t)cw * ch;
     uint8_t *R = a->rgbp, *G = R + npix, *B = G + npix;
-    uint8_t *H = a->hsv[a->cur], *S = H + npix, *V = S + npix;
-    const uint8_t *P = a->n > 0 ? a->hsv[!a->cur] : NULL;
+    uint8_t *H = a->hsv[0], *S = H + npix, *V = S + npix;
+    const uint8_t *P = a->n > 0 ? H : NULL;     /* in place: half the memory traffic */
     const __m512i one = _mm512_set1_epi16(1), c16 = _mm512_set1_epi16(16);
     const __m512i k10773 = _mm512_set1_epi16(10773), c180 = _mm512_set1_epi16(180);
     const __m512i c30 = _mm512_set1_epi16(30), c255 = _mm512_set1_epi16(255);
@@ -65,14 +65,10 @@ STAGE_TARGET static void STAGE_NAME(avk_shot_analyzer *a, const uint8_t *yuv, sh
                 _mm256_mask_storeu_epi8(G + o + x, m, g8);
                 _mm256_mask_storeu_epi8(B + o + x, m, b8);
             }
-            _mm256_mask_storeu_epi8(H + o + x, m, h8);
-            _mm256_mask_storeu_epi8(S + o + x, m, s8);
-            _mm256_mask_storeu_epi8(V + o + x, m, v8);
-            rgb_acc = _mm512_add_epi32(
-                rgb_acc, _mm512_madd_epi16(_mm512_maskz_add_epi16(m, _mm512_add_epi16(r, g), b),
-                                           one));
             if (P) {
-                /* Lanes past the row's end count as zero on both sides. */
+                /* The previous frame's planes are these same planes: read
+                 * them before they are overwritten. Lanes past the row's
+                 * end count as zero on both sides. */
                 sad_h = _mm256_add_epi64(sad_h, _mm256_sad_epu8(_mm256_maskz_mov_epi8(m, h8),
                                          _mm256_maskz_loadu_epi8(m, P + o + x)));
                 sad_s = _mm256_add_epi64(sad_s, _mm256_sad_epu8(_mm256_maskz_mov_epi8(m, s8),
@@ -80,6 +76,12 @@ STAGE_TARGET static void STAGE_NAME(avk_shot_analyzer *a, const uint8_t *yuv, sh
                 sad_v = _mm256_add_epi64(sad_v, _mm256_sad_epu8(_mm256_maskz_mov_epi8(m, v8),
                                          _mm256_maskz_loadu_epi8(m, P + 2 * npix + o + x)));
             }
+            _mm256_mask_storeu_epi8(H + o + x, m, h8);
+            _mm256_mask_storeu_epi8(S + o + x, m, s8);
+            _mm256_mask_storeu_epi8(V + o + x, m, v8);
+            rgb_acc = _mm512_add_epi32(
+                rgb_acc, _mm512_madd_epi16(_mm512_maskz_add_epi16(m, _mm512_add_epi16(r, g), b),
+                                           one));
         }
         rgb_total += (uint64_t)(uint32_t)_mm512_reduce_add_epi32(rgb_acc);
     }
