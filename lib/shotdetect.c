@@ -286,6 +286,7 @@ avk_shot_analyzer *avk_shot_analyzer_new(int width, int height, const avk_shot_p
     a->simd = shot_avx512_usable();
     a->term_stride = (width + 31) / 32 * 32 + 32;
     a->terms = avk_xcalloc(6 * (size_t)a->term_stride, sizeof(uint16_t));
+    a->colsum_wide = avk_xcalloc(3 * (size_t)a->term_stride, sizeof(uint16_t));
     return a;
 }
 
@@ -337,6 +338,20 @@ static void hsv_histograms(const uint8_t *H, const uint8_t *S, const uint8_t *V,
     for (int i = 0; i < VBINS; i++) vh[i] += v2[0][i] + v2[1][i];
 }
 
+/* See shotdetect_impl.h. */
+void shot_fold_cells(avk_shot_analyzer *a, int y, uint16_t *sums, int stride, int step)
+{
+    uint32_t *cs = a->cell_sum + 3 * TW * a->cell_y[y];
+    int half = (a->w + 1) / 2;
+    for (int i = 0; i < half; i++) {
+        uint32_t *c = cs + 3 * a->cell_x[2 * i];
+        for (int k = 0; k < 3; k++) {
+            c[k] += sums[(size_t)k * stride + (size_t)i * step];
+            sums[(size_t)k * stride + (size_t)i * step] = 0;
+        }
+    }
+}
+
 /* The portable per-pixel stage: HSV planes of the frame in a->rgbp, the
  * sum of R + G + B and (after the first frame) the sums of absolute HSV
  * differences to the previous frame. */
@@ -359,7 +374,7 @@ static void pixel_stage(avk_shot_analyzer *a, shot_pixel_sums *sums)
 /* Everything but the per-pixel stage: mean, thumbnail, layout and
  * histograms from the R, G, B and H, S, V planes, and the content score
  * from sums. */
-static void analyze_planes(avk_shot_analyzer *a, const shot_pixel_sums *sums)
+static void analyze_planes(avk_shot_analyzer *a, const shot_pixel_sums *sums, int cells_done)
 {
     const uint8_t *R = a->rgbp, *G = R + a->npix, *B = G + a->npix;
     grow(a);
@@ -367,43 +382,30 @@ static void analyze_planes(avk_shot_analyzer *a, const shot_pixel_sums *sums)
     const avk_shot_params *p = &a->p;
     uint8_t *H = a->now, *S = H + a->npix, *V = S + a->npix;
     uint32_t hh[HBINS] = {0}, sh[SBINS] = {0}, vh[VBINS] = {0};
-    uint32_t nsamp = 0;
     a->mean[f] = (float)((double)sums->rgb / (3.0 * a->npix));
     /* Histograms, thumbnail cells and layout on every other pixel of every
-     * other row: they are averages, a quarter of the pixels is plenty. */
-    memset(a->cell_sum, 0, sizeof(uint32_t) * 3 * TPIX);
+     * other row: they are averages, a quarter of the pixels is plenty.
+     * The AVX-512 stage has added up the cells already (cells_done). */
     int half = (a->w + 1) / 2, rows = 0;
-    for (int y = 0; y < a->h; y += 2) {
-        size_t o = (size_t)y * a->w;
-        if (a->simd) {
-            shot_even_columns_avx512(R + o, a->w, a->colsum);
-            shot_even_columns_avx512(G + o, a->w, a->colsum + half);
-            shot_even_columns_avx512(B + o, a->w, a->colsum + 2 * half);
-        } else {
+    uint32_t nsamp = (uint32_t)half * (uint32_t)((a->h + 1) / 2);
+    if (cells_done) {
+        shot_histograms_avx512(H, S, V, a->w, a->h, hh, sh, vh);
+    } else {
+        memset(a->cell_sum, 0, sizeof(uint32_t) * 3 * TPIX);
+        for (int y = 0; y < a->h; y += 2) {
+            size_t o = (size_t)y * a->w;
             add_even_columns(R + o, a->w, a->colsum);
             add_even_columns(G + o, a->w, a->colsum + half);
             add_even_columns(B + o, a->w, a->colsum + 2 * half);
-        }
-        rows++;
-        /* Fold the column sums into the cells at the end of a row of
-         * cells (and before 16-bit sums could overflow). */
-        if (y + 2 >= a->h || a->cell_y[y + 2] != a->cell_y[y] || rows == 256) {
-            uint32_t *cs = a->cell_sum + 3 * TW * a->cell_y[y];
-            for (int i = 0; i < half; i++) {
-                uint32_t *c = cs + 3 * a->cell_x[2 * i];
-                for (int k = 0; k < 3; k++) {
-                    c[k] += a->colsum[k * half + i];
-                    a->colsum[k * half + i] = 0;
-                }
+            /* Fold the column sums into the cells at the end of a row of
+             * cells (and before 16-bit sums could overflow). */
+            if (++rows == 256 || shot_cell_row_ends(a, y)) {
+                shot_fold_cells(a, y, a->colsum, half, 1);
+                rows = 0;
             }
-            rows = 0;
-        }
-        if (!a->simd)
             hsv_histograms(H + o, S + o, V + o, a->w, hh, sh, vh);
-        nsamp += (uint32_t)half;
+        }
     }
-    if (a->simd)
-        shot_histograms_avx512(H, S, V, a->w, a->h, hh, sh, vh);
 
     /* Thumbnail (HSV of cell means) and layout (RGB means of 4x4 groups). */
     uint8_t cellrgb[3 * TPIX];
@@ -449,7 +451,7 @@ void avk_shot_analyzer_add(avk_shot_analyzer *a, const uint8_t *rgb)
     shot_pixel_sums sums;
     deinterleave(rgb, (int)a->npix, a->rgbp, a->rgbp + a->npix, a->rgbp + 2 * a->npix);
     pixel_stage(a, &sums);
-    analyze_planes(a, &sums);
+    analyze_planes(a, &sums, 0);
 }
 
 /* Add a planar 4:2:0 frame, converted to RGB with the BT.601 matrix. */
@@ -459,7 +461,7 @@ void avk_shot_analyzer_add_yuv420p(avk_shot_analyzer *a, const uint8_t *yuv)
     if (a->simd) {
         shot_yuv_stage_avx512(a, yuv, &sums);
         a->now = a->hsv[0];
-        analyze_planes(a, &sums);
+        analyze_planes(a, &sums, 1);
         return;
     }
     int w = a->w, cw = (w + 1) / 2, ch = (a->h + 1) / 2;
@@ -471,7 +473,7 @@ void avk_shot_analyzer_add_yuv420p(avk_shot_analyzer *a, const uint8_t *yuv)
                 a->rgbp + a->npix + o, a->rgbp + 2 * a->npix + o, cr, cg, cb);
     }
     pixel_stage(a, &sums);
-    analyze_planes(a, &sums);
+    analyze_planes(a, &sums, 0);
 }
 
 /* Choose the per-pixel code (tests compare them): 1 portable, 2 AVX-512
@@ -505,6 +507,7 @@ void avk_shot_analyzer_free(avk_shot_analyzer *a)
     free(a->cell_sum);
     free(a->colsum);
     free(a->terms);
+    free(a->colsum_wide);
     free(a->score);
     free(a->mean);
     free(a->thumb);

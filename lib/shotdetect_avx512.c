@@ -19,6 +19,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include <string.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
@@ -303,20 +304,6 @@ AVX512 void shot_histograms_avx512(const uint8_t *H, const uint8_t *S, const uin
     count_bins(V, w, h, 65536 / 32, VBINS, vh);
 }
 
-/* See shotdetect_impl.h. */
-AVX512 void shot_even_columns_avx512(const uint8_t *row, int w, uint16_t *sums)
-{
-    const __m512i low8 = _mm512_set1_epi16(0xff);
-    for (int x = 0; x < w; x += 64) {
-        int left = (w - x + 1) / 2;
-        __mmask32 lanes = left >= 32 ? 0xffffffffu : (__mmask32)((1u << left) - 1);
-        __mmask64 bytes = w - x >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (w - x)) - 1;
-        __m512i v = _mm512_and_si512(_mm512_maskz_loadu_epi8(bytes, row + x), low8);
-        __m512i s = _mm512_maskz_loadu_epi16(lanes, sums + x / 2);
-        _mm512_mask_storeu_epi16(sums + x / 2, lanes, _mm512_add_epi16(s, v));
-    }
-}
-
 #else
 
 int shot_avx512_usable(void) { return 0; }
@@ -327,10 +314,7 @@ void shot_histograms_avx512(const uint8_t *H, const uint8_t *S, const uint8_t *V
     (void)H, (void)S, (void)V, (void)w, (void)h, (void)hh, (void)sh, (void)vh;
 }
 
-void shot_even_columns_avx512(const uint8_t *row, int w, uint16_t *sums)
-{
-    (void)row, (void)w, (void)sums;
-}
+
 
 void shot_yuv_stage_avx512(avk_shot_analyzer *a, const uint8_t *yuv, shot_pixel_sums *sums)
 {

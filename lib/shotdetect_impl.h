@@ -45,6 +45,8 @@ struct avk_shot_analyzer {
     uint32_t *cell_sum;         /* 3 * TPIX sums */
     uint32_t cell_count[TPIX];
     uint16_t *colsum;           /* R, G, B sums of the even columns, (w+1)/2 each */
+    uint16_t *colsum_wide;      /* the same for the AVX-512 stage: at the even
+                                   columns of 3 rows of term_stride */
     int simd;                   /* SHOT_PORTABLE, SHOT_AVX512, SHOT_AVX512_FP16 */
     uint16_t *terms;            /* its chroma terms, 6 rows of term_stride */
     int term_stride;
@@ -70,8 +72,15 @@ int shot_avx512_usable(void);
  * V planes, added to hh, sh and vh (as lib/shotdetect.c counts them). */
 void shot_histograms_avx512(const uint8_t *H, const uint8_t *S, const uint8_t *V, int w, int h,
                             uint32_t *hh, uint32_t *sh, uint32_t *vh);
-/* Add the even columns of a row of w bytes to sums, one per column pair. */
-void shot_even_columns_avx512(const uint8_t *row, int w, uint16_t *sums);
+/* Whether even row y is the last even row of its row of thumbnail cells. */
+static inline int shot_cell_row_ends(const avk_shot_analyzer *a, int y)
+{
+    return y + 2 >= a->h || a->cell_y[y + 2] != a->cell_y[y];
+}
+/* Add the column sums of the sampled R, G, B (sums[k stride + i step] for
+ * column pair i, channel k) into the cells of the row of cells of row y,
+ * and zero them (lib/shotdetect.c). */
+void shot_fold_cells(avk_shot_analyzer *a, int y, uint16_t *sums, int stride, int step);
 
 
 /* Mean absolute difference of two byte planes (lib/shotdetect.c). */

@@ -11,7 +11,8 @@ STAGE_TARGET static void STAGE_NAME(avk_shot_analyzer *a, const uint8_t *yuv, sh
     const size_t npix = a->npix;
     const int stride = a->term_stride;
     const uint8_t *U = yuv + npix, *Vc = U + (size_t)cw * ch;
-    uint8_t *R = a->rgbp, *G = R + npix, *B = G + npix;
+    int cell_rows = 0;
+    memset(a->cell_sum, 0, sizeof(uint32_t) * 3 * TPIX);
     uint8_t *H = a->hsv[0], *S = H + npix, *V = S + npix;
     const uint8_t *P = a->n > 0 ? H : NULL;     /* in place: half the memory traffic */
     const __m512i one = _mm512_set1_epi16(1), c16 = _mm512_set1_epi16(16);
@@ -57,13 +58,19 @@ STAGE_TARGET static void STAGE_NAME(avk_shot_analyzer *a, const uint8_t *yuv, sh
             __m512i sv = _mm512_maskz_mov_epi16(_mm512_test_epi16_mask(mx, mx),
                                                 STAGE_DIV(sn, mx));
 
-            __m256i r8 = _mm512_cvtepi16_epi8(r), g8 = _mm512_cvtepi16_epi8(g);
-            __m256i b8 = _mm512_cvtepi16_epi8(b), h8 = _mm512_cvtepi16_epi8(hv);
+            __m256i h8 = _mm512_cvtepi16_epi8(hv);
             __m256i s8 = _mm512_cvtepi16_epi8(sv), v8 = _mm512_cvtepi16_epi8(mx);
-            if ((y & 1) == 0) {        /* the thumbnail cells read even rows only */
-                _mm256_mask_storeu_epi8(R + o + x, m, r8);
-                _mm256_mask_storeu_epi8(G + o + x, m, g8);
-                _mm256_mask_storeu_epi8(B + o + x, m, b8);
+            if ((y & 1) == 0) {        /* thumbnail cells: even rows, even columns */
+                __mmask32 even = m & 0x55555555u;
+                uint16_t *cs = a->colsum_wide + x;
+                _mm512_storeu_si512(cs, _mm512_add_epi16(_mm512_loadu_si512(cs),
+                                                         _mm512_maskz_mov_epi16(even, r)));
+                cs += stride;
+                _mm512_storeu_si512(cs, _mm512_add_epi16(_mm512_loadu_si512(cs),
+                                                         _mm512_maskz_mov_epi16(even, g)));
+                cs += stride;
+                _mm512_storeu_si512(cs, _mm512_add_epi16(_mm512_loadu_si512(cs),
+                                                         _mm512_maskz_mov_epi16(even, b)));
             }
             if (P) {
                 /* The previous frame's planes are these same planes: read
@@ -84,6 +91,12 @@ STAGE_TARGET static void STAGE_NAME(avk_shot_analyzer *a, const uint8_t *yuv, sh
                                            one));
         }
         rgb_total += (uint64_t)(uint32_t)_mm512_reduce_add_epi32(rgb_acc);
+        /* Fold the column sums at the end of a row of cells, and before
+         * 16-bit sums could overflow. */
+        if ((y & 1) == 0 && (++cell_rows == 256 || shot_cell_row_ends(a, y))) {
+            shot_fold_cells(a, y, a->colsum_wide, stride, 2);
+            cell_rows = 0;
+        }
     }
     uint64_t lanes[4];
     sums->rgb = rgb_total;
