@@ -23,6 +23,20 @@
 #define AVK_CLONES
 #endif
 
+/* Whether the CPU runs AVX-512 F, BW and VL code: the hand-written
+ * kernels of lib/ (the shrinker's taps, shot analysis) test this once and
+ * keep their portable code otherwise. */
+static inline int avk_cpu_avx512bw(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+#else
+    return 0;
+#endif
+}
+
 /* AVK_CLONES for a plain loop over pixels whose trip count is known only
  * at run time, which GCC's -O2 cost model leaves scalar: also built at -O3
  * so that it vectorizes (the per-frame loops of shot detection and of the

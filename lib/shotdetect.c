@@ -284,6 +284,7 @@ avk_shot_analyzer *avk_shot_analyzer_new(int width, int height, const avk_shot_p
     a->cell_sum = avk_xmalloc(sizeof(uint32_t) * 3 * TPIX);
     a->colsum = avk_xcalloc(3 * (size_t)((width + 1) / 2), sizeof(uint16_t));
     a->simd = shot_avx512_usable();
+    a->gfni = a->simd && shot_gfni_usable();
     a->term_stride = (width + 31) / 32 * 32 + 32;
     a->terms = avk_xcalloc(6 * (size_t)a->term_stride, sizeof(uint16_t));
     a->colsum_wide = avk_xcalloc(3 * (size_t)a->term_stride, sizeof(uint16_t));
@@ -389,7 +390,7 @@ static void analyze_planes(avk_shot_analyzer *a, const shot_pixel_sums *sums, in
     int half = (a->w + 1) / 2, rows = 0;
     uint32_t nsamp = (uint32_t)half * (uint32_t)((a->h + 1) / 2);
     if (cells_done) {
-        shot_histograms_avx512(H, S, V, a->w, a->h, hh, sh, vh);
+        shot_histograms_avx512(H, S, V, a->w, a->h, a->gfni, hh, sh, vh);
     } else {
         memset(a->cell_sum, 0, sizeof(uint32_t) * 3 * TPIX);
         for (int y = 0; y < a->h; y += 2) {
@@ -477,13 +478,15 @@ void avk_shot_analyzer_add_yuv420p(avk_shot_analyzer *a, const uint8_t *yuv)
 }
 
 /* Choose the per-pixel code (tests compare them): 1 portable, 2 AVX-512
- * with table divisions where the CPU has AVX-512, 0 the fastest. */
+ * with table divisions and compare-and-count histograms where the CPU
+ * has AVX-512, 0 the fastest. */
 void avk_shot_analyzer_set_portable(avk_shot_analyzer *a, int portable)
 {
     if (a->n > 0)               /* the two keep the previous frame apart */
         return;
     int best = shot_avx512_usable();
     a->simd = portable == 1 ? SHOT_PORTABLE : portable == 2 && best ? SHOT_AVX512 : best;
+    a->gfni = portable == 0 && a->simd && shot_gfni_usable();
 }
 
 int64_t avk_shot_analyzer_frames(const avk_shot_analyzer *a) { return a->n; }

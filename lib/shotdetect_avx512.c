@@ -1,21 +1,26 @@
-/* The per-pixel stage of shot analysis written for AVX-512 (F, BW, VL):
- * a 4:2:0 frame to R, G, B and H, S, V planes, the sum of R + G + B and
- * the sums of absolute H, S, V differences to the previous frame, in one
- * pass of 16-bit lanes, 32 pixels at a time.
+/* The per-pixel work of shot analysis written for AVX-512 (F, BW, VL),
+ * for 4:2:0 frames: in one pass of 16-bit lanes, 32 pixels at a time,
+ * RGB, HSV (written over the previous frame's planes after reading them
+ * for the differences), the sum of R + G + B and the thumbnail cell sums;
+ * then the histograms of the sampled H, S and V.
  *
  * It gives the same bytes as the portable code in lib/shotdetect.c
- * (yuv_row and hsv_pixel), which stays the reference; tests compare the
- * two on every Y, U, V triple. The two divisions of the HSV conversion
- * become integer divisions by a per-pixel divisor of at most 255, done
- * with a table of reciprocals and one correction step:
+ * (yuv_row, hsv_pixel and the loops of analyze_planes), which stays the
+ * reference; tests compare the two. The two divisions of the HSV
+ * conversion become integer divisions by a per-pixel divisor of at most
+ * 255:
  *   S = round(255 d / V)   = floor((255 d + floor(V / 2)) / V)
  *   H = round(30 num / d)  = floor((30 num + floor(d / 2)) / d)
  * (the float forms round half up, and a quotient of integers below 65536
- * by an integer below 256 is never within 1/512 of a half otherwise).
+ * by an integer below 256 is never within 1/512 of a half otherwise),
+ * done with an FP16 reciprocal where the CPU has AVX512-FP16 and with a
+ * table of reciprocals otherwise, each followed by one correction step.
  * The 16.16 fixed-point colour matrix is split into a high and a low 16
- * bits so that it too stays in 16-bit lanes; see chroma_terms.
+ * bits so that it too stays in 16-bit lanes; see chroma_terms. The
+ * histograms use GFNI and BITALG where the CPU has them.
  */
 #include "shotdetect_impl.h"
+#include "ops_util.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -26,24 +31,20 @@
 /* See shotdetect_impl.h. */
 int shot_avx512_usable(void)
 {
-    __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
-        !__builtin_cpu_supports("avx512vl"))
+    if (!avk_cpu_avx512bw())
         return SHOT_PORTABLE;
     return __builtin_cpu_supports("avx512fp16") ? SHOT_AVX512_FP16 : SHOT_AVX512;
 }
 
 /* 65536 / m rounded down (65535 for m = 1, 0 for m = 0), the reciprocals
  * of div_by_byte. */
-static uint16_t recip_table[256] __attribute__((aligned(64)));
-
-static void init_recip_table(void)
-{
-    recip_table[0] = 0;
-    recip_table[1] = 65535;
-    for (int m = 2; m < 256; m++)
-        recip_table[m] = (uint16_t)(65536 / m);
-}
+#define RC(m) (uint16_t)(65536 / (m))
+#define RC4(m) RC(m), RC(m + 1), RC(m + 2), RC(m + 3)
+#define RC16(m) RC4(m), RC4(m + 4), RC4(m + 8), RC4(m + 12)
+#define RC64(m) RC16(m), RC16(m + 16), RC16(m + 32), RC16(m + 48)
+static const uint16_t recip_table[256] __attribute__((aligned(64))) = {
+    0, 65535, RC(2), RC(3), RC4(4), RC4(8), RC4(12), RC16(16), RC16(32), RC16(48),
+    RC64(64), RC64(128), RC64(192)};
 
 /* n / m rounded down, lane by lane, for n < 65536 and 1 <= m <= 255 (m = 0
  * gives 1; callers mask those lanes). q = n * floor(65536 / m) >> 16 is
@@ -130,14 +131,9 @@ FP16 static inline __m512i div_by_byte_fp16(__m512i n, __m512i m)
 #define STAGE_NAME yuv_stage_table
 #define STAGE_TARGET AVX512
 #define STAGE_DIV(n, m) div_by_byte(n, m, rt)
-#define STAGE_SETUP                                         \
-    static int table_ready;                                 \
-    if (!table_ready) {                                     \
-        init_recip_table();                                 \
-        table_ready = 1;                                    \
-    }                                                       \
-    __m512i rt[8];                                          \
-    for (int i = 0; i < 8; i++)                             \
+#define STAGE_SETUP                                     \
+    __m512i rt[8];                                      \
+    for (int i = 0; i < 8; i++)                         \
         rt[i] = _mm512_load_si512(recip_table + 32 * i);
 #include "shotdetect_stage.h"
 #undef STAGE_NAME
@@ -202,8 +198,8 @@ AVX512 static inline __attribute__((always_inline)) void count_bins(const uint8_
 
 #define GFNI __attribute__((target("avx512f,avx512bw,avx512vl,gfni,avx512bitalg")))
 
-/* Whether this CPU has GFNI and BITALG (for gfni_histograms). */
-static int gfni_usable(void)
+/* See shotdetect_impl.h. */
+int shot_gfni_usable(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("gfni") && __builtin_cpu_supports("avx512bitalg");
@@ -290,11 +286,8 @@ GFNI static void gfni_histograms(const uint8_t *H, const uint8_t *S, const uint8
 
 /* See shotdetect_impl.h. */
 AVX512 void shot_histograms_avx512(const uint8_t *H, const uint8_t *S, const uint8_t *V, int w,
-                                   int h, uint32_t *hh, uint32_t *sh, uint32_t *vh)
+                                   int h, int gfni, uint32_t *hh, uint32_t *sh, uint32_t *vh)
 {
-    static int gfni = -1;
-    if (gfni < 0)
-        gfni = gfni_usable();
     if (gfni) {
         gfni_histograms(H, S, V, w, h, hh, sh, vh);
         return;
@@ -309,10 +302,12 @@ AVX512 void shot_histograms_avx512(const uint8_t *H, const uint8_t *S, const uin
 int shot_avx512_usable(void) { return 0; }
 
 void shot_histograms_avx512(const uint8_t *H, const uint8_t *S, const uint8_t *V, int w, int h,
-                            uint32_t *hh, uint32_t *sh, uint32_t *vh)
+                            int gfni, uint32_t *hh, uint32_t *sh, uint32_t *vh)
 {
-    (void)H, (void)S, (void)V, (void)w, (void)h, (void)hh, (void)sh, (void)vh;
+    (void)H, (void)S, (void)V, (void)w, (void)h, (void)gfni, (void)hh, (void)sh, (void)vh;
 }
+
+int shot_gfni_usable(void) { return 0; }
 
 
 

@@ -48,6 +48,7 @@ struct avk_shot_analyzer {
     uint16_t *colsum_wide;      /* the same for the AVX-512 stage: at the even
                                    columns of 3 rows of term_stride */
     int simd;                   /* SHOT_PORTABLE, SHOT_AVX512, SHOT_AVX512_FP16 */
+    int gfni;                   /* the CPU has GFNI and BITALG */
     uint16_t *terms;            /* its chroma terms, 6 rows of term_stride */
     int term_stride;
 };
@@ -71,7 +72,9 @@ int shot_avx512_usable(void);
 /* The histograms of the even columns of the even rows of w x h H, S and
  * V planes, added to hh, sh and vh (as lib/shotdetect.c counts them). */
 void shot_histograms_avx512(const uint8_t *H, const uint8_t *S, const uint8_t *V, int w, int h,
-                            uint32_t *hh, uint32_t *sh, uint32_t *vh);
+                            int gfni, uint32_t *hh, uint32_t *sh, uint32_t *vh);
+/* Whether the CPU has GFNI and BITALG, for shot_histograms_avx512. */
+int shot_gfni_usable(void);
 /* Whether even row y is the last even row of its row of thumbnail cells. */
 static inline int shot_cell_row_ends(const avk_shot_analyzer *a, int y)
 {

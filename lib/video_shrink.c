@@ -68,13 +68,6 @@ static void sample_positions(int n, int src, int32_t *i0, int32_t *i1, int32_t *
 #include <immintrin.h>
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
-static int avx512_usable(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl");
-}
-
 /* The horizontal taps of a row, CHUNK destination pixels a step: one
  * permute gathers each pixel's two blended columns into a 32-bit lane;
  * splitting each blended value t (< 65536) into 256 hi + lo lets two
@@ -98,7 +91,6 @@ AVX512 static void sample_row_avx512(const avk_shrink_plan *p, const uint16_t *b
     }
 }
 #else
-static int avx512_usable(void) { return 0; }
 static void sample_row_avx512(const avk_shrink_plan *p, const uint16_t *blend, uint8_t *out)
 {
     (void)p, (void)blend, (void)out;
@@ -149,7 +141,7 @@ avk_shrink_plan *avk_shrink_plan_new(int sw, int sh, int dw, int dh)
     p->y0 = p->wx + dw, p->y1 = p->y0 + dh, p->wy = p->y1 + dh;
     sample_positions(dw, sw, p->x0, p->x1, p->wx);
     sample_positions(dh, sh, p->y0, p->y1, p->wy);
-    p->simd = avx512_usable();
+    p->simd = avk_cpu_avx512bw();
     if (p->simd)
         plan_chunks(p);
     return p;

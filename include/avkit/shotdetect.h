@@ -103,8 +103,8 @@ const float *avk_shot_analyzer_means(const avk_shot_analyzer *a);
 size_t avk_shot_analyzer_finish(avk_shot_analyzer *a, avk_shot **shots);
 void avk_shot_analyzer_free(avk_shot_analyzer *a);
 /* Which per-pixel code to use: 0 the fastest the CPU has (the default),
- * 1 the portable code, 2 the AVX-512 code without its FP16 divisions
- * (where the CPU has AVX-512). All give the same results; this is for
+ * 1 the portable code, 2 the AVX-512 code without its FP16 divisions and
+ * GFNI histograms (where the CPU has AVX-512). All give the same results; this is for
  * tests and comparisons. Only before the first frame (ignored after). */
 void avk_shot_analyzer_set_portable(avk_shot_analyzer *a, int portable);
 
