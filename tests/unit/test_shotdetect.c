@@ -300,9 +300,8 @@ static void yuv_sweep(int w, int h, int k, uint8_t *f)
 
 /* The AVX-512 per-pixel code (where the CPU has it; code 0 with FP16
  * divisions and GFNI histograms where it has those, code 2 without) gives
- * the portable code's
- * scores, means, histograms and layouts exactly, at sizes whose rows end
- * mid-vector too. */
+ * the portable code's scores, means, histograms and layouts exactly, at
+ * sizes whose rows end mid-vector too. */
 static void test_simd_same(int code)
 {
     static const int sizes[][2] = {{1024, 1024}, {333, 211}, {256, 144}, {17, 9}};
