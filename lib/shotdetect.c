@@ -282,12 +282,11 @@ avk_shot_analyzer *avk_shot_analyzer_new(int width, int height, const avk_shot_p
         for (int x = 0; x < width; x += 2)
             a->cell_count[a->cell_y[y] * TW + a->cell_x[x]]++;
     a->cell_sum = avk_xmalloc(sizeof(uint32_t) * 3 * TPIX);
-    a->colsum = avk_xcalloc(3 * (size_t)((width + 1) / 2), sizeof(uint16_t));
-    a->simd = shot_avx512_usable();
-    a->gfni = a->simd && shot_gfni_usable();
+    /* Rows padded for whole vectors past the last pixel. */
     a->term_stride = (width + 31) / 32 * 32 + 32;
     a->terms = avk_xcalloc(6 * (size_t)a->term_stride, sizeof(uint16_t));
-    a->colsum_wide = avk_xcalloc(3 * (size_t)a->term_stride, sizeof(uint16_t));
+    a->colsum = avk_xcalloc(3 * (size_t)a->term_stride, sizeof(uint16_t));
+    avk_shot_analyzer_set_portable(a, 0);
     return a;
 }
 
@@ -304,13 +303,13 @@ static void grow(avk_shot_analyzer *a)
     a->hist = avk_xrealloc(a->hist, sizeof(float) * HIST * a->cap);
 }
 
-/* Add the pixels in the even columns of a row of w bytes to sums
- * (one per even column). */
+/* Add the pixels in the even columns of a row of w bytes to sums (at
+ * the same columns). */
 AVK_HOT
 static void add_even_columns(const uint8_t *restrict row, int w, uint16_t *restrict sums)
 {
-    for (int i = 0; i < (w + 1) / 2; i++)
-        sums[i] = (uint16_t)(sums[i] + row[2 * i]);
+    for (int x = 0; x < w; x += 2)
+        sums[x] = (uint16_t)(sums[x] + row[x]);
 }
 
 /* Count the even columns of a row of H, S and V into their histograms
@@ -340,15 +339,15 @@ static void hsv_histograms(const uint8_t *H, const uint8_t *S, const uint8_t *V,
 }
 
 /* See shotdetect_impl.h. */
-void shot_fold_cells(avk_shot_analyzer *a, int y, uint16_t *sums, int stride, int step)
+void shot_fold_cells(avk_shot_analyzer *a, int y)
 {
     uint32_t *cs = a->cell_sum + 3 * TW * a->cell_y[y];
-    int half = (a->w + 1) / 2;
-    for (int i = 0; i < half; i++) {
-        uint32_t *c = cs + 3 * a->cell_x[2 * i];
+    for (int x = 0; x < a->w; x += 2) {
+        uint32_t *c = cs + 3 * a->cell_x[x];
         for (int k = 0; k < 3; k++) {
-            c[k] += sums[(size_t)k * stride + (size_t)i * step];
-            sums[(size_t)k * stride + (size_t)i * step] = 0;
+            uint16_t *sum = a->colsum + (size_t)k * a->term_stride + x;
+            c[k] += *sum;
+            *sum = 0;
         }
     }
 }
@@ -387,21 +386,21 @@ static void analyze_planes(avk_shot_analyzer *a, const shot_pixel_sums *sums, in
     /* Histograms, thumbnail cells and layout on every other pixel of every
      * other row: they are averages, a quarter of the pixels is plenty.
      * The AVX-512 stage has added up the cells already (cells_done). */
-    int half = (a->w + 1) / 2, rows = 0;
-    uint32_t nsamp = (uint32_t)half * (uint32_t)((a->h + 1) / 2);
+    uint32_t nsamp = (uint32_t)((a->w + 1) / 2) * (uint32_t)((a->h + 1) / 2);
     if (cells_done) {
         shot_histograms_avx512(H, S, V, a->w, a->h, a->gfni, hh, sh, vh);
     } else {
         memset(a->cell_sum, 0, sizeof(uint32_t) * 3 * TPIX);
+        int rows = 0;
         for (int y = 0; y < a->h; y += 2) {
             size_t o = (size_t)y * a->w;
             add_even_columns(R + o, a->w, a->colsum);
-            add_even_columns(G + o, a->w, a->colsum + half);
-            add_even_columns(B + o, a->w, a->colsum + 2 * half);
+            add_even_columns(G + o, a->w, a->colsum + a->term_stride);
+            add_even_columns(B + o, a->w, a->colsum + 2 * a->term_stride);
             /* Fold the column sums into the cells at the end of a row of
              * cells (and before 16-bit sums could overflow). */
             if (++rows == 256 || shot_cell_row_ends(a, y)) {
-                shot_fold_cells(a, y, a->colsum, half, 1);
+                shot_fold_cells(a, y);
                 rows = 0;
             }
             hsv_histograms(H + o, S + o, V + o, a->w, hh, sh, vh);
@@ -510,7 +509,6 @@ void avk_shot_analyzer_free(avk_shot_analyzer *a)
     free(a->cell_sum);
     free(a->colsum);
     free(a->terms);
-    free(a->colsum_wide);
     free(a->score);
     free(a->mean);
     free(a->thumb);

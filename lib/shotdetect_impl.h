@@ -44,12 +44,12 @@ struct avk_shot_analyzer {
     int *cell_x, *cell_y;       /* thumbnail cell of each column / row */
     uint32_t *cell_sum;         /* 3 * TPIX sums */
     uint32_t cell_count[TPIX];
-    uint16_t *colsum;           /* R, G, B sums of the even columns, (w+1)/2 each */
-    uint16_t *colsum_wide;      /* the same for the AVX-512 stage: at the even
-                                   columns of 3 rows of term_stride */
+    uint16_t *colsum;           /* R, G, B sums of the sampled pixels of each even
+                                   column: 3 rows of term_stride */
     int simd;                   /* SHOT_PORTABLE, SHOT_AVX512, SHOT_AVX512_FP16 */
     int gfni;                   /* the CPU has GFNI and BITALG */
-    uint16_t *terms;            /* its chroma terms, 6 rows of term_stride */
+    uint16_t *terms;            /* the AVX-512 stage's chroma terms, 6 rows of
+                                   term_stride */
     int term_stride;
 };
 
@@ -60,10 +60,9 @@ typedef struct shot_pixel_sums {
 } shot_pixel_sums;
 
 /* The per-pixel stage for a 4:2:0 frame on AVX-512 (lib/shotdetect_avx512.c):
- * writes a->hsv[0] (over the previous frame's planes) and the even rows of a->rgbp (all the rest of
- * the analysis reads) and fills sums (the differences only when a->n >
- * 0), bit for bit as the portable code does. Call only when
- * shot_avx512_usable(). */
+ * writes a->hsv[0] (over the previous frame's planes) and the thumbnail
+ * cell sums, and fills sums (the differences only when a->n > 0), bit for
+ * bit as the portable code does. Call only when shot_avx512_usable(). */
 void shot_yuv_stage_avx512(avk_shot_analyzer *a, const uint8_t *yuv, shot_pixel_sums *sums);
 /* The per-pixel code this CPU can run: the portable code, AVX-512 (F, BW,
  * VL) with table divisions, or AVX-512 with FP16 divisions. */
@@ -80,10 +79,9 @@ static inline int shot_cell_row_ends(const avk_shot_analyzer *a, int y)
 {
     return y + 2 >= a->h || a->cell_y[y + 2] != a->cell_y[y];
 }
-/* Add the column sums of the sampled R, G, B (sums[k stride + i step] for
- * column pair i, channel k) into the cells of the row of cells of row y,
- * and zero them (lib/shotdetect.c). */
-void shot_fold_cells(avk_shot_analyzer *a, int y, uint16_t *sums, int stride, int step);
+/* Add the column sums a->colsum into the cells of the row of cells of
+ * row y, and zero them (lib/shotdetect.c). */
+void shot_fold_cells(avk_shot_analyzer *a, int y);
 
 
 /* Mean absolute difference of two byte planes (lib/shotdetect.c). */

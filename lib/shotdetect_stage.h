@@ -62,7 +62,7 @@ STAGE_TARGET static void STAGE_NAME(avk_shot_analyzer *a, const uint8_t *yuv, sh
             __m256i s8 = _mm512_cvtepi16_epi8(sv), v8 = _mm512_cvtepi16_epi8(mx);
             if ((y & 1) == 0) {        /* thumbnail cells: even rows, even columns */
                 __mmask32 even = m & 0x55555555u;
-                uint16_t *cs = a->colsum_wide + x;
+                uint16_t *cs = a->colsum + x;
                 _mm512_storeu_si512(cs, _mm512_add_epi16(_mm512_loadu_si512(cs),
                                                          _mm512_maskz_mov_epi16(even, r)));
                 cs += stride;
@@ -94,7 +94,7 @@ STAGE_TARGET static void STAGE_NAME(avk_shot_analyzer *a, const uint8_t *yuv, sh
         /* Fold the column sums at the end of a row of cells, and before
          * 16-bit sums could overflow. */
         if ((y & 1) == 0 && (++cell_rows == 256 || shot_cell_row_ends(a, y))) {
-            shot_fold_cells(a, y, a->colsum_wide, stride, 2);
+            shot_fold_cells(a, y);
             cell_rows = 0;
         }
     }

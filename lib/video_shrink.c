@@ -35,7 +35,6 @@ struct avk_shrink_plan {
     int32_t *base;
     uint16_t *idx;              /* 2 CHUNK a chunk */
     int16_t *wpair;             /* per destination column: 256 - w, w */
-    int simd;
 };
 
 /* For each of n destination positions along a side of length src: the
@@ -141,8 +140,7 @@ avk_shrink_plan *avk_shrink_plan_new(int sw, int sh, int dw, int dh)
     p->y0 = p->wx + dw, p->y1 = p->y0 + dh, p->wy = p->y1 + dh;
     sample_positions(dw, sw, p->x0, p->x1, p->wx);
     sample_positions(dh, sh, p->y0, p->y1, p->wy);
-    p->simd = avk_cpu_avx512bw();
-    if (p->simd)
+    if (avk_cpu_avx512bw())
         plan_chunks(p);
     return p;
 }
@@ -205,16 +203,4 @@ void avk_shrink_apply(avk_shrink_plan *p, const uint8_t *src, int sstride, uint8
                       int dstride)
 {
     apply_rows(p, src, sstride, dst, dstride, 0, p->dh, p->blend);
-}
-
-/* See video_shrink.h. */
-int avk_shrink_plane(const uint8_t *src, int sstride, int sw, int sh, uint8_t *dst,
-                     int dstride, int dw, int dh)
-{
-    avk_shrink_plan *p = avk_shrink_plan_new(sw, sh, dw, dh);
-    if (!p)
-        return -1;
-    avk_shrink_apply(p, src, sstride, dst, dstride);
-    avk_shrink_plan_free(p);
-    return 0;
 }

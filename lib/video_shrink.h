@@ -21,8 +21,4 @@ void avk_shrink_apply(avk_shrink_plan *p, const uint8_t *src, int sstride, uint8
                       int dstride);
 void avk_shrink_plan_free(avk_shrink_plan *p);
 
-/* Shrink one plane with a plan of its own. 0, or -1 out of memory. */
-int avk_shrink_plane(const uint8_t *src, int sstride, int sw, int sh, uint8_t *dst,
-                     int dstride, int dw, int dh);
-
 #endif

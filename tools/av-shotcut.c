@@ -211,7 +211,6 @@ typedef struct frame_ring {
     uint8_t *buf;               /* the analysis-size frame */
     avk_decoded *slot[RING_SLOTS];
     int slots;                  /* ring size for this video's frames */
-    int batch;
     int head, tail, count;
     int done;                   /* the decoder has put its last frame */
     int failed;                 /* the analysis stopped on an error */
@@ -228,7 +227,6 @@ static void ring_init(frame_ring *r, avk_video *v, avk_shot_analyzer *a, size_t 
     r->a = a;
     size_t fit = RING_BYTES / (decoded_bytes ? decoded_bytes : 1);
     r->slots = fit > RING_SLOTS ? RING_SLOTS : fit < RING_MIN_SLOTS ? RING_MIN_SLOTS : (int)fit;
-    r->batch = RING_BATCH;
     r->buf = avk_xmalloc(frame_bytes);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->filled, NULL);
@@ -279,7 +277,7 @@ static void *ring_analyse(void *arg)
             r->failed = 1;
             snprintf(r->err, sizeof r->err, "%s", avk_errmsg());
         }
-        if (rc < 0 || r->count == r->slots - r->batch)
+        if (rc < 0 || r->count == r->slots - RING_BATCH)
             pthread_cond_signal(&r->freed);
         pthread_mutex_unlock(&r->mu);
         if (rc < 0)
@@ -302,7 +300,7 @@ static int ring_put(frame_ring *r, avk_decoded *f)
     r->slot[r->head] = f;
     r->head = (r->head + 1) % r->slots;
     r->count++;
-    if (r->count == r->batch)
+    if (r->count == RING_BATCH)
         pthread_cond_signal(&r->filled);
     pthread_mutex_unlock(&r->mu);
     return 0;
