@@ -4,8 +4,8 @@
  *   bench_avt write -n RECORDS -e ELEMENTS [-z] [-o OUT]   (f32 records)
  *   bench_avt read FILE                                     ("-" is stdin)
  * Prints the raw payload bytes handled on stdout (read) or stderr (write). */
-#include "avkit/avt.h"
-#include "avkit/common.h"
+#include "avkit/io/avt.h"
+#include "avkit/util/common.h"
 
 #include <getopt.h>
 #include <stdlib.h>

@@ -14,7 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "avkit/bpe.h"
+#include "avkit/data/bpe.h"
 
 static uint64_t rng = 88172645463325252ULL;
 static uint32_t next_rand(void)

@@ -6,8 +6,8 @@
  * buffer (RGB24, or gray with -g; -f is the fast mode) and prints one line:
  * "frames SECONDS FPS". bench/decode.sh runs it against ffmpeg.
  */
-#include "avkit/common.h"
-#include "avkit/video.h"
+#include "avkit/util/common.h"
+#include "avkit/io/video.h"
 
 #include <getopt.h>
 #include <inttypes.h>

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avkit/common.h"
-#include "avkit/filter.h"
-#include "avkit/video.h"
+#include "avkit/util/common.h"
+#include "avkit/curate/filter.h"
+#include "avkit/io/video.h"
 
 /* Decode every clip once at the analysis size, like avk_filter_clip does,
  * with no score: the baseline. Returns seconds. */

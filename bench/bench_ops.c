@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "avkit/common.h"
-#include "avkit/ops.h"
+#include "avkit/util/common.h"
+#include "avkit/nn/ops.h"
 
 static int quick;
 static avk_rng rng;

@@ -8,10 +8,10 @@
  * FPS = frames a second, best of `rounds` timed rounds after one warm-up. */
 #include <stdio.h>
 #include <stdlib.h>
-#include "avkit/common.h"
-#include "avkit/safetensors.h"
-#include "avkit/tensor.h"
-#include "avkit/vae.h"
+#include "avkit/util/common.h"
+#include "avkit/io/safetensors.h"
+#include "avkit/nn/tensor.h"
+#include "avkit/models/vae.h"
 
 int main(int argc, char **argv)
 {

@@ -1,6 +1,6 @@
 /* avk-vidcat: decode a video to raw frames (or print what it holds) with
  * the avkit video module; also encodes raw RGB frames to an mp4. An example
- * of the API in include/avkit/video.h and the tests' tool for checking it
+ * of the API in include/avkit/io/video.h and the tests' tool for checking it
  * against ffmpeg.
  *
  *   avk-vidcat [-s WxH] [-g|-y] [-f] [-t N] [-S FIRST] [-n COUNT] [-o OUT] VIDEO
@@ -8,8 +8,8 @@
  *   avk-vidcat -p VIDEO          the same from avk_video_probe (no decoding)
  *   avk-vidcat -e OUT.mp4 -s WxH [-r FPS] [-q CRF] [-c CODEC] < frames.rgb
  */
-#include "avkit/common.h"
-#include "avkit/video.h"
+#include "avkit/util/common.h"
+#include "avkit/io/video.h"
 
 #include <getopt.h>
 #include <inttypes.h>

@@ -5,8 +5,8 @@
  *
  *   avt_write_example [-n RECORDS] [-e ELEMENTS] [-s SEED] [-z] [-b] [-o OUT]
  *   -b: raw random bit patterns (NaNs and infinities included) */
-#include "avkit/avt.h"
-#include "avkit/common.h"
+#include "avkit/io/avt.h"
+#include "avkit/util/common.h"
 
 #include <getopt.h>
 #include <stdlib.h>

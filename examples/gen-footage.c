@@ -14,7 +14,7 @@
  * frames of a seed are the same bytes on every IEEE-754 machine (as long as
  * the compiler does not contract a*b+c into fused multiply-adds).
  */
-#include "avkit/common.h"
+#include "avkit/util/common.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -11,16 +11,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "avkit/avt.h"
-#include "avkit/avt_npy.h"
-#include "avkit/bpe.h"
-#include "avkit/captions.h"
-#include "avkit/cmdpool.h"
-#include "avkit/common.h"
-#include "avkit/dist.h"
-#include "avkit/strmap.h"
-#include "avkit/tsv.h"
-#include "avkit/utf8.h"
+#include "avkit/io/avt.h"
+#include "avkit/io/avt_npy.h"
+#include "avkit/data/bpe.h"
+#include "avkit/data/captions.h"
+#include "avkit/util/cmdpool.h"
+#include "avkit/util/common.h"
+#include "avkit/dist/dist.h"
+#include "avkit/util/strmap.h"
+#include "avkit/util/tsv.h"
+#include "avkit/util/utf8.h"
 
 #define MAX_CAPTION_BYTES ((size_t)64 << 20)   /* captioner output limit */
 

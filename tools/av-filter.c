@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avkit/common.h"
-#include "avkit/dist.h"
-#include "avkit/filter.h"
-#include "avkit/tsv.h"
+#include "avkit/util/common.h"
+#include "avkit/dist/dist.h"
+#include "avkit/curate/filter.h"
+#include "avkit/util/tsv.h"
 
 static void usage(void)
 {

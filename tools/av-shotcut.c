@@ -3,12 +3,12 @@
  * mpirun, where ranks share the videos and rank 0 writes the same bytes
  * as one process. See av-shotcut(1).
  */
-#include "avkit/common.h"
-#include "avkit/dist.h"
-#include "avkit/shotdetect.h"
-#include "avkit/shotsplit.h"
-#include "avkit/tsv.h"
-#include "avkit/video.h"
+#include "avkit/util/common.h"
+#include "avkit/dist/dist.h"
+#include "avkit/curate/shotdetect.h"
+#include "avkit/curate/shotsplit.h"
+#include "avkit/util/tsv.h"
+#include "avkit/io/video.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -1,9 +1,9 @@
 /* av-tensor: the od of the tensor stream. Prints records and tensor
  * summaries as text, counts records, exports tensors to .npy, and builds
  * streams: --pack from .npy files, --cat to join and filter streams. */
-#include "avkit/avt.h"
-#include "avkit/avt_npy.h"
-#include "avkit/common.h"
+#include "avkit/io/avt.h"
+#include "avkit/io/avt_npy.h"
+#include "avkit/util/common.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -9,15 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avkit/buckets.h"
-#include "avkit/clipsrc.h"
-#include "avkit/common.h"
-#include "avkit/ops.h"
-#include "avkit/safetensors.h"
-#include "avkit/tensor.h"
-#include "avkit/vae.h"
-#include "avkit/vae_train.h"
-#include "avkit/video.h"
+#include "avkit/data/buckets.h"
+#include "avkit/data/clipsrc.h"
+#include "avkit/util/common.h"
+#include "avkit/nn/ops.h"
+#include "avkit/io/safetensors.h"
+#include "avkit/nn/tensor.h"
+#include "avkit/models/vae.h"
+#include "avkit/models/vae_train.h"
+#include "avkit/io/video.h"
 
 static void usage(void)
 {

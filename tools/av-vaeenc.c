@@ -17,15 +17,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "avkit/avt.h"
-#include "avkit/buckets.h"
-#include "avkit/clipsrc.h"
-#include "avkit/common.h"
-#include "avkit/dist.h"
-#include "avkit/tensor.h"
-#include "avkit/vae.h"
-#include "avkit/vae_train.h"
-#include "avkit/video.h"
+#include "avkit/io/avt.h"
+#include "avkit/data/buckets.h"
+#include "avkit/data/clipsrc.h"
+#include "avkit/util/common.h"
+#include "avkit/dist/dist.h"
+#include "avkit/nn/tensor.h"
+#include "avkit/models/vae.h"
+#include "avkit/models/vae_train.h"
+#include "avkit/io/video.h"
 
 static void usage(void)
 {

@@ -5,8 +5,8 @@
  * builds only), so that mutations get past them into the parser.
  * With FUZZ_WRITE_SEEDS=DIR in the environment it writes a seed corpus
  * of valid streams into DIR and exits (scripts/fuzz.sh uses that). */
-#include "avkit/avt.h"
-#include "avkit/common.h"
+#include "avkit/io/avt.h"
+#include "avkit/util/common.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-extern int avt_fuzz_skip_crc;   /* lib/avt_read.c */
+extern int avt_fuzz_skip_crc;   /* lib/io/avt_read.c */
 #endif
 
 /* Read every record to the end or the first error. */

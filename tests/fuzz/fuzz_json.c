@@ -1,8 +1,8 @@
-// fuzz-sources: lib/json.c lib/common.c
+// fuzz-sources: lib/util/json.c lib/util/common.c
 /* libFuzzer target: the JSON reader on arbitrary bytes. A parse either
  * fails with a message that names the input and a byte offset, or gives a
  * tree whose compact rewrite parses again to the same rewrite. */
-#include "avkit/json.h"
+#include "avkit/util/json.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,9 +1,9 @@
-/* libFuzzer target for the .npy reader of av-tensor --pack (lib/avt_npy.c):
+/* libFuzzer target for the .npy reader of av-tensor --pack (lib/io/avt_npy.c):
  * every input is a file read through /proc/self/fd of a memfd. With
  * FUZZ_WRITE_SEEDS=DIR it writes a few valid .npy files there and exits. */
-#include "avkit/avt.h"
-#include "avkit/avt_npy.h"
-#include "avkit/common.h"
+#include "avkit/io/avt.h"
+#include "avkit/io/avt_npy.h"
+#include "avkit/util/common.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,12 +1,12 @@
-// fuzz-sources: lib/safetensors.c lib/json.c lib/common.c
+// fuzz-sources: lib/io/safetensors.c lib/util/json.c lib/util/common.c
 /* libFuzzer target: parse arbitrary bytes as a safetensors file image.
  * Every input must end in a parsed file or an error message naming the
  * input, never a crash, a leak or a read outside the buffer. Accepted files
  * are checked further: each tensor lies inside the buffer and is found by
  * name, and writing them again gives a file that parses to the same
  * tensors. */
-#include "avkit/safetensors.h"
-#include "avkit/common.h"
+#include "avkit/io/safetensors.h"
+#include "avkit/util/common.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
 #define AVKIT_OPS_CASES_H
 
 #include <string.h>
-#include "avkit/ops.h"
+#include "avkit/nn/ops.h"
 
 typedef struct opcase opcase;
 struct opcase {

@@ -7,9 +7,9 @@
  *   st_util copy IN OUT     read IN and write its tensors and metadata to OUT
  *
  * The fixture's bytes come from xorshift32, which st_interop.py repeats. */
-#include "avkit/safetensors.h"
-#include "avkit/common.h"
-#include "avkit/json.h"
+#include "avkit/io/safetensors.h"
+#include "avkit/util/common.h"
+#include "avkit/util/json.h"
 
 #include <math.h>
 #include <stdlib.h>

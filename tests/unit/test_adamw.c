@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include "tap.h"
 #include "golden_st.h"
-#include "avkit/ops.h"
+#include "avkit/nn/ops.h"
 
 static double rel_err(const float *a, const float *b, int64_t n)
 {

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "tap.h"
-#include "avkit/ops.h"
+#include "avkit/nn/ops.h"
 
 static avk_rng rng;
 

@@ -2,8 +2,8 @@
  * (plain and zlib, file and pipe), the index gives count and seek, and
  * the half/bfloat16 conversions round correctly. */
 #include "tap.h"
-#include "avkit/avt.h"
-#include "avkit/common.h"
+#include "avkit/io/avt.h"
+#include "avkit/util/common.h"
 
 #include <string.h>
 #include <zlib.h>

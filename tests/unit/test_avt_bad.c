@@ -3,8 +3,8 @@
  * names the file and the record, without crashing or allocating what the
  * header merely claims. */
 #include "tap.h"
-#include "avkit/avt.h"
-#include "avkit/common.h"
+#include "avkit/io/avt.h"
+#include "avkit/util/common.h"
 
 #include <string.h>
 #include <zlib.h>

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "avkit/bpe.h"
-#include "avkit/utf8.h"
+#include "avkit/data/bpe.h"
+#include "avkit/util/utf8.h"
 #include "tap.h"
 
 #define B(c) (AVK_BPE_BYTE0 + (unsigned char)(c))

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tap.h"
-#include "avkit/buckets.h"
-#include "avkit/clipsrc.h"
+#include "avkit/data/buckets.h"
+#include "avkit/data/clipsrc.h"
 
 static const char *table_str(int base, int unit)
 {

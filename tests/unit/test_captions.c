@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "avkit/captions.h"
+#include "avkit/data/captions.h"
 #include "tap.h"
 
 static char path[64];

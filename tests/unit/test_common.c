@@ -1,7 +1,7 @@
-/* Unit tests for the shared conventions (lib/common.c): outputs that appear
+/* Unit tests for the shared conventions (lib/util/common.c): outputs that appear
  * only when complete, number parsing, errors. */
 #include "tap.h"
-#include "avkit/common.h"
+#include "avkit/util/common.h"
 
 #include <dirent.h>
 #include <string.h>

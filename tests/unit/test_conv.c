@@ -6,7 +6,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include "tap.h"
-#include "avkit/ops.h"
+#include "avkit/nn/ops.h"
 
 static avk_rng rng;
 

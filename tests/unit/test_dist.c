@@ -2,7 +2,7 @@
  * by tests/t010-dist.t: dealing is deterministic and balanced, items come
  * back to rank 0 in order, sums agree. Only rank 0 prints TAP. */
 #include "tap.h"
-#include "avkit/dist.h"
+#include "avkit/dist/dist.h"
 
 #include <string.h>
 

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avkit/common.h"
-#include "avkit/filter.h"
+#include "avkit/util/common.h"
+#include "avkit/curate/filter.h"
 #include "tap.h"
 
 static int cmp_desc(const void *a, const void *b)

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avkit/common.h"
-#include "avkit/filter.h"
+#include "avkit/util/common.h"
+#include "avkit/curate/filter.h"
 #include "tap.h"
 
 static uint32_t rng = 12345;

@@ -1,6 +1,6 @@
 /* The JSON reader and writer: values, every string escape, exact integers,
  * errors with byte offsets, the nesting limit, and rewriting. */
-#include "avkit/json.h"
+#include "avkit/util/json.h"
 #include "tap.h"
 
 #include <string.h>

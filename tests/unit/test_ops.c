@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tap.h"
-#include "avkit/common.h"
+#include "avkit/util/common.h"
 #include "golden_st.h"
 #include "ops_cases.h"
 

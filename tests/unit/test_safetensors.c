@@ -2,8 +2,8 @@
  * dimensions, empty tensors, metadata, the on-disk layout (8-byte aligned
  * header padded with spaces, contiguous offsets in the order added), the
  * lookups, and the writer refusing bad tensors without leaving a file. */
-#include "avkit/safetensors.h"
-#include "avkit/common.h"
+#include "avkit/io/safetensors.h"
+#include "avkit/util/common.h"
 #include "tap.h"
 
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /* Unit tests of the shot detectors on synthetic frame sequences built in
  * memory: hard cuts, a flash, a dissolve, a fade through black, a wipe,
  * fast motion, short shots, and event stitching. */
-#include "avkit/shotdetect.h"
-#include "avkit/common.h"
+#include "avkit/curate/shotdetect.h"
+#include "avkit/util/common.h"
 #include "tap.h"
 
 #include <math.h>

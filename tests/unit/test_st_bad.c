@@ -1,8 +1,8 @@
 /* safetensors files that lie: each is refused with a message that starts
  * with the file name and names the tensor or the byte offset, and never
  * crashes (this program also runs under ASan/UBSan). */
-#include "avkit/safetensors.h"
-#include "avkit/common.h"
+#include "avkit/io/safetensors.h"
+#include "avkit/util/common.h"
 #include "tap.h"
 
 #include <string.h>

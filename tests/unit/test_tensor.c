@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tap.h"
-#include "avkit/common.h"
-#include "avkit/tensor.h"
+#include "avkit/util/common.h"
+#include "avkit/nn/tensor.h"
 
 int main(void)
 {

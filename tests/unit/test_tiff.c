@@ -1,10 +1,10 @@
-/* TIFF frames (lib/tiff.c): bit-exact round trips of 8-bit, 16-bit and
+/* TIFF frames (lib/io/tiff.c): bit-exact round trips of 8-bit, 16-bit and
  * float images with 1, 3 and 4 channels, plain and deflate; layouts other
  * writers use (tiles, separate planes); ffmpeg reads what we write; clear
  * errors for missing, foreign, damaged and unsupported files.
  */
-#include "avkit/common.h"
-#include "avkit/video.h"
+#include "avkit/util/common.h"
+#include "avkit/io/video.h"
 #include "tap.h"
 
 #include <string.h>

@@ -1,6 +1,6 @@
-/* Unit tests for TSV manifests and clip ids (lib/tsv.c). */
+/* Unit tests for TSV manifests and clip ids (lib/util/tsv.c). */
 #include "tap.h"
-#include "avkit/tsv.h"
+#include "avkit/util/tsv.h"
 
 #include <string.h>
 #include <unistd.h>

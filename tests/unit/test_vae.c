@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tap.h"
-#include "avkit/common.h"
-#include "avkit/safetensors.h"
-#include "avkit/tensor.h"
-#include "avkit/vae.h"
+#include "avkit/util/common.h"
+#include "avkit/io/safetensors.h"
+#include "avkit/nn/tensor.h"
+#include "avkit/models/vae.h"
 
 #define TOL 1e-4
 

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tap.h"
-#include "avkit/common.h"
-#include "avkit/tensor.h"
-#include "avkit/vae_train.h"
+#include "avkit/util/common.h"
+#include "avkit/nn/tensor.h"
+#include "avkit/models/vae_train.h"
 
 /* Which (order, flip) turns crop a into crop b, as order * 2 + flip, or
  * -1 when none does. */

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 #include "tap.h"
-#include "avkit/common.h"
-#include "avkit/safetensors.h"
-#include "avkit/tensor.h"
-#include "avkit/vae.h"
+#include "avkit/util/common.h"
+#include "avkit/io/safetensors.h"
+#include "avkit/nn/tensor.h"
+#include "avkit/models/vae.h"
 
 /* A tiny config: 2 blocks of 8 and 16 channels, 4 groups. */
 static avk_vae_config tiny(void)

@@ -4,8 +4,8 @@
  * from several threads. The videos come from tests/t301-video-seek.t in
  * $AVK_TEST_VIDEOS (space-separated paths, made with ffmpeg's lavfi).
  */
-#include "avkit/common.h"
-#include "avkit/video.h"
+#include "avkit/util/common.h"
+#include "avkit/io/video.h"
 #include "tap.h"
 
 #include <math.h>

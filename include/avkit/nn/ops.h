@@ -1,0 +1,371 @@
+/* avkit compute core, part 2: operators with forward and backward, and the
+ * AdamW optimizer. Everything a frame-wise VAE and a video diffusion
+ * transformer (spatial, temporal and full attention, adaLN, 3D rotary
+ * positions) needs.
+ *
+ * How to read this API
+ * --------------------
+ * - Explicit forward and backward functions per operator (llm.c style, no
+ *   autograd graph; see tensor.h for why). A model runs the `_fwd`
+ *   functions, keeps what each backward needs (the inputs named in its
+ *   signature and any saved statistics such as `mean`/`rstd`/`lse`), then
+ *   runs the `_bwd` functions in reverse order.
+ * - All data is f32, contiguous, row-major; shapes are given in the order
+ *   the memory is laid out (the last dimension varies fastest). Images are
+ *   NCHW, videos NCTHW, token sequences [B, N, D], attention heads
+ *   [B, H, N, Dh]. Parameters use PyTorch's layouts (Linear weight
+ *   [out, in], Conv2d weight [out, in, kh, kw]) so diffusers/PyTorch
+ *   checkpoints load without transposes.
+ * - Forward functions WRITE their outputs. Backward functions ACCUMULATE
+ *   (+=) into every gradient they produce, input gradients included, so
+ *   residual branches and shared parameters need no extra adds; zero the
+ *   gradient buffers once per step. Any gradient pointer may be NULL when
+ *   that gradient is not needed (its work is skipped).
+ * - Outputs must not alias inputs unless a function says so.
+ * - Each operator has a reference version `avk_OP_fwd_ref`/`_bwd_ref`:
+ *   plain single-threaded loops with double accumulators, the thing tests
+ *   compare against. The unsuffixed functions are the fast versions that
+ *   models call: OpenMP threads (OMP_NUM_THREADS), loops the compiler
+ *   vectorizes, AVX2/AVX-512 clones chosen at run time (function
+ *   multiversioning; the library itself is built for baseline x86-64 and
+ *   never executes an instruction the CPU lacks), and GEMMs through
+ *   oneDNN's dnnl_sgemm.
+ * - Fast and reference agree to ~1e-6 relative (different summation
+ *   order), both agree with PyTorch to < 1e-5 relative on the golden tests
+ *   (error = max|a-b| / max|b|).
+ *
+ * Backends
+ * --------
+ * This header is the backend interface. The CPU backend (lib/nn/ops_*.c) is
+ * always built; all pointers are host memory. A CUDA backend (a later
+ * issue, built with `make CUDA=1`, sources under lib/cuda/) implements the
+ * same function set on device pointers (cuBLAS for the GEMMs, own kernels
+ * for the rest) behind the same names, so models are written once.
+ */
+#ifndef AVKIT_OPS_H
+#define AVKIT_OPS_H
+
+#include <stdint.h>
+#include "avkit/nn/tensor.h"
+
+/* ---- GEMM (ops_linear.c) --------------------------------------------- */
+
+/* C[M,N] = alpha * op(A) op(B) + beta * C, row-major; op(X) is X or X^T
+ * for trans 'N' / 'T'. The one GEMM entry point of the library (oneDNN
+ * dnnl_sgemm; threads inside unless called from a parallel region). */
+void avk_gemm(char transa, char transb, int64_t M, int64_t N, int64_t K,
+              float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+              float beta, float *C, int64_t ldc);
+/* Plain-loop reference (double accumulation). */
+void avk_gemm_ref(char transa, char transb, int64_t M, int64_t N, int64_t K,
+                  float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                  float beta, float *C, int64_t ldc);
+
+/* ---- linear ---------------------------------------------------------- */
+
+/* y[M,N] = x[M,K] w[N,K]^T + b[N]   (b may be NULL) */
+void avk_linear_fwd(float *y, const float *x, const float *w, const float *b,
+                    int64_t M, int64_t K, int64_t N);
+/* dx[M,K] += dy w;  dw[N,K] += dy^T x;  db[N] += sum over rows of dy */
+void avk_linear_bwd(float *dx, float *dw, float *db, const float *dy,
+                    const float *x, const float *w, int64_t M, int64_t K, int64_t N);
+void avk_linear_fwd_ref(float *y, const float *x, const float *w, const float *b,
+                        int64_t M, int64_t K, int64_t N);
+void avk_linear_bwd_ref(float *dx, float *dw, float *db, const float *dy,
+                        const float *x, const float *w, int64_t M, int64_t K, int64_t N);
+
+/* ---- embedding lookup (ops_embed.c) ---------------------------------- */
+
+/* Rows of a table [V, D] picked by ids [n] (caption tokens, class labels):
+ * out[i] = table[ids[i]]; the backward adds dout[i] into dtable[ids[i]]
+ * (repeated ids accumulate). Returns -1 (error naming the position and
+ * the id) when an id is outside [0, V), before writing anything. */
+int avk_embedding_fwd(float *out, const float *table, const int32_t *ids, int64_t n,
+                      int64_t V, int D);
+void avk_embedding_bwd(float *dtable, const float *dout, const int32_t *ids, int64_t n, int D);
+void avk_embedding_bwd_ref(float *dtable, const float *dout, const int32_t *ids, int64_t n, int D);
+
+/* ---- conv2d (ops_conv.c) --------------------------------------------- */
+
+/* x [B, Cin, H, W], w [Cout, Cin, kh, kw], b [Cout], y [B, Cout, Ho, Wo];
+ * zero padding, possibly asymmetric (diffusers' Downsample2D pads right and
+ * bottom by one before a stride-2 3x3 conv):
+ *   Ho = (H + pad_top + pad_bottom - kh) / stride + 1, same for Wo. */
+typedef struct avk_conv2d {
+    int B, Cin, H, W, Cout, kh, kw, stride;
+    int pad_top, pad_bottom, pad_left, pad_right;
+} avk_conv2d;
+
+/* A square-kernel, symmetric-padding description. The operators trust
+ * the description: check it once with avk_conv2d_check (a model does so
+ * when it is built). */
+avk_conv2d avk_conv2d_make(int B, int Cin, int H, int W, int Cout, int k,
+                           int stride, int pad);
+int avk_conv2d_out_h(const avk_conv2d *c);
+int avk_conv2d_out_w(const avk_conv2d *c);
+/* 0 if the description is usable, else -1 with error set. */
+int avk_conv2d_check(const avk_conv2d *c);
+/* Fast path: im2col + GEMM (1x1 stride-1 convs skip im2col); scratch is
+ * allocated per call: Cin*kh*kw*Ho*Wo floats per thread in use. */
+void avk_conv2d_fwd(float *y, const float *x, const float *w, const float *b,
+                    const avk_conv2d *c);
+void avk_conv2d_bwd(float *dx, float *dw, float *db, const float *dy,
+                    const float *x, const float *w, const avk_conv2d *c);
+void avk_conv2d_fwd_ref(float *y, const float *x, const float *w, const float *b,
+                        const avk_conv2d *c);
+void avk_conv2d_bwd_ref(float *dx, float *dw, float *db, const float *dy,
+                        const float *x, const float *w, const avk_conv2d *c);
+
+/* ---- normalization (ops_norm.c) -------------------------------------- */
+
+/* Group norm over x [B, C, S] (S = H*W, or T*H*W), G groups of C/G
+ * channels (C a multiple of G); gamma, beta [C] (either may be NULL = 1 / 0). Saves mean and
+ * rstd = 1/sqrt(var + eps) [B, G] for the backward (biased variance, as
+ * torch.nn.GroupNorm). */
+void avk_groupnorm_fwd(float *y, float *mean, float *rstd, const float *x,
+                       const float *gamma, const float *beta,
+                       int B, int C, int64_t S, int G, float eps);
+void avk_groupnorm_bwd(float *dx, float *dgamma, float *dbeta, const float *dy,
+                       const float *x, const float *mean, const float *rstd,
+                       const float *gamma, int B, int C, int64_t S, int G);
+void avk_groupnorm_fwd_ref(float *y, float *mean, float *rstd, const float *x,
+                           const float *gamma, const float *beta,
+                           int B, int C, int64_t S, int G, float eps);
+void avk_groupnorm_bwd_ref(float *dx, float *dgamma, float *dbeta, const float *dy,
+                           const float *x, const float *mean, const float *rstd,
+                           const float *gamma, int B, int C, int64_t S, int G);
+
+/* Layer norm over the last dimension of x [M, D]; gamma, beta [D] may be
+ * NULL (DiT blocks use no affine and modulate instead). Saves mean, rstd
+ * [M]. */
+void avk_layernorm_fwd(float *y, float *mean, float *rstd, const float *x,
+                       const float *gamma, const float *beta, int64_t M, int D, float eps);
+void avk_layernorm_bwd(float *dx, float *dgamma, float *dbeta, const float *dy,
+                       const float *x, const float *mean, const float *rstd,
+                       const float *gamma, int64_t M, int D);
+void avk_layernorm_fwd_ref(float *y, float *mean, float *rstd, const float *x,
+                           const float *gamma, const float *beta, int64_t M, int D, float eps);
+void avk_layernorm_bwd_ref(float *dx, float *dgamma, float *dbeta, const float *dy,
+                           const float *x, const float *mean, const float *rstd,
+                           const float *gamma, int64_t M, int D);
+
+/* RMS norm over the last dimension: y = x / sqrt(mean(x^2) + eps) * w;
+ * w [D] may be NULL. Saves rstd [M]. (For query/key normalization.) */
+void avk_rmsnorm_fwd(float *y, float *rstd, const float *x, const float *w,
+                     int64_t M, int D, float eps);
+void avk_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x,
+                     const float *rstd, const float *w, int64_t M, int D);
+void avk_rmsnorm_fwd_ref(float *y, float *rstd, const float *x, const float *w,
+                         int64_t M, int D, float eps);
+void avk_rmsnorm_bwd_ref(float *dx, float *dw, const float *dy, const float *x,
+                         const float *rstd, const float *w, int64_t M, int D);
+
+/* ---- activations (ops_act.c) ----------------------------------------- */
+
+/* SiLU y = x * sigmoid(x); GELU with the tanh approximation
+ * y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as
+ * torch.nn.GELU(approximate="tanh"). Forward may run in place (y == x),
+ * but the backward needs the original x. */
+void avk_silu_fwd(float *y, const float *x, int64_t n);
+void avk_silu_bwd(float *dx, const float *dy, const float *x, int64_t n);
+void avk_gelu_fwd(float *y, const float *x, int64_t n);
+void avk_gelu_bwd(float *dx, const float *dy, const float *x, int64_t n);
+void avk_silu_fwd_ref(float *y, const float *x, int64_t n);
+void avk_silu_bwd_ref(float *dx, const float *dy, const float *x, int64_t n);
+void avk_gelu_fwd_ref(float *y, const float *x, int64_t n);
+void avk_gelu_bwd_ref(float *dx, const float *dy, const float *x, int64_t n);
+
+/* ---- softmax (ops_softmax.c) ----------------------------------------- */
+
+/* Row softmax over the last dimension of x [M, N]; the backward uses the
+ * output y: dx += y * (dy - sum(dy * y)). y may alias x. */
+void avk_softmax_fwd(float *y, const float *x, int64_t M, int64_t N);
+void avk_softmax_bwd(float *dx, const float *dy, const float *y, int64_t M, int64_t N);
+void avk_softmax_fwd_ref(float *y, const float *x, int64_t M, int64_t N);
+void avk_softmax_bwd_ref(float *dx, const float *dy, const float *y, int64_t M, int64_t N);
+
+/* ---- attention (ops_attention.c) ------------------------------------- */
+
+/* Scaled dot-product attention, per batch b and head h:
+ *   o = softmax(scale * q k^T) v
+ * q [B, H, Nq, D], k and v [B, H, Nk, D], o [B, H, Nq, D]. Nq and Nk may
+ * differ (cross-attention to text tokens). kv_len, when not NULL, holds
+ * one count per batch entry: keys at positions >= kv_len[b] are masked out
+ * (padded captions); a count of 0 gives zero outputs (and lse = -inf).
+ *
+ * Video attention from a fused qkv projection (avk_linear with 3*H*Dh
+ * outputs) over tokens ordered (frame t, spatial position s), one
+ * avk_permute each way:
+ *   full:     qkv [B, T*S, 3, H, Dh] perm {2,0,3,1,4}   -> [3][B, H, T*S, Dh]
+ *   spatial:  qkv [B, T, S, 3, H, Dh] perm {3,0,1,4,2,5} -> [3][B*T, H, S, Dh]
+ *   temporal: qkv [B, T, S, 3, H, Dh] perm {3,0,2,4,1,5} -> [3][B*S, H, T, Dh]
+ * (q, k, v are the three consecutive slices of the output). The output
+ * goes back to token order with the inverse permutation of the matching
+ * [.., H, N, Dh] shape, and the backward uses the same permutations the
+ * other way (avk_perm_inverse, avk_permute_acc).
+ *
+ * The fast version is tiled with an online softmax (FlashAttention): it
+ * never holds the Nq x Nk score matrix, only blocks of it per thread, so
+ * memory is linear in the sequence length; lse [B, H, Nq] (log-sum-exp of
+ * each scaled score row) is saved for the backward, which recomputes the
+ * score blocks. */
+typedef struct avk_attn {
+    int B, H, Nq, Nk, D;
+    float scale;             /* usually 1/sqrt(D) */
+    const int *kv_len;       /* [B] or NULL */
+} avk_attn;
+
+/* The usual description: scale 1/sqrt(D), no key mask. */
+avk_attn avk_attn_make(int B, int H, int Nq, int Nk, int D);
+/* Bytes of scratch the fast forward / backward allocate per call. */
+size_t avk_attention_workspace(const avk_attn *a, int backward);
+void avk_attention_fwd(float *o, float *lse, const float *q, const float *k,
+                       const float *v, const avk_attn *a);
+void avk_attention_bwd(float *dq, float *dk, float *dv, const float *dout,
+                       const float *q, const float *k, const float *v,
+                       const float *o, const float *lse, const avk_attn *a);
+/* Reference: one full score row at a time (memory O(Nk)). */
+void avk_attention_fwd_ref(float *o, float *lse, const float *q, const float *k,
+                           const float *v, const avk_attn *a);
+void avk_attention_bwd_ref(float *dq, float *dk, float *dv, const float *dout,
+                           const float *q, const float *k, const float *v,
+                           const float *o, const float *lse, const avk_attn *a);
+
+/* ---- adaLN modulation (ops_modulate.c) ------------------------------- */
+
+/* x [B, N, D] with N tokens in G equal consecutive groups (G = 1: one
+ * condition per sample as in DiT; G = frames: per-frame conditioning, for
+ * frame blocks at different noise levels). shift, scale [B, G, D]:
+ *   y = x * (1 + scale) + shift
+ * dx += dy (1 + scale); dscale += sum_tokens dy x; dshift += sum_tokens dy.
+ * shift may be NULL. y may alias x (then pass the original x to bwd). */
+void avk_modulate_fwd(float *y, const float *x, const float *shift, const float *scale,
+                      int B, int64_t N, int G, int D);
+void avk_modulate_bwd(float *dx, float *dshift, float *dscale, const float *dy,
+                      const float *x, const float *scale, int B, int64_t N, int G, int D);
+void avk_modulate_fwd_ref(float *y, const float *x, const float *shift, const float *scale,
+                          int B, int64_t N, int G, int D);
+void avk_modulate_bwd_ref(float *dx, float *dshift, float *dscale, const float *dy,
+                          const float *x, const float *scale, int B, int64_t N, int G, int D);
+
+/* Gated residual: h = res + gate * y, gate [B, G, D], res/y/h [B, N, D].
+ * h may alias res (x += gate * y in place).
+ * dres += dh; dy += dh gate; dgate += sum_tokens dh y. */
+void avk_gated_residual_fwd(float *h, const float *res, const float *y, const float *gate,
+                            int B, int64_t N, int G, int D);
+void avk_gated_residual_bwd(float *dres, float *dy, float *dgate, const float *dh,
+                            const float *y, const float *gate, int B, int64_t N, int G, int D);
+void avk_gated_residual_fwd_ref(float *h, const float *res, const float *y, const float *gate,
+                                int B, int64_t N, int G, int D);
+void avk_gated_residual_bwd_ref(float *dres, float *dy, float *dgate, const float *dh,
+                                const float *y, const float *gate, int B, int64_t N, int G, int D);
+
+/* ---- position embeddings (ops_posemb.c) ------------------------------ */
+
+/* Sinusoidal timestep embedding (DiT / diffusers convention, cos first):
+ * half = dim/2, f_i = exp(-ln(max_period) i / half),
+ * out[b] = [cos(t_b f_0..f_{half-1}), sin(t_b f_0..)] (+ a zero column when
+ * dim is odd). No backward (t is data). out [B, dim]. */
+void avk_timestep_embed(float *out, const float *t, int B, int dim, float max_period);
+
+/* Positions of a (frame, row, column) grid in token order (frame-major,
+ * then row, then column): pos [T*Hp*Wp, 3]. */
+void avk_rope_grid_positions(int *pos, int T, int Hp, int Wp);
+/* Rotary table for 3D positions. The head dimension D is split into three
+ * sections of dims[0] + dims[1] + dims[2] = D (each even) for frame, row
+ * and column; inside section a, the pair (2j, 2j+1) (interleaved, as
+ * RoFormer) of that section rotates by angle pos[n][a] * base^(-2j/dims[a]).
+ * table [N, D/2, 2] holds (cos, sin). Returns -1 (error set) on bad dims. */
+int avk_rope3d_table(float *table, const int *pos, int64_t N, const int dims[3], float base);
+/* Apply the rotation to x [BH, N, D] (any number of leading batch/head
+ * rows, N tokens): y = R(table) x; backward rotates back (R^T):
+ * dx += R^T dy. y may alias x. */
+void avk_rope_fwd(float *y, const float *x, const float *table, int64_t BH, int64_t N, int D);
+void avk_rope_bwd(float *dx, const float *dy, const float *table, int64_t BH, int64_t N, int D);
+void avk_rope_fwd_ref(float *y, const float *x, const float *table, int64_t BH, int64_t N, int D);
+void avk_rope_bwd_ref(float *dx, const float *dy, const float *table, int64_t BH, int64_t N, int D);
+
+/* ---- patchify (ops_patch.c) ------------------------------------------ */
+
+/* Video latents x [B, C, T, H, W] to tokens [B, N, C*pt*ph*pw] with
+ * N = (T/pt)(H/ph)(W/pw) in frame-major, row, column order; inside a token
+ * the features run (c, dt, dh, dw), so patchify + linear equals a Conv3d
+ * with kernel = stride = (pt, ph, pw) and the weight reshaped.
+ * T, H, W must be multiples of the patch. Unpatchify is the inverse; the
+ * backward of each is the other one, accumulating. */
+typedef struct avk_patch {
+    int B, C, T, H, W, pt, ph, pw;
+} avk_patch;
+void avk_patchify_fwd(float *tokens, const float *x, const avk_patch *p);
+void avk_patchify_bwd(float *dx, const float *dtokens, const avk_patch *p);
+void avk_unpatchify_fwd(float *x, const float *tokens, const avk_patch *p);
+void avk_unpatchify_bwd(float *dtokens, const float *dx, const avk_patch *p);
+void avk_patchify_fwd_ref(float *tokens, const float *x, const avk_patch *p);
+void avk_unpatchify_fwd_ref(float *x, const float *tokens, const avk_patch *p);
+
+/* ---- resampling (ops_resample.c) ------------------------------------- */
+
+/* Nearest-neighbour upsampling by an integer factor f of x [B*C, H, W]
+ * to [B*C, f*H, f*W]; backward sums each f x f block. */
+void avk_upsample_nearest_fwd(float *y, const float *x, int64_t BC, int H, int W, int f);
+void avk_upsample_nearest_bwd(float *dx, const float *dy, int64_t BC, int H, int W, int f);
+void avk_upsample_nearest_fwd_ref(float *y, const float *x, int64_t BC, int H, int W, int f);
+void avk_upsample_nearest_bwd_ref(float *dx, const float *dy, int64_t BC, int H, int W, int f);
+/* Average pooling with an f x f window and stride f; H, W multiples of f
+ * (the output is [B*C, H/f, W/f]). Strided convolution downsampling is
+ * avk_conv2d with stride 2. */
+void avk_avgpool_fwd(float *y, const float *x, int64_t BC, int H, int W, int f);
+void avk_avgpool_bwd(float *dx, const float *dy, int64_t BC, int H, int W, int f);
+void avk_avgpool_fwd_ref(float *y, const float *x, int64_t BC, int H, int W, int f);
+void avk_avgpool_bwd_ref(float *dx, const float *dy, int64_t BC, int H, int W, int f);
+
+/* ---- losses (ops_loss.c) --------------------------------------------- */
+
+/* Each returns the loss value (accumulated in double) and, when grad is
+ * not NULL, ADDS gscale * d(loss)/d(pred) into grad (gscale is the
+ * upstream gradient, usually 1 or a loss weight).
+ *   MSE = mean((pred - target)^2)      L1 = mean(|pred - target|)
+ * (sign(0) = 0 in L1's gradient, as PyTorch). */
+double avk_mse_loss(float *grad, const float *pred, const float *target, int64_t n, float gscale);
+double avk_l1_loss(float *grad, const float *pred, const float *target, int64_t n, float gscale);
+/* KL of the diagonal Gaussian N(mean, exp(logvar)) against N(0, 1):
+ *   KL = 0.5 * sum(mean^2 + exp(logvar) - 1 - logvar) / norm
+ * (norm = batch size gives diffusers' per-sample sum averaged over the
+ * batch). Gradients are added into dmean and dlogvar (either may be NULL). */
+double avk_kl_gaussian_loss(float *dmean, float *dlogvar, const float *mean,
+                            const float *logvar, int64_t n, double norm, float gscale);
+/* Reparameterized sample of the latent distribution, as diffusers'
+ * DiagonalGaussianDistribution: lv = clamp(logvar, -30, 20),
+ * z = mean + exp(lv / 2) * eps. Backward: dmean += dz;
+ * dlogvar += dz * eps * exp(lv/2) / 2 where logvar is inside the clamp
+ * range (0 outside). */
+void avk_gaussian_sample_fwd(float *z, const float *mean, const float *logvar,
+                             const float *eps, int64_t n);
+void avk_gaussian_sample_bwd(float *dmean, float *dlogvar, const float *dz,
+                             const float *logvar, const float *eps, int64_t n);
+
+/* ---- optimizer (optim_adamw.c) --------------------------------------- */
+
+/* AdamW exactly as torch.optim.AdamW (decoupled weight decay, bias
+ * correction, eps outside the square root, amsgrad off):
+ *   p *= 1 - lr*wd;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+ *   p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+ * step is t, counted from 1. m and v start zeroed. Works on any slice of a
+ * flat parameter buffer (so a ZeRO shard is one call). */
+typedef struct avk_adamw {
+    double lr, beta1, beta2, eps, weight_decay;   /* Python floats in torch */
+} avk_adamw;
+/* torch defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, wd 1e-2. */
+avk_adamw avk_adamw_defaults(void);
+void avk_adamw_step(const avk_adamw *o, int64_t step, float *p, const float *g,
+                    float *m, float *v, int64_t n);
+void avk_adamw_step_ref(const avk_adamw *o, int64_t step, float *p, const float *g,
+                        float *m, float *v, int64_t n);
+/* Global L2 norm over several gradient buffers (double accumulation). */
+double avk_grad_global_norm(float *const *grads, const int64_t *ns, int count);
+/* torch.nn.utils.clip_grad_norm_: when the global norm exceeds max_norm,
+ * scale every gradient by max_norm / (norm + 1e-6). Returns the norm
+ * before clipping. */
+double avk_grad_clip(float *const *grads, const int64_t *ns, int count, double max_norm);
+
+#endif

@@ -1,0 +1,119 @@
+/* Activations: SiLU and GELU (tanh approximation), forward and backward.
+ *   silu(x)  = x s(x),  s = 1/(1+e^-x);  silu'(x) = s (1 + x (1 - s))
+ *   gelu(x)  = x/2 (1 + tanh(u)),  u = c (x + a x^3), c = sqrt(2/pi),
+ *              a = 0.044715
+ *   gelu'(x) = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) c (1 + 3 a x^2)
+ * The fast versions compute e^x with avk_expf so the loops vectorize;
+ * tanh(u) = 1 - 2/(e^{2u} + 1). */
+#include "avkit/nn/ops.h"
+#include "ops_util.h"
+
+#include <math.h>
+
+#define GELU_C 0.7978845608028654f   /* sqrt(2/pi) */
+#define GELU_A 0.044715f
+
+/* Chunks of this many elements are handed to threads. */
+#define CHUNK 16384
+
+AVK_CLONES static void silu_fwd_k(float *y, const float *x, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] / (1.0f + avk_expf(-x[i]));
+}
+
+AVK_CLONES static void silu_bwd_k(float *dx, const float *dy, const float *x, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + avk_expf(-x[i]));
+        dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
+    }
+}
+
+AVK_CLONES static void gelu_fwd_k(float *y, const float *x, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        float u = GELU_C * (v + GELU_A * v * v * v);
+        float t = 1.0f - 2.0f / (avk_expf(2.0f * u) + 1.0f);
+        y[i] = 0.5f * v * (1.0f + t);
+    }
+}
+
+AVK_CLONES static void gelu_bwd_k(float *dx, const float *dy, const float *x, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        float u = GELU_C * (v + GELU_A * v * v * v);
+        float t = 1.0f - 2.0f / (avk_expf(2.0f * u) + 1.0f);
+        float d = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * GELU_C * (1.0f + 3.0f * GELU_A * v * v);
+        dx[i] += dy[i] * d;
+    }
+}
+
+void avk_silu_fwd(float *y, const float *x, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= AVK_PAR_MIN)
+    for (int64_t i = 0; i < n; i += CHUNK)
+        silu_fwd_k(y + i, x + i, n - i < CHUNK ? n - i : CHUNK);
+}
+
+void avk_silu_bwd(float *dx, const float *dy, const float *x, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= AVK_PAR_MIN)
+    for (int64_t i = 0; i < n; i += CHUNK)
+        silu_bwd_k(dx + i, dy + i, x + i, n - i < CHUNK ? n - i : CHUNK);
+}
+
+void avk_gelu_fwd(float *y, const float *x, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= AVK_PAR_MIN)
+    for (int64_t i = 0; i < n; i += CHUNK)
+        gelu_fwd_k(y + i, x + i, n - i < CHUNK ? n - i : CHUNK);
+}
+
+void avk_gelu_bwd(float *dx, const float *dy, const float *x, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= AVK_PAR_MIN)
+    for (int64_t i = 0; i < n; i += CHUNK)
+        gelu_bwd_k(dx + i, dy + i, x + i, n - i < CHUNK ? n - i : CHUNK);
+}
+
+/* ---- references (libm, double) --------------------------------------- */
+
+void avk_silu_fwd_ref(float *y, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (float)(x[i] / (1.0 + exp(-(double)x[i])));
+}
+
+void avk_silu_bwd_ref(float *dx, const float *dy, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double s = 1.0 / (1.0 + exp(-(double)x[i]));
+        dx[i] += (float)(dy[i] * s * (1.0 + x[i] * (1.0 - s)));
+    }
+}
+
+void avk_gelu_fwd_ref(float *y, const float *x, int64_t n)
+{
+    const double c = sqrt(2.0 / M_PI), a = 0.044715;
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i];
+        y[i] = (float)(0.5 * v * (1.0 + tanh(c * (v + a * v * v * v))));
+    }
+}
+
+void avk_gelu_bwd_ref(float *dx, const float *dy, const float *x, int64_t n)
+{
+    const double c = sqrt(2.0 / M_PI), a = 0.044715;
+    for (int64_t i = 0; i < n; i++) {
+        double v = x[i], t = tanh(c * (v + a * v * v * v));
+        double d = 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * c * (1.0 + 3.0 * a * v * v);
+        dx[i] += (float)(dy[i] * d);
+    }
+}

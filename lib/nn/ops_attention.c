@@ -1,0 +1,335 @@
+/* Scaled dot-product attention, forward and backward.
+ *
+ * Fast path (FlashAttention-2 style, on the CPU): the queries of one
+ * (batch, head) are cut into blocks of BQ rows and the keys into blocks of
+ * BK; a thread takes a query block, walks the key blocks with an online
+ * softmax (running row max m and sum l, rescaling its output accumulator
+ * when m grows), and writes o = acc / l and lse = m + log l. Only one
+ * BQ x BK score block per thread exists at a time, so memory is linear in
+ * the sequence length. The block products are dnnl_sgemm calls (single-
+ * threaded inside the parallel region). The backward recomputes each score
+ * block from q, k and the saved lse, P = exp(S - lse), and with
+ * Di = rowsum(dO * O):
+ *   dV += P^T dO,  dP = dO V^T,  dS = P (dP - Di),
+ *   dQ += scale dS K,  dK += scale dS^T Q.
+ * When there are enough (batch, head) pairs for the threads, each thread
+ * owns whole pairs and does all five products in one pass; otherwise a
+ * pass over key blocks (dK, dV) and a pass over query blocks (dQ) keep
+ * every write owned by one thread (no atomics, deterministic). */
+#include "avkit/nn/ops.h"
+#include "avkit/util/common.h"
+#include "ops_util.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BQ 128
+#define BK 512
+
+avk_attn avk_attn_make(int B, int H, int Nq, int Nk, int D)
+{
+    avk_attn a = {B, H, Nq, Nk, D, 1.0f / sqrtf((float)D), NULL};
+    return a;
+}
+
+/* Keys that batch entry b attends to. */
+static int keys_of(const avk_attn *a, int64_t bh)
+{
+    if (!a->kv_len)
+        return a->Nk;
+    int L = a->kv_len[bh / a->H];
+    return L < a->Nk ? L : a->Nk;
+}
+
+size_t avk_attention_workspace(const avk_attn *a, int backward)
+{
+    size_t per = backward ? (size_t)2 * BQ * BK : (size_t)BQ * BK + (size_t)BQ * a->D + 2 * BQ;
+    size_t extra = backward ? (size_t)a->B * a->H * a->Nq : 0;   /* Di */
+    return (per * (size_t)omp_get_max_threads() + extra) * sizeof(float);
+}
+
+/* ---- block kernels --------------------------------------------------- */
+
+/* Online softmax step for one block row of scores s[0..n): new max,
+ * P = exp(s - mnew) in place, returns the row sum of P; *corr is the
+ * factor exp(mold - mnew) for the old accumulator. */
+AVK_CLONES static float online_row(float *s, int n, float *m, float *corr)
+{
+    float mx = *m;
+#pragma omp simd reduction(max : mx)
+    for (int j = 0; j < n; j++)
+        mx = s[j] > mx ? s[j] : mx;
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int j = 0; j < n; j++) {
+        float e = avk_expf(s[j] - mx);
+        s[j] = e;
+        sum += e;
+    }
+    *corr = *m == -INFINITY ? 0.0f : avk_expf(*m - mx);
+    *m = mx;
+    return sum;
+}
+
+AVK_CLONES static void scale_row(float *x, int n, float c)
+{
+#pragma omp simd
+    for (int j = 0; j < n; j++)
+        x[j] *= c;
+}
+
+/* P = exp(S - lse) for a row. */
+AVK_CLONES static void prob_row(float *s, int n, float lse)
+{
+#pragma omp simd
+    for (int j = 0; j < n; j++)
+        s[j] = avk_expf(s[j] - lse);
+}
+
+/* dS = P (dP - Di) for a row, written over dP. */
+AVK_CLONES static void dscore_row(float *dp, const float *p, int n, float di)
+{
+#pragma omp simd
+    for (int j = 0; j < n; j++)
+        dp[j] = p[j] * (dp[j] - di);
+}
+
+AVK_CLONES static float dot_row(const float *a, const float *b, int n)
+{
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int j = 0; j < n; j++)
+        s += a[j] * b[j];
+    return s;
+}
+
+/* ---- forward --------------------------------------------------------- */
+
+void avk_attention_fwd(float *o, float *lse, const float *q, const float *k,
+                       const float *v, const avk_attn *a)
+{
+    int D = a->D;
+    int64_t BH = (int64_t)a->B * a->H, nqb = (a->Nq + BQ - 1) / BQ;
+#pragma omp parallel
+    {
+        float *S = avk_falloc(BQ * BK), *acc = avk_falloc((int64_t)BQ * D);
+        float m[BQ], l[BQ];
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t item = 0; item < BH * nqb; item++) {
+            int64_t bh = item / nqb;
+            int i0 = (int)(item % nqb) * BQ, bq = a->Nq - i0 < BQ ? a->Nq - i0 : BQ;
+            int L = keys_of(a, bh);
+            const float *qi = q + (bh * a->Nq + i0) * D;
+            const float *kb = k + bh * a->Nk * D, *vb = v + bh * a->Nk * D;
+            for (int r = 0; r < bq; r++) {
+                m[r] = -INFINITY;
+                l[r] = 0;
+            }
+            memset(acc, 0, sizeof(float) * bq * D);
+            for (int j0 = 0; j0 < L; j0 += BK) {
+                int bk = L - j0 < BK ? L - j0 : BK;
+                avk_gemm('N', 'T', bq, bk, D, a->scale, qi, D, kb + (int64_t)j0 * D, D, 0.0f, S, bk);
+                for (int r = 0; r < bq; r++) {
+                    float corr;
+                    float sum = online_row(S + r * bk, bk, &m[r], &corr);
+                    l[r] = l[r] * corr + sum;
+                    if (corr != 1.0f)
+                        scale_row(acc + r * D, D, corr);
+                }
+                avk_gemm('N', 'N', bq, D, bk, 1.0f, S, bk, vb + (int64_t)j0 * D, D, 1.0f, acc, D);
+            }
+            float *oi = o + (bh * a->Nq + i0) * D;
+            for (int r = 0; r < bq; r++) {
+                float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;   /* no keys: zeros */
+                for (int d = 0; d < D; d++)
+                    oi[r * D + d] = acc[r * D + d] * inv;
+                lse[bh * a->Nq + i0 + r] = m[r] + logf(l[r]);
+            }
+        }
+        avk_ffree(S);
+        avk_ffree(acc);
+    }
+}
+
+/* ---- backward -------------------------------------------------------- */
+
+/* Score block of query rows [i0, i0+bq) and key rows [j0, j0+bk) of pair
+ * bh: P into P, dS into dS. */
+static void bwd_block(float *P, float *dS, const float *q, const float *k, const float *v,
+                      const float *dout, const float *lse, const float *Di, const avk_attn *a,
+                      int64_t bh, int i0, int bq, int j0, int bk)
+{
+    int D = a->D;
+    const float *qi = q + (bh * a->Nq + i0) * D, *doi = dout + (bh * a->Nq + i0) * D;
+    const float *kj = k + (bh * a->Nk + j0) * D, *vj = v + (bh * a->Nk + j0) * D;
+    avk_gemm('N', 'T', bq, bk, D, a->scale, qi, D, kj, D, 0.0f, P, bk);
+    avk_gemm('N', 'T', bq, bk, D, 1.0f, doi, D, vj, D, 0.0f, dS, bk);
+    for (int r = 0; r < bq; r++) {
+        prob_row(P + r * bk, bk, lse[bh * a->Nq + i0 + r]);
+        dscore_row(dS + r * bk, P + r * bk, bk, Di[bh * a->Nq + i0 + r]);
+    }
+}
+
+void avk_attention_bwd(float *dq, float *dk, float *dv, const float *dout,
+                       const float *q, const float *k, const float *v,
+                       const float *o, const float *lse, const avk_attn *a)
+{
+    int D = a->D, nt = avk_ops_threads();
+    int64_t BH = (int64_t)a->B * a->H, nqb = (a->Nq + BQ - 1) / BQ, nkb = (a->Nk + BK - 1) / BK;
+    float *Di = avk_falloc(BH * a->Nq);
+#pragma omp parallel for schedule(static) if (BH * a->Nq * D >= AVK_PAR_MIN)
+    for (int64_t r = 0; r < BH * a->Nq; r++)
+        Di[r] = dot_row(dout + r * D, o + r * D, D);
+    int owned = BH >= 4 * nt || BH % nt == 0;
+    if (owned) {
+#pragma omp parallel
+        {
+            float *P = avk_falloc(BQ * BK), *dS = avk_falloc(BQ * BK);
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t bh = 0; bh < BH; bh++) {
+                int L = keys_of(a, bh);
+                for (int j0 = 0; j0 < L; j0 += BK) {
+                    int bk = L - j0 < BK ? L - j0 : BK;
+                    const float *kj = k + (bh * a->Nk + j0) * D;
+                    for (int i0 = 0; i0 < a->Nq; i0 += BQ) {
+                        int bq = a->Nq - i0 < BQ ? a->Nq - i0 : BQ;
+                        const float *qi = q + (bh * a->Nq + i0) * D;
+                        const float *doi = dout + (bh * a->Nq + i0) * D;
+                        bwd_block(P, dS, q, k, v, dout, lse, Di, a, bh, i0, bq, j0, bk);
+                        if (dv)
+                            avk_gemm('T', 'N', bk, D, bq, 1.0f, P, bk, doi, D, 1.0f,
+                                     dv + (bh * a->Nk + j0) * D, D);
+                        if (dq)
+                            avk_gemm('N', 'N', bq, D, bk, a->scale, dS, bk, kj, D, 1.0f,
+                                     dq + (bh * a->Nq + i0) * D, D);
+                        if (dk)
+                            avk_gemm('T', 'N', bk, D, bq, a->scale, dS, bk, qi, D, 1.0f,
+                                     dk + (bh * a->Nk + j0) * D, D);
+                    }
+                }
+            }
+            avk_ffree(P);
+            avk_ffree(dS);
+        }
+    } else {
+#pragma omp parallel
+        {
+            float *P = avk_falloc(BQ * BK), *dS = avk_falloc(BQ * BK);
+            /* pass 1: key blocks own dK, dV */
+            if (dk || dv) {
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t item = 0; item < BH * nkb; item++) {
+                    int64_t bh = item / nkb;
+                    int j0 = (int)(item % nkb) * BK, L = keys_of(a, bh);
+                    if (j0 >= L)
+                        continue;
+                    int bk = L - j0 < BK ? L - j0 : BK;
+                    for (int i0 = 0; i0 < a->Nq; i0 += BQ) {
+                        int bq = a->Nq - i0 < BQ ? a->Nq - i0 : BQ;
+                        bwd_block(P, dS, q, k, v, dout, lse, Di, a, bh, i0, bq, j0, bk);
+                        if (dv)
+                            avk_gemm('T', 'N', bk, D, bq, 1.0f, P, bk, dout + (bh * a->Nq + i0) * D,
+                                     D, 1.0f, dv + (bh * a->Nk + j0) * D, D);
+                        if (dk)
+                            avk_gemm('T', 'N', bk, D, bq, a->scale, dS, bk, q + (bh * a->Nq + i0) * D,
+                                     D, 1.0f, dk + (bh * a->Nk + j0) * D, D);
+                    }
+                }
+            }
+            /* pass 2: query blocks own dQ */
+            if (dq) {
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t item = 0; item < BH * nqb; item++) {
+                    int64_t bh = item / nqb;
+                    int i0 = (int)(item % nqb) * BQ, bq = a->Nq - i0 < BQ ? a->Nq - i0 : BQ;
+                    int L = keys_of(a, bh);
+                    for (int j0 = 0; j0 < L; j0 += BK) {
+                        int bk = L - j0 < BK ? L - j0 : BK;
+                        bwd_block(P, dS, q, k, v, dout, lse, Di, a, bh, i0, bq, j0, bk);
+                        avk_gemm('N', 'N', bq, D, bk, a->scale, dS, bk, k + (bh * a->Nk + j0) * D, D,
+                                 1.0f, dq + (bh * a->Nq + i0) * D, D);
+                    }
+                }
+            }
+            avk_ffree(P);
+            avk_ffree(dS);
+        }
+    }
+    avk_ffree(Di);
+}
+
+/* ---- reference: one full score row at a time, in double -------------- */
+
+void avk_attention_fwd_ref(float *o, float *lse, const float *q, const float *k,
+                           const float *v, const avk_attn *a)
+{
+    int D = a->D;
+    double *s = avk_xmalloc(sizeof(double) * (size_t)(a->Nk > 0 ? a->Nk : 1));
+    for (int64_t bh = 0; bh < (int64_t)a->B * a->H; bh++) {
+        int L = keys_of(a, bh);
+        for (int i = 0; i < a->Nq; i++) {
+            const float *qi = q + (bh * a->Nq + i) * D;
+            double mx = -INFINITY, sum = 0;
+            for (int j = 0; j < L; j++) {
+                double t = 0;
+                for (int d = 0; d < D; d++)
+                    t += (double)qi[d] * k[(bh * a->Nk + j) * D + d];
+                s[j] = t * a->scale;
+                mx = s[j] > mx ? s[j] : mx;
+            }
+            for (int j = 0; j < L; j++) {
+                s[j] = exp(s[j] - mx);
+                sum += s[j];
+            }
+            for (int d = 0; d < D; d++) {
+                double t = 0;
+                for (int j = 0; j < L; j++)
+                    t += s[j] * v[(bh * a->Nk + j) * D + d];
+                o[(bh * a->Nq + i) * D + d] = L > 0 ? (float)(t / sum) : 0.0f;
+            }
+            lse[bh * a->Nq + i] = (float)(mx + log(sum));
+        }
+    }
+    free(s);
+}
+
+void avk_attention_bwd_ref(float *dq, float *dk, float *dv, const float *dout,
+                           const float *q, const float *k, const float *v,
+                           const float *o, const float *lse, const avk_attn *a)
+{
+    int D = a->D;
+    double *p = avk_xmalloc(sizeof(double) * (size_t)(a->Nk > 0 ? a->Nk : 1));
+    for (int64_t bh = 0; bh < (int64_t)a->B * a->H; bh++) {
+        int L = keys_of(a, bh);
+        for (int i = 0; i < a->Nq; i++) {
+            int64_t qr = (bh * a->Nq + i) * D;
+            double di = 0;
+            for (int d = 0; d < D; d++)
+                di += (double)dout[qr + d] * o[qr + d];
+            for (int j = 0; j < L; j++) {
+                double t = 0;
+                for (int d = 0; d < D; d++)
+                    t += (double)q[qr + d] * k[(bh * a->Nk + j) * D + d];
+                p[j] = exp(t * a->scale - lse[bh * a->Nq + i]);
+            }
+            for (int j = 0; j < L; j++) {
+                int64_t kr = (bh * a->Nk + j) * D;
+                double dp = 0;
+                for (int d = 0; d < D; d++)
+                    dp += (double)dout[qr + d] * v[kr + d];
+                double ds = p[j] * (dp - di);
+                for (int d = 0; d < D; d++) {
+                    if (dv)
+                        dv[kr + d] += (float)(p[j] * dout[qr + d]);
+                    if (dq)
+                        dq[qr + d] += (float)(a->scale * ds * k[kr + d]);
+                    if (dk)
+                        dk[kr + d] += (float)(a->scale * ds * q[qr + d]);
+                }
+            }
+        }
+    }
+    free(p);
+}

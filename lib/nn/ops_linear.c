@@ -1,0 +1,138 @@
+/* GEMM and the linear layer. All GEMMs of the library go through
+ * avk_gemm, which calls oneDNN's dnnl_sgemm: on this project's 2-thread
+ * CPU it measured ~2x OpenBLAS (see bench/bench_ops.c). */
+#include "avkit/nn/ops.h"
+#include "avkit/util/common.h"
+#include "ops_util.h"
+
+#include <oneapi/dnnl/dnnl.h>
+#include <string.h>
+
+/* Row-major C = alpha op(A) op(B) + beta C through dnnl_sgemm. oneDNN runs
+ * its own OpenMP threads, or one thread when called inside a parallel
+ * region. Invalid arguments are a programming error: die naming them. */
+void avk_gemm(char transa, char transb, int64_t M, int64_t N, int64_t K,
+              float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+              float beta, float *C, int64_t ldc)
+{
+    if (M == 0 || N == 0)
+        return;
+    dnnl_status_t st = dnnl_sgemm(transa, transb, M, N, K, alpha, A, lda, B, ldb,
+                                  beta, C, ldc);
+    if (st != dnnl_success)
+        avk_die(1, "dnnl_sgemm(%c, %c, M=%lld, N=%lld, K=%lld, lda=%lld, ldb=%lld, ldc=%lld) failed: status %d",
+                transa, transb, (long long)M, (long long)N, (long long)K, (long long)lda,
+                (long long)ldb, (long long)ldc, (int)st);
+}
+
+/* Reference GEMM: the textbook triple loop, accumulating in double. */
+void avk_gemm_ref(char transa, char transb, int64_t M, int64_t N, int64_t K,
+                  float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                  float beta, float *C, int64_t ldc)
+{
+    int ta = transa == 'T' || transa == 't', tb = transb == 'T' || transb == 't';
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++) {
+                double a = ta ? A[k * lda + i] : A[i * lda + k];
+                double b = tb ? B[j * ldb + k] : B[k * ldb + j];
+                s += a * b;
+            }
+            double c = beta == 0.0f ? 0.0 : (double)beta * C[i * ldc + j];
+            C[i * ldc + j] = (float)(alpha * s + c);
+        }
+}
+
+/* y = x w^T + b. */
+void avk_linear_fwd(float *y, const float *x, const float *w, const float *b,
+                    int64_t M, int64_t K, int64_t N)
+{
+    avk_gemm('N', 'T', M, N, K, 1.0f, x, K, w, K, 0.0f, y, N);
+    if (b) {
+#pragma omp parallel for if (M * N >= AVK_PAR_MIN) schedule(static)
+        for (int64_t i = 0; i < M; i++) {
+            float *row = y + i * N;
+            for (int64_t j = 0; j < N; j++)
+                row[j] += b[j];
+        }
+    }
+}
+
+/* Column sums of dy [M, N] added into db [N], threads over column blocks
+ * so each thread sums whole columns (no reduction races). */
+static void add_column_sums(float *db, const float *dy, int64_t M, int64_t N)
+{
+    const int64_t CB = 64;
+    int64_t nblk = (N + CB - 1) / CB;
+#pragma omp parallel for if (M * N >= AVK_PAR_MIN) schedule(static)
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        int64_t j0 = blk * CB, j1 = j0 + CB < N ? j0 + CB : N;
+        double tot[64] = {0};
+        for (int64_t i0 = 0; i0 < M; i0 += 256) {   /* float blocks of rows, double total */
+            int64_t i1 = i0 + 256 < M ? i0 + 256 : M;
+            float acc[64] = {0};
+            for (int64_t i = i0; i < i1; i++) {
+                const float *row = dy + i * N;
+                for (int64_t j = j0; j < j1; j++)
+                    acc[j - j0] += row[j];
+            }
+            for (int64_t j = j0; j < j1; j++)
+                tot[j - j0] += acc[j - j0];
+        }
+        for (int64_t j = j0; j < j1; j++)
+            db[j] += (float)tot[j - j0];
+    }
+}
+
+/* dx += dy w, dw += dy^T x, db += colsum(dy). */
+void avk_linear_bwd(float *dx, float *dw, float *db, const float *dy,
+                    const float *x, const float *w, int64_t M, int64_t K, int64_t N)
+{
+    if (dx)
+        avk_gemm('N', 'N', M, K, N, 1.0f, dy, N, w, K, 1.0f, dx, K);
+    if (dw)
+        avk_gemm('T', 'N', N, K, M, 1.0f, dy, N, x, K, 1.0f, dw, K);
+    if (db)
+        add_column_sums(db, dy, M, N);
+}
+
+void avk_linear_fwd_ref(float *y, const float *x, const float *w, const float *b,
+                        int64_t M, int64_t K, int64_t N)
+{
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = b ? b[j] : 0.0;
+            for (int64_t k = 0; k < K; k++)
+                s += (double)x[i * K + k] * w[j * K + k];
+            y[i * N + j] = (float)s;
+        }
+}
+
+void avk_linear_bwd_ref(float *dx, float *dw, float *db, const float *dy,
+                        const float *x, const float *w, int64_t M, int64_t K, int64_t N)
+{
+    if (dx)
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t k = 0; k < K; k++) {
+                double s = 0;
+                for (int64_t j = 0; j < N; j++)
+                    s += (double)dy[i * N + j] * w[j * K + k];
+                dx[i * K + k] += (float)s;
+            }
+    if (dw)
+        for (int64_t j = 0; j < N; j++)
+            for (int64_t k = 0; k < K; k++) {
+                double s = 0;
+                for (int64_t i = 0; i < M; i++)
+                    s += (double)dy[i * N + j] * x[i * K + k];
+                dw[j * K + k] += (float)s;
+            }
+    if (db)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t i = 0; i < M; i++)
+                s += dy[i * N + j];
+            db[j] += (float)s;
+        }
+}
