@@ -166,7 +166,7 @@ int avk_dist_items(avk_comm *c, const avk_items *job, avk_items_result *res)
     int64_t tally[2] = {0, 0};
     if (job->work_all) {
         int w = job->work_all(idx, k, items, job->ctx);
-        tally[0] += w > 0;
+        tally[0] += w > 0 ? w : 0;
         tally[1] += w < 0;
     } else {
         for (size_t j = 0; j < k; j++) {

@@ -39,8 +39,8 @@ typedef struct avk_items {
      * and no rank emits anything (the error stays set here). */
     int  (*work)(size_t i, avk_buf *out, void *ctx);
     /* Or all of this rank's items in one call (to batch them): idx[0..k)
-     * in increasing order, filling out[idx[j]]. Returns as work does, a 1
-     * counting as one failed item. */
+     * in increasing order, filling out[idx[j]]. Returns how many items
+     * failed as work's 1 does (0 when all went well), or -1 to stop. */
     int  (*work_all)(const size_t *idx, size_t k, avk_buf *out, void *ctx);
     /* Optional, every rank, once its own items are done (release what the
      * work held before the gather). */
