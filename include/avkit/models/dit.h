@@ -156,6 +156,27 @@ avk_dit_acts *avk_dit_forward(avk_dit *m, const avk_dit_batch *b, float *pred);
 void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred);
 void avk_dit_acts_free(avk_dit_acts *a);
 
+/* Hooks of an inference forward around the block stack, for a caller
+ * that may skip the blocks (the diffusion cache lives a layer above; the
+ * model only offers the places). All over the video stream: `mod` is the
+ * first block's timestep-modulated input LN(x0) (1 + scale) + shift
+ * [B * tokens * D], `in` and `out` the input and output of the block stack
+ * [B * tokens * D]. decide returns 1 to run the blocks (then store sees
+ * their input and output) or 0 to skip them (then reuse writes out from
+ * in). Any hook may be NULL: no decide means always run. */
+typedef struct avk_dit_hooks {
+    void *ctx;
+    int  (*decide)(void *ctx, const float *mod, int64_t n);
+    void (*store)(void *ctx, const float *in, const float *out, int64_t n);
+    void (*reuse)(void *ctx, const float *in, float *out, int64_t n);
+} avk_dit_hooks;
+
+/* Inference forward: pred [B, C, T, H, W] as avk_dit_forward computes it,
+ * bit for bit when the blocks run, with nothing kept for a backward.
+ * hooks may be NULL. Returns 1 when the blocks ran, 0 when skipped, -1
+ * (error set) on a bad batch. */
+int avk_dit_infer(avk_dit *m, const avk_dit_batch *b, float *pred, const avk_dit_hooks *hooks);
+
 /* Tokens per clip (video) for a latent shape, or -1 if the patch does
  * not divide it. */
 int64_t avk_dit_tokens(const avk_dit_config *c, int T, int H, int W);
