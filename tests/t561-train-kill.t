@@ -39,7 +39,9 @@ test_expect_success 'twenty kills during checkpoint saves: every pair resumes' '
 '
 test_expect_success 'SIGTERM writes a checkpoint and ends by the signal' '
     $TRAIN --resume m.safetensors clips.tsv -o t.safetensors 2>err &
-    pid=$! && sleep 0.8 && kill -TERM $pid; wait $pid; rc=$? &&
+    pid=$! && n=0 &&
+    while [ ! -e t.optim.safetensors ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done &&
+    kill -TERM $pid; wait $pid; rc=$? &&
     test $rc -eq 143 && test_grep "Terminated at step [0-9]*: checkpoint written" err &&
     test "$(step t.safetensors)" = "$(step t.optim.safetensors)"
 '
