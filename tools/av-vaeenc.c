@@ -427,10 +427,10 @@ static int write_video(const opts *op, const char *base, const avt_record *r, co
 static int run_decode(avk_vae *v, const opts *op)
 {
     int rank = avk_dist_rank(), f = avk_vae_factor(&v->cfg), L = v->cfg.latent_channels;
-    int single = ends_with(op->out, ".mp4"), err = 0;
+    int single = ends_with(op->out, ".mp4"), dir_err = 0;
     if (rank == 0 && !single && mkdir(op->out, 0777) < 0 && errno != EEXIST)
-        err = avk_error("%s: cannot create the directory: %s", op->out, strerror(errno));
-    agree_or_die(err, NULL);
+        dir_err = avk_error("%s: cannot create the directory: %s", op->out, strerror(errno));
+    agree_or_die(dir_err, NULL);
     avt_reader *rd = avt_reader_open(op->in);
     agree_or_die(rd ? 0 : -1, NULL);
     avt_record r;
