@@ -6,6 +6,7 @@
 #include "vae_internal.h"
 #include "avkit/util/common.h"
 #include "avkit/util/json.h"
+#include "avkit/io/dtype.h"
 #include "avkit/io/safetensors.h"
 #include "avkit/nn/tensor.h"
 
@@ -359,38 +360,6 @@ int avk_vae_check_finite(const avk_vae *v, const char *what)
 
 /* ---- safetensors I/O ------------------------------------------------- */
 
-static float half_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
-    if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else {                       /* subnormal: normalize */
-            int e = -1;
-            do {
-                e++;
-                man <<= 1;
-            } while (!(man & 1024));
-            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 1023) << 13;
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | man << 13;
-    } else {
-        bits = sign | (exp + 127 - 15) << 23 | man << 13;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static float bf16_to_f32(uint16_t h)
-{
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 /* The old (pre-0.14) diffusers names of the attention projections. */
 static const char *old_attention_name(const char *name, char *buf, size_t size)
 {
@@ -554,11 +523,10 @@ avk_vae *avk_vae_load(const char *path, const char *config_path)
         const unsigned char *src = t->data;
         if (t->dtype == AVT_F32) {
             memcpy(d, src, (size_t)p->numel * 4);
-        } else if (t->dtype == AVT_F16 || t->dtype == AVT_BF16) {
-            for (int64_t j = 0; j < p->numel; j++) {
-                uint16_t h = (uint16_t)(src[2 * j] | src[2 * j + 1] << 8);
-                d[j] = t->dtype == AVT_F16 ? half_to_f32(h) : bf16_to_f32(h);
-            }
+        } else if (t->dtype == AVT_F16) {
+            avt_f16_to_f32_n(d, src, (size_t)p->numel);
+        } else if (t->dtype == AVT_BF16) {
+            avt_bf16_to_f32_n(d, src, (size_t)p->numel);
         } else {
             avk_error("%s: tensor \"%s\" has dtype %s (supported: F32, F16, BF16)", path,
                       t->name, avk_st_dtype_name(t->dtype) ? avk_st_dtype_name(t->dtype) : "?");
