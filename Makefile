@@ -19,7 +19,7 @@ VERSION  := 0.1.0
 PREFIX   ?= /usr/local
 CC       := mpicc
 NVCC     ?= nvcc
-PKGS     := libavformat libavcodec libavutil libswscale libtiff-4 zlib tesseract lept
+PKGS     := libavformat libavcodec libavutil libswscale libtiff-4 zlib libdeflate tesseract lept
 
 ifeq ($(SANITIZE),1)
 BUILD    ?= build/san

@@ -56,7 +56,7 @@ typedef struct avt_record {
 } avt_record;
 
 /* CRC-32 as zlib's crc32() computes it (start with 0, chain by passing
- * the previous value), hardware-folded where the CPU allows. */
+ * the previous value); libdeflate computes it. */
 uint32_t avt_crc32(uint32_t crc, const void *buf, size_t len);
 
 /* IEEE half and bfloat16 conversions: avkit/io/dtype.h (included above). */
