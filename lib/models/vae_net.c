@@ -6,7 +6,12 @@
  * activations its backward needs (vae_act); the backward walks the same
  * module loops in reverse and pops them. Inference passes no vae_pass and
  * frees each temporary as soon as the next module has consumed it, so
- * memory holds only a few activations of the largest resolution. */
+ * memory holds only a few activations of the largest resolution.
+ *
+ * Every buffer, copy and operator goes through the backend table the
+ * model was built with (net->be, see "Backends" in ops.h): this file never
+ * loops over, copies or clears tensor memory itself, so the same passes
+ * run on any backend. */
 #include "vae_internal.h"
 #include "avkit/util/common.h"
 #include "avkit/nn/ops.h"
