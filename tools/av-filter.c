@@ -231,9 +231,9 @@ int main(int argc, char **argv)
     avk_filter_opts o;
     avk_filter_opts_default(&o);
     const char *out_path = "-";
-    int drop = 0, c;
-    while ((c = getopt_long(argc, argv, "o:vh", long_opts, NULL)) != -1) {
-        switch (c) {
+    int drop = 0, opt;
+    while ((opt = getopt_long(argc, argv, "o:vh", long_opts, NULL)) != -1) {
+        switch (opt) {
         case 'o': out_path = optarg; break;
         case OPT_DROP: drop = 1; break;
         case OPT_SCORES:

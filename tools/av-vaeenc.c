@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "avkit/io/avt.h"
+#include "avkit/io/dtype.h"
 #include "avkit/data/buckets.h"
 #include "avkit/data/clipsrc.h"
 #include "avkit/util/common.h"
@@ -64,80 +65,19 @@ typedef struct opts {
     int sample, dtype, zlib, manifest, decode;
 } opts;
 
-/* ---- small conversions ----------------------------------------------- */
-
-static uint16_t f32_to_f16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000, e = (x >> 23) & 0xff, m = x & 0x7fffff;
-    if (e == 0xff)
-        return (uint16_t)(sign | 0x7c00 | (m ? 0x200 : 0));
-    int ne = (int)e - 127 + 15;
-    if (ne >= 31)
-        return (uint16_t)(sign | 0x7c00);
-    if (ne <= 0) {                     /* subnormal or zero */
-        if (ne < -10)
-            return (uint16_t)sign;
-        m |= 0x800000;
-        int shift = 14 - ne;
-        uint32_t h = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (h & 1)))
-            h++;
-        return (uint16_t)(sign | h);
-    }
-    uint32_t h = (uint32_t)ne << 10 | m >> 13, rem = m & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
-        h++;                           /* may carry into the exponent: still right */
-    return (uint16_t)(sign | h);
-}
-
-static uint16_t f32_to_bf16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    if ((x & 0x7fffffff) > 0x7f800000)
-        return (uint16_t)((x >> 16) | 0x40);
-    x += 0x7fff + ((x >> 16) & 1);
-    return (uint16_t)(x >> 16);
-}
-
-static float f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023, bits;
-    if (e == 0) {
-        float v = ldexpf((float)m, -24);
-        return sign ? -v : v;
-    }
-    bits = e == 31 ? sign | 0x7f800000u | m << 13 : sign | (e + 112) << 23 | m << 13;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 /* Floats of a tensor (f32, f16, bf16) into a new buffer; NULL otherwise. */
 static float *tensor_floats(const avt_tensor *t)
 {
     int64_t n = avt_tensor_numel(t);
+    if (t->dtype != AVT_F32 && t->dtype != AVT_F16 && t->dtype != AVT_BF16)
+        return NULL;
     float *o = avk_falloc(n > 0 ? n : 1);
-    const unsigned char *s = t->data;
-    for (int64_t i = 0; i < n; i++) {
-        if (t->dtype == AVT_F32) {
-            memcpy(&o[i], s + 4 * i, 4);
-        } else if (t->dtype == AVT_F16 || t->dtype == AVT_BF16) {
-            uint16_t h;
-            memcpy(&h, s + 2 * i, 2);
-            if (t->dtype == AVT_F16) {
-                o[i] = f16_to_f32(h);
-            } else {
-                uint32_t b = (uint32_t)h << 16;
-                memcpy(&o[i], &b, 4);
-            }
-        } else {
-            avk_ffree(o);
-            return NULL;
-        }
-    }
+    if (t->dtype == AVT_F32)
+        memcpy(o, t->data, (size_t)n * 4);
+    else if (t->dtype == AVT_F16)
+        avt_f16_to_f32_n(o, t->data, (size_t)n);
+    else
+        avt_bf16_to_f32_n(o, t->data, (size_t)n);
     return o;
 }
 
@@ -259,7 +199,7 @@ static void build_record(avt_record *out, const avk_clip *c, const avk_vae *v, c
                 if (op->dtype == AVT_F32) {
                     memcpy(data + 4 * o, &val, 4);
                 } else {
-                    uint16_t hv = op->dtype == AVT_F16 ? f32_to_f16(val) : f32_to_bf16(val);
+                    uint16_t hv = op->dtype == AVT_F16 ? avt_f32_to_f16(val) : avt_f32_to_bf16(val);
                     memcpy(data + 2 * o, &hv, 2);
                 }
             }
@@ -427,10 +367,10 @@ static int write_video(const opts *op, const char *base, const avt_record *r, co
 static int run_decode(avk_vae *v, const opts *op)
 {
     int rank = avk_dist_rank(), f = avk_vae_factor(&v->cfg), L = v->cfg.latent_channels;
-    int single = ends_with(op->out, ".mp4"), err = 0;
+    int single = ends_with(op->out, ".mp4"), dir_err = 0;
     if (rank == 0 && !single && mkdir(op->out, 0777) < 0 && errno != EEXIST)
-        err = avk_error("%s: cannot create the directory: %s", op->out, strerror(errno));
-    agree_or_die(err, NULL);
+        dir_err = avk_error("%s: cannot create the directory: %s", op->out, strerror(errno));
+    agree_or_die(dir_err, NULL);
     avt_reader *rd = avt_reader_open(op->in);
     agree_or_die(rd ? 0 : -1, NULL);
     avt_record r;
