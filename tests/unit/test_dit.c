@@ -15,7 +15,7 @@
 #include "avkit/io/safetensors.h"
 #include "avkit/nn/ops.h"
 #include "avkit/models/dit.h"
-#include "avkit/diffusion/rflow.h"
+#include "avkit/diffusion/flow_train.h"
 
 #define TOL 1e-4
 
@@ -87,7 +87,7 @@ static void load_batch(gbatch *g, const avk_st_file *f, const char *prefix)
         g->len[i] = (int)len[i];
     g->xt = malloc((size_t)g->n * 4);
     g->target = malloc((size_t)g->n * 4);
-    avk_rflow_interp(g->xt, g->target, tx->data, eps, t, B, g->n / B);
+    avk_flow_interp(g->xt, g->target, tx->data, eps, t, B, g->n / B);
     g->b = (avk_dit_batch){.B = B, .T = (int)tx->shape[2], .H = (int)tx->shape[3],
                            .W = (int)tx->shape[4], .x = g->xt, .t = t, .L = (int)(nt / B),
                            .tokens = g->tokens, .text_len = g->len};
