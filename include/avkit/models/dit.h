@@ -124,8 +124,9 @@ avk_dit *avk_dit_load(const char *path);
 struct avk_st_file;
 int avk_dit_read_tensors(const avk_dit *m, const struct avk_st_file *f, const char *prefix,
                          float *dst);
-/* Write the weights (metadata: format "pt", config, model "avkit-dit"). */
-int avk_dit_save(const avk_dit *m, const char *path);
+/* Write the weights (metadata: format "pt", config, model "avkit-dit",
+ * plus nmeta extra key/value pairs) through a temporary file and rename. */
+int avk_dit_save(const avk_dit *m, const char *path, int nmeta, const char *const *meta);
 
 /* A batch of clips of one shape. */
 typedef struct avk_dit_batch {
