@@ -145,6 +145,10 @@ static void check_variant(const char *v)
     double loss = train_pass(m, &g, pred);
     double e = rel_err(pred, gt(pf, "pred", NULL), g.n);
     ok(e < TOL, "%s: prediction, rel err %.2e", v, e);
+    float *again = malloc((size_t)g.n * 4);
+    ok(avk_dit_predict(m, &g.b, again) == 0 && !memcmp(again, pred, (size_t)g.n * 4),
+       "%s: avk_dit_predict gives the training forward's prediction, bit for bit", v);
+    free(again);
     double gl = gt(pf, "loss", NULL)[0];
     e = fabs(loss - gl) / fabs(gl);
     ok(e < TOL, "%s: loss %.6f vs %.6f, rel err %.2e", v, loss, gl, e);

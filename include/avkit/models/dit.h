@@ -156,6 +156,11 @@ avk_dit_acts *avk_dit_forward(avk_dit *m, const avk_dit_batch *b, float *pred);
  * m->g (zero it once per step). */
 void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred);
 void avk_dit_acts_free(avk_dit_acts *a);
+/* Inference: the prediction alone (the activations are freed at once).
+ * 0, or -1 with an error set on a bad batch. For classifier-free guidance
+ * run it on the caption and on the empty caption (<bos> <eos>, or
+ * text_len 0) and mix the two velocities. */
+int avk_dit_predict(avk_dit *m, const avk_dit_batch *b, float *pred);
 
 /* Tokens per clip (video) for a latent shape, or -1 if the patch does
  * not divide it. */
