@@ -31,6 +31,7 @@
 #include "avkit/models/dit.h"
 #include "avkit/models/vae.h"
 #include "avkit/models/vae_train.h"
+#include "avkit/diffusion/dit_train.h"
 #include "avkit/diffusion/flow.h"
 #include "avkit/diffusion/sample.h"
 
@@ -121,7 +122,40 @@ static double meta_num(const avk_st_file *f, const char *key, double def)
     return e != s ? v : def;
 }
 
-/* Load the DiT, and its EMA copy unless told not to. */
+/* The EMA weights into m->w: from the checkpoint itself ("ema." tensors),
+ * else from the optimizer file av-train writes beside it
+ * (X.optim.safetensors), which must be of the same step. 0 when there
+ * are none (the plain weights stay), 1 when loaded, -1 on an error. */
+static int load_ema(avk_dit *m, const avk_st_file *f, const char *path)
+{
+    char first[128];
+    snprintf(first, sizeof first, "ema.%s", m->params[0].name);
+    if (avk_st_find(f, first))
+        return avk_dit_read_tensors(m, f, "ema.", m->w) < 0 ? -1 : 1;
+    char *op = avk_dit_optim_path(path);
+    struct stat sb;
+    int rc = 0;
+    if (stat(op, &sb) == 0) {
+        avk_st_file *o = avk_st_open(op);
+        if (!o) {
+            rc = -1;
+        } else if (avk_st_find(o, first)) {
+            const char *a = avk_st_meta(f, "step"), *b = avk_st_meta(o, "step");
+            if (a && b && strcmp(a, b))
+                rc = avk_error("%s: EMA of step %s, but %s is of step %s (--no-ema for the "
+                               "plain weights)", op, b, path, a);
+            else
+                rc = avk_dit_read_tensors(m, o, "ema.", m->w) < 0 ? -1 : 1;
+        }
+        avk_st_close(o);
+    }
+    if (rc == 1)
+        avk_info(1, "%s: EMA weights from %s", path, op);
+    free(op);
+    return rc;
+}
+
+/* Load the DiT, and its EMA weights unless told not to. */
 static avk_dit *load_model(const opts *op, avk_st_file **meta)
 {
     avk_dit *m = avk_dit_load(op->model);
@@ -132,15 +166,10 @@ static avk_dit *load_model(const opts *op, avk_st_file **meta)
         avk_dit_free(m);
         return NULL;
     }
-    char first[128];
-    snprintf(first, sizeof first, "ema.%s", m->params[0].name);
-    if (!op->no_ema && avk_st_find(f, first)) {
-        if (avk_dit_read_tensors(m, f, "ema.", m->w) < 0) {
-            avk_dit_free(m);
-            avk_st_close(f);
-            return NULL;
-        }
-        avk_info(1, "%s: EMA weights", op->model);
+    if (!op->no_ema && load_ema(m, f, op->model) < 0) {
+        avk_dit_free(m);
+        avk_st_close(f);
+        return NULL;
     }
     if (m->cfg.text_emb_dim > 0) {
         avk_error("%s: the model takes external text embeddings; av-sample feeds caption "

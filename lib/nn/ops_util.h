@@ -34,7 +34,10 @@ static inline float avk_expf(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
+    /* a NaN input stays NaN through p; n is kept a valid integer so the
+     * conversion and the shift are defined */
+    int32_t ni = n == n ? (int32_t)n : 0;
+    uint32_t bits = (uint32_t)(ni + 127) << 23;
     float s;
     memcpy(&s, &bits, sizeof s);
     return p * s;
