@@ -256,7 +256,7 @@ int main(int argc, char **argv)
         case 'v': avk_verbose++; break;
         case 'h': usage(); break;
         case O_VERSION: avk_print_version(); break;
-        default: avk_usage_error("unknown option");
+        default: avk_usage_try();
         }
     }
     if (!op.model)
@@ -267,6 +267,8 @@ int main(int argc, char **argv)
         avk_usage_error("-o MODEL.safetensors is required");
     if (strcmp(op.out, "-") == 0)
         avk_usage_error("-o: a checkpoint must be a file (it has an optimizer file beside it)");
+    if (avk_output_check(op.out, 1) < 0)    /* fail now, not after training */
+        avk_die_lib();
     if (optind >= argc)
         avk_usage_error("no input clips");
     if (op.resume && (op.init || op.config))
