@@ -11,6 +11,7 @@
 #include "avkit/util/common.h"
 #include "avkit/nn/ops.h"
 #include "avkit/nn/tensor.h"
+#include "avkit/nn/params.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,34 +19,34 @@
 
 /* ---- building -------------------------------------------------------- */
 
-static vae_conv reg_conv(avk_vae *v, int cin, int cout, int k, const char *name)
+static vae_conv reg_conv(avk_params *v, int cin, int cout, int k, const char *name)
 {
     vae_conv c = {0, 0, cin, cout, k};
     int64_t ws[4] = {cout, cin, k, k}, bs[1] = {cout};
-    c.w = avk_vae_reg(v, 4, ws, "%s.weight", name);
-    c.b = avk_vae_reg(v, 1, bs, "%s.bias", name);
+    c.w = avk_params_add(v, 4, ws, 1, "%s.weight", name);
+    c.b = avk_params_add(v, 1, bs, 1, "%s.bias", name);
     return c;
 }
 
-static vae_norm reg_norm(avk_vae *v, int ch, const char *name)
+static vae_norm reg_norm(avk_params *v, int ch, const char *name)
 {
     vae_norm n = {0, 0, ch};
     int64_t s[1] = {ch};
-    n.g = avk_vae_reg(v, 1, s, "%s.weight", name);
-    n.b = avk_vae_reg(v, 1, s, "%s.bias", name);
+    n.g = avk_params_add(v, 1, s, 1, "%s.weight", name);
+    n.b = avk_params_add(v, 1, s, 1, "%s.bias", name);
     return n;
 }
 
-static vae_lin reg_lin(avk_vae *v, int in, int out, const char *name)
+static vae_lin reg_lin(avk_params *v, int in, int out, const char *name)
 {
     vae_lin l = {0, 0, in, out};
     int64_t ws[2] = {out, in}, bs[1] = {out};
-    l.w = avk_vae_reg(v, 2, ws, "%s.weight", name);
-    l.b = avk_vae_reg(v, 1, bs, "%s.bias", name);
+    l.w = avk_params_add(v, 2, ws, 1, "%s.weight", name);
+    l.b = avk_params_add(v, 1, bs, 1, "%s.bias", name);
     return l;
 }
 
-static vae_res reg_res(avk_vae *v, int cin, int cout, const char *prefix)
+static vae_res reg_res(avk_params *v, int cin, int cout, const char *prefix)
 {
     vae_res r;
     char nm[200];
@@ -68,7 +69,7 @@ static vae_res reg_res(avk_vae *v, int cin, int cout, const char *prefix)
     return r;
 }
 
-static vae_mid reg_mid(avk_vae *v, int ch, int attn, const char *prefix)
+static vae_mid reg_mid(avk_params *v, int ch, int attn, const char *prefix)
 {
     vae_mid m;
     char nm[200];
@@ -96,9 +97,8 @@ static vae_mid reg_mid(avk_vae *v, int ch, int attn, const char *prefix)
     return m;
 }
 
-void avk_vae_build(avk_vae *v)
+avk_vae_net *avk_vae_net_build(const avk_vae_config *c, avk_params *v)
 {
-    const avk_vae_config *c = &v->cfg;
     avk_vae_net *n = avk_xcalloc(1, sizeof *n);
     int nb = c->nblocks, nl = c->layers_per_block;
     const int *ch = c->block_out_channels;
@@ -110,10 +110,12 @@ void avk_vae_build(avk_vae *v)
     n->d_res = avk_xcalloc((size_t)nb * (nl + 1), sizeof *n->d_res);
     n->d_up = avk_xcalloc((size_t)nb, sizeof *n->d_up);
 
-    /* encoder */
+    /* encoder; each top-level module is a block of the table */
+    avk_params_block(v, "encoder.conv_in");
     n->e_in = reg_conv(v, c->in_channels, ch[0], 3, "encoder.conv_in");
     int prev = ch[0];
     for (int i = 0; i < nb; i++) {
+        avk_params_block(v, "encoder.down_blocks.%d", i);
         for (int j = 0; j < nl; j++) {
             snprintf(nm, sizeof nm, "encoder.down_blocks.%d.resnets.%d", i, j);
             n->e_res[i * nl + j] = reg_res(v, j == 0 ? prev : ch[i], ch[i], nm);
@@ -124,15 +126,19 @@ void avk_vae_build(avk_vae *v)
         }
         prev = ch[i];
     }
+    avk_params_block(v, "encoder.mid_block");
     n->e_mid = reg_mid(v, ch[nb - 1], c->mid_attention, "encoder.mid_block");
+    avk_params_block(v, "encoder.out");
     n->e_nout = reg_norm(v, ch[nb - 1], "encoder.conv_norm_out");
     n->e_out = reg_conv(v, ch[nb - 1], 2 * c->latent_channels, 3, "encoder.conv_out");
 
     /* decoder */
+    avk_params_block(v, "decoder.conv_in");
     n->d_in = reg_conv(v, c->latent_channels, ch[nb - 1], 3, "decoder.conv_in");
     prev = ch[nb - 1];
     for (int i = 0; i < nb; i++) {
         int out = ch[nb - 1 - i];
+        avk_params_block(v, "decoder.up_blocks.%d", i);
         for (int j = 0; j < nl + 1; j++) {
             snprintf(nm, sizeof nm, "decoder.up_blocks.%d.resnets.%d", i, j);
             n->d_res[i * (nl + 1) + j] = reg_res(v, j == 0 ? prev : out, out, nm);
@@ -143,15 +149,26 @@ void avk_vae_build(avk_vae *v)
         }
         prev = out;
     }
+    avk_params_block(v, "decoder.mid_block");
     n->d_mid = reg_mid(v, ch[nb - 1], c->mid_attention, "decoder.mid_block");
+    avk_params_block(v, "decoder.out");
     n->d_nout = reg_norm(v, ch[0], "decoder.conv_norm_out");
     n->d_out = reg_conv(v, ch[0], c->out_channels, 3, "decoder.conv_out");
 
-    if (c->use_quant_conv)
+    if (c->use_quant_conv) {
+        avk_params_block(v, "quant_conv");
         n->quant = reg_conv(v, 2 * c->latent_channels, 2 * c->latent_channels, 1, "quant_conv");
-    if (c->use_post_quant_conv)
+    }
+    if (c->use_post_quant_conv) {
+        avk_params_block(v, "post_quant_conv");
         n->post_quant = reg_conv(v, c->latent_channels, c->latent_channels, 1, "post_quant_conv");
-    v->net = n;
+    }
+    return n;
+}
+
+int avk_vae_factor(const avk_vae_config *c)
+{
+    return 1 << (c->nblocks - 1);
 }
 
 void avk_vae_net_free(avk_vae_net *n)
@@ -297,8 +314,8 @@ static void pass_free(avk_vae *V, vae_pass *P)
     free(P->bufs);
 }
 
-#define W_(off) (V->params + (off))
-#define G_(off) (V->grads + (off))
+#define W_(off) (V->pt->w + (off))
+#define G_(off) (V->pt->g + (off))
 
 static avk_conv2d conv_desc(const vae_conv *c, int B, int H, int W)
 {
@@ -837,7 +854,7 @@ int avk_vae_train_step(avk_vae *V, const float *x, int B, int H, int W, const fl
     if (V->cfg.in_channels != V->cfg.out_channels)
         return avk_error("VAE training: in_channels %d differ from out_channels %d",
                          V->cfg.in_channels, V->cfg.out_channels);
-    avk_vae_grads(V);
+    avk_params_grads(V->pt);
     vae_pass P;
     memset(&P, 0, sizeof P);
     int f = avk_vae_factor(&V->cfg), L = V->cfg.latent_channels, h = H / f, w = W / f;
