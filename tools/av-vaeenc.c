@@ -97,19 +97,40 @@ static void agree_or_die(int rc, avt_writer *w)
     exit(1);
 }
 
-/* The frames [lo, hi) of n that this rank handles: contiguous runs. */
-static void my_range(int64_t n, int64_t *lo, int64_t *hi, int *owner)
+/* One clip's frames as avk_dist_items' job: contiguous runs of frames per
+ * rank (batched through the VAE), each frame's bytes one item, kept by
+ * rank 0 in frames[] in order. */
+typedef struct frame_job {
+    avk_vae         *v;
+    const opts      *op;
+    const avk_clip  *c;         /* encoding */
+    const long      *idx;
+    avk_bucket       b;
+    int              sw, sh;
+    const float     *lat;       /* decoding */
+    int64_t          T;
+    int              h, w;
+    avk_buf         *frames;    /* rank 0: every frame, in order */
+} frame_job;
+
+/* Rank 0: keep frame t's bytes. */
+static int keep_frame(size_t t, avk_buf *frame, void *ctx)
 {
-    int size = avk_dist_size(), rank = avk_dist_rank();
-    for (int r = 0; r < size; r++) {
-        int64_t a = n * r / size, b = n * (r + 1) / size;
-        for (int64_t k = a; k < b; k++)
-            owner[k] = r;
-        if (r == rank) {
-            *lo = a;
-            *hi = b;
-        }
-    }
+    frame_job *j = ctx;
+    j->frames[t] = *frame;
+    memset(frame, 0, sizeof *frame);
+    return 0;
+}
+
+/* Deal, compute and gather one clip's T frames into frames[] on rank 0;
+ * a failure on any rank ends every rank (the failing ones say why). */
+static void run_frames(frame_job *j, int64_t T,
+                       int (*work)(const size_t *, size_t, avk_buf *, void *), avt_writer *w)
+{
+    j->frames = avk_xcalloc((size_t)T, sizeof *j->frames);
+    avk_items job = {.n = (size_t)T, .blocks = 1, .work_all = work, .emit = keep_frame, .ctx = j};
+    avk_items_result res;
+    agree_or_die(avk_dist_items(avk_comm_world(), &job, &res), w);
 }
 
 /* ---- encoding -------------------------------------------------------- */
@@ -227,6 +248,15 @@ static void build_record(avt_record *out, const avk_clip *c, const avk_vae *v, c
     avt_record_set_meta(out, "latent_kind", op->sample ? "sample" : "mean");
 }
 
+/* This rank's run of frames through the encoder. */
+static int encode_work(const size_t *k, size_t n, avk_buf *items, void *ctx)
+{
+    frame_job *j = ctx;
+    int64_t lo = n ? (int64_t)k[0] : 0;
+    return encode_frames(j->v, j->op, j->c, j->idx, lo, lo + (int64_t)n, j->b, j->sw, j->sh,
+                         items);
+}
+
 static int run_encode(avk_vae *v, const opts *op)
 {
     int rank = avk_dist_rank(), f = avk_vae_factor(&v->cfg);
@@ -241,6 +271,9 @@ static int run_encode(avk_vae *v, const opts *op)
     while ((rc = avk_clipsrc_next(src, &c)) > 0) {
         avk_video_info info;
         int err = avk_video_probe(c.video, &info);
+        if (err == 0 && info.nframes >= 0 && c.end > info.nframes)
+            err = avk_error("%s: frames %ld-%ld run past the end of the video (%lld frames)",
+                            c.rec.key, c.start, c.end, (long long)info.nframes);
         if (err == 0 && (info.width < f || info.height < f))
             err = avk_error("%s: frames of %dx%d are smaller than one latent cell (%dx%d)",
                             c.rec.key, info.width, info.height, f, f);
@@ -260,14 +293,9 @@ static int run_encode(avk_vae *v, const opts *op)
         avk_bucket b = avk_bucket_pick((int)op->base, (int)op->unit, info.width, info.height);
         int sw, sh;
         avk_bucket_cover(b, info.width, info.height, &sw, &sh);
-        int *owner = avk_xmalloc((size_t)T * sizeof *owner);
-        int64_t lo = 0, hi = 0;
-        my_range(T, &lo, &hi, owner);
-        avk_buf *items = avk_xcalloc((size_t)T, sizeof *items);
-        err = encode_frames(v, op, &c, idx, lo, hi, b, sw, sh, items);
-        agree_or_die(err, w);
-        if (avk_dist_active())
-            agree_or_die(avk_dist_gather_items((size_t)T, owner, items), w);
+        frame_job fj = {.v = v, .op = op, .c = &c, .idx = idx, .b = b, .sw = sw, .sh = sh};
+        run_frames(&fj, T, encode_work, w);
+        avk_buf *items = fj.frames;
         if (rank == 0) {
             avt_record out;
             double fps_out = op->fps > 0 ? op->fps : fps_src;
@@ -282,7 +310,6 @@ static int run_encode(avk_vae *v, const opts *op)
         for (int64_t k = 0; k < T; k++)
             avk_buf_free(&items[k]);
         free(items);
-        free(owner);
         free(idx);
         avk_clip_free(&c);
     }
@@ -364,12 +391,22 @@ static int write_video(const opts *op, const char *base, const avt_record *r, co
     return avk_encoder_finish(e);
 }
 
+/* This rank's run of latent frames through the decoder. */
+static int decode_work(const size_t *k, size_t n, avk_buf *items, void *ctx)
+{
+    frame_job *j = ctx;
+    int64_t lo = n ? (int64_t)k[0] : 0;
+    return decode_frames(j->v, j->op, j->lat, j->T, j->h, j->w, lo, lo + (int64_t)n, items);
+}
+
 static int run_decode(avk_vae *v, const opts *op)
 {
     int rank = avk_dist_rank(), f = avk_vae_factor(&v->cfg), L = v->cfg.latent_channels;
     int single = ends_with(op->out, ".mp4"), dir_err = 0;
     if (rank == 0 && !single && mkdir(op->out, 0777) < 0 && errno != EEXIST)
         dir_err = avk_error("%s: cannot create the directory: %s", op->out, strerror(errno));
+    if (rank == 0 && single && avk_output_check(op->out, 1) < 0)
+        dir_err = -1;       /* before decoding anything */
     agree_or_die(dir_err, NULL);
     avt_reader *rd = avt_reader_open(op->in);
     agree_or_die(rd ? 0 : -1, NULL);
@@ -401,13 +438,9 @@ static int run_decode(avk_vae *v, const opts *op)
         agree_or_die(err, NULL);
         int64_t T = t->shape[1];
         int h = (int)t->shape[2], w = (int)t->shape[3];
-        int *owner = avk_xmalloc((size_t)T * sizeof *owner);
-        int64_t lo = 0, hi = 0;
-        my_range(T, &lo, &hi, owner);
-        avk_buf *items = avk_xcalloc((size_t)T, sizeof *items);
-        agree_or_die(decode_frames(v, op, lat, T, h, w, lo, hi, items), NULL);
-        if (avk_dist_active())
-            agree_or_die(avk_dist_gather_items((size_t)T, owner, items), NULL);
+        frame_job fj = {.v = v, .op = op, .lat = lat, .T = T, .h = h, .w = w};
+        run_frames(&fj, T, decode_work, NULL);
+        avk_buf *items = fj.frames;
         if (rank == 0) {
             char *base = single ? avk_xstrdup(op->out) : avk_xasprintf("%s/%06ld", op->out, count);
             if (write_video(op, base, &r, items, T, w * f, h * f) < 0)
@@ -418,7 +451,6 @@ static int run_decode(avk_vae *v, const opts *op)
         for (int64_t k = 0; k < T; k++)
             avk_buf_free(&items[k]);
         free(items);
-        free(owner);
         avk_ffree(lat);
         avt_record_free(&r);
         count++;
@@ -484,7 +516,7 @@ int main(int argc, char **argv)
         case 'v': avk_verbose++; break;
         case 'h': usage(); break;
         case O_VERSION: avk_print_version(); break;
-        default: avk_usage_error("unknown option");
+        default: avk_usage_try();
         }
     }
     if (!op.vae)

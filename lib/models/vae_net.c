@@ -567,8 +567,8 @@ static float *attn_fwd(avk_vae *V, vae_pass *P, const vae_attn *at, const float 
     BE->attention_fwd(o, lse, q, k, v, &ad);
     float *p = vget(V, len);
     for (int b = 0; b < B; b++)
-        BE->linear_fwd(p + (int64_t)b * N * C, o + (int64_t)b * N * C, W_(at->o.w), W_(at->o.b), N,
-                       C, C);
+        BE->linear_fwd(p + (int64_t)b * N * C, o + (int64_t)b * N * C, W_(at->o.w), W_(at->o.b), N, C,
+                       C);
     float *out = buf(V, P, len);
     int64_t shp2[3] = {B, N, C};
     BE->permute(out, p, 3, shp2, perm);
