@@ -533,14 +533,22 @@ static float *attn_fwd(avk_vae *V, vae_pass *P, const vae_attn *at, const float 
     float *hn = buf(V, P, len);
     avk_permute(hn, y, 3, shp, perm);
     float *q = buf(V, P, len), *k = buf(V, P, len), *v = buf(V, P, len);
-    avk_linear_fwd(q, hn, W_(at->q.w), W_(at->q.b), rows, C, C);
-    avk_linear_fwd(k, hn, W_(at->k.w), W_(at->k.b), rows, C, C);
-    avk_linear_fwd(v, hn, W_(at->v.w), W_(at->v.b), rows, C, C);
+    /* one frame at a time: a GEMM's rows can round differently with the
+     * row count (dnnl_sgemm's AVX2 kernels do), and a frame's latent must
+     * not depend on its batch */
+    for (int b = 0; b < B; b++) {
+        int64_t o = (int64_t)b * N * C;
+        avk_linear_fwd(q + o, hn + o, W_(at->q.w), W_(at->q.b), N, C, C);
+        avk_linear_fwd(k + o, hn + o, W_(at->k.w), W_(at->k.b), N, C, C);
+        avk_linear_fwd(v + o, hn + o, W_(at->v.w), W_(at->v.b), N, C, C);
+    }
     float *o = buf(V, P, len), *lse = buf(V, P, rows);
     avk_attn ad = avk_attn_make(B, 1, (int)N, (int)N, C);
     avk_attention_fwd(o, lse, q, k, v, &ad);
     float *p = vget(V, len);
-    avk_linear_fwd(p, o, W_(at->o.w), W_(at->o.b), rows, C, C);
+    for (int b = 0; b < B; b++)
+        avk_linear_fwd(p + (int64_t)b * N * C, o + (int64_t)b * N * C, W_(at->o.w), W_(at->o.b), N, C,
+                       C);
     float *out = buf(V, P, len);
     int64_t shp2[3] = {B, N, C};
     avk_permute(out, p, 3, shp2, perm);

@@ -263,11 +263,15 @@ static int band_rows(const avk_conv2d *c, int Ho, int Wo)
  * whole items per thread (its own im2col scratch, single-threaded GEMMs):
  * one fork and join per call instead of two per band, which matters when
  * the machine is shared. With fewer items, items run in turn and the GEMM
- * and im2col use all threads inside. */
+ * and im2col use all threads inside. The forward always takes the first
+ * way when there are threads: a multi-threaded GEMM may split the inner
+ * dimension on some CPUs (dnnl_sgemm does on AMD's), and an image's output
+ * must be the same bits whatever batch it is in. */
 typedef struct conv_plan {
     int Ho, Wo, rows, nband, pw;
     int64_t K, P, items;
-    int outer;            /* parallel over items */
+    int outer;            /* parallel over items (backward) */
+    int fwd_outer;        /* parallel over items (forward) */
 } conv_plan;
 
 static conv_plan conv_plan_make(const avk_conv2d *c)
@@ -283,6 +287,7 @@ static conv_plan conv_plan_make(const avk_conv2d *c)
     p.items = (int64_t)c->B * p.nband;
     int nt = avk_ops_threads();
     p.outer = nt > 1 && p.items >= nt;
+    p.fwd_outer = nt > 1;
     return p;
 }
 
@@ -334,7 +339,7 @@ void avk_conv2d_fwd(float *y, const float *x, const float *w, const float *b,
             wb[co * (p.K + 1) + p.K] = b[co];
         }
     }
-    if (p.outer) {
+    if (p.fwd_outer) {
 #pragma omp parallel
         {
             float *col = colsize ? avk_falloc(colsize) : NULL;
