@@ -14,7 +14,8 @@ struct:
 
   <variant>.weights.safetensors  the parameters, metadata "format" "pt" and
                                  "config" (the JSON avk_dit_load reads)
-  <variant>.pass.safetensors     x0, eps, t, tokens, text_len (as floats),
+  <variant>.pass.safetensors     x0, eps, t, tokens (or text_emb), text_len
+                                 (as floats),
                                  x_t, pred, target, loss, and grad.<param>
                                  for every parameter
   <variant>.steps.safetensors    step<k>.{x0,eps,t,tokens,text_len} for ten
@@ -23,6 +24,8 @@ struct:
 
 The objective is rectified flow: x_t = (1 - t) x0 + t eps, the model
 predicts v = eps - x0 at timestep 1000 t, loss = mean((pred - v)^2).
+A fifth configuration takes external text embeddings (text_emb) through
+context_embedder instead of caption tokens through the text encoder.
 tests/unit/test_dit.c compares the C model with these. Run by `make golden`.
 """
 import json, math, os, struct
@@ -46,6 +49,8 @@ VARIANTS = {
     "single_joint": dict(variant="single", attention="joint", qk_norm=False),
     "mmdit_cross": dict(variant="mmdit", attention="cross", qk_norm=True),
     "mmdit_joint": dict(variant="mmdit", attention="joint", qk_norm=True),
+    # external text embeddings (av-caption-feed --text-emb) through context_embedder
+    "single_cross_emb": dict(variant="single", attention="cross", qk_norm=True, text_emb_dim=12),
 }
 B, T, H, W, LT = 2, 3, 8, 8, 6
 
@@ -291,7 +296,10 @@ class DiT(nn.Module):
         d, p = c["hidden_size"], c["patch_size"]
         self.pos_embed = nn.Module()
         self.pos_embed.proj = nn.Conv3d(c["in_channels"], d, p, stride=p)
-        self.text_encoder = TextEncoder(c)
+        if c.get("text_emb_dim", 0) > 0:
+            self.context_embedder = lin(c["text_emb_dim"], d)
+        else:
+            self.text_encoder = TextEncoder(c)
         self.time_text_embed = nn.Module()
         self.time_text_embed.timestep_embedder = Embed2(c["freq_dim"], d)
         self.time_text_embed.text_embedder = Embed2(d, d)
@@ -306,7 +314,10 @@ class DiT(nn.Module):
         Bn, C, T_, H_, W_ = x.shape
         grid = (T_ // pt, H_ // ph, W_ // pw)
         tok = self.pos_embed.proj(x).flatten(2).transpose(1, 2)          # [B, N, D]
-        e = self.text_encoder(tokens, kv_len)
+        if hasattr(self, "context_embedder"):
+            e = self.context_embedder(tokens)      # tokens holds text_emb [B, L, E]
+        else:
+            e = self.text_encoder(tokens, kv_len)
         m = (torch.arange(e.shape[1])[None, :] < kv_len[:, None]).float()
         pooled = (e * m[..., None]).sum(1) / kv_len.clamp(min=1)[:, None].float()
         half = c["freq_dim"] // 2
@@ -341,7 +352,7 @@ def write_st(path, tensors, meta):
     os.replace(tmp, path)
 
 
-def batch(g, vocab):
+def batch(g, vocab, emb_dim=0):
     x0 = torch.randn(B, 4, T, H, W, generator=g)
     eps = torch.randn(B, 4, T, H, W, generator=g)
     t = torch.rand(B, generator=g)
@@ -349,6 +360,8 @@ def batch(g, vocab):
     kv_len[0] = LT                                      # one full caption
     tokens = torch.randint(0, vocab, (B, LT), generator=g)
     tokens = torch.where(torch.arange(LT)[None] < kv_len[:, None], tokens, torch.zeros_like(tokens))
+    if emb_dim:
+        tokens = torch.randn(B, LT, emb_dim, generator=g)    # text_emb in place of tokens
     return x0, eps, t, tokens, kv_len
 
 
@@ -361,8 +374,9 @@ def flow_loss(model, x0, eps, t, tokens, kv_len):
 
 
 def batch_tensors(prefix, x0, eps, t, tokens, kv_len):
+    name = "text_emb" if tokens.dim() == 3 else "tokens"
     return [(prefix + "x0", x0), (prefix + "eps", eps), (prefix + "t", t),
-            (prefix + "tokens", tokens.float()), (prefix + "text_len", kv_len.float())]
+            (prefix + name, tokens.float()), (prefix + "text_len", kv_len.float())]
 
 
 def run(name, extra, seed):
@@ -383,7 +397,7 @@ def run(name, extra, seed):
     write_st(os.path.join(OUT, name + ".weights.safetensors"), sd, meta)
 
     g = torch.Generator().manual_seed(seed + 1)
-    x0, eps, t, tokens, kv_len = batch(g, cfg["vocab_size"])
+    x0, eps, t, tokens, kv_len = batch(g, cfg["vocab_size"], cfg.get("text_emb_dim", 0))
     loss, xt, pred, target = flow_loss(model, x0, eps, t, tokens, kv_len)
     loss.backward()
     tensors = batch_tensors("", x0, eps, t, tokens, kv_len)
@@ -400,7 +414,7 @@ def run(name, extra, seed):
                             lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
     steps, losses = [], []
     for k in range(10):
-        bt = batch(g, cfg["vocab_size"])
+        bt = batch(g, cfg["vocab_size"], cfg.get("text_emb_dim", 0))
         loss = flow_loss(model, *bt)[0]
         opt.zero_grad(set_to_none=True)
         loss.backward()

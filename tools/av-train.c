@@ -1,10 +1,11 @@
-/* av-train: train a model on clips. This first, single-process form trains
- * the frame-wise VAE (--model vae): random crops of frames decoded from the
- * clips, L1 + MSE reconstruction plus a small KL term, AdamW, safetensors
- * checkpoints (weights in diffusers' layout, optimizer state beside them),
- * resumable. This file holds the options and the wiring: the model is in
- * vae.h / vae_train.h, the loop, schedule, checkpoints and resume in
- * trainer.h. */
+/* av-train: train a model on clips. The frame-wise VAE (--model vae):
+ * random crops of frames decoded from the clips, L1 + MSE reconstruction
+ * plus a small KL term, AdamW, safetensors checkpoints (weights in
+ * diffusers' layout, optimizer state beside them), resumable. The video
+ * diffusion transformer (--model dit): the latent streams av-vaeenc
+ * writes, rectified flow (dit_train.h). This file holds the options and
+ * the wiring: the models are in vae.h / vae_train.h / dit.h, the loop,
+ * schedule, checkpoints and resume in trainer.h. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "avkit/models/vae_train.h"
 #include "avkit/nn/checkpoint.h"
 #include "avkit/nn/trainer.h"
+#include "avkit/diffusion/dit_train.h"
 #include "avkit/io/video.h"
 
 #include <signal.h>
@@ -28,22 +30,27 @@
 static void usage(void)
 {
     printf("Usage: av-train --model vae [options] -o MODEL.safetensors INPUT...\n"
+           "       av-train --model dit [options] -o MODEL.safetensors LATENTS...\n"
            "Train the frame-wise VAE on the frames of the clips in INPUT (clip\n"
-           "manifests or tensor streams of clip records; '-' is a stream on stdin).\n"
+           "manifests or tensor streams of clip records; '-' is a stream on stdin),\n"
+           "or the video diffusion transformer on the latent streams av-vaeenc writes.\n"
            "\n"
-           "  -m, --model NAME        the model to train: vae\n"
+           "  -m, --model NAME        the model to train: vae or dit\n"
            "  -o, --output FILE       checkpoint to write (and FILE's .optim.safetensors)\n"
-           "      --config FILE       diffusers config.json of a new model (default: small)\n"
+           "      --config FILE       JSON config of a new model (vae: diffusers\n"
+           "                          config.json; default: small)\n"
            "      --init FILE         start from these weights (no optimizer state)\n"
            "      --resume FILE       continue from this checkpoint and its optimizer file\n"
            "      --steps N           train until step N (default 400)\n"
-           "      --batch N           crops per step (default 8)\n"
+           "      --batch N           crops (vae, default 8) or clips (dit, default 4)\n"
+           "                          per step\n"
            "      --crop N            crop size in pixels (default 64)\n"
-           "      --lr X              AdamW learning rate (default 1e-3)\n"
+           "      --lr X              AdamW learning rate (default 1e-3, dit 1e-4)\n"
            "      --warmup N          linear learning-rate warmup steps (default 20)\n"
            "      --schedule S        after warmup: cosine (down to lr/10 at --steps)\n"
            "                          or constant (default cosine)\n"
-           "      --wd X              AdamW weight decay (default 0)\n"
+           "      --wd X              AdamW weight decay (default 0; dit 0.01, on\n"
+           "                          matrices only)\n"
            "      --clip X            clip the gradient norm to X, 0 = off (default 1)\n"
            "      --kl-weight X       weight of the KL term (default 1e-6)\n"
            "      --frames-per-clip N frames decoded from each clip (default 8)\n"
@@ -52,7 +59,13 @@ static void usage(void)
            "      --base N            scale frames as av-vaeenc --base N does (default:\n"
            "                          full size)\n"
            "      --val FILE          held-out clips: print the reconstruction PSNR of\n"
-           "                          2 whole frames of each\n"
+           "                          2 whole frames of each (dit: held-out latents,\n"
+           "                          print the loss at t = 0.1 ... 0.9)\n"
+           "      --caption-dropout P dit: empty caption with probability P (default 0.1)\n"
+           "      --shift S           dit: shift of t, t' = S t / (1 + (S - 1) t) (default 1)\n"
+           "      --ema X             dit: EMA decay of the weights (default 0.999)\n"
+           "      --log FILE          dit: CSV of every step's loss, gradient norm,\n"
+           "                          learning rate and speed\n"
            "      --save-every N      also write a checkpoint every N steps\n"
            "      --log-every N       with -v, print the loss every N steps (default 10)\n"
            "      --seed N            seed of the initialization and the crops (default 0)\n"
@@ -63,7 +76,8 @@ static void usage(void)
 }
 
 typedef struct opts {
-    const char *model, *out, *config, *init, *resume, *val;
+    const char *model, *out, *config, *init, *resume, *val, *log;
+    double caption_dropout, shift, ema;
     long steps, batch, crop, warmup, frames_per_clip, save_every, log_every, base;
     int augment;
     double lr, wd, clip, kl_weight;
@@ -156,22 +170,62 @@ static avk_vae *start_model(const opts *op)
     return v;
 }
 
+/* --model dit: the options into the library's DiT trainer. */
+static int train_dit(const opts *op)
+{
+    avk_dit_train_opts o = avk_dit_train_defaults();
+    o.out = op->out;
+    o.config = op->config;
+    o.init = op->init;
+    o.resume = op->resume;
+    o.val = op->val;
+    o.log = op->log;
+    o.inputs = op->inputs;
+    o.ninputs = op->ninputs;
+    o.steps = op->steps;
+    if (op->batch > 0)
+        o.batch = op->batch;
+    if (op->lr >= 0)
+        o.lr = op->lr;
+    if (op->wd >= 0)
+        o.wd = op->wd;
+    o.warmup = op->warmup;
+    o.save_every = op->save_every;
+    o.log_every = op->log_every;
+    o.clip = op->clip;
+    o.cosine = op->cosine;
+    o.seed = (uint64_t)op->seed;
+    o.caption_dropout = op->caption_dropout;
+    o.shift = op->shift;
+    o.ema = op->ema;
+    if (avk_dit_train(&o, stdout) < 0)
+        avk_die_lib();
+    if (fflush(stdout) != 0)
+        avk_die(1, "stdout: write error");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     avk_tool_init(argv[0]);
     opts op = {0};
     op.steps = 400;
-    op.batch = 8;
+    op.batch = -1;      /* model defaults where these are left out */
     op.crop = 64;
     op.warmup = 20;
     op.frames_per_clip = 8;
     op.log_every = 10;
-    op.lr = 1e-3;
+    op.lr = -1;
+    op.wd = -1;
+    op.caption_dropout = 0.1;
+    op.shift = 1.0;
+    op.ema = 0.999;
     op.clip = 1.0;
     op.kl_weight = 1e-6;
     op.cosine = 1;
     enum { O_CONFIG = 256, O_INIT, O_RESUME, O_STEPS, O_BATCH, O_CROP, O_LR, O_WARMUP, O_WD,
-           O_CLIP, O_KL, O_FPC, O_VAL, O_SAVE, O_LOG, O_SEED, O_SCHED, O_BASE, O_AUG, O_VERSION };
+           O_CLIP, O_KL, O_FPC, O_VAL, O_SAVE, O_LOG, O_SEED, O_SCHED, O_BASE, O_AUG, O_VERSION,
+           O_DROP, O_SHIFT, O_EMA, O_CSV };
     static const struct option lo[] = {
         {"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'},
         {"config", required_argument, 0, O_CONFIG}, {"init", required_argument, 0, O_INIT},
@@ -184,6 +238,8 @@ int main(int argc, char **argv)
         {"save-every", required_argument, 0, O_SAVE}, {"log-every", required_argument, 0, O_LOG},
         {"seed", required_argument, 0, O_SEED}, {"schedule", required_argument, 0, O_SCHED},
         {"base", required_argument, 0, O_BASE}, {"verbose", no_argument, 0, 'v'},
+        {"caption-dropout", required_argument, 0, O_DROP}, {"shift", required_argument, 0, O_SHIFT},
+        {"ema", required_argument, 0, O_EMA}, {"log", required_argument, 0, O_CSV},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "m:o:vh", lo, NULL)) != -1) {
@@ -216,26 +272,45 @@ int main(int argc, char **argv)
                 avk_usage_error("--schedule: '%s' is not cosine or constant", optarg);
             op.cosine = strcmp(optarg, "cosine") == 0;
             break;
+        case O_DROP: op.caption_dropout = avk_parse_double("--caption-dropout", optarg, 0, 1); break;
+        case O_SHIFT: op.shift = avk_parse_double("--shift", optarg, 0.01, 100); break;
+        case O_EMA: op.ema = avk_parse_double("--ema", optarg, 0, 1); break;
+        case O_CSV: op.log = optarg; break;
         case 'v': avk_verbose++; break;
         case 'h': usage(); break;
         case O_VERSION: avk_print_version(); break;
-        default: avk_usage_error("unknown option");
+        default: avk_usage_try();
         }
     }
     if (!op.model)
-        avk_usage_error("--model is required (the one model so far: vae)");
-    if (strcmp(op.model, "vae") != 0)
-        avk_usage_error("unknown model '%s' (the one model so far: vae)", op.model);
+        avk_usage_error("--model is required (vae or dit)");
+    if (strcmp(op.model, "vae") != 0 && strcmp(op.model, "dit") != 0)
+        avk_usage_error("unknown model '%s' (vae or dit)", op.model);
     if (!op.out)
         avk_usage_error("-o MODEL.safetensors is required");
     if (strcmp(op.out, "-") == 0)
         avk_usage_error("-o: a checkpoint must be a file (it has an optimizer file beside it)");
+    /* finish a checkpoint commit that a killed run left half done before
+     * anything else, the output check included, can take its files for a
+     * dead process's stale temporary files */
+    if (avk_ckpt_recover(op.out) < 0)
+        avk_die_lib();
+    if (avk_output_check(op.out, 1) < 0)    /* fail now, not after training */
+        avk_die_lib();
     if (optind >= argc)
         avk_usage_error("no input clips");
     if (op.resume && (op.init || op.config))
         avk_usage_error("--resume takes the model from the checkpoint: no --init or --config");
     op.inputs = argv + optind;
     op.ninputs = argc - optind;
+    if (strcmp(op.model, "dit") == 0)
+        return train_dit(&op);
+    if (op.batch < 0)
+        op.batch = 8;
+    if (op.lr < 0)
+        op.lr = 1e-3;
+    if (op.wd < 0)
+        op.wd = 0;
 
     avk_vae *v = start_model(&op);
     avk_train_opts to = avk_train_opts_default();

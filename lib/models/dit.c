@@ -9,6 +9,7 @@
 #include "avkit/util/common.h"
 #include "avkit/nn/ops.h"
 #include "dit_internal.h"
+#include "dit_ops.h"
 
 #define LN_EPS 1e-6f
 
@@ -123,9 +124,9 @@ static void mlp2_fwd(avk_dit *m, dit_arena *ar, const dit_lin *l1, const dit_lin
     *h = dit_alloc(ar, (int64_t)B * D);
     *hs = dit_alloc(ar, (int64_t)B * D);
     *y = dit_alloc(ar, (int64_t)B * D);
-    avk_linear_fwd(*h, x, dit_w(m, l1->w), dit_w(m, l1->b), B, l1->in, D);
+    dit_linear_fwd(m, *h, x, dit_w(m, l1->w), dit_w(m, l1->b), B, l1->in, D);
     avk_silu_fwd(*hs, *h, (int64_t)B * D);
-    avk_linear_fwd(*y, *hs, dit_w(m, l2->w), dit_w(m, l2->b), B, D, D);
+    dit_linear_fwd(m, *y, *hs, dit_w(m, l2->w), dit_w(m, l2->b), B, D, D);
 }
 
 static void mlp2_bwd(avk_dit *m, dit_arena *ar, const dit_lin *l1, const dit_lin *l2,
@@ -134,9 +135,9 @@ static void mlp2_bwd(avk_dit *m, dit_arena *ar, const dit_lin *l1, const dit_lin
 {
     int D = l1->out;
     float *dhs = dit_zeros(ar, (int64_t)B * D), *dh = dit_zeros(ar, (int64_t)B * D);
-    avk_linear_bwd(dhs, dit_g(m, l2->w), dit_g(m, l2->b), dy, hs, dit_w(m, l2->w), B, D, D);
+    dit_linear_bwd(m, dhs, dit_g(m, l2->w), dit_g(m, l2->b), dy, hs, dit_w(m, l2->w), B, D, D);
     avk_silu_bwd(dh, dhs, h, (int64_t)B * D);
-    avk_linear_bwd(dx, dit_g(m, l1->w), dit_g(m, l1->b), dh, x, dit_w(m, l1->w), B, l1->in, D);
+    dit_linear_bwd(m, dx, dit_g(m, l1->w), dit_g(m, l1->b), dh, x, dit_w(m, l1->w), B, l1->in, D);
 }
 
 avk_dit_acts *avk_dit_forward(avk_dit *m, const avk_dit_batch *b, float *pred)
@@ -159,12 +160,12 @@ avk_dit_acts *avk_dit_forward(avk_dit *m, const avk_dit_batch *b, float *pred)
     a->tok_in = dit_alloc(ar, Rv * a->K);
     avk_patchify_fwd(a->tok_in, b->x, &a->pa);
     a->x0 = dit_alloc(ar, Rv * D);
-    avk_linear_fwd(a->x0, a->tok_in, dit_w(m, l->patch_w), dit_w(m, l->patch_b), Rv, a->K, D);
+    dit_linear_fwd(m, a->x0, a->tok_in, dit_w(m, l->patch_w), dit_w(m, l->patch_b), Rv, a->K, D);
 
     /* text tokens and their masked mean */
     if (cf->text_emb_dim > 0) {
         a->ctx = dit_alloc(ar, Rt * D);
-        avk_linear_fwd(a->ctx, b->text_emb, dit_w(m, l->ctx.w), dit_w(m, l->ctx.b), Rt,
+        dit_linear_fwd(m, a->ctx, b->text_emb, dit_w(m, l->ctx.w), dit_w(m, l->ctx.b), Rt,
                        cf->text_emb_dim, D);
     } else {
         dit_text_fwd(c, &a->text, b->tokens);
@@ -204,7 +205,7 @@ avk_dit_acts *avk_dit_forward(avk_dit *m, const avk_dit_batch *b, float *pred)
 
     /* final adaLN (scale, shift) and projection to patches */
     float *raw = dit_alloc(ar, 2 * BD);
-    avk_linear_fwd(raw, a->sc, dit_w(m, l->out_mod.w), dit_w(m, l->out_mod.b), B, D, 2 * D);
+    dit_linear_fwd(m, raw, a->sc, dit_w(m, l->out_mod.w), dit_w(m, l->out_mod.b), B, D, 2 * D);
     a->omod = dit_alloc(ar, 2 * BD);
     avk_permute(a->omod, raw, 3, (int64_t[]){B, 2, D}, (int[]){1, 0, 2});
     a->no = dit_alloc(ar, Rv * D);
@@ -214,7 +215,7 @@ avk_dit_acts *avk_dit_forward(avk_dit *m, const avk_dit_batch *b, float *pred)
     avk_layernorm_fwd(a->no, a->mo, a->so, x, NULL, NULL, Rv, D, LN_EPS);
     avk_modulate_fwd(a->ym, a->no, a->omod + BD, a->omod, B, c->N, 1, D);
     a->y = dit_alloc(ar, Rv * a->K);
-    avk_linear_fwd(a->y, a->ym, dit_w(m, l->proj_out.w), dit_w(m, l->proj_out.b), Rv, D, a->K);
+    dit_linear_fwd(m, a->y, a->ym, dit_w(m, l->proj_out.w), dit_w(m, l->proj_out.b), Rv, D, a->K);
     avk_unpatchify_fwd(pred, a->y, &a->pa);
     return a;
 }
@@ -230,7 +231,7 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
 
     float *dy = dit_zeros(ar, Rv * a->K), *dym = dit_zeros(ar, Rv * D);
     avk_unpatchify_bwd(dy, dpred, &a->pa);
-    avk_linear_bwd(dym, dit_g(m, l->proj_out.w), dit_g(m, l->proj_out.b), dy, a->ym,
+    dit_linear_bwd(m, dym, dit_g(m, l->proj_out.w), dit_g(m, l->proj_out.b), dy, a->ym,
                    dit_w(m, l->proj_out.w), Rv, D, a->K);
     float *domod = dit_zeros(ar, 2 * BD), *dno = dit_zeros(ar, Rv * D);
     float *dx = dit_zeros(ar, Rv * D);
@@ -238,7 +239,7 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
     avk_layernorm_bwd(dx, NULL, NULL, dno, a->xl, a->mo, a->so, NULL, Rv, D);
     float *dsc = dit_zeros(ar, BD), *draw = dit_zeros(ar, 2 * BD);
     avk_permute_acc(draw, domod, 3, (int64_t[]){2, B, D}, (int[]){1, 0, 2});
-    avk_linear_bwd(dsc, dit_g(m, l->out_mod.w), dit_g(m, l->out_mod.b), draw, a->sc,
+    dit_linear_bwd(m, dsc, dit_g(m, l->out_mod.w), dit_g(m, l->out_mod.b), draw, a->sc,
                    dit_w(m, l->out_mod.w), B, D, 2 * D);
 
     float *de = NULL;
@@ -259,12 +260,21 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
             avk_axpy(de + ((int64_t)i * c->L + j) * D, 1.0f / (float)n, dpooled + (int64_t)i * D, D);
     }
     if (cf->text_emb_dim > 0)
-        avk_linear_bwd(NULL, dit_g(m, l->ctx.w), dit_g(m, l->ctx.b), de, a->b.text_emb,
+        dit_linear_bwd(m, NULL, dit_g(m, l->ctx.w), dit_g(m, l->ctx.b), de, a->b.text_emb,
                        dit_w(m, l->ctx.w), Rt, cf->text_emb_dim, D);
     else
         dit_text_bwd(c, &a->text, a->b.tokens, de);
-    avk_linear_bwd(NULL, dit_g(m, l->patch_w), dit_g(m, l->patch_b), dx, a->tok_in,
+    dit_linear_bwd(m, NULL, dit_g(m, l->patch_w), dit_g(m, l->patch_b), dx, a->tok_in,
                    dit_w(m, l->patch_w), Rv, a->K, D);
+}
+
+int avk_dit_predict(avk_dit *m, const avk_dit_batch *b, float *pred)
+{
+    avk_dit_acts *a = avk_dit_forward(m, b, pred);
+    if (!a)
+        return -1;
+    avk_dit_acts_free(a);
+    return 0;
 }
 
 void avk_dit_acts_free(avk_dit_acts *a)

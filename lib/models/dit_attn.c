@@ -8,6 +8,7 @@
 #include <string.h>
 #include "avkit/nn/ops.h"
 #include "dit_internal.h"
+#include "dit_ops.h"
 
 #define DIT_NORM_EPS 1e-6f
 
@@ -87,12 +88,12 @@ void dit_attn_fwd(dit_ctx *c, dit_attn_st *st, float *y[2])
                     *raw = dit_zeros(c->ar, R * D);
                     *rs = dit_zeros(c->ar, R * H);
                 }
-                avk_linear_fwd(*raw + off * D, st->x[s], dit_w(m, l->w), dit_w(m, l->b),
+                dit_linear_fwd(m, *raw + off * D, st->x[s], dit_w(m, l->w), dit_w(m, l->b),
                                st->R[s], D, D);
                 avk_rmsnorm_fwd(dst, *rs + off * H, *raw + off * D, dit_w(m, norm),
                                 st->R[s] * H, Dh, DIT_NORM_EPS);
             } else {
-                avk_linear_fwd(dst, st->x[s], dit_w(m, l->w), dit_w(m, l->b), st->R[s], D, D);
+                dit_linear_fwd(m, dst, st->x[s], dit_w(m, l->w), dit_w(m, l->b), st->R[s], D, D);
             }
         }
     }
@@ -113,14 +114,14 @@ void dit_attn_fwd(dit_ctx *c, dit_attn_st *st, float *y[2])
     gather_heads(st->vg, st->V, sq->kidx, NULL, sq->nseq, sq->nk, H, Dh, D);
     avk_attn a = avk_attn_make(sq->nseq, H, sq->nq, sq->nk, Dh);
     a.kv_len = sq->kv_len;
-    avk_attention_fwd(st->og, st->lse, st->qg, st->kg, st->vg, &a);
+    dit_attention_fwd(m, st->og, st->lse, st->qg, st->kg, st->vg, &a);
     st->O = dit_zeros(c->ar, R * D);
     scatter_heads(st->O, st->og, sq->qidx, sq->qw, sq->nseq, sq->nq, H, Dh, D);
     for (int s = 0; s < 2; s++) {
         if (!st->qs[s])
             continue;
         const dit_lin *o = s == 1 && p->dual ? &p->ao : &p->o;
-        avk_linear_fwd(y[s], st->O + (s ? st->R[0] : 0) * D, dit_w(m, o->w), dit_w(m, o->b),
+        dit_linear_fwd(m, y[s], st->O + (s ? st->R[0] : 0) * D, dit_w(m, o->w), dit_w(m, o->b),
                        st->R[s], D, D);
     }
 }
@@ -138,7 +139,7 @@ void dit_attn_bwd(dit_ctx *c, dit_attn_st *st, const float *dy[2], float *dx[2])
             continue;
         const dit_lin *o = s == 1 && p->dual ? &p->ao : &p->o;
         int64_t off = s ? st->R[0] : 0;
-        avk_linear_bwd(dO + off * D, dit_g(m, o->w), dit_g(m, o->b), dy[s], st->O + off * D,
+        dit_linear_bwd(m, dO + off * D, dit_g(m, o->w), dit_g(m, o->b), dy[s], st->O + off * D,
                        dit_w(m, o->w), st->R[s], D, D);
     }
     int64_t nqe = (int64_t)sq->nseq * H * sq->nq * Dh, nke = (int64_t)sq->nseq * H * sq->nk * Dh;
@@ -147,7 +148,7 @@ void dit_attn_bwd(dit_ctx *c, dit_attn_st *st, const float *dy[2], float *dx[2])
     float *dqg = dit_zeros(c->ar, nqe), *dkg = dit_zeros(c->ar, nke), *dvg = dit_zeros(c->ar, nke);
     avk_attn a = avk_attn_make(sq->nseq, H, sq->nq, sq->nk, Dh);
     a.kv_len = sq->kv_len;
-    avk_attention_bwd(dqg, dkg, dvg, dog, st->qg, st->kg, st->vg, st->og, st->lse, &a);
+    dit_attention_bwd(m, dqg, dkg, dvg, dog, st->qg, st->kg, st->vg, st->og, st->lse, &a);
     float *dQ = dit_zeros(c->ar, R * D), *dK = dit_zeros(c->ar, R * D), *dV = dit_zeros(c->ar, R * D);
     scatter_heads(dQ, dqg, sq->qidx, NULL, sq->nseq, sq->nq, H, Dh, D);
     scatter_heads(dK, dkg, sq->kidx, NULL, sq->nseq, sq->nk, H, Dh, D);
@@ -178,7 +179,7 @@ void dit_attn_bwd(dit_ctx *c, dit_attn_st *st, const float *dy[2], float *dx[2])
                 avk_rmsnorm_bwd(dn, dit_g(m, norm), d, raw, rs, dit_w(m, norm), st->R[s] * H, Dh);
                 d = dn;
             }
-            avk_linear_bwd(dx[s], dit_g(m, l->w), dit_g(m, l->b), d, st->x[s], dit_w(m, l->w),
+            dit_linear_bwd(m, dx[s], dit_g(m, l->w), dit_g(m, l->b), d, st->x[s], dit_w(m, l->w),
                            st->R[s], D, D);
         }
     }

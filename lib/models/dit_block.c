@@ -8,6 +8,7 @@
 #include <string.h>
 #include "avkit/nn/ops.h"
 #include "dit_internal.h"
+#include "dit_ops.h"
 
 #define LN_EPS 1e-6f
 
@@ -43,9 +44,9 @@ static void mlp_fwd(dit_ctx *c, const mlp_io *io, const float *x1, float *out, c
     *io->f2 = dit_alloc(c->ar, rows * D);
     avk_layernorm_fwd(*io->n2, *io->m2, *io->s2, x1, NULL, NULL, rows, D, LN_EPS);
     avk_modulate_fwd(*io->h2, *io->n2, mod + 3 * (int64_t)B * D, mod + 4 * (int64_t)B * D, B, per, 1, D);
-    avk_linear_fwd(*io->f1, *io->h2, dit_w(m, f1->w), dit_w(m, f1->b), rows, D, F);
+    dit_linear_fwd(m, *io->f1, *io->h2, dit_w(m, f1->w), dit_w(m, f1->b), rows, D, F);
     avk_gelu_fwd(*io->g1, *io->f1, rows * F);
-    avk_linear_fwd(*io->f2, *io->g1, dit_w(m, f2->w), dit_w(m, f2->b), rows, F, D);
+    dit_linear_fwd(m, *io->f2, *io->g1, dit_w(m, f2->w), dit_w(m, f2->b), rows, F, D);
     avk_gated_residual_fwd(out, x1, *io->f2, mod + 5 * (int64_t)B * D, B, per, 1, D);
 }
 
@@ -61,9 +62,9 @@ static void mlp_bwd(dit_ctx *c, const mlp_io *io, const float *x1, const float *
     float *df1 = dit_zeros(c->ar, rows * F), *dh2 = dit_zeros(c->ar, rows * D);
     float *dn2 = dit_zeros(c->ar, rows * D);
     avk_gated_residual_bwd(dx1, df2, dmod + 5 * BD, dout, *io->f2, mod + 5 * BD, B, per, 1, D);
-    avk_linear_bwd(dg1, dit_g(m, f2->w), dit_g(m, f2->b), df2, *io->g1, dit_w(m, f2->w), rows, F, D);
+    dit_linear_bwd(m, dg1, dit_g(m, f2->w), dit_g(m, f2->b), df2, *io->g1, dit_w(m, f2->w), rows, F, D);
     avk_gelu_bwd(df1, dg1, *io->f1, rows * F);
-    avk_linear_bwd(dh2, dit_g(m, f1->w), dit_g(m, f1->b), df1, *io->h2, dit_w(m, f1->w), rows, D, F);
+    dit_linear_bwd(m, dh2, dit_g(m, f1->w), dit_g(m, f1->b), df1, *io->h2, dit_w(m, f1->w), rows, D, F);
     avk_modulate_bwd(dn2, dmod + 3 * BD, dmod + 4 * BD, dh2, *io->n2, mod + 4 * BD, B, per, 1, D);
     avk_layernorm_bwd(dx1, NULL, NULL, dn2, x1, *io->m2, *io->s2, NULL, rows, D);
 }
@@ -109,14 +110,14 @@ void dit_block_fwd(dit_ctx *c, dit_block_st *st, const dit_block_p *p, const flo
     st->x = x;
     st->e = e;
     float *raw = dit_alloc(c->ar, 6 * BD);
-    avk_linear_fwd(raw, sc, dit_w(m, p->mod.w), dit_w(m, p->mod.b), B, D, 6 * D);
+    dit_linear_fwd(m, raw, sc, dit_w(m, p->mod.w), dit_w(m, p->mod.b), B, D, 6 * D);
     st->mod = dit_alloc(c->ar, 6 * BD);
     chunk_major(st->mod, raw, B, 6, D);
     st->cmod = st->mod;
     if (p->cmod.w >= 0) {
         int k = p->cmod.out / D;
         raw = dit_alloc(c->ar, k * BD);
-        avk_linear_fwd(raw, sc, dit_w(m, p->cmod.w), dit_w(m, p->cmod.b), B, D, k * D);
+        dit_linear_fwd(m, raw, sc, dit_w(m, p->cmod.w), dit_w(m, p->cmod.b), B, D, k * D);
         st->cmod = dit_alloc(c->ar, k * BD);
         chunk_major(st->cmod, raw, B, k, D);
     }
@@ -203,13 +204,13 @@ void dit_block_bwd(dit_ctx *c, dit_block_st *st, const float *dx2, const float *
 
     float *draw = dit_zeros(c->ar, 6 * BD);
     chunk_major_bwd(draw, dmod, B, 6, D);
-    avk_linear_bwd(dsc, dit_g(m, p->mod.w), dit_g(m, p->mod.b), draw, sc, dit_w(m, p->mod.w),
+    dit_linear_bwd(m, dsc, dit_g(m, p->mod.w), dit_g(m, p->mod.b), draw, sc, dit_w(m, p->mod.w),
                    B, D, 6 * D);
     if (dcmod != dmod) {
         int k = p->cmod.out / D;
         draw = dit_zeros(c->ar, k * BD);
         chunk_major_bwd(draw, dcmod, B, k, D);
-        avk_linear_bwd(dsc, dit_g(m, p->cmod.w), dit_g(m, p->cmod.b), draw, sc,
+        dit_linear_bwd(m, dsc, dit_g(m, p->cmod.w), dit_g(m, p->cmod.b), draw, sc,
                        dit_w(m, p->cmod.w), B, D, k * D);
     }
 }

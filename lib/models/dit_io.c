@@ -58,13 +58,15 @@ avk_dit *avk_dit_load(const char *path)
     return m;
 }
 
-int avk_dit_save(const avk_dit *m, const char *path)
+int avk_dit_save(const avk_dit *m, const char *path, int nmeta, const char *const *meta)
 {
     avk_st_writer *w = avk_st_writer_new();
     char *cfg = avk_dit_config_json(&m->cfg);
     avk_st_writer_meta(w, "format", "pt");
     avk_st_writer_meta(w, "model", "avkit-dit");
     avk_st_writer_meta(w, "config", cfg);
+    for (int i = 0; i < nmeta; i++)
+        avk_st_writer_meta(w, meta[2 * i], meta[2 * i + 1]);
     free(cfg);
     for (int i = 0; i < m->nparam; i++) {
         const avk_dit_param *p = &m->params[i];

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "avkit/nn/ops.h"
 #include "dit_internal.h"
+#include "dit_ops.h"
 
 #define LN_EPS 1e-6f
 
@@ -47,9 +48,9 @@ void dit_text_fwd(dit_ctx *c, dit_text_st *st, const int32_t *tokens)
         s->f1 = dit_alloc(c->ar, Rt * F);
         s->g1 = dit_alloc(c->ar, Rt * F);
         s->f2 = dit_alloc(c->ar, Rt * D);
-        avk_linear_fwd(s->f1, s->n2, dit_w(m, p->ff1.w), dit_w(m, p->ff1.b), Rt, D, F);
+        dit_linear_fwd(m, s->f1, s->n2, dit_w(m, p->ff1.w), dit_w(m, p->ff1.b), Rt, D, F);
         avk_gelu_fwd(s->g1, s->f1, Rt * F);
-        avk_linear_fwd(s->f2, s->g1, dit_w(m, p->ff2.w), dit_w(m, p->ff2.b), Rt, F, D);
+        dit_linear_fwd(m, s->f2, s->g1, dit_w(m, p->ff2.w), dit_w(m, p->ff2.b), Rt, F, D);
         s->out = dit_alloc(c->ar, Rt * D);
         avk_add(s->out, s->e1, s->f2, Rt * D);
         cur = s->out;
@@ -79,9 +80,9 @@ void dit_text_bwd(dit_ctx *c, dit_text_st *st, const int32_t *tokens, const floa
         avk_add_inplace(de1, d, Rt * D);
         float *dg1 = dit_zeros(c->ar, Rt * F), *df1 = dit_zeros(c->ar, Rt * F);
         float *dn2 = dit_zeros(c->ar, Rt * D);
-        avk_linear_bwd(dg1, dit_g(m, p->ff2.w), dit_g(m, p->ff2.b), d, s->g1, dit_w(m, p->ff2.w), Rt, F, D);
+        dit_linear_bwd(m, dg1, dit_g(m, p->ff2.w), dit_g(m, p->ff2.b), d, s->g1, dit_w(m, p->ff2.w), Rt, F, D);
         avk_gelu_bwd(df1, dg1, s->f1, Rt * F);
-        avk_linear_bwd(dn2, dit_g(m, p->ff1.w), dit_g(m, p->ff1.b), df1, s->n2, dit_w(m, p->ff1.w), Rt, D, F);
+        dit_linear_bwd(m, dn2, dit_g(m, p->ff1.w), dit_g(m, p->ff1.b), df1, s->n2, dit_w(m, p->ff1.w), Rt, D, F);
         avk_layernorm_bwd(de1, dit_g(m, p->n2w), dit_g(m, p->n2b), dn2, s->e1, s->m2, s->s2,
                           dit_w(m, p->n2w), Rt, D);
         /* e1 = in + attn(LN1(in)) */

@@ -5,7 +5,11 @@
 
 #include "avkit/models/vae.h"
 
+/* Free activation buffers the pool keeps at most (vae_net.c). */
 #define VAE_POOL_MAX 256
+
+/* One buffer of the activation pool, in the backend's memory. */
+typedef struct vae_buf { float *p; int64_t cap; int free; } vae_buf;
 
 /* Offsets of a layer's weight and bias in the table's buffers (w, g). */
 typedef struct vae_conv { int64_t w, b; int cin, cout, k; } vae_conv;
@@ -50,9 +54,10 @@ struct avk_vae_net {
     vae_conv *d_up;           /* [nb - 1] */
     vae_norm d_nout;
     vae_conv d_out;
-    /* pool of free activation buffers (vae_net.c) */
-    float *pool[VAE_POOL_MAX];
-    int npool;
+    /* the backend the passes run on (ops.h), and its buffers (vae_net.c) */
+    const struct avk_backend *be;
+    vae_buf *bufs;            /* every buffer the pool holds, free or lent */
+    int nbufs, bufcap, nfree;
 };
 
 /* The module table of configuration c, registering its parameters in t

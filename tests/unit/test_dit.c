@@ -5,7 +5,8 @@
  * prediction, the loss and every parameter gradient of one training pass
  * match to a relative error (max|a-b| / max|b|) under 1e-4, and so do the
  * losses of ten AdamW steps (weight decay on matrices only) run from the
- * same weights on the same batches. */
+ * same weights on the same batches. A fifth configuration takes external
+ * text embeddings through context_embedder. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 #include "avkit/io/safetensors.h"
 #include "avkit/nn/ops.h"
 #include "avkit/models/dit.h"
-#include "avkit/diffusion/rflow.h"
+#include "avkit/diffusion/flow_train.h"
 
 #define TOL 1e-4
 
@@ -25,16 +26,6 @@ static const char *gpath(const char *variant, const char *kind)
     const char *src = getenv("SRC_DIR");
     snprintf(buf, sizeof buf, "%s/tests/golden/dit/%s.%s.safetensors", src ? src : ".", variant, kind);
     return buf;
-}
-
-static double rel_err(const float *a, const float *b, int64_t n)
-{
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        num = fmax(num, fabs((double)a[i] - b[i]));
-        den = fmax(den, fabs((double)b[i]));
-    }
-    return den > 0 ? num / den : num;
 }
 
 static const float *gt(const avk_st_file *f, const char *name, int64_t *n)
@@ -75,22 +66,27 @@ static void load_batch(gbatch *g, const avk_st_file *f, const char *prefix)
     snprintf(name, sizeof name, "%st", prefix);
     const float *t = gt(f, name, NULL);
     int64_t nt;
+    snprintf(name, sizeof name, "%stext_emb", prefix);
+    const avk_st_tensor *emb = avk_st_find(f, name);
     snprintf(name, sizeof name, "%stokens", prefix);
-    const float *tok = gt(f, name, &nt);
+    const float *tok = emb ? NULL : gt(f, name, &nt);
     snprintf(name, sizeof name, "%stext_len", prefix);
     const float *len = gt(f, name, NULL);
+    if (emb)
+        nt = emb->shape[0] * emb->shape[1];
     g->tokens = malloc((size_t)nt * sizeof *g->tokens);
     g->len = malloc((size_t)B * sizeof *g->len);
     for (int64_t i = 0; i < nt; i++)
-        g->tokens[i] = (int32_t)tok[i];
+        g->tokens[i] = tok ? (int32_t)tok[i] : 0;
     for (int i = 0; i < B; i++)
         g->len[i] = (int)len[i];
     g->xt = malloc((size_t)g->n * 4);
     g->target = malloc((size_t)g->n * 4);
-    avk_rflow_interp(g->xt, g->target, tx->data, eps, t, B, g->n / B);
+    avk_flow_interp(g->xt, g->target, tx->data, eps, t, B, g->n / B);
     g->b = (avk_dit_batch){.B = B, .T = (int)tx->shape[2], .H = (int)tx->shape[3],
                            .W = (int)tx->shape[4], .x = g->xt, .t = t, .L = (int)(nt / B),
-                           .tokens = g->tokens, .text_len = g->len};
+                           .tokens = emb ? NULL : g->tokens,
+                           .text_emb = emb ? emb->data : NULL, .text_len = g->len};
 }
 
 static void free_batch(gbatch *g)
@@ -139,6 +135,10 @@ static void check_variant(const char *v)
     double loss = train_pass(m, &g, pred);
     double e = rel_err(pred, gt(pf, "pred", NULL), g.n);
     ok(e < TOL, "%s: prediction, rel err %.2e", v, e);
+    float *again = malloc((size_t)g.n * 4);
+    ok(avk_dit_predict(m, &g.b, again) == 0 && !memcmp(again, pred, (size_t)g.n * 4),
+       "%s: avk_dit_predict gives the training forward's prediction, bit for bit", v);
+    free(again);
     double gl = gt(pf, "loss", NULL)[0];
     e = fabs(loss - gl) / fabs(gl);
     ok(e < TOL, "%s: loss %.6f vs %.6f, rel err %.2e", v, loss, gl, e);
@@ -231,8 +231,9 @@ static void check_variant(const char *v)
 
 int main(void)
 {
-    static const char *variants[] = {"single_cross", "single_joint", "mmdit_cross", "mmdit_joint"};
-    for (int i = 0; i < 4; i++)
+    static const char *variants[] = {"single_cross", "single_joint", "mmdit_cross", "mmdit_joint",
+                                     "single_cross_emb"};
+    for (int i = 0; i < 5; i++)
         check_variant(variants[i]);
     return done_testing();
 }

@@ -25,27 +25,6 @@ static const char *gpath(const char *name)
     return buf;
 }
 
-static double rel_err(const float *a, const float *b, int64_t n)
-{
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        num = d > num ? d : num;
-        den = fabs((double)b[i]) > den ? fabs((double)b[i]) : den;
-    }
-    return den > 0 ? num / den : num;
-}
-
-static double rel_err_floor(const float *a, const float *b, int64_t n, double floor)
-{
-    double num = 0, den = floor;
-    for (int64_t i = 0; i < n; i++) {
-        num = fmax(num, fabs((double)a[i] - b[i]));
-        den = fmax(den, fabs((double)b[i]));
-    }
-    return num / den;
-}
-
 static const float *gt(const avk_st_file *f, const char *name, int64_t *n)
 {
     const avk_st_tensor *t = avk_st_find(f, name);

@@ -124,8 +124,9 @@ avk_dit *avk_dit_load(const char *path);
 struct avk_st_file;
 int avk_dit_read_tensors(const avk_dit *m, const struct avk_st_file *f, const char *prefix,
                          float *dst);
-/* Write the weights (metadata: format "pt", config, model "avkit-dit"). */
-int avk_dit_save(const avk_dit *m, const char *path);
+/* Write the weights (metadata: format "pt", config, model "avkit-dit",
+ * plus nmeta extra key/value pairs) through a temporary file and rename. */
+int avk_dit_save(const avk_dit *m, const char *path, int nmeta, const char *const *meta);
 
 /* A batch of clips of one shape. */
 typedef struct avk_dit_batch {
@@ -155,6 +156,11 @@ avk_dit_acts *avk_dit_forward(avk_dit *m, const avk_dit_batch *b, float *pred);
  * m->g (zero it once per step). */
 void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred);
 void avk_dit_acts_free(avk_dit_acts *a);
+/* Inference: the prediction alone (the activations are freed at once).
+ * 0, or -1 with an error set on a bad batch. For classifier-free guidance
+ * run it on the caption and on the empty caption (<bos> <eos>, or
+ * text_len 0) and mix the two velocities. */
+int avk_dit_predict(avk_dit *m, const avk_dit_batch *b, float *pred);
 
 /* Tokens per clip (video) for a latent shape, or -1 if the patch does
  * not divide it. */
