@@ -824,7 +824,7 @@ static void parse_options(int argc, char **argv, opts *o)
         case 'v': avk_verbose++; break;
         case 'h': usage(); break;
         case OPT_VERSION: avk_print_version(); break;
-        default: avk_usage_error("unknown option");
+        default: avk_usage_try();
         }
     }
     if (o->corpus) {
@@ -866,6 +866,8 @@ int main(int argc, char **argv)
             avk_dist_finalize();
             return 0;
         }
+        if (avk_output_check(o.output, 0) < 0)
+            avk_die_lib();
         avk_bpe_learner *l = avk_bpe_learner_new();
         if (learn_corpus(l, o.corpus, o.cap.replace_invalid) != 0)
             avk_die_lib();
@@ -901,6 +903,8 @@ int main(int argc, char **argv)
                 setup = -1;
             have_emb = 1;
         }
+        if (setup == 0 && o.learn && avk_output_check(o.output, 0) < 0)
+            setup = -1;
         if (setup == 0 && !o.learn) {
             w = avt_writer_open(o.output, o.zlib ? AVT_WRITE_ZLIB : 0, 0);
             if (!w)

@@ -2,7 +2,9 @@
  * aesthetics, on-screen text, watermarks) in one decode pass per clip and
  * say which to keep and why. Under mpirun the ranks share the clips and
  * rank 0 writes the output in input order. See av-filter(1). */
+#include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +80,7 @@ typedef struct manifest {
     size_t nrows;
     char **rows;          /* each row's fields joined by tabs */
     long *start, *end;
+    long *lineno;         /* the row's line in the manifest */
     double *fps;
     char **video;
 } manifest;
@@ -95,15 +98,28 @@ static int split_tabs(char *line, char **f, int max)
     return n;
 }
 
-/* Parse a whole number field; -1 when it is not one. */
+/* Parse a whole number field; -1 when it is not one (or too large). */
 static int parse_frame(const char *s, long *v)
 {
     char *e;
+    errno = 0;
     long x = strtol(s, &e, 10);
-    if (e == s || *e || x < 0)
+    if (e == s || *e || x < 0 || errno)
         return -1;
     *v = x;
     return 0;
+}
+
+/* An fps field: empty (unknown, the video's rate is used) or a positive
+ * number under 10000. 0 when good. */
+static int check_fps(const char *s)
+{
+    if (!*s)
+        return 0;
+    char *e;
+    errno = 0;
+    double x = strtod(s, &e);
+    return e != s && !*e && !errno && isfinite(x) && x > 0 && x < 1e4 ? 0 : -1;
 }
 
 /* Rank 0: read and check the manifest into one text blob (header line,
@@ -119,6 +135,7 @@ static char *read_manifest(const char *path, size_t *len)
         return NULL;
     }
     int cs = avk_tsv_col(t, "start_frame"), ce = avk_tsv_col(t, "end_frame");
+    int cf = avk_tsv_col(t, "fps");
     avk_buf b = {0};
     for (int c = 0; c < t->ncols; c++)
         avk_tsv_put(&b, c == 0, t->cols[c]);
@@ -132,6 +149,14 @@ static char *read_manifest(const char *path, size_t *len)
             rc = -1;
             break;
         }
+        if (cf >= 0 && check_fps(avk_tsv_field(t, cf)) < 0) {
+            avk_error("%s: line %ld: bad fps '%s' (a positive number)", t->path,
+                      t->lineno, avk_tsv_field(t, cf));
+            rc = -1;
+            break;
+        }
+        /* each row carries its line number, for messages on any rank */
+        avk_buf_printf(&b, "%ld\t", t->lineno);
         for (int c = 0; c < t->ncols; c++)
             avk_tsv_put(&b, c == 0, avk_tsv_field(t, c));
         avk_buf_append(&b, "\n", 1);
@@ -174,10 +199,14 @@ static void parse_manifest(char *blob, manifest *m)
             m->rows = avk_xrealloc(m->rows, rcap * sizeof(char *));
             m->start = avk_xrealloc(m->start, rcap * sizeof(long));
             m->end = avk_xrealloc(m->end, rcap * sizeof(long));
+            m->lineno = avk_xrealloc(m->lineno, rcap * sizeof(long));
             m->fps = avk_xrealloc(m->fps, rcap * sizeof(double));
             m->video = avk_xrealloc(m->video, rcap * sizeof(char *));
         }
         size_t i = m->nrows++;
+        char *tab = strchr(line, '\t');
+        m->lineno[i] = strtol(line, NULL, 10);
+        line = tab + 1;
         m->rows[i] = avk_xstrdup(line);
         split_tabs(line, f, m->ncols);
         m->video[i] = f[cv];
@@ -232,6 +261,7 @@ typedef struct filter_job {
     int                      ncols_out, drop, rank;
     const double            *cost;
     const char              *out_path;
+    const char              *in_path;   /* the manifest, for errors */
     avk_out                 *out;       /* rank 0, from filter_begin */
 } filter_job;
 
@@ -255,6 +285,12 @@ static int filter_work(const size_t *idx, size_t k, avk_buf *items, void *ctx)
         size_t i = idx[q];
         avk_filter_result r;
         if (avk_filter_clip(m->video[i], m->start[i], m->end[i], m->fps[i], j->o, &r) < 0) {
+            if (r.bad_range) {      /* the manifest is wrong: no output */
+                avk_warn("%s: line %ld: %s", strcmp(j->in_path, "-") ? j->in_path : "(stdin)",
+                         m->lineno[i], avk_errmsg());
+                failed = 1;
+                break;
+            }
             avk_warn_lib();
             if (r.readable) {       /* a score failed: no output at all */
                 failed = 1;
@@ -357,7 +393,7 @@ int main(int argc, char **argv)
         case 'v': avk_verbose++; break;
         case 'h': usage(); break;
         case OPT_VERSION: avk_print_version(); break;
-        default: avk_usage_error("unknown option");
+        default: avk_usage_try();
         }
     }
     if (argc - optind > 1)
@@ -368,7 +404,10 @@ int main(int argc, char **argv)
     /* rank 0 reads and checks the manifest; every rank gets a copy */
     avk_buf text = {0};
     if (rank == 0) {
-        text.data = (unsigned char *)read_manifest(in_path, &text.len);
+        /* an output that cannot be written fails now, before the scoring */
+        text.data = avk_output_check(out_path, 0) < 0
+                        ? NULL
+                        : (unsigned char *)read_manifest(in_path, &text.len);
         if (!text.data)
             avk_warn_lib();
         text.cap = text.len;
@@ -405,7 +444,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++)
         cost[i] = (double)(m.end[i] - m.start[i]);
     filter_job fj = {.m = &m, .o = &o, .where = where, .ncols_out = ncols_out, .drop = drop,
-                     .rank = rank, .cost = cost, .out_path = out_path};
+                     .rank = rank, .cost = cost, .out_path = out_path,
+                     .in_path = in_path};
     avk_items job = {.n = n, .cost = cost, .work_all = filter_work, .begin = filter_begin,
                      .emit = filter_row, .ctx = &fj};
     avk_items_result res;
@@ -432,6 +472,7 @@ int main(int argc, char **argv)
         free(m.rows[i]);
     free(cost); free(blob);
     free(m.cols); free(m.rows); free(m.start); free(m.end); free(m.fps); free(m.video);
+    free(m.lineno);
     avk_dist_finalize();
     return status;
 }

@@ -279,7 +279,7 @@ int main(int argc, char **argv)
         case 'v': avk_verbose++; break;
         case 'h': usage(); break;
         case O_VERSION: avk_print_version(); break;
-        default: avk_usage_error("unknown option");
+        default: avk_usage_try();
         }
     }
     if (!op.model)
@@ -290,6 +290,13 @@ int main(int argc, char **argv)
         avk_usage_error("-o MODEL.safetensors is required");
     if (strcmp(op.out, "-") == 0)
         avk_usage_error("-o: a checkpoint must be a file (it has an optimizer file beside it)");
+    /* finish a checkpoint commit that a killed run left half done before
+     * anything else, the output check included, can take its files for a
+     * dead process's stale temporary files */
+    if (avk_ckpt_recover(op.out) < 0)
+        avk_die_lib();
+    if (avk_output_check(op.out, 1) < 0)    /* fail now, not after training */
+        avk_die_lib();
     if (optind >= argc)
         avk_usage_error("no input clips");
     if (op.resume && (op.init || op.config))

@@ -271,6 +271,9 @@ static int run_encode(avk_vae *v, const opts *op)
     while ((rc = avk_clipsrc_next(src, &c)) > 0) {
         avk_video_info info;
         int err = avk_video_probe(c.video, &info);
+        if (err == 0 && info.nframes >= 0 && c.end > info.nframes)
+            err = avk_error("%s: frames %ld-%ld run past the end of the video (%lld frames)",
+                            c.rec.key, c.start, c.end, (long long)info.nframes);
         if (err == 0 && (info.width < f || info.height < f))
             err = avk_error("%s: frames of %dx%d are smaller than one latent cell (%dx%d)",
                             c.rec.key, info.width, info.height, f, f);
@@ -402,6 +405,8 @@ static int run_decode(avk_vae *v, const opts *op)
     int single = ends_with(op->out, ".mp4"), dir_err = 0;
     if (rank == 0 && !single && mkdir(op->out, 0777) < 0 && errno != EEXIST)
         dir_err = avk_error("%s: cannot create the directory: %s", op->out, strerror(errno));
+    if (rank == 0 && single && avk_output_check(op->out, 1) < 0)
+        dir_err = -1;       /* before decoding anything */
     agree_or_die(dir_err, NULL);
     avt_reader *rd = avt_reader_open(op->in);
     agree_or_die(rd ? 0 : -1, NULL);
@@ -511,7 +516,7 @@ int main(int argc, char **argv)
         case 'v': avk_verbose++; break;
         case 'h': usage(); break;
         case O_VERSION: avk_print_version(); break;
-        default: avk_usage_error("unknown option");
+        default: avk_usage_try();
         }
     }
     if (!op.vae)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,11 +108,25 @@ static void on_fatal_signal(int sig)
     raise(sig);
 }
 
+/* At exit: what is left in the standard output's buffer must reach it,
+ * or the tool fails (`--help > /dev/full` is an error, not a success); a
+ * closed pipe stays quiet. */
+static void flush_stdout_at_exit(void)
+{
+    if (fflush(stdout) == 0)
+        return;
+    if (errno != EPIPE)
+        fprintf(stderr, "%s: standard output: write error: %s\n", avk_progname,
+                strerror(errno));
+    _exit(AVK_EXIT_FAIL);
+}
+
 /* Name the tool and install the signal conventions. */
 void avk_tool_init(const char *name)
 {
     const char *slash = strrchr(name, '/');
     avk_progname = slash ? slash + 1 : name;
+    atexit(flush_stdout_at_exit);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_fatal_signal);
     signal(SIGTERM, on_fatal_signal);
@@ -177,6 +192,13 @@ void avk_usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vsay(fmt, ap);
     va_end(ap);
+    fprintf(stderr, "Try '%s --help' for more information.\n", avk_progname);
+    exit(AVK_EXIT_USAGE);
+}
+
+/* After getopt has named a bad option: the pointer to --help, exit 2. */
+void avk_usage_try(void)
+{
     fprintf(stderr, "Try '%s --help' for more information.\n", avk_progname);
     exit(AVK_EXIT_USAGE);
 }
@@ -305,13 +327,150 @@ double avk_now(void)
 
 /* ---- output files ---------------------------------------------------- */
 
+/* The name of an output in messages: "standard output" for "-", so that
+ * every tool calls it the same. */
+const char *avk_out_name(const char *path)
+{
+    return strcmp(path, "-") == 0 ? "standard output" : path;
+}
+
+/* True when an MPI launcher started this process (the same test as the
+ * dist layer's, which util cannot include). */
+static int under_mpi_launcher(void)
+{
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") ||
+           getenv("PMIX_RANK");
+}
+
+/* Whether our standard output is a terminal a person reads. Under mpirun,
+ * Open MPI hands each rank a pseudo-terminal that forwards to mpirun's own
+ * standard output, whatever that is (a file, a pipe): a rank's stdout is
+ * then judged a terminal only when it is the rank's controlling terminal. */
+static int stdout_is_terminal(void)
+{
+    if (!isatty(STDOUT_FILENO))
+        return 0;
+    if (!under_mpi_launcher())
+        return 1;
+    struct stat out, ctl;
+    int fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;                   /* no controlling terminal: a forwarder */
+    int same = fstat(fd, &ctl) == 0 && fstat(STDOUT_FILENO, &out) == 0 &&
+               out.st_rdev == ctl.st_rdev;
+    close(fd);
+    return same;
+}
+
+/* A copy of path with symbolic links followed (at most 40), the last one
+ * possibly dangling: the file an output through a link must replace. */
+static char *follow_links(const char *path)
+{
+    char *cur = avk_xstrdup(path);
+    for (int hops = 0; hops < 40; hops++) {
+        struct stat st;
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode))
+            break;
+        char link[PATH_MAX];
+        ssize_t n = readlink(cur, link, sizeof link - 1);
+        if (n < 0)
+            break;
+        link[n] = 0;
+        const char *slash = strrchr(cur, '/');
+        char *next = link[0] == '/' || !slash
+                         ? avk_xstrdup(link)
+                         : avk_xasprintf("%.*s%s", (int)(slash - cur) + 1, cur, link);
+        free(cur);
+        cur = next;
+    }
+    return cur;
+}
+
+/* Where an output goes; see common.h. */
+int avk_out_target(const char *path, char **target)
+{
+    struct stat st;
+    *target = NULL;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return avk_error("%s: is a directory", path);
+        if (!S_ISREG(st.st_mode)) {
+            *target = avk_xstrdup(path);
+            return AVK_OUT_DIRECT;
+        }
+    }
+    /* a regular file, a new name, or a link to either: the temporary
+     * file goes beside the file the links lead to */
+    *target = follow_links(path);
+    return AVK_OUT_REPLACE;
+}
+
+/* The parts of a temporary file's name after "DIR/.NAME.tmp.": our process
+ * id and a host tag, so that a later run can tell a dead writer's file. */
+static void host_tag(char *tag, size_t n)
+{
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    size_t k = 0;
+    for (const char *p = host; *p && *p != '.' && k + 1 < n && k < 32; p++)
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9'))
+            tag[k++] = *p;
+    if (k == 0)
+        tag[k++] = 'h';
+    tag[k] = 0;
+}
+
+/* Remove the temporary files of `target` that a killed run of ours left:
+ * ".NAME.tmp.PID-HOST-XXXXXX" in its directory, on this host, of a process
+ * that no longer exists, owned by us. */
+static void remove_stale_tmp(const char *target, const char *tag)
+{
+    const char *slash = strrchr(target, '/');
+    char *dir = slash ? avk_xasprintf("%.*s", (int)(slash - target) + 1, target)
+                      : avk_xstrdup("./");
+    char *prefix = avk_xasprintf(".%s.tmp.", slash ? slash + 1 : target);
+    size_t plen = strlen(prefix), tlen = strlen(tag);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        const char *p = e->d_name;
+        if (strncmp(p, prefix, plen) != 0)
+            continue;
+        p += plen;
+        char *end;
+        long pid = strtol(p, &end, 10);
+        /* end: "-" tag "-" and six characters of mkstemp */
+        if (end == p || pid <= 0 || pid == (long)getpid() || *end != '-' ||
+            strncmp(end + 1, tag, tlen) != 0 || end[1 + tlen] != '-' ||
+            strlen(end + 2 + tlen) != 6)
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char *full = avk_xasprintf("%s%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(full, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid()) {
+            avk_info(1, "%s: removing a stale temporary file of process %ld", full, pid);
+            unlink(full);
+        }
+        free(full);
+    }
+    if (d)
+        closedir(d);
+    free(prefix);
+    free(dir);
+}
+
 /* Make the temporary file an output is written to before its rename. */
 int avk_tmp_create(const char *path, char **tmp)
 {
     const char *slash = strrchr(path, '/');
     size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-    char *name = avk_xasprintf("%.*s.%s.tmpXXXXXX", (int)dirlen, path,
-                               slash ? slash + 1 : path);
+    char tag[40];
+    host_tag(tag, sizeof tag);
+    remove_stale_tmp(path, tag);
+    char *name = avk_xasprintf("%.*s.%s.tmp.%ld-%s-XXXXXX", (int)dirlen, path,
+                               slash ? slash + 1 : path, (long)getpid(), tag);
     /* No signal between creating and registering: it would leave the file. */
     sigset_t block, old;
     sigemptyset(&block);
@@ -335,6 +494,39 @@ int avk_tmp_create(const char *path, char **tmp)
     return fd;
 }
 
+/* Check that an output can be written, before the work that fills it. */
+int avk_output_check(const char *path, int binary)
+{
+    if (strcmp(path, "-") == 0) {
+        if (binary && stdout_is_terminal())
+            return avk_error("refusing to write binary data to a terminal "
+                             "(redirect it, or give -o FILE)");
+        return 0;
+    }
+    char *target;
+    int kind = avk_out_target(path, &target);
+    if (kind < 0)
+        return -1;
+    int rc = 0;
+    if (kind == AVK_OUT_DIRECT) {
+        if (access(target, W_OK) != 0)
+            rc = avk_error("%s: %s", path, strerror(errno));
+    } else {
+        char *tmp;
+        int fd = avk_tmp_create(target, &tmp);
+        if (fd < 0) {
+            rc = -1;
+        } else {
+            close(fd);
+            unlink(tmp);
+            avk_tmp_unregister(tmp);
+            free(tmp);
+        }
+    }
+    free(target);
+    return rc;
+}
+
 /* Open an output that is renamed into place only when complete. */
 avk_out *avk_out_open(const char *path, int binary)
 {
@@ -342,7 +534,7 @@ avk_out *avk_out_open(const char *path, int binary)
     o->path = avk_xstrdup(path);
     o->binary = binary;
     if (strcmp(path, "-") == 0) {
-        if (binary && isatty(STDOUT_FILENO)) {
+        if (binary && stdout_is_terminal()) {
             avk_error("refusing to write binary data to a terminal "
                       "(redirect it, or give -o FILE)");
             free(o->path);
@@ -352,19 +544,27 @@ avk_out *avk_out_open(const char *path, int binary)
         o->fp = stdout;
         return o;
     }
-    int fd = avk_tmp_create(path, &o->tmp);
-    if (fd < 0) {
-        free(o->path);
-        free(o);
-        return NULL;
+    int kind = avk_out_target(path, &o->target), fd;
+    if (kind == AVK_OUT_DIRECT) {
+        /* a device, FIFO or socket: written in place (a FIFO waits here
+         * for its reader) */
+        fd = open(o->target, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            avk_error("%s: %s", path, strerror(errno));
+    } else {
+        fd = kind < 0 ? -1 : avk_tmp_create(o->target, &o->tmp);
     }
-    o->fp = fdopen(fd, "wb");
-    if (!o->fp) {
-        avk_error("%s: cannot open the temporary file: %s", path, strerror(errno));
-        close(fd);
-        unlink(o->tmp);
-        avk_tmp_unregister(o->tmp);
-        free(o->tmp);
+    if (fd < 0 || !(o->fp = fdopen(fd, "wb"))) {
+        if (fd >= 0) {
+            avk_error("%s: %s", path, strerror(errno));
+            close(fd);
+        }
+        if (o->tmp) {
+            unlink(o->tmp);
+            avk_tmp_unregister(o->tmp);
+            free(o->tmp);
+        }
+        free(o->target);
         free(o->path);
         free(o);
         return NULL;
@@ -372,7 +572,8 @@ avk_out *avk_out_open(const char *path, int binary)
     return o;
 }
 
-/* Close the output and give it its real name. */
+/* Close the output and give it its real name (the file its symbolic links
+ * lead to); an output written in place is only closed. */
 int avk_out_commit(avk_out *o)
 {
     int rc = 0;
@@ -384,13 +585,21 @@ int avk_out_commit(avk_out *o)
             remove_tmp_files();
             exit(AVK_EXIT_FAIL);
         }
-        rc = flushed ? avk_error("%s: write error (an earlier write failed)", o->path)
-                     : avk_error("%s: write error: %s", o->path, strerror(flush_errno));
+        rc = flushed ? avk_error("%s: write error (an earlier write failed)", avk_out_name(o->path))
+                     : avk_error("%s: write error: %s", avk_out_name(o->path),
+                                 strerror(flush_errno));
+    }
+    if (o->fp != stdout) {
+        if (fclose(o->fp) != 0 && rc == 0) {
+            if (errno == EPIPE) {
+                remove_tmp_files();
+                exit(AVK_EXIT_FAIL);
+            }
+            rc = avk_error("%s: write error: %s", o->path, strerror(errno));
+        }
     }
     if (o->tmp) {
-        if (fclose(o->fp) != 0 && rc == 0)
-            rc = avk_error("%s: write error: %s", o->path, strerror(errno));
-        if (rc == 0 && rename(o->tmp, o->path) != 0)
+        if (rc == 0 && rename(o->tmp, o->target) != 0)
             rc = avk_error("%s: cannot rename temporary file: %s", o->path,
                            strerror(errno));
         if (rc != 0)
@@ -398,6 +607,7 @@ int avk_out_commit(avk_out *o)
         avk_tmp_unregister(o->tmp);
         free(o->tmp);
     }
+    free(o->target);
     free(o->path);
     free(o);
     return rc;
@@ -408,14 +618,16 @@ void avk_out_abort(avk_out *o)
 {
     if (!o)
         return;
-    if (o->tmp) {
+    if (o->fp != stdout)
         fclose(o->fp);
+    else
+        fflush(o->fp);
+    if (o->tmp) {
         unlink(o->tmp);
         avk_tmp_unregister(o->tmp);
         free(o->tmp);
-    } else {
-        fflush(o->fp);
     }
+    free(o->target);
     free(o->path);
     free(o);
 }
@@ -441,8 +653,16 @@ FILE *avk_in_open(const char *path, int binary)
     if (strcmp(path, "-") == 0)
         return stdin;
     FILE *fp = fopen(path, binary ? "rb" : "r");
-    if (!fp)
+    if (!fp) {
         avk_error("%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+        avk_error("%s: is a directory", path);
+        fclose(fp);
+        return NULL;
+    }
     return fp;
 }
 
