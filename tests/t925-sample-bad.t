@@ -79,6 +79,15 @@ test_expect_success 'usage errors exit 2: no prompts, a bad solver, --video with
     fails 2 "DIT.safetensors is required" --vocab vocab.txt -p red -o out.avt
 '
 
+test_expect_success 'an output that cannot be written fails before any sampling' '
+    av-sample $SARGS -v -p red -o nodir/out.avt 2>err; test $? -eq 1 &&
+    test_grep "nodir/out.avt" err && ! grep -q "transformer evaluations" err &&
+    av-sample $SARGS -v --vae vae.safetensors -p red -p blue -o nodir/videos 2>err
+    test $? -eq 1 && test_grep "nodir/videos" err && ! grep -q "transformer evaluations" err &&
+    av-sample $SARGS -v --vae vae.safetensors -p red --sheet nodir/s.png -o s.avt 2>err
+    test $? -eq 1 && test_grep "nodir/s.png" err && test ! -e s.avt
+'
+
 test_expect_success 'a missing image or mask file names it' '
     fails 1 "nosuch.tif" $SARGS --vae vae.safetensors --image nosuch.tif -p red -o out.avt
 '

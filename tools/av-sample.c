@@ -676,6 +676,30 @@ static int write_sheet(job *j)
     return rc;
 }
 
+/* Rank 0, before the work: every output can be written (a long run must
+ * not end in "cannot create"). A directory that does not exist yet is
+ * checked as a new name in its parent. 0 or -1 (error set). */
+static int check_outputs(const job *j)
+{
+    const char *o = j->op->out;
+    struct stat sb;
+    int rc = 0;
+    if (j->dir && stat(o, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        char *p = video_path(j, 0, 0);
+        rc = avk_output_check(p, 1);
+        free(p);
+    } else if (j->dir || j->fmt == FMT_AVT) {
+        rc = avk_output_check(o, 1);
+    } else {
+        char *p = video_path(j, 0, 0);
+        rc = avk_output_check(p, 1);
+        free(p);
+    }
+    if (rc == 0 && j->op->sheet)
+        rc = avk_output_check(j->op->sheet, 1);
+    return rc;
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 /* The error on rank 0 (every rank sets the same up), then exit 1. */
@@ -790,6 +814,9 @@ int main(int argc, char **argv)
     int rc = setup(&j, meta);
     avk_st_close(meta);
     if (rc < 0)
+        fail();
+    rc = avk_dist_rank() == 0 ? check_outputs(&j) : 0;
+    if (avk_dist_active() ? avk_dist_sum_long(rc < 0) : rc < 0)
         fail();
     if (op.sheet)
         j.sheet = avk_xcalloc((size_t)op.nprompts * SHEET_COLS, sizeof *j.sheet);
