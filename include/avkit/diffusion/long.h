@@ -1,0 +1,73 @@
+/* Long videos by block-wise pipelined denoising (in the manner of
+ * DualParal): the video is a queue of blocks of B latent frames. Each
+ * iteration advances every block in the queue by one Euler step of the
+ * shifted schedule, so the blocks in flight sit at staggered noise levels
+ * (the newest at t = 1, the oldest one step from t = 0); the queue holds
+ * `steps` blocks, a block of fresh noise enters as a clean one leaves,
+ * and the clean block goes to the caller at once. Memory is bounded by
+ * the queue, not by the video's length.
+ *
+ * Context: block j's model input is the last `context` frames of block
+ * j - 1 as they stand at that moment (one step less noisy, or clean when
+ * block j - 1 has just left), then block j's own frames; the DiT runs on
+ * both at block j's timestep and only block j's part of the prediction is
+ * kept. Block 0 has no context. Nothing is cached across blocks: the
+ * context frames' keys and values are recomputed in each evaluation (the
+ * issue's feature cache is not done).
+ *
+ * Noise: one pool of B noise frames drawn from (seed, index), and block j
+ * starts from the pool's frames in a permutation drawn from (seed, index,
+ * j), so every block starts from the same noise frames, reshuffled.
+ */
+#ifndef AVKIT_DIFFUSION_LONG_H
+#define AVKIT_DIFFUSION_LONG_H
+
+#include <stdint.h>
+#include "avkit/diffusion/sample.h"
+#include "avkit/models/dit.h"
+
+typedef struct avk_long_opts {
+    int    frames;         /* latent frames of the whole video */
+    int    block;          /* latent frames per block (divides frames) */
+    int    context;        /* frames of the previous block seen (< block) */
+    int    steps;          /* Euler steps = blocks in flight */
+    double shift;          /* timestep shift (1: none) */
+    double cfg;            /* guidance scale; 1: conditional pass only */
+    uint64_t seed;
+    int64_t  index;        /* the video's index (seeds its noise) */
+} avk_long_opts;
+
+/* The velocity of one block: x [C, ctx + B, H, W] holds `ctx` context
+ * frames then the block's B frames, all at flow time t (the block's);
+ * write the block's velocity v [C, B, H, W]. `blk` and `step` say which
+ * block and which of its steps (from 0). 0, or -1 with the error set. */
+typedef int (*avk_long_model_fn)(void *ctx, const float *x, int nctx, int B, double t, int blk,
+                                 int step, float *v);
+
+/* A finished block: lat [C, B, H, W] clean, block index blk. 0 or -1
+ * (error set: sampling stops). */
+typedef int (*avk_long_emit_fn)(void *ctx, int blk, const float *lat);
+
+/* What a run cost: model evaluations (per pass), blocks emitted, and the
+ * floats of every buffer the run held at once (its memory, flat in the
+ * video's length). */
+typedef struct avk_long_stats {
+    int64_t evals, blocks, floats;
+} avk_long_stats;
+
+/* Check the options against a latent of C channels, H x W, and the
+ * model's frame patch pt: -1 with an error naming the option. */
+int avk_long_check(const avk_long_opts *o, int pt);
+
+/* The pipeline over any block model (the DiT one is avk_long_sample). */
+int avk_long_run(const avk_long_opts *o, int C, int H, int W, avk_long_model_fn fn, void *fctx,
+                 avk_long_emit_fn emit, void *ectx, avk_long_stats *st);
+
+/* The pipeline over the DiT with guidance (cond, and uncond unless cfg is
+ * 1; texts of L positions): each clean block in the model's latent space
+ * to emit, in order. 0, or -1 with the error set. */
+int avk_long_sample(avk_dit *m, const avk_long_opts *o, int H, int W, int L,
+                    const avk_sample_text *cond, const avk_sample_text *uncond,
+                    avk_long_emit_fn emit, void *ectx, avk_long_stats *st);
+
+#endif
