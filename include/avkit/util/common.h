@@ -118,8 +118,9 @@ enum { AVK_OUT_REPLACE = 0, AVK_OUT_DIRECT = 1 };
 int avk_out_target(const char *path, char **target);
 /* Create an empty temporary file "DIR/.NAME.tmp.PID-HOST-XXXXXX" next to
  * `path`, with the umask's permissions, registered for removal on a fatal
- * exit. Temporary files of the same name left by a process of this host
- * that no longer exists (killed with SIGKILL) are removed first. Returns
+ * exit. Temporary files of this form left in the same directory by a
+ * process of this host that no longer exists (killed with SIGKILL) are
+ * removed first (one sweep per directory and process). Returns
  * its descriptor and stores the malloc'ed name in *tmp; -1 with the error
  * set on failure. Rename it over `path` when complete. */
 int avk_tmp_create(const char *path, char **tmp);
