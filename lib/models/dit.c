@@ -147,6 +147,9 @@ avk_dit_acts *avk_dit_forward(avk_dit *m, const avk_dit_batch *b, float *pred)
     const avk_dit_config *cf = &m->cfg;
     const avk_dit_layout *l = m->lay;
     avk_dit_acts *a = avk_xcalloc(1, sizeof *a);
+    a->ar = m->lay->spare;              /* the last step's buffers, if any */
+    memset(&m->lay->spare, 0, sizeof m->lay->spare);
+    dit_arena_rewind(&a->ar);
     a->b = *b;
     setup_ctx(m, a);
     dit_ctx *c = &a->c;
@@ -281,6 +284,10 @@ void avk_dit_acts_free(avk_dit_acts *a)
 {
     if (!a)
         return;
-    dit_arena_free(&a->ar);
+    avk_dit *m = a->c.m;
+    if (m->lay->spare.n == 0)           /* keep the buffers for the next step */
+        m->lay->spare = a->ar;
+    else
+        dit_arena_free(&a->ar);
     free(a);
 }

@@ -184,6 +184,7 @@ void avk_dit_free(avk_dit *m)
     if (!m)
         return;
     if (m->lay) {
+        dit_arena_free(&m->lay->spare);
         free(m->lay->text);
         free(m->lay->blocks);
         free(m->lay);
