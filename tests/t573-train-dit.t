@@ -13,7 +13,7 @@ test_expect_success 'four steps write weights and optimizer state, quietly' '
     test -s m.safetensors && test -s m.optim.safetensors &&
     test ! -s out && test ! -s err &&
     test $(wc -l <steps.csv) -eq 5 &&
-    head -1 steps.csv | grep -q "^step,loss,grad_norm,lr,samples_per_s,tokens_per_s,step_s$"
+    head -1 steps.csv | grep -q "^step,loss,grad_norm,lr,samples_per_s,tokens_per_s,step_s,gflops$"
 '
 test_expect_success '-v prints the loss of each logged step' '
     $TRAIN --steps 2 -v --log-every 1 train.avt -o v.safetensors 2>log &&

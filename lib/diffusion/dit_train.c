@@ -389,7 +389,7 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report)
             goto fail_model;
         }
         if (st.step == 0)
-            fprintf(log, "step,loss,grad_norm,lr,samples_per_s,tokens_per_s,step_s\n");
+            fprintf(log, "step,loss,grad_norm,lr,samples_per_s,tokens_per_s,step_s,gflops\n");
     }
     avk_info(1, "%d clips, model of %lld parameters (%s, %s attention), steps %lld..%ld", data.n,
              (long long)m->nfloats, m->cfg.mmdit ? "MM-DiT" : "single-stream",
@@ -429,6 +429,7 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report)
         memset(m->g, 0, (size_t)m->nfloats * sizeof(float));
         double loss = run_batch(m, &d, 1);
         int64_t tokens = (int64_t)B * avk_dit_tokens(&m->cfg, d.b.T, d.b.H, d.b.W);
+        double flop = avk_dit_step_flop(&m->cfg, B, d.b.T, d.b.H, d.b.W, d.b.L);
         batch_free(&d);
         double gnorm = o->clip > 0 ? avk_grad_clip(&g, &gn, 1, o->clip)
                                    : avk_grad_global_norm(&g, &gn, 1);
@@ -451,8 +452,8 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report)
         st.step = step;
         double dt = avk_now() - t0;
         if (log)
-            fprintf(log, "%lld,%.6f,%.6f,%.6e,%.3f,%.1f,%.4f\n", (long long)step, loss, gnorm,
-                    ad.lr, B / dt, tokens / dt, dt);
+            fprintf(log, "%lld,%.6f,%.6f,%.6e,%.3f,%.1f,%.4f,%.2f\n", (long long)step, loss, gnorm,
+                    ad.lr, B / dt, tokens / dt, dt, flop / dt / 1e9);
         if (step % o->log_every == 0 || step == o->steps)
             avk_info(1, "step %lld loss %.5f grad %.3f lr %.2e %.2f s/step", (long long)step, loss,
                      gnorm, ad.lr, dt);

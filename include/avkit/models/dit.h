@@ -162,6 +162,11 @@ void avk_dit_acts_free(avk_dit_acts *a);
  * text_len 0) and mix the two velocities. */
 int avk_dit_predict(avk_dit *m, const avk_dit_batch *b, float *pred);
 
+/* Floating-point operations of one training step (forward + backward,
+ * 2 per multiply-add of every matrix product and attention) of a batch
+ * of B clips of T x H x W latents and L text positions. */
+double avk_dit_step_flop(const avk_dit_config *c, int B, int T, int H, int W, int L);
+
 /* Tokens per clip (video) for a latent shape, or -1 if the patch does
  * not divide it. */
 int64_t avk_dit_tokens(const avk_dit_config *c, int T, int H, int W);
