@@ -1,9 +1,11 @@
 /* The DiT training loop (see avkit/diffusion/dit_train.h): data checks,
  * batches of one latent shape, rectified-flow draws per global sample,
  * AdamW + EMA on the flat parameter buffer, atomic checkpoints, resume,
- * validation at fixed t. */
+ * validation at fixed t; SIGINT and SIGTERM end the step, write the
+ * checkpoint and stop. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,15 @@
 #include "avkit/models/dit.h"
 #include "avkit/diffusion/flow_train.h"
 #include "avkit/diffusion/dit_train.h"
+
+/* SIGINT / SIGTERM during training: finish the step, write the
+ * checkpoint, stop. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig)
+{
+    stop_signal = sig;
+}
 
 avk_dit_train_opts avk_dit_train_defaults(void)
 {
@@ -405,7 +416,14 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report)
     avk_progress prog;
     avk_progress_start(&prog, "av-train", (double)o->steps);
     int rc = 0;
-    while (st.step < o->steps) {
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    stop_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    while (st.step < o->steps && !stop_signal) {
         int64_t step = st.step + 1;
         double t0 = avk_now();
         /* the batch of this step: epoch plans are fixed by (seed, epoch) */
@@ -451,9 +469,11 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report)
             st.ema[i] = ed * st.ema[i] + (1.0f - ed) * m->w[i];
         st.step = step;
         double dt = avk_now() - t0;
-        if (log)
+        if (log) {
             fprintf(log, "%lld,%.6f,%.6f,%.6e,%.3f,%.1f,%.4f,%.2f\n", (long long)step, loss, gnorm,
                     ad.lr, B / dt, tokens / dt, dt, flop / dt / 1e9);
+            fflush(log);
+        }
         if (step % o->log_every == 0 || step == o->steps)
             avk_info(1, "step %lld loss %.5f grad %.3f lr %.2e %.2f s/step", (long long)step, loss,
                      gnorm, ad.lr, dt);
@@ -467,6 +487,12 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report)
     avk_latents_plan_free(&plan);
     if (rc == 0)
         rc = save(m, &st, o);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (rc == 0 && stop_signal)
+        rc = avk_error("%s at step %lld: checkpoint written to %s (--resume continues)",
+                       stop_signal == SIGINT ? "interrupted" : "terminated", (long long)st.step,
+                       o->out);
     if (log && fclose(log) != 0 && rc == 0)
         rc = avk_error("%s: write error", o->log);
     if (rc == 0 && o->val) {

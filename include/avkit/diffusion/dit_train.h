@@ -6,7 +6,9 @@
  * matrices only, linear warmup then cosine (to lr/10) or constant,
  * gradient clipping, an EMA of the weights; checkpoints (weights, and
  * beside them the optimizer moments, the EMA and the step) written
- * atomically; resume continues the same sequence of batches and draws. */
+ * atomically; resume continues the same sequence of batches and draws.
+ * SIGINT or SIGTERM during training finishes the step, writes the
+ * checkpoint and returns -1 with the step named. */
 #ifndef AVKIT_DIFFUSION_DIT_TRAIN_H
 #define AVKIT_DIFFUSION_DIT_TRAIN_H
 
