@@ -19,7 +19,7 @@ VERSION  := 0.1.0
 PREFIX   ?= /usr/local
 CC       := mpicc
 NVCC     ?= nvcc
-PKGS     := libavformat libavcodec libavutil libswscale libtiff-4 zlib tesseract lept
+PKGS     := libavformat libavcodec libavutil libswscale libtiff-4 zlib libdeflate tesseract lept
 
 ifeq ($(SANITIZE),1)
 BUILD    ?= build/san
@@ -36,7 +36,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS   ?= $(OPT) -g
 DEPFLAGS  = -MMD -MP
-CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -fopenmp \
+CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Werror -Wno-unused-parameter -fopenmp \
             -Iinclude -Ilib $(PKG_CFLAGS) $(SANFLAGS) -DAVK_VERSION='"$(VERSION)"'
 LDFLAGS  += -fopenmp $(SANFLAGS)
 LDLIBS   += $(PKG_LIBS) -ldnnl -lm -lpthread

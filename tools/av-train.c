@@ -3,8 +3,9 @@
  * plus a small KL term, AdamW, safetensors checkpoints (weights in
  * diffusers' layout, optimizer state beside them), resumable. The video
  * diffusion transformer (--model dit): the latent streams av-vaeenc
- * writes, rectified flow; its loop is in the library (dit_train.h). The
- * model code is in the library (vae.h, vae_train.h, dit.h). */
+ * writes, rectified flow (dit_train.h). This file holds the options and
+ * the wiring: the models are in vae.h / vae_train.h / dit.h, the loop,
+ * schedule, checkpoints and resume in trainer.h. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,8 +20,12 @@
 #include "avkit/nn/tensor.h"
 #include "avkit/models/vae.h"
 #include "avkit/models/vae_train.h"
+#include "avkit/nn/checkpoint.h"
+#include "avkit/nn/trainer.h"
 #include "avkit/diffusion/dit_train.h"
 #include "avkit/io/video.h"
+
+#include <signal.h>
 
 static void usage(void)
 {
@@ -78,6 +83,7 @@ typedef struct opts {
     double lr, wd, clip, kl_weight;
     int cosine;
     long long seed;
+    int seed_given;
     char **inputs;
     int ninputs;
 } opts;
@@ -98,8 +104,11 @@ static void load_frames(avk_frame_pool *pool, char **inputs, int ninputs, int pe
             long len = c.end - c.start;
             int n = len < per_clip ? (int)len : per_clip;
             long *idx = avk_xmalloc((size_t)n * sizeof *idx);
-            for (int k = 0; k < n; k++)   /* centers of n equal parts */
-                idx[k] = c.start + (long)((2 * k + 1) * len / (2 * n));
+            /* centers of n equal parts: start + (2k+1) len / 2n, computed as
+             * quotient and remainder so that no product can overflow */
+            long q = len / (2 * n), rem = len % (2 * n);
+            for (int k = 0; k < n; k++)
+                idx[k] = c.start + (2 * k + 1) * q + (2 * k + 1) * rem / (2 * n);
             uint8_t *rgb;
             int w, h, sw = 0, sh = 0;
             if (base > 0) {
@@ -123,67 +132,18 @@ static void load_frames(avk_frame_pool *pool, char **inputs, int ninputs, int pe
     }
 }
 
-/* Write the optimizer file, then the weights (both temp + rename); the
- * step is in both, so a crash between the two renames is detected on
- * resume. The latent scale is measured first on fixed crops. */
-static void save_checkpoint(avk_vae *v, const avk_vae_optim *o, const opts *op,
-                            const avk_frame_pool *pool)
-{
-    avk_rng r;
-    avk_train_step_rng(&r, (uint64_t)op->seed ^ 0x5CA1Eu, 0);
-    int B = 16, S = (int)op->crop;
-    float *x = avk_falloc((int64_t)B * 3 * S * S);
-    avk_frame_pool_crops(pool, &r, B, S, x);
-    double scale = avk_vae_measure_scale(v, x, B, S);
-    avk_ffree(x);
-    if (scale > 0 && isfinite(scale))
-        v->cfg.scaling_factor = scale;
-    char step[32], seed[32];
-    snprintf(step, sizeof step, "%lld", (long long)o->step);
-    snprintf(seed, sizeof seed, "%lld", op->seed);
-    const char *meta[] = {"step", step, "model", "vae", "seed", seed};
-    char *opath = avk_vae_optim_path(op->out);
-    if (avk_vae_optim_save(o, v, opath, 3, meta) < 0 || avk_vae_save(v, op->out, 3, meta) < 0)
-        avk_die_lib();
-    avk_info(1, "step %lld: wrote %s and %s (scaling_factor %.5f)", (long long)o->step, op->out,
-             opath, v->cfg.scaling_factor);
-    free(opath);
-}
-
-/* The learning rate of a step: linear warmup, then constant or a cosine
- * from lr down to lr/10 at the last step. */
-static double learning_rate(const opts *op, int64_t step)
-{
-    if (op->warmup > 0 && step <= op->warmup)
-        return op->lr * (double)step / (double)op->warmup;
-    if (!op->cosine || op->steps <= op->warmup)
-        return op->lr;
-    double p = (double)(step - op->warmup) / (double)(op->steps - op->warmup);
-    return op->lr * (0.1 + 0.9 * 0.5 * (1.0 + cos(M_PI * p)));
-}
-
-/* The model to start from: resumed, initialized from weights, or new. */
-static avk_vae *start_model(const opts *op, avk_vae_optim *o)
+/* The model to start from: resumed (an interrupted checkpoint commit is
+ * finished first), initialized from weights, or new. */
+static avk_vae *start_model(const opts *op)
 {
     avk_vae *v;
     if (op->resume) {
-        v = avk_vae_load(op->resume, NULL);
-        if (!v)
+        if (avk_ckpt_recover(op->resume) < 0 || !(v = avk_vae_load_strict(op->resume, NULL)))
             avk_die_lib();
-        char *opath = avk_vae_optim_path(op->resume);
-        if (avk_vae_optim_load(o, v, opath) < 0)
-            avk_die_lib();
-        avk_st_file *f = avk_st_open(op->resume);
-        const char *s = f ? avk_st_meta(f, "step") : NULL;
-        if (!s || atoll(s) != o->step)
-            avk_die(1, "%s: step %s does not match step %lld of %s (interrupted between the "
-                    "two writes?)", op->resume, s ? s : "(none)", (long long)o->step, opath);
-        avk_st_close(f);
-        free(opath);
         return v;
     }
     if (op->init) {
-        v = avk_vae_load(op->init, op->config);
+        v = avk_vae_load_strict(op->init, op->config);
         if (!v)
             avk_die_lib();
     } else {
@@ -207,7 +167,6 @@ static avk_vae *start_model(const opts *op, avk_vae_optim *o)
             avk_die_lib();
         avk_vae_init(v, (uint64_t)op->seed);
     }
-    avk_vae_optim_init(o, v);
     return v;
 }
 
@@ -303,7 +262,10 @@ int main(int argc, char **argv)
         case O_AUG: op.augment = 1; break;
         case O_SAVE: op.save_every = avk_parse_long("--save-every", optarg, 0, 100000000); break;
         case O_LOG: op.log_every = avk_parse_long("--log-every", optarg, 1, 100000000); break;
-        case O_SEED: op.seed = avk_parse_long("--seed", optarg, 0, 0x7fffffffL); break;
+        case O_SEED:
+            op.seed = avk_parse_long("--seed", optarg, 0, 0x7fffffffL);
+            op.seed_given = 1;
+            break;
         case O_BASE: op.base = avk_parse_long("--base", optarg, 0, 8192); break;
         case O_SCHED:
             if (strcmp(optarg, "cosine") != 0 && strcmp(optarg, "constant") != 0)
@@ -343,13 +305,33 @@ int main(int argc, char **argv)
     if (op.wd < 0)
         op.wd = 0;
 
-    avk_vae_optim o;
-    avk_vae *v = start_model(&op, &o);
+    avk_vae *v = start_model(&op);
+    avk_train_opts to = avk_train_opts_default();
+    to.out = op.out;
+    to.model = "vae";
+    to.steps = op.steps;
+    to.sched.lr = op.lr;
+    to.sched.warmup = op.warmup;
+    to.sched.kind = op.cosine ? AVK_LR_COSINE : AVK_LR_CONSTANT;
+    to.sched.min_ratio = 0.1;
+    to.adamw.weight_decay = op.wd;
+    to.clip = op.clip;
+    to.seed = (uint64_t)op.seed;
+    to.seed_given = op.seed_given;
+    to.save_every = op.save_every;
+    to.log_every = op.log_every;
+    to.resume = op.resume;
     int f = avk_vae_factor(&v->cfg);
     if (op.crop % f)
         avk_usage_error("--crop %ld is not a multiple of the latent cell (%d pixels)", op.crop, f);
 
     avk_frame_pool pool = {0};
+    avk_vae_task vt;
+    avk_train_task task;
+    avk_vae_task_init(&vt, &task, v, &pool, (int)op.batch, (int)op.crop, op.augment,
+                      op.kl_weight);
+    if (op.resume && avk_train_resume(&to, &task) < 0)
+        avk_die_lib();
     load_frames(&pool, op.inputs, op.ninputs, (int)op.frames_per_clip, (int)op.base, 2 * f);
     if (pool.n == 0)
         avk_die(1, "%s: no clips", op.inputs[0]);
@@ -357,55 +339,19 @@ int main(int argc, char **argv)
         avk_die(1, "%s: frames as small as %d pixels on a side cannot give %ldx%ld crops",
                 op.inputs[0], avk_frame_pool_min_side(&pool), op.crop, op.crop);
     avk_info(1, "%d frames, model of %lld parameters, steps %lld..%ld", pool.n,
-             (long long)v->nparams, (long long)o.step + 1, op.steps);
+             (long long)v->pt->total, (long long)v->pt->step + 1, op.steps);
 
-    int B = (int)op.batch, S = (int)op.crop, L = v->cfg.latent_channels;
-    int64_t nx = (int64_t)B * 3 * S * S, nz = (int64_t)B * L * (S / f) * (S / f);
-    float *x = avk_falloc(nx), *eps = avk_falloc(nz);
-    avk_adamw ad = avk_adamw_defaults();
-    ad.weight_decay = (float)op.wd;
-    float *grads = avk_vae_grads(v);
-    int64_t gn = v->nparams;
-    double t0 = avk_now(), tlog = t0;
-    int64_t log_step = o.step;
-    avk_progress prog;
-    avk_progress_start(&prog, "av-train", (double)op.steps);
-    while (o.step < op.steps) {
-        int64_t step = o.step + 1;
-        avk_rng r;
-        avk_train_step_rng(&r, (uint64_t)op.seed, step);
-        avk_frame_pool_crops_aug(&pool, &r, B, S, op.augment, x);
-        avk_fill_randn(eps, nz, &r, 0.0f, 1.0f);
-        avk_vae_zero_grads(v);
-        avk_vae_loss loss;
-        if (avk_vae_train_step(v, x, B, S, S, eps, (float)op.kl_weight, &loss, NULL, NULL, NULL,
-                               NULL) < 0)
-            avk_die_lib();
-        double gnorm = op.clip > 0 ? avk_grad_clip(&grads, &gn, 1, op.clip)
-                                   : avk_grad_global_norm(&grads, &gn, 1);
-        if (!isfinite(loss.total) || !isfinite(gnorm))
-            avk_die(1, "step %lld: %s is %s (l1 %g, mse %g, kl %g); stopped, the last checkpoint "
-                    "written is kept", (long long)step, isfinite(loss.total) ? "gradient norm" : "loss",
-                    isnan(isfinite(loss.total) ? gnorm : loss.total) ? "NaN" : "Inf", loss.l1,
-                    loss.mse, loss.kl);
-        ad.lr = (float)learning_rate(&op, step);
-        avk_adamw_step(&ad, step, v->params, grads, o.m, o.v, v->nparams);
-        o.step = step;
-        if (avk_verbose && (step % op.log_every == 0 || step == op.steps)) {
-            double now = avk_now();
-            avk_info(1, "step %lld loss %.5f (l1 %.5f mse %.5f kl %.1f) grad %.3f lr %.2e %.2f s/step",
-                     (long long)step, loss.total, loss.l1, loss.mse, loss.kl, gnorm, ad.lr,
-                     (now - tlog) / (double)(step - log_step));
-            tlog = now;
-            log_step = step;
-        }
-        avk_progress_update(&prog, (double)step);
-        if (op.save_every > 0 && step % op.save_every == 0 && step < op.steps)
-            save_checkpoint(v, &o, &op, &pool);
+    int signo = 0;
+    int rc = avk_train(&to, &task, &signo);
+    if (rc < 0)
+        avk_die_lib();
+    if (rc == AVK_TRAIN_STOPPED) {
+        avk_warn("%s at step %lld: checkpoint written to %s", strsignal(signo),
+                 (long long)v->pt->step, op.out);
+        signal(signo, SIG_DFL);
+        raise(signo);
+        return 1;
     }
-    avk_progress_end(&prog);
-    save_checkpoint(v, &o, &op, &pool);
-    avk_info(1, "trained to step %lld in %.1f s", (long long)o.step, avk_now() - t0);
 
     if (op.val) {
         avk_frame_pool vp = {0};
@@ -417,10 +363,8 @@ int main(int argc, char **argv)
         printf("psnr\t%.2f\tframes\t%d\n", psnr, vp.n);
         avk_frame_pool_free(&vp);
     }
-    avk_ffree(x);
-    avk_ffree(eps);
+    avk_vae_task_free(&vt);
     avk_frame_pool_free(&pool);
-    avk_vae_optim_free(&o);
     avk_vae_free(v);
     return 0;
 }

@@ -422,12 +422,17 @@ void avk_conv2d_bwd(float *dx, float *dw, float *db, const float *dy,
             float *col = colsize && dw ? avk_falloc(colsize) : NULL;
             float *dcol = colsize && dx ? avk_falloc(colsize) : NULL;
             /* even bands, then odd bands: bands two apart never share
-             * input rows, so the col2im scatters do not race */
+             * input rows, so the col2im scatters do not race. A static
+             * schedule over each phase's items gives every thread the same
+             * items in every run, so its weight-gradient partial (and the
+             * sum of the partials) is the same bit for bit. */
             for (int phase = 0; phase < 2; phase++) {
-#pragma omp for schedule(dynamic, 1)
-                for (int64_t it = 0; it < p.items; it++)
-                    if ((it % p.nband) % 2 == phase)
-                        bwd_item(dx, part ? part + wn * t : NULL, dy, x, w, c, &p, it, col, dcol, 0);
+                int64_t nbp = (p.nband - phase + 1) / 2, nph = nbp * (p.items / p.nband);
+#pragma omp for schedule(static)
+                for (int64_t j = 0; j < nph; j++) {
+                    int64_t it = (j / nbp) * p.nband + phase + 2 * (j % nbp);
+                    bwd_item(dx, part ? part + wn * t : NULL, dy, x, w, c, &p, it, col, dcol, 0);
+                }
             }
             avk_ffree(col);
             avk_ffree(dcol);

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -44,19 +45,31 @@ const char *avk_errmsg(void)
 
 /* ---- temp files removed on fatal exit -------------------------------- */
 
-#define MAX_TMP 64
-static char *tmp_paths[MAX_TMP];
+/* The registry is a list with no size limit, read by the fatal-signal
+ * handler without a lock, so it is built for that: a node's path never
+ * changes once the node is published, nodes are linked and unlinked with
+ * atomic stores (writers also hold tmp_lock, against each other), and an
+ * unlinked node is freed only when no handler has started; once one has,
+ * the process is going away and the node is left alone. Lock-free atomics
+ * are async-signal-safe, and so is unlink(). */
+typedef struct tmp_node {
+    struct tmp_node *_Atomic next;
+    char path[];
+} tmp_node;
+
+static tmp_node *_Atomic tmp_head;
+static atomic_int tmp_exiting;      /* a handler (or a fatal exit) is removing files */
 static pthread_mutex_t tmp_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Remember a temporary file so a fatal exit or signal removes it. */
 void avk_tmp_register(const char *path)
 {
+    size_t len = strlen(path);
+    tmp_node *n = avk_xmalloc(sizeof *n + len + 1);
+    memcpy(n->path, path, len + 1);
     pthread_mutex_lock(&tmp_lock);
-    for (int i = 0; i < MAX_TMP; i++)
-        if (!tmp_paths[i]) {
-            tmp_paths[i] = avk_xstrdup(path);
-            break;
-        }
+    atomic_store(&n->next, atomic_load(&tmp_head));
+    atomic_store(&tmp_head, n);          /* published complete */
     pthread_mutex_unlock(&tmp_lock);
 }
 
@@ -64,20 +77,27 @@ void avk_tmp_register(const char *path)
 void avk_tmp_unregister(const char *path)
 {
     pthread_mutex_lock(&tmp_lock);
-    for (int i = 0; i < MAX_TMP; i++)
-        if (tmp_paths[i] && strcmp(tmp_paths[i], path) == 0) {
-            free(tmp_paths[i]);
-            tmp_paths[i] = NULL;
+    tmp_node *_Atomic *link = &tmp_head;
+    tmp_node *n;
+    while ((n = atomic_load(link)) != NULL) {
+        if (strcmp(n->path, path) != 0) {
+            link = &n->next;
+            continue;
         }
+        atomic_store(link, atomic_load(&n->next));   /* unlinked: new walks miss it */
+        if (!atomic_load(&tmp_exiting))                /* no walk can be holding it */
+            free(n);
+    }
     pthread_mutex_unlock(&tmp_lock);
 }
 
-/* Remove every registered temp file; async-signal-safe enough for exit. */
+/* Remove every registered temp file: from the fatal-signal handler and
+ * before a fatal exit, so async-signal-safe (no lock, no allocation). */
 static void remove_tmp_files(void)
 {
-    for (int i = 0; i < MAX_TMP; i++)
-        if (tmp_paths[i])
-            unlink(tmp_paths[i]);
+    atomic_store(&tmp_exiting, 1);
+    for (tmp_node *n = atomic_load(&tmp_head); n; n = atomic_load(&n->next))
+        unlink(n->path);
 }
 
 static void on_fatal_signal(int sig)
@@ -339,6 +359,16 @@ avk_out *avk_out_open(const char *path, int binary)
         return NULL;
     }
     o->fp = fdopen(fd, "wb");
+    if (!o->fp) {
+        avk_error("%s: cannot open the temporary file: %s", path, strerror(errno));
+        close(fd);
+        unlink(o->tmp);
+        avk_tmp_unregister(o->tmp);
+        free(o->tmp);
+        free(o->path);
+        free(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -346,12 +376,16 @@ avk_out *avk_out_open(const char *path, int binary)
 int avk_out_commit(avk_out *o)
 {
     int rc = 0;
-    if (fflush(o->fp) != 0 || ferror(o->fp)) {
-        if (errno == EPIPE) {
+    /* errno means something only when fflush itself failed: an error
+     * flag left by an earlier write carries no errno */
+    int flushed = fflush(o->fp) == 0, flush_errno = errno;
+    if (!flushed || ferror(o->fp)) {
+        if (!flushed && flush_errno == EPIPE) {
             remove_tmp_files();
             exit(AVK_EXIT_FAIL);
         }
-        rc = avk_error("%s: write error: %s", o->path, strerror(errno));
+        rc = flushed ? avk_error("%s: write error (an earlier write failed)", o->path)
+                     : avk_error("%s: write error: %s", o->path, strerror(flush_errno));
     }
     if (o->tmp) {
         if (fclose(o->fp) != 0 && rc == 0)

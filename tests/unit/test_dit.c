@@ -28,16 +28,6 @@ static const char *gpath(const char *variant, const char *kind)
     return buf;
 }
 
-static double rel_err(const float *a, const float *b, int64_t n)
-{
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        num = fmax(num, fabs((double)a[i] - b[i]));
-        den = fmax(den, fabs((double)b[i]));
-    }
-    return den > 0 ? num / den : num;
-}
-
 static const float *gt(const avk_st_file *f, const char *name, int64_t *n)
 {
     const avk_st_tensor *t = avk_st_find(f, name);
