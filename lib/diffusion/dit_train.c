@@ -45,18 +45,8 @@ avk_dit_train_opts avk_dit_train_defaults(void)
 
 char *avk_dit_optim_path(const char *checkpoint)
 {
-    size_t n = strlen(checkpoint);
-    const char *ext = ".safetensors";
-    if (n > strlen(ext) && !strcmp(checkpoint + n - strlen(ext), ext))
-        n -= strlen(ext);
-    return avk_xasprintf("%.*s.optim.safetensors", (int)n, checkpoint);
+    return avk_params_optim_path(checkpoint);
 }
-
-/* Optimizer state beside the weights. */
-typedef struct dit_opt {
-    float *m, *v, *ema;
-    int64_t step;
-} dit_opt;
 
 /* Every record usable by this model? The first problem, naming the file,
  * the record and the field. */
@@ -141,7 +131,7 @@ static int same_model(const avk_dit_config *a, const avk_dit_config *b, const ch
 /* The model to train: resumed (with its optimizer state), from weights,
  * or new from the config (in_channels and text_emb_dim from the data
  * when no config is given). */
-static avk_dit *start_model(const avk_dit_train_opts *o, const avk_latent_set *data, dit_opt *st)
+static avk_dit *start_model(const avk_dit_train_opts *o, const avk_latent_set *data)
 {
     avk_dit_config want = avk_dit_config_default();
     int have_cfg = 0;
@@ -175,36 +165,22 @@ static avk_dit *start_model(const avk_dit_train_opts *o, const avk_latent_set *d
             return NULL;
         avk_dit_init(m, o->seed);
     }
-    st->m = avk_fzeros(m->nfloats);
-    st->v = avk_fzeros(m->nfloats);
-    st->ema = avk_falloc(m->nfloats);
-    memcpy(st->ema, m->w, (size_t)m->nfloats * sizeof(float));
-    st->step = 0;
+    avk_params *par = m->par;
+    avk_params_optim(par);              /* moments zeroed, step 0 */
+    avk_params_ema(par);                /* a copy of the weights */
     if (o->resume) {
         char *op = avk_dit_optim_path(o->resume);
         avk_st_file *f = avk_st_open(op), *wf = NULL;
-        const char *s = f ? avk_st_meta(f, "step") : NULL;
+        int64_t step = 0, wstep = 0;
         int rc = -1;
-        if (!f) {
-            /* error set by avk_st_open */
-        } else if (!s || !(wf = avk_st_open(o->resume))) {
-            if (!s)
-                avk_error("%s: no \"step\" in the metadata", op);
-        } else {
-            const char *ws = avk_st_meta(wf, "step");
-            char *end;
-            long long step = strtoll(s, &end, 10);
-            if (*end || step < 0)
-                avk_error("%s: metadata \"step\" is not a step number: \"%s\"", op, s);
-            else if (!ws || strcmp(ws, s) != 0)
-                avk_error("%s: step %s does not match step %s of %s (interrupted between the two "
-                          "writes?)", o->resume, ws ? ws : "(none)", s, op);
-            else if (avk_dit_read_tensors(m, f, "exp_avg.", st->m) == 0 &&
-                     avk_dit_read_tensors(m, f, "exp_avg_sq.", st->v) == 0 &&
-                     avk_dit_read_tensors(m, f, "ema.", st->ema) == 0) {
-                st->step = step;
+        if (f && avk_st_meta_int64(f, "step", &step) == 0 && (wf = avk_st_open(o->resume)) &&
+            avk_st_meta_int64(wf, "step", &wstep) == 0) {
+            if (wstep != step)
+                avk_error("%s: step %lld does not match step %lld of %s (interrupted between the "
+                          "two writes?)", o->resume, (long long)wstep, (long long)step, op);
+            else if (avk_params_load_optim(par, f) == 0 &&
+                     avk_dit_read_tensors(m, f, "ema.", par->ema) == 0)
                 rc = 0;
-            }
         }
         avk_st_close(wf);
         avk_st_close(f);
@@ -217,34 +193,34 @@ static avk_dit *start_model(const avk_dit_train_opts *o, const avk_latent_set *d
     return m;
 }
 
-/* Write the optimizer file, then the weights; both carry the step. */
-static int save(const avk_dit *m, const dit_opt *st, const avk_dit_train_opts *o)
+/* Write the optimizer file (moments, EMA, step), then the weights; both
+ * carry the step. */
+static int save(const avk_dit *m, const avk_dit_train_opts *o)
 {
+    const avk_params *par = m->par;
     char step[32], seed[32];
-    snprintf(step, sizeof step, "%lld", (long long)st->step);
+    snprintf(step, sizeof step, "%lld", (long long)par->step);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     char *op = avk_dit_optim_path(o->out);
     char *cfg = avk_dit_config_json(&m->cfg);
     avk_st_writer *w = avk_st_writer_new();
     avk_st_writer_meta(w, "model", "avkit-dit-optim");
     avk_st_writer_meta(w, "config", cfg);
-    avk_st_writer_meta(w, "step", step);
     avk_st_writer_meta(w, "seed", seed);
-    char (*names)[128] = avk_xmalloc((size_t)m->nparam * 3 * sizeof *names);
-    static const char *pre[3] = {"exp_avg.", "exp_avg_sq.", "ema."};
-    const float *buf[3] = {st->m, st->v, st->ema};
-    for (int k = 0; k < 3; k++)
-        for (int i = 0; i < m->nparam; i++) {
-            const avk_dit_param *p = &m->params[i];
-            snprintf(names[k * m->nparam + i], 128, "%s%s", pre[k], p->name);
-            avk_st_writer_add(w, names[k * m->nparam + i], AVT_F32, p->ndim, p->shape,
-                              buf[k] + p->offset);
-        }
+    char **names = avk_params_optim_names(par);
+    avk_params_st_add_optim(par, w, names);     /* "step", exp_avg.*, exp_avg_sq.* */
+    char (*ema)[160] = avk_xmalloc((size_t)(par->n ? par->n : 1) * sizeof *ema);
+    for (int i = 0; i < par->n; i++) {
+        const avk_param *p = &par->p[i];
+        snprintf(ema[i], sizeof ema[i], "ema.%s", p->name);
+        avk_st_writer_add(w, ema[i], AVT_F32, p->ndim, p->shape, par->ema + p->offset);
+    }
     const char *meta[] = {"step", step, "seed", seed};
     int rc = avk_st_writer_write(w, op);
     if (rc == 0)
         rc = avk_dit_save(m, o->out, 2, meta);
-    free(names);
+    avk_params_free_names(par, names);
+    free(ema);
     free(cfg);
     free(op);
     return rc;
@@ -386,33 +362,30 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report)
     }
     if (o->val && avk_latents_read(&val, o->val) < 0)
         goto fail_data;
-    dit_opt st = {0};
-    avk_dit *m = start_model(o, &data, &st);
+    avk_dit *m = start_model(o, &data);
     if (!m)
         goto fail_data;
     if (check_data(m, &data) < 0 || check_data(m, &val) < 0)
         goto fail_model;
     FILE *log = NULL;
     if (o->log) {
-        log = fopen(o->log, st.step > 0 ? "a" : "w");
+        log = fopen(o->log, m->par->step > 0 ? "a" : "w");
         if (!log) {
             avk_error("%s: cannot open: %s", o->log, strerror(errno));
             goto fail_model;
         }
-        if (st.step == 0)
+        if (m->par->step == 0)
             fprintf(log, "step,loss,grad_norm,lr,samples_per_s,tokens_per_s,step_s,gflops\n");
     }
     avk_info(1, "%d clips, model of %lld parameters (%s, %s attention), steps %lld..%ld", data.n,
              (long long)m->nfloats, m->cfg.mmdit ? "MM-DiT" : "single-stream",
-             m->cfg.joint ? "joint" : "cross", (long long)st.step + 1, o->steps);
+             m->cfg.joint ? "joint" : "cross", (long long)m->par->step + 1, o->steps);
 
     avk_latent_plan plan = {0};
     avk_latents_plan(&plan, &data, (int)o->batch, o->seed, 0);
     int nb = plan.nbatch;       /* batches per epoch: the same every epoch */
     int64_t plan_epoch = 0;
-    avk_adamw ad = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
-    float *g = m->g;
-    int64_t gn = m->nfloats;
+    avk_adamw ad = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = o->wd};
     avk_progress prog;
     avk_progress_start(&prog, "av-train", (double)o->steps);
     int rc = 0;
@@ -423,8 +396,8 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report)
     stop_signal = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    while (st.step < o->steps && !stop_signal) {
-        int64_t step = st.step + 1;
+    while (m->par->step < o->steps && !stop_signal) {
+        int64_t step = m->par->step + 1;
         double t0 = avk_now();
         /* the batch of this step: epoch plans are fixed by (seed, epoch) */
         int64_t epoch = (step - 1) / nb, k = (step - 1) % nb;
@@ -449,8 +422,7 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report)
         int64_t tokens = (int64_t)B * avk_dit_tokens(&m->cfg, d.b.T, d.b.H, d.b.W);
         double flop = avk_dit_step_flop(&m->cfg, B, d.b.T, d.b.H, d.b.W, d.b.L);
         batch_free(&d);
-        double gnorm = o->clip > 0 ? avk_grad_clip(&g, &gn, 1, o->clip)
-                                   : avk_grad_global_norm(&g, &gn, 1);
+        double gnorm = avk_params_clip(m->par, o->clip);    /* clip <= 0: only measures */
         if (!isfinite(loss) || !isfinite(gnorm)) {
             rc = avk_error("step %lld: %s is %s; stopped, the last checkpoint written is kept",
                            (long long)step, isfinite(loss) ? "gradient norm" : "loss",
@@ -458,16 +430,8 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report)
             break;
         }
         ad.lr = learning_rate(o, step);
-        for (int i = 0; i < m->nparam; i++) {
-            const avk_dit_param *p = &m->params[i];
-            ad.weight_decay = avk_dit_param_decays(p) ? o->wd : 0.0;
-            avk_adamw_step(&ad, step, m->w + p->offset, m->g + p->offset, st.m + p->offset,
-                           st.v + p->offset, p->numel);
-        }
-        float ed = (float)o->ema;
-        for (int64_t i = 0; i < m->nfloats; i++)
-            st.ema[i] = ed * st.ema[i] + (1.0f - ed) * m->w[i];
-        st.step = step;
+        avk_params_adamw(m->par, &ad);      /* decay on the matrices only; step += 1 */
+        avk_params_ema_update(m->par, o->ema);
         double dt = avk_now() - t0;
         if (log) {
             fprintf(log, "%lld,%.6f,%.6f,%.6e,%.3f,%.1f,%.4f,%.2f\n", (long long)step, loss, gnorm,
@@ -478,7 +442,7 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report)
             avk_info(1, "step %lld loss %.5f grad %.3f lr %.2e %.2f s/step", (long long)step, loss,
                      gnorm, ad.lr, dt);
         avk_progress_update(&prog, (double)step);
-        if (o->save_every > 0 && step % o->save_every == 0 && step < o->steps && save(m, &st, o) < 0) {
+        if (o->save_every > 0 && step % o->save_every == 0 && step < o->steps && save(m, o) < 0) {
             rc = -1;
             break;
         }
@@ -486,12 +450,12 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report)
     avk_progress_end(&prog);
     avk_latents_plan_free(&plan);
     if (rc == 0)
-        rc = save(m, &st, o);
+        rc = save(m, o);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (rc == 0 && stop_signal)
         rc = avk_error("%s at step %lld: checkpoint written to %s (--resume continues)",
-                       stop_signal == SIGINT ? "interrupted" : "terminated", (long long)st.step,
+                       stop_signal == SIGINT ? "interrupted" : "terminated", (long long)m->par->step,
                        o->out);
     if (log && fclose(log) != 0 && rc == 0)
         rc = avk_error("%s: write error", o->log);
@@ -500,17 +464,11 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report)
         fprintf(report, "val_loss\t%.6f\tsamples\t%d\n", vl, val.n * 9);
     }
     avk_dit_free(m);
-    avk_ffree(st.m);
-    avk_ffree(st.v);
-    avk_ffree(st.ema);
     avk_latents_free(&data);
     avk_latents_free(&val);
     return rc;
 fail_model:
     avk_dit_free(m);
-    avk_ffree(st.m);
-    avk_ffree(st.v);
-    avk_ffree(st.ema);
 fail_data:
     avk_latents_free(&data);
     avk_latents_free(&val);
