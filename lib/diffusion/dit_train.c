@@ -5,7 +5,6 @@
  * checkpoint and stop. */
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,18 +12,11 @@
 #include "avkit/io/safetensors.h"
 #include "avkit/data/latents.h"
 #include "avkit/nn/ops.h"
+#include "avkit/nn/trainer.h"
+#include "avkit/nn/checkpoint.h"
 #include "avkit/models/dit.h"
 #include "avkit/diffusion/flow_train.h"
 #include "avkit/diffusion/dit_train.h"
-
-/* SIGINT / SIGTERM during training: finish the step, write the
- * checkpoint, stop. */
-static volatile sig_atomic_t stop_signal;
-
-static void on_stop(int sig)
-{
-    stop_signal = sig;
-}
 
 avk_dit_train_opts avk_dit_train_defaults(void)
 {
@@ -151,6 +143,8 @@ static avk_dit *start_model(const avk_dit_train_opts *o, const avk_latent_set *d
     }
     const char *from = o->resume ? o->resume : o->init;
     avk_dit *m;
+    if (o->resume && avk_ckpt_recover(o->resume) < 0)
+        return NULL;
     if (from) {
         m = avk_dit_load(from);
         if (!m)
@@ -165,77 +159,7 @@ static avk_dit *start_model(const avk_dit_train_opts *o, const avk_latent_set *d
             return NULL;
         avk_dit_init(m, o->seed);
     }
-    avk_params *par = m->par;
-    avk_params_optim(par);              /* moments zeroed, step 0 */
-    avk_params_ema(par);                /* a copy of the weights */
-    if (o->resume) {
-        char *op = avk_dit_optim_path(o->resume);
-        avk_st_file *f = avk_st_open(op), *wf = NULL;
-        int64_t step = 0, wstep = 0;
-        int rc = -1;
-        if (f && avk_st_meta_int64(f, "step", &step) == 0 && (wf = avk_st_open(o->resume)) &&
-            avk_st_meta_int64(wf, "step", &wstep) == 0) {
-            if (wstep != step)
-                avk_error("%s: step %lld does not match step %lld of %s (interrupted between the "
-                          "two writes?)", o->resume, (long long)wstep, (long long)step, op);
-            else if (avk_params_load_optim(par, f) == 0 &&
-                     avk_dit_read_tensors(m, f, "ema.", par->ema) == 0)
-                rc = 0;
-        }
-        avk_st_close(wf);
-        avk_st_close(f);
-        free(op);
-        if (rc < 0) {
-            avk_dit_free(m);
-            return NULL;
-        }
-    }
     return m;
-}
-
-/* Write the optimizer file (moments, EMA, step), then the weights; both
- * carry the step. */
-static int save(const avk_dit *m, const avk_dit_train_opts *o)
-{
-    const avk_params *par = m->par;
-    char step[32], seed[32];
-    snprintf(step, sizeof step, "%lld", (long long)par->step);
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
-    char *op = avk_dit_optim_path(o->out);
-    char *cfg = avk_dit_config_json(&m->cfg);
-    avk_st_writer *w = avk_st_writer_new();
-    avk_st_writer_meta(w, "model", "avkit-dit-optim");
-    avk_st_writer_meta(w, "config", cfg);
-    avk_st_writer_meta(w, "seed", seed);
-    char **names = avk_params_optim_names(par);
-    avk_params_st_add_optim(par, w, names);     /* "step", exp_avg.*, exp_avg_sq.* */
-    char (*ema)[160] = avk_xmalloc((size_t)(par->n ? par->n : 1) * sizeof *ema);
-    for (int i = 0; i < par->n; i++) {
-        const avk_param *p = &par->p[i];
-        snprintf(ema[i], sizeof ema[i], "ema.%s", p->name);
-        avk_st_writer_add(w, ema[i], AVT_F32, p->ndim, p->shape, par->ema + p->offset);
-    }
-    const char *meta[] = {"step", step, "seed", seed};
-    int rc = avk_st_writer_write(w, op);
-    if (rc == 0)
-        rc = avk_dit_save(m, o->out, 2, meta);
-    avk_params_free_names(par, names);
-    free(ema);
-    free(cfg);
-    free(op);
-    return rc;
-}
-
-/* The learning rate of a step: linear warmup, then constant or a cosine
- * from lr down to lr/10 at the last step (double precision). */
-static double learning_rate(const avk_dit_train_opts *o, int64_t step)
-{
-    if (o->warmup > 0 && step <= o->warmup)
-        return o->lr * (double)step / (double)o->warmup;
-    if (!o->cosine || o->steps <= o->warmup)
-        return o->lr;
-    double p = (double)(step - o->warmup) / (double)(o->steps - o->warmup);
-    return o->lr * (0.1 + 0.9 * 0.5 * (1.0 + cos(M_PI * p)));
 }
 
 /* A batch of items (all one latent shape): latents, padded captions. */
@@ -350,127 +274,148 @@ static double validate(avk_dit *m, const avk_latent_set *val, uint64_t seed)
     return count ? sum / count : NAN;
 }
 
-int avk_dit_train(const avk_dit_train_opts *o, FILE *report)
+/* The DiT as a task of the trainer (avkit/nn/trainer.h). */
+typedef struct dit_task {
+    avk_dit *m;
+    const avk_dit_train_opts *o;
+    const avk_latent_set *data;
+    const avk_lr_schedule *sched;
+    avk_latent_plan plan;
+    int64_t plan_epoch;
+    int nb;                         /* batches an epoch */
+    FILE *log;
+} dit_task;
+
+/* Step `step`: batch (step - 1) mod nb of epoch (step - 1) / nb, each
+ * sample's t and noise from (seed, step, index), caption dropout; the
+ * gradients are added into the table's. The CSV line is written here. */
+static int dit_task_step(void *ctx, int64_t step, avk_rng *r, avk_train_result *res)
+{
+    (void)r;
+    dit_task *k = ctx;
+    const avk_dit_train_opts *o = k->o;
+    avk_dit *m = k->m;
+    double t0 = avk_now();
+    int64_t epoch = (step - 1) / k->nb, at = (step - 1) % k->nb;
+    if (epoch != k->plan_epoch) {
+        avk_latents_plan_free(&k->plan);
+        avk_latents_plan(&k->plan, k->data, (int)o->batch, o->seed, epoch);
+        k->plan_epoch = epoch;
+    }
+    int B = k->plan.start[at + 1] - k->plan.start[at];
+    dit_batch d;
+    batch_fill(&d, m, k->data, k->plan.order + k->plan.start[at], B);
+    for (int i = 0; i < B; i++) {
+        int64_t gi = (int64_t)i;   /* global sample index (one process) */
+        d.t[i] = avk_flow_draw(d.eps + i * d.n, d.n, o->seed, step, gi, 0.0, 1.0, o->shift);
+        avk_rng dr;
+        avk_flow_rng(&dr, o->seed ^ 0xD20Bull, step, gi);
+        if (avk_rng_uniform(&dr) < o->caption_dropout)
+            drop_caption(&d, i);
+    }
+    double loss = run_batch(m, &d, 1);
+    res->loss = loss;
+    res->samples = B;
+    res->tokens = (int64_t)B * avk_dit_tokens(&m->cfg, d.b.T, d.b.H, d.b.W);
+    double flop = avk_dit_step_flop(&m->cfg, B, d.b.T, d.b.H, d.b.W, d.b.L);
+    batch_free(&d);
+    if (k->log) {
+        double dt = avk_now() - t0;
+        fprintf(k->log, "%lld,%.6f,%.6f,%.6e,%.3f,%.1f,%.4f,%.2f\n", (long long)step, loss,
+                avk_params_grad_norm(m->par), avk_lr_at(k->sched, step), B / dt,
+                res->tokens / dt, dt, flop / dt / 1e9);
+        fflush(k->log);
+    }
+    return 0;
+}
+
+/* The weights' metadata: the configuration and the format tag. */
+static int dit_task_save_meta(void *ctx, const avk_train_opts *o, avk_st_writer *w)
+{
+    (void)o;
+    dit_task *k = ctx;
+    char *cfg = avk_dit_config_json(&k->m->cfg);
+    avk_st_writer_meta(w, "format", "pt");
+    avk_st_writer_meta(w, "config", cfg);
+    free(cfg);
+    return 0;
+}
+
+int avk_dit_train(const avk_dit_train_opts *o, FILE *report, int *signo)
 {
     avk_latent_set data = {0}, val = {0};
+    avk_dit *m = NULL;
+    dit_task k = {0};
+    int rc = -1;
+    *signo = 0;
     for (int i = 0; i < o->ninputs; i++)
         if (avk_latents_read(&data, o->inputs[i]) < 0)
-            goto fail_data;
+            goto out;
     if (data.n == 0) {
         avk_error("%s: no records", o->ninputs ? o->inputs[0] : "-");
-        goto fail_data;
+        goto out;
     }
     if (o->val && avk_latents_read(&val, o->val) < 0)
-        goto fail_data;
-    avk_dit *m = start_model(o, &data);
-    if (!m)
-        goto fail_data;
-    if (check_data(m, &data) < 0 || check_data(m, &val) < 0)
-        goto fail_model;
-    FILE *log = NULL;
+        goto out;
+    if (!(m = start_model(o, &data)) || check_data(m, &data) < 0 || check_data(m, &val) < 0)
+        goto out;
+
+    avk_train_opts to = avk_train_opts_default();
+    to.out = o->out;
+    to.model = "dit";
+    to.steps = o->steps;
+    to.sched.lr = o->lr;
+    to.sched.warmup = o->warmup;
+    to.sched.kind = o->cosine ? AVK_LR_COSINE : AVK_LR_CONSTANT;
+    to.sched.min_ratio = 0.1;
+    to.adamw.weight_decay = o->wd;      /* on the matrices only: the table's flags */
+    to.clip = o->clip;
+    to.ema_decay = o->ema;
+    to.seed = o->seed;
+    to.seed_given = o->seed_given;
+    to.save_every = o->save_every;
+    to.log_every = o->log_every;
+    to.resume = o->resume;
+    avk_train_task task = {0};
+    k.m = m;
+    k.o = o;
+    k.data = &data;
+    k.sched = &to.sched;
+    task.ctx = &k;
+    task.params = m->par;
+    task.step = dit_task_step;
+    task.save_meta = dit_task_save_meta;
+    if (o->resume && avk_train_resume(&to, &task) < 0)
+        goto out;
+    to.sched.steps = to.steps;
+    avk_latents_plan(&k.plan, &data, (int)o->batch, o->seed, 0);
+    k.nb = k.plan.nbatch;                  /* the same every epoch */
     if (o->log) {
-        log = fopen(o->log, m->par->step > 0 ? "a" : "w");
-        if (!log) {
+        k.log = fopen(o->log, m->par->step > 0 ? "a" : "w");
+        if (!k.log) {
             avk_error("%s: cannot open: %s", o->log, strerror(errno));
-            goto fail_model;
+            goto out;
         }
         if (m->par->step == 0)
-            fprintf(log, "step,loss,grad_norm,lr,samples_per_s,tokens_per_s,step_s,gflops\n");
+            fprintf(k.log, "step,loss,grad_norm,lr,samples_per_s,tokens_per_s,step_s,gflops\n");
     }
     avk_info(1, "%d clips, model of %lld parameters (%s, %s attention), steps %lld..%ld", data.n,
              (long long)m->nfloats, m->cfg.mmdit ? "MM-DiT" : "single-stream",
              m->cfg.joint ? "joint" : "cross", (long long)m->par->step + 1, o->steps);
-
-    avk_latent_plan plan = {0};
-    avk_latents_plan(&plan, &data, (int)o->batch, o->seed, 0);
-    int nb = plan.nbatch;       /* batches per epoch: the same every epoch */
-    int64_t plan_epoch = 0;
-    avk_adamw ad = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = o->wd};
-    avk_progress prog;
-    avk_progress_start(&prog, "av-train", (double)o->steps);
-    int rc = 0;
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    sigemptyset(&sa.sa_mask);
-    stop_signal = 0;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
-    while (m->par->step < o->steps && !stop_signal) {
-        int64_t step = m->par->step + 1;
-        double t0 = avk_now();
-        /* the batch of this step: epoch plans are fixed by (seed, epoch) */
-        int64_t epoch = (step - 1) / nb, k = (step - 1) % nb;
-        if (epoch != plan_epoch) {
-            avk_latents_plan_free(&plan);
-            avk_latents_plan(&plan, &data, (int)o->batch, o->seed, epoch);
-            plan_epoch = epoch;
-        }
-        int B = plan.start[k + 1] - plan.start[k];
-        dit_batch d;
-        batch_fill(&d, m, &data, plan.order + plan.start[k], B);
-        for (int i = 0; i < B; i++) {
-            int64_t gi = (int64_t)i;   /* global sample index (one process) */
-            d.t[i] = avk_flow_draw(d.eps + i * d.n, d.n, o->seed, step, gi, 0.0, 1.0, o->shift);
-            avk_rng r;
-            avk_flow_rng(&r, o->seed ^ 0xD20Bull, step, gi);
-            if (avk_rng_uniform(&r) < o->caption_dropout)
-                drop_caption(&d, i);
-        }
-        memset(m->g, 0, (size_t)m->nfloats * sizeof(float));
-        double loss = run_batch(m, &d, 1);
-        int64_t tokens = (int64_t)B * avk_dit_tokens(&m->cfg, d.b.T, d.b.H, d.b.W);
-        double flop = avk_dit_step_flop(&m->cfg, B, d.b.T, d.b.H, d.b.W, d.b.L);
-        batch_free(&d);
-        double gnorm = avk_params_clip(m->par, o->clip);    /* clip <= 0: only measures */
-        if (!isfinite(loss) || !isfinite(gnorm)) {
-            rc = avk_error("step %lld: %s is %s; stopped, the last checkpoint written is kept",
-                           (long long)step, isfinite(loss) ? "gradient norm" : "loss",
-                           isnan(isfinite(loss) ? gnorm : loss) ? "NaN" : "Inf");
-            break;
-        }
-        ad.lr = learning_rate(o, step);
-        avk_params_adamw(m->par, &ad);      /* decay on the matrices only; step += 1 */
-        avk_params_ema_update(m->par, o->ema);
-        double dt = avk_now() - t0;
-        if (log) {
-            fprintf(log, "%lld,%.6f,%.6f,%.6e,%.3f,%.1f,%.4f,%.2f\n", (long long)step, loss, gnorm,
-                    ad.lr, B / dt, tokens / dt, dt, flop / dt / 1e9);
-            fflush(log);
-        }
-        if (step % o->log_every == 0 || step == o->steps)
-            avk_info(1, "step %lld loss %.5f grad %.3f lr %.2e %.2f s/step", (long long)step, loss,
-                     gnorm, ad.lr, dt);
-        avk_progress_update(&prog, (double)step);
-        if (o->save_every > 0 && step % o->save_every == 0 && step < o->steps && save(m, o) < 0) {
-            rc = -1;
-            break;
-        }
-    }
-    avk_progress_end(&prog);
-    avk_latents_plan_free(&plan);
-    if (rc == 0)
-        rc = save(m, o);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
-    if (rc == 0 && stop_signal)
-        rc = avk_error("%s at step %lld: checkpoint written to %s (--resume continues)",
-                       stop_signal == SIGINT ? "interrupted" : "terminated", (long long)m->par->step,
-                       o->out);
-    if (log && fclose(log) != 0 && rc == 0)
+    rc = avk_train(&to, &task, signo);
+    if (k.log && fclose(k.log) != 0 && rc >= 0)
         rc = avk_error("%s: write error", o->log);
+    k.log = NULL;
     if (rc == 0 && o->val) {
         double vl = validate(m, &val, o->seed);
         fprintf(report, "val_loss\t%.6f\tsamples\t%d\n", vl, val.n * 9);
     }
+out:
+    if (k.log)
+        fclose(k.log);
+    avk_latents_plan_free(&k.plan);
     avk_dit_free(m);
     avk_latents_free(&data);
     avk_latents_free(&val);
     return rc;
-fail_model:
-    avk_dit_free(m);
-fail_data:
-    avk_latents_free(&data);
-    avk_latents_free(&val);
-    return -1;
 }
