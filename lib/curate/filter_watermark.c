@@ -30,15 +30,16 @@
  *   stood still.
  *   cand   a pixel that took part in at least 2 counted pairs and at
  *          least a third of them, stood still in 60% of
- *          them, and lies on an edge there (mean |gx| + |gy| of the Sobel
- *          gradient / 8 >= 3): counted as across x (sum |gx| >= sum |gy|)
+ *          them, and lies on a strong edge there (mean |gx| + |gy| of the
+ *          Sobel gradient / 8 >= 8: the inside of a flat object moving
+ *          across the picture stands still too, near its outline): counted as across x (sum |gx| >= sum |gy|)
  *          or across y
  *   dens   the largest 2 min(nx, ny) / area over windows of 1/6 of the
  *          frame's width and height (moved in steps of 1/24), nx and ny
  *          the candidates of each kind in the window: a logo or letters
  *          have edges of both kinds, while the edge of a letterbox bar,
  *          which also stands still, has one
- *   edge   = 1 - exp(-dens / 0.03)
+ *   edge   = 1 - exp(-dens / 0.012)
  *   text   = 0.9 when a word of at least 3 letters or digits lies in a
  *          corner region (outer 30% of the width and 25% of the height),
  *          read the same at the same place (boxes whose intersection is
@@ -59,7 +60,7 @@
 
 enum { WM_MIN_CHARS = 3, WM_FLOW_SIZE = 128, WM_FIT_ITERS = 4, WM_CELLS = 4, WM_CELL_VOTES = 20 };
 static const double WM_MOVE = 2.0, WM_DETAIL = 10.0, WM_STILL_RATIO = 2.0;
-static const double WM_STILL_FRAC = 0.6, WM_EDGE = 3.0, WM_DENS = 0.03, WM_TEXT = 0.9;
+static const double WM_STILL_FRAC = 0.6, WM_EDGE = 8.0, WM_DENS = 0.012, WM_TEXT = 0.9;
 static const float WM_FIT_CHANGE = 4.0f;
 static const double WM_ALIGN_CAP = 30.0;
 static const double WM_BAR_RANGE = 12.0, WM_BAR_DRIFT = 4.0, WM_MARGIN = 3.0;

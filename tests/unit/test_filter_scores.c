@@ -202,6 +202,7 @@ static void test_rules(void)
     avk_filter_opts_default(&o);
     avk_filter_result r = {0};
     r.readable = 1;
+    r.nframes = 50;
     r.static_frac = 0.1;
     r.dynamic = 1;
     r.aesthetic = 6;
@@ -216,6 +217,16 @@ static void test_rules(void)
     r.static_frac = 0.3;
     avk_filter_decide(&o, &r);
     ok(!strcmp(r.reason, "static"), "static_frac 0.3 is static (>= 0.3)");
+    r.nframes = 14;
+    avk_filter_decide(&o, &r);
+    ok(!r.keep && !strcmp(r.reason, "short"), "14 frames: short, before the scores");
+    o.min_frames = 0;
+    avk_filter_decide(&o, &r);
+    ok(!strcmp(r.reason, "static"), "--min-frames 0 keeps short clips");
+    o.min_frames = 15;
+    r.nframes = 15;
+    avk_filter_decide(&o, &r);
+    ok(!strcmp(r.reason, "static"), "15 frames is long enough");
     r.readable = 0;
     avk_filter_decide(&o, &r);
     ok(!strcmp(r.reason, "unreadable"), "unreadable first");

@@ -144,6 +144,7 @@ enum {
 
 typedef struct avk_filter_opts {
     unsigned scores;          /* AVK_SCORE_* bits */
+    long   min_frames;        /* drop clips of fewer frames ("short"); 0 keeps all */
     int    size;              /* analysis short side (decode size) */
     int    threads;           /* decoder threads (0 auto) */
     int    fast;              /* decoder may skip work (avk_decode_opts.fast) */
