@@ -19,7 +19,7 @@ VERSION  := 0.1.0
 PREFIX   ?= /usr/local
 CC       := mpicc
 NVCC     ?= nvcc
-PKGS     := libavformat libavcodec libavutil libswscale libtiff-4 zlib tesseract lept
+PKGS     := libavformat libavcodec libavutil libswscale libtiff-4 zlib libdeflate tesseract lept
 
 ifeq ($(SANITIZE),1)
 BUILD    ?= build/san
@@ -36,7 +36,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS   ?= $(OPT) -g
 DEPFLAGS  = -MMD -MP
-CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -fopenmp \
+CFLAGS   += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Werror -Wno-unused-parameter -fopenmp \
             -Iinclude -Ilib $(PKG_CFLAGS) $(SANFLAGS) -DAVK_VERSION='"$(VERSION)"'
 LDFLAGS  += -fopenmp $(SANFLAGS)
 LDLIBS   += $(PKG_LIBS) -ldnnl -lm -lpthread
@@ -86,21 +86,31 @@ $(LIB): $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/bin/%: tools/%.c $(LIB)
+# Programs: each source compiles to its own object (with its header
+# dependencies), then links against the library, so a header change
+# recompiles only the programs that include it and relinks the rest.
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -Itests/unit -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(DEPFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-$(BUILD)/examples/%: examples/%.c $(LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(LIB)
+$(BUILD)/examples/%: $(BUILD)/obj/examples/%.o $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# Keep the program objects (make would delete them as intermediates).
+.SECONDARY:
 
 # Install the Debian packages the build and the tests need, if any is missing.
 deps:
@@ -137,7 +147,7 @@ install: all
 	done
 
 # The compiler's record of which headers each object and program includes.
--include $(LIB_OBJ:.o=.d) $(TOOLS:=.d) $(UNITS:=.d) $(EXAMPLES:=.d) $(BENCHES:=.d)
+-include $(shell find $(BUILD) -name "*.d" 2>/dev/null)
 
 clean:
 	rm -rf build

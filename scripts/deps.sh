@@ -5,7 +5,7 @@
 set -e
 PKGS="build-essential pkg-config
 libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
-libtiff-dev zlib1g-dev
+libtiff-dev zlib1g-dev libdeflate-dev
 libopenmpi-dev openmpi-bin
 libdnnl-dev
 libtesseract-dev tesseract-ocr-eng libleptonica-dev

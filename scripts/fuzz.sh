@@ -20,11 +20,11 @@ CC=${FUZZ_CC:-clang}
 command -v "$CC" >/dev/null || { echo "fuzz: $CC not found (apt-get install clang)" >&2; exit 1; }
 out=build/fuzz
 mkdir -p "$out/obj" "$out/artifacts"
-PKGS="libavformat libavcodec libavutil libswscale libtiff-4 zlib"
+PKGS="libavformat libavcodec libavutil libswscale libtiff-4 zlib libdeflate"
 mpi_inc=$(mpicc --showme:incdirs 2>/dev/null || echo /usr/lib/x86_64-linux-gnu/openmpi/include)
 CFLAGS="-g -O1 -std=gnu11 -D_GNU_SOURCE -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -Iinclude -Ilib $(pkg-config --cflags $PKGS 2>/dev/null || true)"
 for d in $mpi_inc; do CFLAGS="$CFLAGS -I$d"; done
-LIBS="$(pkg-config --libs $PKGS 2>/dev/null || echo -lz) -lm -lpthread"
+LIBS="$(pkg-config --libs $PKGS 2>/dev/null || echo -lz -ldeflate) -lm -lpthread"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 
 for src in lib/*/*.c; do

@@ -99,6 +99,37 @@ test_golden() {
     diff -u "$GOLDEN_DIR/$1" "$2"
 }
 
+# test_golden_approx NAME ACTUAL RELTOL: like test_golden, but numbers in
+# KEY=VALUE words may differ by RELTOL relative (of the larger magnitude,
+# at least 1e-3): for listings of values that a trained model computes,
+# whose last bits depend on the CPU's GEMM kernels. Everything else must
+# match exactly.
+test_golden_approx() {
+    if [ "${AVKIT_UPDATE_GOLDEN:-0}" = 1 ]; then
+        cp "$2" "$GOLDEN_DIR/$1"
+        return 0
+    fi
+    [ -f "$GOLDEN_DIR/$1" ] || { echo "missing golden file tests/golden/$1 (run make golden)"; return 1; }
+    awk -v tol="$3" -v gold="$GOLDEN_DIR/$1" '
+        function abs(x) { return x < 0 ? -x : x }
+        {
+            if ((getline g < gold) <= 0) { print "extra line " NR ": " $0; bad = 1; exit }
+            n = split($0, a, " "); m = split(g, b, " ")
+            if (n != m) { print "line " NR ": " g " != " $0; bad = 1; next }
+            for (i = 1; i <= n; i++) {
+                if (a[i] == b[i]) continue
+                if (split(a[i], x, "=") == 2 && split(b[i], y, "=") == 2 && x[1] == y[1] &&
+                    x[2] ~ /^-?[0-9.e+-]+$/ && y[2] ~ /^-?[0-9.e+-]+$/) {
+                    s = abs(x[2]) > abs(y[2]) ? abs(x[2]) : abs(y[2]); if (s < 1e-3) s = 1e-3
+                    if (abs(x[2] - y[2]) <= tol * s) continue
+                }
+                print "line " NR ": " b[i] " != " a[i]; bad = 1
+            }
+        }
+        END { if (!bad && (getline g < gold) > 0) { print "missing line: " g; bad = 1 }
+              exit bad }' "$2"
+}
+
 # test_stderr_has PATTERN FILE: FILE (captured stderr) matches PATTERN.
 test_grep() {
     grep -E -- "$1" "$2" || { echo "no match for /$1/ in $2:"; cat "$2"; return 1; }

@@ -1,8 +1,10 @@
 #!/bin/sh
 # The inspector's listing of a tiny encode, against tests/golden/vae/: the
 # records, metadata and tensor shapes exactly, the statistics of the
-# values and the measured latent scale to 4 significant digits (GEMM kernels and swscale differ in the
-# last bits between CPUs).
+# values and the measured latent scale to 4 significant digits and within
+# 2% of the golden (the tiny model is trained here, and GEMM kernels and
+# swscale differ in the last bits between CPUs: an AMD CPU with AVX2 gives
+# a latent scale 0.2% from an Intel one with AVX-512).
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/vae-media.sh"
 
@@ -18,6 +20,6 @@ test_expect_success 'tiny encode listing matches the golden text' '
                 split(\$i, kv, \"=\"); \$i = kv[1] \"=\" sprintf(\"%.4g\", kv[2] + 0)
             }
         print }" >listing.txt &&
-    test_golden vae/encode.txt listing.txt
+    test_golden_approx vae/encode.txt listing.txt 0.02
 '
 test_done

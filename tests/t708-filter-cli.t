@@ -35,11 +35,12 @@ test_expect_success 'an unreadable video: warning, row kept with reason unreadab
     test "$(col out.tsv static_frac 1)" = - && test "$(col out.tsv note 1)" = a &&
     test "$(col out.tsv reason 2)" = - && test "$(col out.tsv note 2)" = b
 '
-test_expect_success 'a clip past the end of the video is scored on the frames there are' '
+test_expect_code 1 'a clip past the end of the video is an error naming the line (issue 12)' '
     pan=$(filter_media pan) &&
     printf "video\tstart_frame\tend_frame\n%s\t40\t400\n" "$pan" >long.tsv &&
-    av-filter --scores static,motion long.tsv >out.tsv && cat out.tsv &&
-    test "$(col out.tsv reason 1)" = -
+    av-filter --scores static,motion -o out.tsv long.tsv 2>err; rc=$?; cat err
+    grep -q "long.tsv: line 2: .*frames 40-400 run past the end of the video (50 frames)" err &&
+    test ! -e out.tsv && exit $rc
 '
 test_expect_success 'an empty manifest (header only) gives the header with our columns' '
     printf "video\tstart_frame\tend_frame\n" | av-filter --scores static >out.tsv &&

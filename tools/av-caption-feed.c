@@ -378,6 +378,87 @@ static void free_jobs(avk_cmd_job *jobs, size_t n)
     free(jobs);
 }
 
+/* The captioner calls as avk_dist_items' job: call k is the k-th wanted
+ * clip; its packed result is one item, taken by rank 0 in input order. */
+typedef struct call_job {
+    manifest    *m;
+    const opts  *o;
+    avk_cmd_job *jobs;
+    avk_cmd_opts co;
+    int          rank;
+    size_t       next;      /* rank 0: the clip the next result belongs to */
+} call_job;
+
+/* Run this rank's calls (idx[0..mine)) with a local pool. */
+static int calls_work(const size_t *idx, size_t mine, avk_buf *items, void *ctx)
+{
+    call_job *cj = ctx;
+    avk_cmd_job *local = avk_xcalloc(mine ? mine : 1, sizeof *local);
+    for (size_t k = 0; k < mine; k++) {
+        local[k] = cj->jobs[idx[k]];
+        memset(&local[k].out, 0, sizeof local[k].out);
+    }
+    avk_cmd_opts co = cj->co;
+    avk_progress prog;
+    if (cj->rank == 0) {
+        /* rank 0 draws its own share's progress (on a terminal only) */
+        avk_progress_start(&prog, "captions", (double)mine);
+        co.progress = &prog;
+    }
+    avk_cmd_run(local, mine, &co);
+    if (cj->rank == 0)
+        avk_progress_end(&prog);
+    for (size_t k = 0; k < mine; k++) {
+        pack_result(&local[k], &items[idx[k]]);
+        avk_buf_free(&local[k].out);
+    }
+    free(local);
+    return 0;
+}
+
+/* Rank 0: the result of call k for its clip. 0, or -1 with the error set
+ * (a call that failed without --keep-going, output that is not text). */
+static int calls_take(size_t k, avk_buf *item, void *ctx)
+{
+    call_job *cj = ctx;
+    const opts *o = cj->o;
+    while (!wanted(&cj->m->clips[cj->next]))
+        cj->next++;
+    clip *c = &cj->m->clips[cj->next++];
+    avk_cmd_job *j = &cj->jobs[k];
+    unpack_result(item, j);
+    if (j->status == AVK_CMD_PENDING)
+        return 0;   /* not run: an earlier call failed */
+    if (j->status != AVK_CMD_OK) {
+        if (!o->keep_going)
+            return avk_error("clip %s: captioner %s", c->id, avk_cmd_describe(j, &cj->co));
+        avk_warn("clip %s: captioner %s", c->id, avk_cmd_describe(j, &cj->co));
+        c->why = avk_xasprintf("captioner %s", avk_cmd_describe(j, &cj->co));
+        return 0;
+    }
+    size_t ok = avk_utf8_valid_prefix(j->out.data, j->out.len, AVK_UTF8_NO_NUL);
+    avk_buf text = {0};
+    if (ok < j->out.len) {
+        if (!o->cap.replace_invalid)
+            return avk_error("clip %s: captioner output is not text: invalid UTF-8 "
+                             "or NUL at byte %zu (use --replace-invalid to replace it)",
+                             c->id, ok);
+        avk_utf8_repair(j->out.data, j->out.len, AVK_UTF8_NO_NUL, &text);
+    } else {
+        avk_buf_append(&text, j->out.data, j->out.len);
+    }
+    avk_buf_append(&text, "", 1);
+    size_t tl = text.len - 1;
+    avk_caption_trim((char *)text.data, &tl);
+    if (tl == 0) {
+        c->why = avk_xstrdup("captioner printed nothing but whitespace");
+        avk_buf_free(&text);
+        return 0;
+    }
+    c->caption = (char *)text.data;
+    return 0;
+}
+
 /* Run the captioner for every wanted clip, shared across MPI ranks; on
  * rank 0 the clips receive their captions. On rank 0 returns 0, or -1
  * with the error set (a call that failed, named by its clip); other ranks
@@ -387,119 +468,24 @@ static int join_command(manifest *m, const opts *o, int setup_ok)
 {
     int rank = avk_dist_rank();
     avk_buf calls = {0};
-    uint64_t len = UINT64_MAX;
-    if (rank == 0 && setup_ok == 0) {
+    if (rank == 0 && setup_ok == 0)
         pack_calls(m, &calls);
-        len = calls.len;
-    }
-    if (avk_dist_active()) {
-        avk_dist_bcast(&len, sizeof len);
-        if (len == UINT64_MAX)
-            return rank == 0 ? -1 : 1;
-        if (rank != 0) {
-            calls.data = avk_xmalloc(len ? len : 1);
-            calls.cap = calls.len = len;
-        }
-        avk_dist_bcast(calls.data, len);
-    } else if (setup_ok != 0) {
-        return -1;
-    }
+    int shared = avk_comm_share(avk_comm_world(), &calls, rank == 0 && setup_ok != 0);
+    if (shared != 0)
+        return rank == 0 ? -1 : 1;
     avk_cmd_job *jobs;
     size_t n = unpack_calls(&calls, o->cmd, &jobs);
     avk_buf_free(&calls);
 
     /* deal the calls; each rank runs its own with a local pool */
-    int *owner = avk_xmalloc((n ? n : 1) * sizeof *owner);
-    avk_dist_deal(n, NULL, owner);
-    size_t mine = 0;
-    for (size_t i = 0; i < n; i++)
-        mine += owner[i] == rank;
-    avk_cmd_job *local = avk_xcalloc(mine ? mine : 1, sizeof *local);
-    size_t *where = avk_xmalloc((mine ? mine : 1) * sizeof *where);
-    for (size_t i = 0, k = 0; i < n; i++) {
-        if (owner[i] != rank)
-            continue;
-        local[k] = jobs[i];
-        memset(&local[k].out, 0, sizeof local[k].out);
-        where[k++] = i;
-    }
-    avk_cmd_opts co = {.parallel = o->jobs, .timeout = o->timeout,
-                       .max_out = MAX_CAPTION_BYTES, .stop_on_failure = !o->keep_going};
-    avk_progress prog;
-    if (rank == 0) {
-        /* rank 0 draws its own share's progress (on a terminal only) */
-        avk_progress_start(&prog, "captions", (double)mine);
-        co.progress = &prog;
-    }
-    avk_cmd_run(local, mine, &co);
-    if (rank == 0)
-        avk_progress_end(&prog);
-    avk_buf *items = avk_xcalloc(n ? n : 1, sizeof *items);
-    for (size_t k = 0; k < mine; k++) {
-        pack_result(&local[k], &items[where[k]]);
-        avk_buf_free(&local[k].out);
-    }
-    free(local);
-    free(where);
-    avk_dist_gather_items(n, owner, items);
-    free(owner);
-    if (rank != 0) {
-        for (size_t i = 0; i < n; i++)
-            avk_buf_free(&items[i]);
-        free(items);
-        free_jobs(jobs, n);
-        return 1;
-    }
-
-    /* rank 0: results in input order */
-    int rc = 0;
-    size_t k = 0;
-    for (size_t i = 0; i < m->n && rc == 0; i++) {
-        clip *c = &m->clips[i];
-        if (!wanted(c))
-            continue;
-        avk_cmd_job *j = &jobs[k];
-        unpack_result(&items[k], j);
-        k++;
-        if (j->status == AVK_CMD_PENDING)
-            continue;   /* not run: an earlier call failed */
-        if (j->status != AVK_CMD_OK) {
-            if (!o->keep_going) {
-                rc = avk_error("clip %s: captioner %s", c->id, avk_cmd_describe(j, &co));
-                break;
-            }
-            avk_warn("clip %s: captioner %s", c->id, avk_cmd_describe(j, &co));
-            c->why = avk_xasprintf("captioner %s", avk_cmd_describe(j, &co));
-            continue;
-        }
-        size_t ok = avk_utf8_valid_prefix(j->out.data, j->out.len, AVK_UTF8_NO_NUL);
-        avk_buf text = {0};
-        if (ok < j->out.len) {
-            if (!o->cap.replace_invalid) {
-                rc = avk_error("clip %s: captioner output is not text: invalid UTF-8 "
-                               "or NUL at byte %zu (use --replace-invalid to replace it)",
-                               c->id, ok);
-                break;
-            }
-            avk_utf8_repair(j->out.data, j->out.len, AVK_UTF8_NO_NUL, &text);
-        } else {
-            avk_buf_append(&text, j->out.data, j->out.len);
-        }
-        avk_buf_append(&text, "", 1);
-        size_t tl = text.len - 1;
-        avk_caption_trim((char *)text.data, &tl);
-        if (tl == 0) {
-            c->why = avk_xstrdup("captioner printed nothing but whitespace");
-            avk_buf_free(&text);
-            continue;
-        }
-        c->caption = (char *)text.data;
-    }
-    for (size_t i = 0; i < n; i++)
-        avk_buf_free(&items[i]);
-    free(items);
+    call_job cj = {.m = m, .o = o, .jobs = jobs, .rank = rank,
+                   .co = {.parallel = o->jobs, .timeout = o->timeout,
+                          .max_out = MAX_CAPTION_BYTES, .stop_on_failure = !o->keep_going}};
+    avk_items job = {.n = n, .work_all = calls_work, .emit = calls_take, .ctx = &cj};
+    avk_items_result res;
+    int rc = avk_dist_items(avk_comm_world(), &job, &res);
     free_jobs(jobs, n);
-    return rc;
+    return rank == 0 ? rc : 1;
 }
 
 /* ---- tokens and records -------------------------------------------------- */
@@ -838,7 +824,7 @@ static void parse_options(int argc, char **argv, opts *o)
         case 'v': avk_verbose++; break;
         case 'h': usage(); break;
         case OPT_VERSION: avk_print_version(); break;
-        default: avk_usage_error("unknown option");
+        default: avk_usage_try();
         }
     }
     if (o->corpus) {
@@ -880,6 +866,8 @@ int main(int argc, char **argv)
             avk_dist_finalize();
             return 0;
         }
+        if (avk_output_check(o.output, 0) < 0)
+            avk_die_lib();
         avk_bpe_learner *l = avk_bpe_learner_new();
         if (learn_corpus(l, o.corpus, o.cap.replace_invalid) != 0)
             avk_die_lib();
@@ -915,6 +903,8 @@ int main(int argc, char **argv)
                 setup = -1;
             have_emb = 1;
         }
+        if (setup == 0 && o.learn && avk_output_check(o.output, 0) < 0)
+            setup = -1;
         if (setup == 0 && !o.learn) {
             w = avt_writer_open(o.output, o.zlib ? AVT_WRITE_ZLIB : 0, 0);
             if (!w)

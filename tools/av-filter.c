@@ -2,7 +2,9 @@
  * aesthetics, on-screen text, watermarks) in one decode pass per clip and
  * say which to keep and why. Under mpirun the ranks share the clips and
  * rank 0 writes the output in input order. See av-filter(1). */
+#include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +82,7 @@ typedef struct manifest {
     size_t nrows;
     char **rows;          /* each row's fields joined by tabs */
     long *start, *end;
+    long *lineno;         /* the row's line in the manifest */
     double *fps;
     char **video;
 } manifest;
@@ -97,15 +100,28 @@ static int split_tabs(char *line, char **f, int max)
     return n;
 }
 
-/* Parse a whole number field; -1 when it is not one. */
+/* Parse a whole number field; -1 when it is not one (or too large). */
 static int parse_frame(const char *s, long *v)
 {
     char *e;
+    errno = 0;
     long x = strtol(s, &e, 10);
-    if (e == s || *e || x < 0)
+    if (e == s || *e || x < 0 || errno)
         return -1;
     *v = x;
     return 0;
+}
+
+/* An fps field: empty (unknown, the video's rate is used) or a positive
+ * number under 10000. 0 when good. */
+static int check_fps(const char *s)
+{
+    if (!*s)
+        return 0;
+    char *e;
+    errno = 0;
+    double x = strtod(s, &e);
+    return e != s && !*e && !errno && isfinite(x) && x > 0 && x < 1e4 ? 0 : -1;
 }
 
 /* Rank 0: read and check the manifest into one text blob (header line,
@@ -121,6 +137,7 @@ static char *read_manifest(const char *path, size_t *len)
         return NULL;
     }
     int cs = avk_tsv_col(t, "start_frame"), ce = avk_tsv_col(t, "end_frame");
+    int cf = avk_tsv_col(t, "fps");
     avk_buf b = {0};
     for (int c = 0; c < t->ncols; c++)
         avk_tsv_put(&b, c == 0, t->cols[c]);
@@ -134,6 +151,14 @@ static char *read_manifest(const char *path, size_t *len)
             rc = -1;
             break;
         }
+        if (cf >= 0 && check_fps(avk_tsv_field(t, cf)) < 0) {
+            avk_error("%s: line %ld: bad fps '%s' (a positive number)", t->path,
+                      t->lineno, avk_tsv_field(t, cf));
+            rc = -1;
+            break;
+        }
+        /* each row carries its line number, for messages on any rank */
+        avk_buf_printf(&b, "%ld\t", t->lineno);
         for (int c = 0; c < t->ncols; c++)
             avk_tsv_put(&b, c == 0, avk_tsv_field(t, c));
         avk_buf_append(&b, "\n", 1);
@@ -176,10 +201,14 @@ static void parse_manifest(char *blob, manifest *m)
             m->rows = avk_xrealloc(m->rows, rcap * sizeof(char *));
             m->start = avk_xrealloc(m->start, rcap * sizeof(long));
             m->end = avk_xrealloc(m->end, rcap * sizeof(long));
+            m->lineno = avk_xrealloc(m->lineno, rcap * sizeof(long));
             m->fps = avk_xrealloc(m->fps, rcap * sizeof(double));
             m->video = avk_xrealloc(m->video, rcap * sizeof(char *));
         }
         size_t i = m->nrows++;
+        char *tab = strchr(line, '\t');
+        m->lineno[i] = strtol(line, NULL, 10);
+        line = tab + 1;
         m->rows[i] = avk_xstrdup(line);
         split_tabs(line, f, m->ncols);
         m->video[i] = f[cv];
@@ -225,6 +254,101 @@ static void col_value(int k, const avk_filter_result *r, char *buf, size_t n)
     else snprintf(buf, n, "%s", r->reason);
 }
 
+/* The clips as avk_dist_items' job: each clip's output row is one item
+ * (empty when --drop drops it), written by rank 0 after the header. */
+typedef struct filter_job {
+    const manifest          *m;
+    const avk_filter_opts   *o;
+    const int               *where;     /* our column k goes to where[k] */
+    int                      ncols_out, drop, rank;
+    const double            *cost;
+    const char              *out_path;
+    const char              *in_path;   /* the manifest, for errors */
+    avk_out                 *out;       /* rank 0, from filter_begin */
+} filter_job;
+
+/* Score this rank's clips (idx[0..k)) into their rows. Returns the number
+ * of unreadable clips (kept with reason 'unreadable'), or -1 when a score
+ * failed: then nothing is written at all. */
+static int filter_work(const size_t *idx, size_t k, avk_buf *items, void *ctx)
+{
+    filter_job *j = ctx;
+    const manifest *m = j->m;
+    int unreadable = 0, failed = 0;
+    double total = 0;
+    for (size_t q = 0; q < k; q++)
+        total += j->cost[idx[q]];
+    avk_progress prog;
+    avk_progress_start(&prog, "av-filter", j->rank == 0 ? total : 0);
+    double done = 0;
+    char **fields = avk_xmalloc((size_t)j->ncols_out * sizeof(char *));
+    char vals[NOUR][64];
+    for (size_t q = 0; q < k && !failed; q++) {
+        size_t i = idx[q];
+        avk_filter_result r;
+        if (avk_filter_clip(m->video[i], m->start[i], m->end[i], m->fps[i], j->o, &r) < 0) {
+            if (r.bad_range) {      /* the manifest is wrong: no output */
+                avk_warn("%s: line %ld: %s", strcmp(j->in_path, "-") ? j->in_path : "(stdin)",
+                         m->lineno[i], avk_errmsg());
+                failed = 1;
+                break;
+            }
+            avk_warn_lib();
+            if (r.readable) {       /* a score failed: no output at all */
+                failed = 1;
+                break;
+            }
+            unreadable++;
+        }
+        char *row = avk_xstrdup(m->rows[i]);
+        split_tabs(row, fields, m->ncols);
+        for (int c = 0; c < NOUR; c++)
+            if (j->where[c] >= 0) {
+                col_value(c, &r, vals[c], sizeof vals[c]);
+                fields[j->where[c]] = vals[c];
+            }
+        if (!j->drop || r.keep)
+            for (int c = 0; c < j->ncols_out; c++) {
+                avk_tsv_put(&items[i], c == 0, fields[c]);
+                if (c == j->ncols_out - 1)
+                    avk_buf_append(&items[i], "\n", 1);
+            }
+        free(row);
+        done += j->cost[i];
+        if (j->rank == 0)
+            avk_progress_update(&prog, done);
+    }
+    avk_progress_end(&prog);
+    avk_text_release();
+    free(fields);
+    return failed ? -1 : unreadable;
+}
+
+/* Rank 0, once every clip is scored: open the output, write the header. */
+static int filter_begin(void *ctx)
+{
+    filter_job *j = ctx;
+    const manifest *m = j->m;
+    if (!(j->out = avk_out_open(j->out_path, 0)))
+        return -1;
+    avk_buf h = {0};
+    for (int c = 0; c < m->ncols; c++)
+        avk_tsv_put(&h, c == 0, m->cols[c]);
+    for (int k = 0; k < NOUR; k++)
+        if (j->where[k] >= m->ncols)
+            avk_tsv_put(&h, 0, our_cols[k].name);
+    avk_buf_append(&h, "\n", 1);
+    int rc = avk_fwrite_all(j->out->fp, h.data, h.len, j->out_path);
+    avk_buf_free(&h);
+    return rc;
+}
+
+static int filter_row(size_t i, avk_buf *row, void *ctx)
+{
+    filter_job *j = ctx;
+    return row->len ? avk_fwrite_all(j->out->fp, row->data, row->len, j->out_path) : 0;
+}
+
 int main(int argc, char **argv)
 {
     avk_tool_init(argv[0]);
@@ -233,9 +357,9 @@ int main(int argc, char **argv)
     avk_filter_opts o;
     avk_filter_opts_default(&o);
     const char *out_path = "-";
-    int drop = 0, c;
-    while ((c = getopt_long(argc, argv, "o:vh", long_opts, NULL)) != -1) {
-        switch (c) {
+    int drop = 0, opt;
+    while ((opt = getopt_long(argc, argv, "o:vh", long_opts, NULL)) != -1) {
+        switch (opt) {
         case 'o': out_path = optarg; break;
         case OPT_DROP: drop = 1; break;
         case OPT_SCORES:
@@ -272,7 +396,7 @@ int main(int argc, char **argv)
         case 'v': avk_verbose++; break;
         case 'h': usage(); break;
         case OPT_VERSION: avk_print_version(); break;
-        default: avk_usage_error("unknown option");
+        default: avk_usage_try();
         }
     }
     if (argc - optind > 1)
@@ -281,25 +405,24 @@ int main(int argc, char **argv)
     int rank = avk_dist_rank();
 
     /* rank 0 reads and checks the manifest; every rank gets a copy */
-    char *blob = NULL;
-    size_t len = 0;
-    int64_t blen = -1;
+    avk_buf text = {0};
     if (rank == 0) {
-        blob = read_manifest(in_path, &len);
-        if (!blob)
+        /* an output that cannot be written fails now, before the scoring */
+        text.data = avk_output_check(out_path, 0) < 0
+                        ? NULL
+                        : (unsigned char *)read_manifest(in_path, &text.len);
+        if (!text.data)
             avk_warn_lib();
-        blen = blob ? (int64_t)len : -1;
+        text.cap = text.len;
     }
-    if (avk_dist_bcast(&blen, sizeof blen) < 0)
+    int shared = avk_comm_share(avk_comm_world(), &text, rank == 0 && !text.data);
+    if (shared < 0)
         avk_die_lib();
-    if (blen < 0) {
+    if (shared == 1) {
         avk_dist_finalize();
         return AVK_EXIT_FAIL;
     }
-    if (rank != 0)
-        blob = avk_xmalloc((size_t)blen);
-    if (avk_dist_bcast(blob, (size_t)blen) < 0)
-        avk_die_lib();
+    char *blob = (char *)text.data;
     manifest m;
     parse_manifest(blob, &m);
 
@@ -320,95 +443,39 @@ int main(int argc, char **argv)
 
     /* deal the clips, longest first */
     size_t n = m.nrows;
-    int *owner = avk_xmalloc((n ? n : 1) * sizeof(int));
     double *cost = avk_xmalloc((n ? n : 1) * sizeof(double));
     for (size_t i = 0; i < n; i++)
         cost[i] = (double)(m.end[i] - m.start[i]);
-    avk_dist_deal(n, cost, owner);
-    avk_buf *items = avk_xcalloc(n ? n : 1, sizeof(avk_buf));
-    long unreadable = 0, failed = 0;
-    double total = 0;
-    for (size_t i = 0; i < n; i++)
-        if (owner[i] == rank)
-            total += cost[i];
-    avk_progress prog;
-    avk_progress_start(&prog, "av-filter", rank == 0 ? total : 0);
-    double done = 0;
-    char **fields = avk_xmalloc((size_t)ncols_out * sizeof(char *));
-    char vals[NOUR][64];
-    for (size_t i = 0; i < n && !failed; i++) {
-        if (owner[i] != rank)
-            continue;
-        avk_filter_result r;
-        if (avk_filter_clip(m.video[i], m.start[i], m.end[i], m.fps[i], &o, &r) < 0) {
-            avk_warn_lib();
-            if (r.readable) {       /* a score failed: no output at all */
-                failed = 1;
-                break;
-            }
-            unreadable++;
-        }
-        char *row = avk_xstrdup(m.rows[i]);
-        split_tabs(row, fields, m.ncols);
-        for (int k = 0; k < NOUR; k++)
-            if (where[k] >= 0) {
-                col_value(k, &r, vals[k], sizeof vals[k]);
-                fields[where[k]] = vals[k];
-            }
-        if (!drop || r.keep)
-            for (int c = 0; c < ncols_out; c++) {
-                avk_tsv_put(&items[i], c == 0, fields[c]);
-                if (c == ncols_out - 1)
-                    avk_buf_append(&items[i], "\n", 1);
-            }
-        free(row);
-        done += cost[i];
-        if (rank == 0)
-            avk_progress_update(&prog, done);
-    }
-    avk_progress_end(&prog);
-    avk_text_release();
-    failed = avk_dist_sum_long(failed);
-    unreadable = avk_dist_sum_long(unreadable);
-    if (failed) {
+    filter_job fj = {.m = &m, .o = &o, .where = where, .ncols_out = ncols_out, .drop = drop,
+                     .rank = rank, .cost = cost, .out_path = out_path,
+                     .in_path = in_path};
+    avk_items job = {.n = n, .cost = cost, .work_all = filter_work, .begin = filter_begin,
+                     .emit = filter_row, .ctx = &fj};
+    avk_items_result res;
+    int rc = avk_dist_items(avk_comm_world(), &job, &res);
+    if (res.stopped) {
         avk_dist_finalize();
         return AVK_EXIT_FAIL;
     }
-    if (avk_dist_gather_items(n, owner, items) < 0)
-        avk_die_lib();
+    long unreadable = res.failed;
     int status = unreadable ? AVK_EXIT_FAIL : AVK_EXIT_OK;
     if (rank == 0) {
-        avk_out *out = avk_out_open(out_path, 0);
-        if (!out)
-            avk_die_lib();
-        avk_buf h = {0};
-        for (int c = 0; c < m.ncols; c++)
-            avk_tsv_put(&h, c == 0, m.cols[c]);
-        for (int k = 0; k < NOUR; k++)
-            if (where[k] >= m.ncols)
-                avk_tsv_put(&h, 0, our_cols[k].name);
-        avk_buf_append(&h, "\n", 1);
-        int bad = avk_fwrite_all(out->fp, h.data, h.len, out_path) < 0;
-        for (size_t i = 0; i < n && !bad; i++)
-            if (items[i].len)
-                bad = avk_fwrite_all(out->fp, items[i].data, items[i].len, out_path) < 0;
-        avk_buf_free(&h);
-        if (bad) {
-            avk_out_abort(out);
+        if (rc < 0) {
+            if (fj.out)
+                avk_out_abort(fj.out);
             avk_die_lib();
         }
-        if (avk_out_commit(out) < 0)
+        if (avk_out_commit(fj.out) < 0)
             avk_die_lib();
         if (unreadable)
             avk_warn("%ld clip%s unreadable (kept in the output with reason 'unreadable')",
                      unreadable, unreadable == 1 ? "" : "s");
     }
-    for (size_t i = 0; i < n; i++) {
-        avk_buf_free(&items[i]);
+    for (size_t i = 0; i < n; i++)
         free(m.rows[i]);
-    }
-    free(items); free(owner); free(cost); free(fields); free(blob);
+    free(cost); free(blob);
     free(m.cols); free(m.rows); free(m.start); free(m.end); free(m.fps); free(m.video);
+    free(m.lineno);
     avk_dist_finalize();
     return status;
 }

@@ -419,26 +419,17 @@ static void share_inputs(char ***in, size_t *n)
     if (!avk_dist_active())
         return;
     avk_buf b = {0};
-    uint64_t len = 0;
-    if (avk_dist_rank() == 0) {
+    if (avk_dist_rank() == 0)
         for (size_t i = 0; i < *n; i++)
             avk_buf_append(&b, (*in)[i], strlen((*in)[i]) + 1);
-        len = b.len;
-    }
-    if (avk_dist_bcast(&len, sizeof len) < 0)
-        avk_die_lib();
-    if (avk_dist_rank() != 0) {
-        b.data = avk_xmalloc(len ? len : 1);
-        b.len = b.cap = len;
-    }
-    if (len && avk_dist_bcast(b.data, len) < 0)
+    if (avk_comm_share(avk_comm_world(), &b, 0) < 0)
         avk_die_lib();
     if (avk_dist_rank() != 0) {
         for (size_t i = 0; i < *n; i++)
             free((*in)[i]);
         *n = 0;
         size_t cap = 0;
-        for (size_t off = 0; off < len; off += strlen((char *)b.data + off) + 1) {
+        for (size_t off = 0; off < b.len; off += strlen((char *)b.data + off) + 1) {
             if (*n == cap) {
                 cap = cap ? 2 * cap : 16;
                 *in = avk_xrealloc(*in, sizeof(char *) * cap);
@@ -447,6 +438,37 @@ static void share_inputs(char ***in, size_t *n)
         }
     }
     avk_buf_free(&b);
+}
+
+/* The videos as avk_dist_items' job: each video's rows are one item,
+ * written by rank 0 after the header, in input order. */
+typedef struct shot_job {
+    const config *c;
+    char        **in;
+    avk_out      *out;      /* rank 0 */
+    const char   *output;
+} shot_job;
+
+/* A video that fails still sends the rows it has (none, usually). */
+static int shot_work(size_t i, avk_buf *rows, void *ctx)
+{
+    shot_job *j = ctx;
+    return process_video(j->c, j->in[i], rows) < 0 ? 1 : 0;
+}
+
+static int shot_header(void *ctx)
+{
+    shot_job *j = ctx;
+    static const char *header =
+        "clip\tvideo\tshot\tstart_frame\tend_frame\tstart_time\tend_time\tfps\twidth\theight"
+        "\tevent\ttrans_start\ttrans_end\n";
+    return avk_fwrite_all(j->out->fp, header, strlen(header), j->output);
+}
+
+static int shot_rows(size_t i, avk_buf *rows, void *ctx)
+{
+    shot_job *j = ctx;
+    return avk_fwrite_all(j->out->fp, rows->data, rows->len, j->output);
 }
 
 enum {
@@ -584,7 +606,7 @@ int main(int argc, char **argv)
         avk_die_lib();
 
     /* Deal the videos: cost = frames x pixels, longest first. */
-    int *owner = avk_xcalloc(n ? n : 1, sizeof(int));
+    double *cost = NULL;
     if (avk_dist_active()) {
         /* Each rank probes every size-th video; a sum shares the costs. */
         float *fc = avk_xcalloc(n ? n : 1, sizeof(float));
@@ -595,43 +617,27 @@ int main(int argc, char **argv)
         }
         if (n && avk_dist_allreduce_sum_f32(fc, n) < 0)
             avk_die_lib();
-        double *cost = avk_xcalloc(n ? n : 1, sizeof(double));
+        cost = avk_xcalloc(n ? n : 1, sizeof(double));
         for (size_t i = 0; i < n; i++)
             cost[i] = fc[i];
-        avk_dist_deal(n, cost, owner);
-        free(cost);
         free(fc);
     }
-    avk_buf *items = avk_xcalloc(n ? n : 1, sizeof(avk_buf));
-    long failed = 0;
+    shot_job sj = {.c = &c, .in = in, .out = out, .output = output};
+    avk_items job = {.n = n, .cost = cost, .work = shot_work, .begin = shot_header,
+                     .emit = shot_rows, .ctx = &sj};
+    avk_items_result res;
+    int rc = avk_dist_items(avk_comm_world(), &job, &res);
+    long failed = res.failed;
+    if (rank == 0 && (rc < 0 || avk_out_commit(out) < 0)) {
+        if (rc < 0)
+            avk_out_abort(out);
+        avk_warn_lib();
+        failed++;
+    }
     for (size_t i = 0; i < n; i++)
-        if (owner[i] == rank && process_video(&c, in[i], &items[i]) < 0)
-            failed++;
-    if (avk_dist_gather_items(n, owner, items) < 0)
-        avk_die_lib();
-    failed = avk_dist_sum_long(failed);
-
-    if (rank == 0) {
-        static const char *header =
-            "clip\tvideo\tshot\tstart_frame\tend_frame\tstart_time\tend_time\tfps\twidth\theight"
-            "\tevent\ttrans_start\ttrans_end\n";
-        int rc = avk_fwrite_all(out->fp, header, strlen(header), output);
-        for (size_t i = 0; i < n && rc == 0; i++)
-            rc = avk_fwrite_all(out->fp, items[i].data, items[i].len, output);
-        if (rc < 0 || avk_out_commit(out) < 0) {
-            if (rc < 0)
-                avk_out_abort(out);
-            avk_warn_lib();
-            failed++;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        avk_buf_free(&items[i]);
         free(in[i]);
-    }
-    free(items);
     free(in);
-    free(owner);
+    free(cost);
     failed = avk_dist_sum_long(rank == 0 ? failed : 0);
     avk_dist_finalize();
     return failed ? AVK_EXIT_FAIL : AVK_EXIT_OK;

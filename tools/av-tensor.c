@@ -138,7 +138,7 @@ static void print_record(int64_t index, const avt_record *r)
     if (ferror(stdout) || fflush(stdout) != 0) {
         if (errno == EPIPE)
             exit(AVK_EXIT_FAIL);
-        avk_die(AVK_EXIT_FAIL, "stdout: write error: %s", strerror(errno));
+        avk_die(AVK_EXIT_FAIL, "standard output: write error: %s", strerror(errno));
     }
 }
 
@@ -378,7 +378,7 @@ int main(int argc, char **argv)
         case 'v': avk_verbose++; break;
         case 'h': usage();
         case OPT_VERSION: avk_print_version();
-        default: avk_usage_error("unknown option");
+        default: avk_usage_try();
         }
     }
     if (nmodes > 1)
@@ -422,6 +422,8 @@ int main(int argc, char **argv)
     }
     if (j.mode == EXTRACT && !j.output)
         j.output = "-";
+    if (j.mode == EXTRACT && avk_output_check(j.output, 1) < 0)
+        avk_die_lib();
     if (j.mode == CAT) {
         j.w = avt_writer_open(j.output ? j.output : "-", flags, level);
         if (!j.w)
@@ -443,6 +445,6 @@ int main(int argc, char **argv)
     if (j.mode == CAT && avt_writer_finish(j.w) != 0)
         avk_die_lib();
     if (fflush(stdout) != 0 && errno != EPIPE)
-        avk_die(AVK_EXIT_FAIL, "stdout: write error: %s", strerror(errno));
+        avk_die(AVK_EXIT_FAIL, "standard output: write error: %s", strerror(errno));
     return status;
 }

@@ -1,8 +1,11 @@
-/* av-train: train a model on clips. This first, single-process form trains
- * the frame-wise VAE (--model vae): random crops of frames decoded from the
- * clips, L1 + MSE reconstruction plus a small KL term, AdamW, safetensors
- * checkpoints (weights in diffusers' layout, optimizer state beside them),
- * resumable. The model code is in the library (vae.h, vae_train.h). */
+/* av-train: train a model on clips. The frame-wise VAE (--model vae):
+ * random crops of frames decoded from the clips, L1 + MSE reconstruction
+ * plus a small KL term, AdamW, safetensors checkpoints (weights in
+ * diffusers' layout, optimizer state beside them), resumable. The video
+ * diffusion transformer (--model dit): the latent streams av-vaeenc
+ * writes, rectified flow (dit_train.h). This file holds the options and
+ * the wiring: the models are in vae.h / vae_train.h / dit.h, the loop,
+ * schedule, checkpoints and resume in trainer.h. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,27 +20,37 @@
 #include "avkit/nn/tensor.h"
 #include "avkit/models/vae.h"
 #include "avkit/models/vae_train.h"
+#include "avkit/nn/checkpoint.h"
+#include "avkit/nn/trainer.h"
+#include "avkit/diffusion/dit_train.h"
 #include "avkit/io/video.h"
+
+#include <signal.h>
 
 static void usage(void)
 {
     printf("Usage: av-train --model vae [options] -o MODEL.safetensors INPUT...\n"
+           "       av-train --model dit [options] -o MODEL.safetensors LATENTS...\n"
            "Train the frame-wise VAE on the frames of the clips in INPUT (clip\n"
-           "manifests or tensor streams of clip records; '-' is a stream on stdin).\n"
+           "manifests or tensor streams of clip records; '-' is a stream on stdin),\n"
+           "or the video diffusion transformer on the latent streams av-vaeenc writes.\n"
            "\n"
-           "  -m, --model NAME        the model to train: vae\n"
+           "  -m, --model NAME        the model to train: vae or dit\n"
            "  -o, --output FILE       checkpoint to write (and FILE's .optim.safetensors)\n"
-           "      --config FILE       diffusers config.json of a new model (default: small)\n"
+           "      --config FILE       JSON config of a new model (vae: diffusers\n"
+           "                          config.json; default: small)\n"
            "      --init FILE         start from these weights (no optimizer state)\n"
            "      --resume FILE       continue from this checkpoint and its optimizer file\n"
            "      --steps N           train until step N (default 400)\n"
-           "      --batch N           crops per step (default 8)\n"
+           "      --batch N           crops (vae, default 8) or clips (dit, default 4)\n"
+           "                          per step\n"
            "      --crop N            crop size in pixels (default 64)\n"
-           "      --lr X              AdamW learning rate (default 1e-3)\n"
+           "      --lr X              AdamW learning rate (default 1e-3, dit 1e-4)\n"
            "      --warmup N          linear learning-rate warmup steps (default 20)\n"
            "      --schedule S        after warmup: cosine (down to lr/10 at --steps)\n"
            "                          or constant (default cosine)\n"
-           "      --wd X              AdamW weight decay (default 0)\n"
+           "      --wd X              AdamW weight decay (default 0; dit 0.01, on\n"
+           "                          matrices only)\n"
            "      --clip X            clip the gradient norm to X, 0 = off (default 1)\n"
            "      --kl-weight X       weight of the KL term (default 1e-6)\n"
            "      --frames-per-clip N frames decoded from each clip (default 8)\n"
@@ -46,7 +59,13 @@ static void usage(void)
            "      --base N            scale frames as av-vaeenc --base N does (default:\n"
            "                          full size)\n"
            "      --val FILE          held-out clips: print the reconstruction PSNR of\n"
-           "                          2 whole frames of each\n"
+           "                          2 whole frames of each (dit: held-out latents,\n"
+           "                          print the loss at t = 0.1 ... 0.9)\n"
+           "      --caption-dropout P dit: empty caption with probability P (default 0.1)\n"
+           "      --shift S           dit: shift of t, t' = S t / (1 + (S - 1) t) (default 1)\n"
+           "      --ema X             dit: EMA decay of the weights (default 0.999)\n"
+           "      --log FILE          dit: CSV of every step's loss, gradient norm,\n"
+           "                          learning rate and speed\n"
            "      --save-every N      also write a checkpoint every N steps\n"
            "      --log-every N       with -v, print the loss every N steps (default 10)\n"
            "      --seed N            seed of the initialization and the crops (default 0)\n"
@@ -57,12 +76,14 @@ static void usage(void)
 }
 
 typedef struct opts {
-    const char *model, *out, *config, *init, *resume, *val;
+    const char *model, *out, *config, *init, *resume, *val, *log;
+    double caption_dropout, shift, ema;
     long steps, batch, crop, warmup, frames_per_clip, save_every, log_every, base;
     int augment;
     double lr, wd, clip, kl_weight;
     int cosine;
     long long seed;
+    int seed_given;
     char **inputs;
     int ninputs;
 } opts;
@@ -83,8 +104,11 @@ static void load_frames(avk_frame_pool *pool, char **inputs, int ninputs, int pe
             long len = c.end - c.start;
             int n = len < per_clip ? (int)len : per_clip;
             long *idx = avk_xmalloc((size_t)n * sizeof *idx);
-            for (int k = 0; k < n; k++)   /* centers of n equal parts */
-                idx[k] = c.start + (long)((2 * k + 1) * len / (2 * n));
+            /* centers of n equal parts: start + (2k+1) len / 2n, computed as
+             * quotient and remainder so that no product can overflow */
+            long q = len / (2 * n), rem = len % (2 * n);
+            for (int k = 0; k < n; k++)
+                idx[k] = c.start + (2 * k + 1) * q + (2 * k + 1) * rem / (2 * n);
             uint8_t *rgb;
             int w, h, sw = 0, sh = 0;
             if (base > 0) {
@@ -108,67 +132,18 @@ static void load_frames(avk_frame_pool *pool, char **inputs, int ninputs, int pe
     }
 }
 
-/* Write the optimizer file, then the weights (both temp + rename); the
- * step is in both, so a crash between the two renames is detected on
- * resume. The latent scale is measured first on fixed crops. */
-static void save_checkpoint(avk_vae *v, const avk_vae_optim *o, const opts *op,
-                            const avk_frame_pool *pool)
-{
-    avk_rng r;
-    avk_train_step_rng(&r, (uint64_t)op->seed ^ 0x5CA1Eu, 0);
-    int B = 16, S = (int)op->crop;
-    float *x = avk_falloc((int64_t)B * 3 * S * S);
-    avk_frame_pool_crops(pool, &r, B, S, x);
-    double scale = avk_vae_measure_scale(v, x, B, S);
-    avk_ffree(x);
-    if (scale > 0 && isfinite(scale))
-        v->cfg.scaling_factor = scale;
-    char step[32], seed[32];
-    snprintf(step, sizeof step, "%lld", (long long)o->step);
-    snprintf(seed, sizeof seed, "%lld", op->seed);
-    const char *meta[] = {"step", step, "model", "vae", "seed", seed};
-    char *opath = avk_vae_optim_path(op->out);
-    if (avk_vae_optim_save(o, v, opath, 3, meta) < 0 || avk_vae_save(v, op->out, 3, meta) < 0)
-        avk_die_lib();
-    avk_info(1, "step %lld: wrote %s and %s (scaling_factor %.5f)", (long long)o->step, op->out,
-             opath, v->cfg.scaling_factor);
-    free(opath);
-}
-
-/* The learning rate of a step: linear warmup, then constant or a cosine
- * from lr down to lr/10 at the last step. */
-static double learning_rate(const opts *op, int64_t step)
-{
-    if (op->warmup > 0 && step <= op->warmup)
-        return op->lr * (double)step / (double)op->warmup;
-    if (!op->cosine || op->steps <= op->warmup)
-        return op->lr;
-    double p = (double)(step - op->warmup) / (double)(op->steps - op->warmup);
-    return op->lr * (0.1 + 0.9 * 0.5 * (1.0 + cos(M_PI * p)));
-}
-
-/* The model to start from: resumed, initialized from weights, or new. */
-static avk_vae *start_model(const opts *op, avk_vae_optim *o)
+/* The model to start from: resumed (an interrupted checkpoint commit is
+ * finished first), initialized from weights, or new. */
+static avk_vae *start_model(const opts *op)
 {
     avk_vae *v;
     if (op->resume) {
-        v = avk_vae_load(op->resume, NULL);
-        if (!v)
+        if (avk_ckpt_recover(op->resume) < 0 || !(v = avk_vae_load_strict(op->resume, NULL)))
             avk_die_lib();
-        char *opath = avk_vae_optim_path(op->resume);
-        if (avk_vae_optim_load(o, v, opath) < 0)
-            avk_die_lib();
-        avk_st_file *f = avk_st_open(op->resume);
-        const char *s = f ? avk_st_meta(f, "step") : NULL;
-        if (!s || atoll(s) != o->step)
-            avk_die(1, "%s: step %s does not match step %lld of %s (interrupted between the "
-                    "two writes?)", op->resume, s ? s : "(none)", (long long)o->step, opath);
-        avk_st_close(f);
-        free(opath);
         return v;
     }
     if (op->init) {
-        v = avk_vae_load(op->init, op->config);
+        v = avk_vae_load_strict(op->init, op->config);
         if (!v)
             avk_die_lib();
     } else {
@@ -192,8 +167,42 @@ static avk_vae *start_model(const opts *op, avk_vae_optim *o)
             avk_die_lib();
         avk_vae_init(v, (uint64_t)op->seed);
     }
-    avk_vae_optim_init(o, v);
     return v;
+}
+
+/* --model dit: the options into the library's DiT trainer. */
+static int train_dit(const opts *op)
+{
+    avk_dit_train_opts o = avk_dit_train_defaults();
+    o.out = op->out;
+    o.config = op->config;
+    o.init = op->init;
+    o.resume = op->resume;
+    o.val = op->val;
+    o.log = op->log;
+    o.inputs = op->inputs;
+    o.ninputs = op->ninputs;
+    o.steps = op->steps;
+    if (op->batch > 0)
+        o.batch = op->batch;
+    if (op->lr >= 0)
+        o.lr = op->lr;
+    if (op->wd >= 0)
+        o.wd = op->wd;
+    o.warmup = op->warmup;
+    o.save_every = op->save_every;
+    o.log_every = op->log_every;
+    o.clip = op->clip;
+    o.cosine = op->cosine;
+    o.seed = (uint64_t)op->seed;
+    o.caption_dropout = op->caption_dropout;
+    o.shift = op->shift;
+    o.ema = op->ema;
+    if (avk_dit_train(&o, stdout) < 0)
+        avk_die_lib();
+    if (fflush(stdout) != 0)
+        avk_die(1, "stdout: write error");
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -201,17 +210,22 @@ int main(int argc, char **argv)
     avk_tool_init(argv[0]);
     opts op = {0};
     op.steps = 400;
-    op.batch = 8;
+    op.batch = -1;      /* model defaults where these are left out */
     op.crop = 64;
     op.warmup = 20;
     op.frames_per_clip = 8;
     op.log_every = 10;
-    op.lr = 1e-3;
+    op.lr = -1;
+    op.wd = -1;
+    op.caption_dropout = 0.1;
+    op.shift = 1.0;
+    op.ema = 0.999;
     op.clip = 1.0;
     op.kl_weight = 1e-6;
     op.cosine = 1;
     enum { O_CONFIG = 256, O_INIT, O_RESUME, O_STEPS, O_BATCH, O_CROP, O_LR, O_WARMUP, O_WD,
-           O_CLIP, O_KL, O_FPC, O_VAL, O_SAVE, O_LOG, O_SEED, O_SCHED, O_BASE, O_AUG, O_VERSION };
+           O_CLIP, O_KL, O_FPC, O_VAL, O_SAVE, O_LOG, O_SEED, O_SCHED, O_BASE, O_AUG, O_VERSION,
+           O_DROP, O_SHIFT, O_EMA, O_CSV };
     static const struct option lo[] = {
         {"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'},
         {"config", required_argument, 0, O_CONFIG}, {"init", required_argument, 0, O_INIT},
@@ -224,6 +238,8 @@ int main(int argc, char **argv)
         {"save-every", required_argument, 0, O_SAVE}, {"log-every", required_argument, 0, O_LOG},
         {"seed", required_argument, 0, O_SEED}, {"schedule", required_argument, 0, O_SCHED},
         {"base", required_argument, 0, O_BASE}, {"verbose", no_argument, 0, 'v'},
+        {"caption-dropout", required_argument, 0, O_DROP}, {"shift", required_argument, 0, O_SHIFT},
+        {"ema", required_argument, 0, O_EMA}, {"log", required_argument, 0, O_CSV},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "m:o:vh", lo, NULL)) != -1) {
@@ -246,41 +262,83 @@ int main(int argc, char **argv)
         case O_AUG: op.augment = 1; break;
         case O_SAVE: op.save_every = avk_parse_long("--save-every", optarg, 0, 100000000); break;
         case O_LOG: op.log_every = avk_parse_long("--log-every", optarg, 1, 100000000); break;
-        case O_SEED: op.seed = avk_parse_long("--seed", optarg, 0, 0x7fffffffL); break;
+        case O_SEED:
+            op.seed = avk_parse_long("--seed", optarg, 0, 0x7fffffffL);
+            op.seed_given = 1;
+            break;
         case O_BASE: op.base = avk_parse_long("--base", optarg, 0, 8192); break;
         case O_SCHED:
             if (strcmp(optarg, "cosine") != 0 && strcmp(optarg, "constant") != 0)
                 avk_usage_error("--schedule: '%s' is not cosine or constant", optarg);
             op.cosine = strcmp(optarg, "cosine") == 0;
             break;
+        case O_DROP: op.caption_dropout = avk_parse_double("--caption-dropout", optarg, 0, 1); break;
+        case O_SHIFT: op.shift = avk_parse_double("--shift", optarg, 0.01, 100); break;
+        case O_EMA: op.ema = avk_parse_double("--ema", optarg, 0, 1); break;
+        case O_CSV: op.log = optarg; break;
         case 'v': avk_verbose++; break;
         case 'h': usage(); break;
         case O_VERSION: avk_print_version(); break;
-        default: avk_usage_error("unknown option");
+        default: avk_usage_try();
         }
     }
     if (!op.model)
-        avk_usage_error("--model is required (the one model so far: vae)");
-    if (strcmp(op.model, "vae") != 0)
-        avk_usage_error("unknown model '%s' (the one model so far: vae)", op.model);
+        avk_usage_error("--model is required (vae or dit)");
+    if (strcmp(op.model, "vae") != 0 && strcmp(op.model, "dit") != 0)
+        avk_usage_error("unknown model '%s' (vae or dit)", op.model);
     if (!op.out)
         avk_usage_error("-o MODEL.safetensors is required");
     if (strcmp(op.out, "-") == 0)
         avk_usage_error("-o: a checkpoint must be a file (it has an optimizer file beside it)");
+    /* finish a checkpoint commit that a killed run left half done before
+     * anything else, the output check included, can take its files for a
+     * dead process's stale temporary files */
+    if (avk_ckpt_recover(op.out) < 0)
+        avk_die_lib();
+    if (avk_output_check(op.out, 1) < 0)    /* fail now, not after training */
+        avk_die_lib();
     if (optind >= argc)
         avk_usage_error("no input clips");
     if (op.resume && (op.init || op.config))
         avk_usage_error("--resume takes the model from the checkpoint: no --init or --config");
     op.inputs = argv + optind;
     op.ninputs = argc - optind;
+    if (strcmp(op.model, "dit") == 0)
+        return train_dit(&op);
+    if (op.batch < 0)
+        op.batch = 8;
+    if (op.lr < 0)
+        op.lr = 1e-3;
+    if (op.wd < 0)
+        op.wd = 0;
 
-    avk_vae_optim o;
-    avk_vae *v = start_model(&op, &o);
+    avk_vae *v = start_model(&op);
+    avk_train_opts to = avk_train_opts_default();
+    to.out = op.out;
+    to.model = "vae";
+    to.steps = op.steps;
+    to.sched.lr = op.lr;
+    to.sched.warmup = op.warmup;
+    to.sched.kind = op.cosine ? AVK_LR_COSINE : AVK_LR_CONSTANT;
+    to.sched.min_ratio = 0.1;
+    to.adamw.weight_decay = op.wd;
+    to.clip = op.clip;
+    to.seed = (uint64_t)op.seed;
+    to.seed_given = op.seed_given;
+    to.save_every = op.save_every;
+    to.log_every = op.log_every;
+    to.resume = op.resume;
     int f = avk_vae_factor(&v->cfg);
     if (op.crop % f)
         avk_usage_error("--crop %ld is not a multiple of the latent cell (%d pixels)", op.crop, f);
 
     avk_frame_pool pool = {0};
+    avk_vae_task vt;
+    avk_train_task task;
+    avk_vae_task_init(&vt, &task, v, &pool, (int)op.batch, (int)op.crop, op.augment,
+                      op.kl_weight);
+    if (op.resume && avk_train_resume(&to, &task) < 0)
+        avk_die_lib();
     load_frames(&pool, op.inputs, op.ninputs, (int)op.frames_per_clip, (int)op.base, 2 * f);
     if (pool.n == 0)
         avk_die(1, "%s: no clips", op.inputs[0]);
@@ -288,55 +346,19 @@ int main(int argc, char **argv)
         avk_die(1, "%s: frames as small as %d pixels on a side cannot give %ldx%ld crops",
                 op.inputs[0], avk_frame_pool_min_side(&pool), op.crop, op.crop);
     avk_info(1, "%d frames, model of %lld parameters, steps %lld..%ld", pool.n,
-             (long long)v->nparams, (long long)o.step + 1, op.steps);
+             (long long)v->pt->total, (long long)v->pt->step + 1, op.steps);
 
-    int B = (int)op.batch, S = (int)op.crop, L = v->cfg.latent_channels;
-    int64_t nx = (int64_t)B * 3 * S * S, nz = (int64_t)B * L * (S / f) * (S / f);
-    float *x = avk_falloc(nx), *eps = avk_falloc(nz);
-    avk_adamw ad = avk_adamw_defaults();
-    ad.weight_decay = (float)op.wd;
-    float *grads = avk_vae_grads(v);
-    int64_t gn = v->nparams;
-    double t0 = avk_now(), tlog = t0;
-    int64_t log_step = o.step;
-    avk_progress prog;
-    avk_progress_start(&prog, "av-train", (double)op.steps);
-    while (o.step < op.steps) {
-        int64_t step = o.step + 1;
-        avk_rng r;
-        avk_train_step_rng(&r, (uint64_t)op.seed, step);
-        avk_frame_pool_crops_aug(&pool, &r, B, S, op.augment, x);
-        avk_fill_randn(eps, nz, &r, 0.0f, 1.0f);
-        avk_vae_zero_grads(v);
-        avk_vae_loss loss;
-        if (avk_vae_train_step(v, x, B, S, S, eps, (float)op.kl_weight, &loss, NULL, NULL, NULL,
-                               NULL) < 0)
-            avk_die_lib();
-        double gnorm = op.clip > 0 ? avk_grad_clip(&grads, &gn, 1, op.clip)
-                                   : avk_grad_global_norm(&grads, &gn, 1);
-        if (!isfinite(loss.total) || !isfinite(gnorm))
-            avk_die(1, "step %lld: %s is %s (l1 %g, mse %g, kl %g); stopped, the last checkpoint "
-                    "written is kept", (long long)step, isfinite(loss.total) ? "gradient norm" : "loss",
-                    isnan(isfinite(loss.total) ? gnorm : loss.total) ? "NaN" : "Inf", loss.l1,
-                    loss.mse, loss.kl);
-        ad.lr = (float)learning_rate(&op, step);
-        avk_adamw_step(&ad, step, v->params, grads, o.m, o.v, v->nparams);
-        o.step = step;
-        if (avk_verbose && (step % op.log_every == 0 || step == op.steps)) {
-            double now = avk_now();
-            avk_info(1, "step %lld loss %.5f (l1 %.5f mse %.5f kl %.1f) grad %.3f lr %.2e %.2f s/step",
-                     (long long)step, loss.total, loss.l1, loss.mse, loss.kl, gnorm, ad.lr,
-                     (now - tlog) / (double)(step - log_step));
-            tlog = now;
-            log_step = step;
-        }
-        avk_progress_update(&prog, (double)step);
-        if (op.save_every > 0 && step % op.save_every == 0 && step < op.steps)
-            save_checkpoint(v, &o, &op, &pool);
+    int signo = 0;
+    int rc = avk_train(&to, &task, &signo);
+    if (rc < 0)
+        avk_die_lib();
+    if (rc == AVK_TRAIN_STOPPED) {
+        avk_warn("%s at step %lld: checkpoint written to %s", strsignal(signo),
+                 (long long)v->pt->step, op.out);
+        signal(signo, SIG_DFL);
+        raise(signo);
+        return 1;
     }
-    avk_progress_end(&prog);
-    save_checkpoint(v, &o, &op, &pool);
-    avk_info(1, "trained to step %lld in %.1f s", (long long)o.step, avk_now() - t0);
 
     if (op.val) {
         avk_frame_pool vp = {0};
@@ -348,10 +370,8 @@ int main(int argc, char **argv)
         printf("psnr\t%.2f\tframes\t%d\n", psnr, vp.n);
         avk_frame_pool_free(&vp);
     }
-    avk_ffree(x);
-    avk_ffree(eps);
+    avk_vae_task_free(&vt);
     avk_frame_pool_free(&pool);
-    avk_vae_optim_free(&o);
     avk_vae_free(v);
     return 0;
 }

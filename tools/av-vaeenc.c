@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "avkit/io/avt.h"
+#include "avkit/io/dtype.h"
 #include "avkit/data/buckets.h"
 #include "avkit/data/clipsrc.h"
 #include "avkit/util/common.h"
@@ -64,80 +65,19 @@ typedef struct opts {
     int sample, dtype, zlib, manifest, decode;
 } opts;
 
-/* ---- small conversions ----------------------------------------------- */
-
-static uint16_t f32_to_f16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000, e = (x >> 23) & 0xff, m = x & 0x7fffff;
-    if (e == 0xff)
-        return (uint16_t)(sign | 0x7c00 | (m ? 0x200 : 0));
-    int ne = (int)e - 127 + 15;
-    if (ne >= 31)
-        return (uint16_t)(sign | 0x7c00);
-    if (ne <= 0) {                     /* subnormal or zero */
-        if (ne < -10)
-            return (uint16_t)sign;
-        m |= 0x800000;
-        int shift = 14 - ne;
-        uint32_t h = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (h & 1)))
-            h++;
-        return (uint16_t)(sign | h);
-    }
-    uint32_t h = (uint32_t)ne << 10 | m >> 13, rem = m & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
-        h++;                           /* may carry into the exponent: still right */
-    return (uint16_t)(sign | h);
-}
-
-static uint16_t f32_to_bf16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    if ((x & 0x7fffffff) > 0x7f800000)
-        return (uint16_t)((x >> 16) | 0x40);
-    x += 0x7fff + ((x >> 16) & 1);
-    return (uint16_t)(x >> 16);
-}
-
-static float f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023, bits;
-    if (e == 0) {
-        float v = ldexpf((float)m, -24);
-        return sign ? -v : v;
-    }
-    bits = e == 31 ? sign | 0x7f800000u | m << 13 : sign | (e + 112) << 23 | m << 13;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 /* Floats of a tensor (f32, f16, bf16) into a new buffer; NULL otherwise. */
 static float *tensor_floats(const avt_tensor *t)
 {
     int64_t n = avt_tensor_numel(t);
+    if (t->dtype != AVT_F32 && t->dtype != AVT_F16 && t->dtype != AVT_BF16)
+        return NULL;
     float *o = avk_falloc(n > 0 ? n : 1);
-    const unsigned char *s = t->data;
-    for (int64_t i = 0; i < n; i++) {
-        if (t->dtype == AVT_F32) {
-            memcpy(&o[i], s + 4 * i, 4);
-        } else if (t->dtype == AVT_F16 || t->dtype == AVT_BF16) {
-            uint16_t h;
-            memcpy(&h, s + 2 * i, 2);
-            if (t->dtype == AVT_F16) {
-                o[i] = f16_to_f32(h);
-            } else {
-                uint32_t b = (uint32_t)h << 16;
-                memcpy(&o[i], &b, 4);
-            }
-        } else {
-            avk_ffree(o);
-            return NULL;
-        }
-    }
+    if (t->dtype == AVT_F32)
+        memcpy(o, t->data, (size_t)n * 4);
+    else if (t->dtype == AVT_F16)
+        avt_f16_to_f32_n(o, t->data, (size_t)n);
+    else
+        avt_bf16_to_f32_n(o, t->data, (size_t)n);
     return o;
 }
 
@@ -157,19 +97,40 @@ static void agree_or_die(int rc, avt_writer *w)
     exit(1);
 }
 
-/* The frames [lo, hi) of n that this rank handles: contiguous runs. */
-static void my_range(int64_t n, int64_t *lo, int64_t *hi, int *owner)
+/* One clip's frames as avk_dist_items' job: contiguous runs of frames per
+ * rank (batched through the VAE), each frame's bytes one item, kept by
+ * rank 0 in frames[] in order. */
+typedef struct frame_job {
+    avk_vae         *v;
+    const opts      *op;
+    const avk_clip  *c;         /* encoding */
+    const long      *idx;
+    avk_bucket       b;
+    int              sw, sh;
+    const float     *lat;       /* decoding */
+    int64_t          T;
+    int              h, w;
+    avk_buf         *frames;    /* rank 0: every frame, in order */
+} frame_job;
+
+/* Rank 0: keep frame t's bytes. */
+static int keep_frame(size_t t, avk_buf *frame, void *ctx)
 {
-    int size = avk_dist_size(), rank = avk_dist_rank();
-    for (int r = 0; r < size; r++) {
-        int64_t a = n * r / size, b = n * (r + 1) / size;
-        for (int64_t k = a; k < b; k++)
-            owner[k] = r;
-        if (r == rank) {
-            *lo = a;
-            *hi = b;
-        }
-    }
+    frame_job *j = ctx;
+    j->frames[t] = *frame;
+    memset(frame, 0, sizeof *frame);
+    return 0;
+}
+
+/* Deal, compute and gather one clip's T frames into frames[] on rank 0;
+ * a failure on any rank ends every rank (the failing ones say why). */
+static void run_frames(frame_job *j, int64_t T,
+                       int (*work)(const size_t *, size_t, avk_buf *, void *), avt_writer *w)
+{
+    j->frames = avk_xcalloc((size_t)T, sizeof *j->frames);
+    avk_items job = {.n = (size_t)T, .blocks = 1, .work_all = work, .emit = keep_frame, .ctx = j};
+    avk_items_result res;
+    agree_or_die(avk_dist_items(avk_comm_world(), &job, &res), w);
 }
 
 /* ---- encoding -------------------------------------------------------- */
@@ -259,7 +220,7 @@ static void build_record(avt_record *out, const avk_clip *c, const avk_vae *v, c
                 if (op->dtype == AVT_F32) {
                     memcpy(data + 4 * o, &val, 4);
                 } else {
-                    uint16_t hv = op->dtype == AVT_F16 ? f32_to_f16(val) : f32_to_bf16(val);
+                    uint16_t hv = op->dtype == AVT_F16 ? avt_f32_to_f16(val) : avt_f32_to_bf16(val);
                     memcpy(data + 2 * o, &hv, 2);
                 }
             }
@@ -287,6 +248,15 @@ static void build_record(avt_record *out, const avk_clip *c, const avk_vae *v, c
     avt_record_set_meta(out, "latent_kind", op->sample ? "sample" : "mean");
 }
 
+/* This rank's run of frames through the encoder. */
+static int encode_work(const size_t *k, size_t n, avk_buf *items, void *ctx)
+{
+    frame_job *j = ctx;
+    int64_t lo = n ? (int64_t)k[0] : 0;
+    return encode_frames(j->v, j->op, j->c, j->idx, lo, lo + (int64_t)n, j->b, j->sw, j->sh,
+                         items);
+}
+
 static int run_encode(avk_vae *v, const opts *op)
 {
     int rank = avk_dist_rank(), f = avk_vae_factor(&v->cfg);
@@ -301,6 +271,9 @@ static int run_encode(avk_vae *v, const opts *op)
     while ((rc = avk_clipsrc_next(src, &c)) > 0) {
         avk_video_info info;
         int err = avk_video_probe(c.video, &info);
+        if (err == 0 && info.nframes >= 0 && c.end > info.nframes)
+            err = avk_error("%s: frames %ld-%ld run past the end of the video (%lld frames)",
+                            c.rec.key, c.start, c.end, (long long)info.nframes);
         if (err == 0 && (info.width < f || info.height < f))
             err = avk_error("%s: frames of %dx%d are smaller than one latent cell (%dx%d)",
                             c.rec.key, info.width, info.height, f, f);
@@ -320,14 +293,9 @@ static int run_encode(avk_vae *v, const opts *op)
         avk_bucket b = avk_bucket_pick((int)op->base, (int)op->unit, info.width, info.height);
         int sw, sh;
         avk_bucket_cover(b, info.width, info.height, &sw, &sh);
-        int *owner = avk_xmalloc((size_t)T * sizeof *owner);
-        int64_t lo = 0, hi = 0;
-        my_range(T, &lo, &hi, owner);
-        avk_buf *items = avk_xcalloc((size_t)T, sizeof *items);
-        err = encode_frames(v, op, &c, idx, lo, hi, b, sw, sh, items);
-        agree_or_die(err, w);
-        if (avk_dist_active())
-            agree_or_die(avk_dist_gather_items((size_t)T, owner, items), w);
+        frame_job fj = {.v = v, .op = op, .c = &c, .idx = idx, .b = b, .sw = sw, .sh = sh};
+        run_frames(&fj, T, encode_work, w);
+        avk_buf *items = fj.frames;
         if (rank == 0) {
             avt_record out;
             double fps_out = op->fps > 0 ? op->fps : fps_src;
@@ -342,7 +310,6 @@ static int run_encode(avk_vae *v, const opts *op)
         for (int64_t k = 0; k < T; k++)
             avk_buf_free(&items[k]);
         free(items);
-        free(owner);
         free(idx);
         avk_clip_free(&c);
     }
@@ -424,13 +391,23 @@ static int write_video(const opts *op, const char *base, const avt_record *r, co
     return avk_encoder_finish(e);
 }
 
+/* This rank's run of latent frames through the decoder. */
+static int decode_work(const size_t *k, size_t n, avk_buf *items, void *ctx)
+{
+    frame_job *j = ctx;
+    int64_t lo = n ? (int64_t)k[0] : 0;
+    return decode_frames(j->v, j->op, j->lat, j->T, j->h, j->w, lo, lo + (int64_t)n, items);
+}
+
 static int run_decode(avk_vae *v, const opts *op)
 {
     int rank = avk_dist_rank(), f = avk_vae_factor(&v->cfg), L = v->cfg.latent_channels;
-    int single = ends_with(op->out, ".mp4"), err = 0;
+    int single = ends_with(op->out, ".mp4"), dir_err = 0;
     if (rank == 0 && !single && mkdir(op->out, 0777) < 0 && errno != EEXIST)
-        err = avk_error("%s: cannot create the directory: %s", op->out, strerror(errno));
-    agree_or_die(err, NULL);
+        dir_err = avk_error("%s: cannot create the directory: %s", op->out, strerror(errno));
+    if (rank == 0 && single && avk_output_check(op->out, 1) < 0)
+        dir_err = -1;       /* before decoding anything */
+    agree_or_die(dir_err, NULL);
     avt_reader *rd = avt_reader_open(op->in);
     agree_or_die(rd ? 0 : -1, NULL);
     avt_record r;
@@ -461,13 +438,9 @@ static int run_decode(avk_vae *v, const opts *op)
         agree_or_die(err, NULL);
         int64_t T = t->shape[1];
         int h = (int)t->shape[2], w = (int)t->shape[3];
-        int *owner = avk_xmalloc((size_t)T * sizeof *owner);
-        int64_t lo = 0, hi = 0;
-        my_range(T, &lo, &hi, owner);
-        avk_buf *items = avk_xcalloc((size_t)T, sizeof *items);
-        agree_or_die(decode_frames(v, op, lat, T, h, w, lo, hi, items), NULL);
-        if (avk_dist_active())
-            agree_or_die(avk_dist_gather_items((size_t)T, owner, items), NULL);
+        frame_job fj = {.v = v, .op = op, .lat = lat, .T = T, .h = h, .w = w};
+        run_frames(&fj, T, decode_work, NULL);
+        avk_buf *items = fj.frames;
         if (rank == 0) {
             char *base = single ? avk_xstrdup(op->out) : avk_xasprintf("%s/%06ld", op->out, count);
             if (write_video(op, base, &r, items, T, w * f, h * f) < 0)
@@ -478,7 +451,6 @@ static int run_decode(avk_vae *v, const opts *op)
         for (int64_t k = 0; k < T; k++)
             avk_buf_free(&items[k]);
         free(items);
-        free(owner);
         avk_ffree(lat);
         avt_record_free(&r);
         count++;
@@ -544,7 +516,7 @@ int main(int argc, char **argv)
         case 'v': avk_verbose++; break;
         case 'h': usage(); break;
         case O_VERSION: avk_print_version(); break;
-        default: avk_usage_error("unknown option");
+        default: avk_usage_try();
         }
     }
     if (!op.vae)

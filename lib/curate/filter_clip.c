@@ -249,6 +249,18 @@ int avk_filter_clip(const char *video, long start, long end, double fps,
     avk_video_info info;
     if (avk_video_probe(video, &info) < 0)
         return -1;
+    /* a clip the video does not have is a mistake in the manifest, not a
+     * shorter clip: say so before allocating for its claimed length */
+    if (info.nframes >= 0 && end > info.nframes) {
+        r->bad_range = 1;
+        return avk_error("%s: frames %ld-%ld run past the end of the video (%lld frames)",
+                         video, start, end, (long long)info.nframes);
+    }
+    if (info.nframes < 0 && end - start > (1L << 24)) {
+        r->bad_range = 1;
+        return avk_error("%s: frames %ld-%ld: %ld frames is more than a clip can have "
+                         "(the video's length is unknown)", video, start, end, end - start);
+    }
     avk_decode_opts d = {.pixfmt = AVK_PIX_RGB24, .threads = o->threads, .fast = o->fast};
     avk_fit_short_side(info.width, info.height, o->size, 1, &d.width, &d.height);
     avk_video *v = avk_video_open(video, &d, &info);

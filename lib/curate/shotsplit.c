@@ -126,7 +126,7 @@ int avk_split_copy(const char *in, const char *out, int64_t start, int64_t end)
     int64_t n = 0;
     int si, err, rc = -1, opened = 0;
     char eb[128];
-    char *tmp = avk_xasprintf("%s.tmp%ld", out, (long)getpid());
+    char *tmp = NULL;
 
     if (open_video_stream(in, &ic, &si) < 0)
         goto done;
@@ -150,6 +150,13 @@ int avk_split_copy(const char *in, const char *out, int64_t start, int64_t end)
         is = ic->streams[si];
     }
 
+    /* a hidden temporary name that a later run can clean if this one is
+     * killed; the muxer reopens it by name */
+    int tfd = avk_tmp_create(out, &tmp);
+    if (tfd < 0)
+        goto done;
+    close(tfd);
+    opened = 1;
     if ((err = avformat_alloc_output_context2(&oc, NULL, "mp4", tmp)) < 0 || !oc) {
         avk_error("%s: %s", out, av_msg(err, eb, sizeof eb));
         goto done;
@@ -165,8 +172,6 @@ int avk_split_copy(const char *in, const char *out, int64_t start, int64_t end)
         avk_error("%s: %s", tmp, av_msg(err, eb, sizeof eb));
         goto done;
     }
-    opened = 1;
-    avk_tmp_register(tmp);
     /* No edit list: the muxer would end it at the last packet in decode
      * order and hide the last frame of a stream with B-frames. */
     AVDictionary *mopts = NULL;

@@ -23,6 +23,7 @@ int avt_fuzz_skip_crc;
 
 #define CHUNK ((size_t)1 << 20)      /* first allocation on unbounded streams */
 #define PIECE ((size_t)256 << 10)    /* read and checksum this much at a time */
+#define AVT_MIN_ENTRY 29              /* bytes of the smallest tensor table entry */
 
 struct avt_reader {
     FILE    *fp;
@@ -547,7 +548,9 @@ static int read_header(avt_reader *rd, avt_record *r, entry **entries)
     }
     if (take_u32(&c, &n, "the tensor count") != 0)
         goto out;
-    if (n > (size_t)(c.end - c.p) / 32) {
+    /* the smallest entry is 29 bytes: a one-byte name (4 + 1), the four
+     * code bytes, no dimensions (a scalar), raw and stored sizes and CRC */
+    if (n > (size_t)(c.end - c.p) / AVT_MIN_ENTRY) {
         short_header(&c, "the tensor table");
         goto out;
     }

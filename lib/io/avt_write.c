@@ -61,7 +61,7 @@ avt_writer *avt_writer_open(const char *path, int flags, int level)
         return NULL;
     avt_writer *w = avk_xcalloc(1, sizeof *w);
     w->out = out;
-    w->path = avk_xstrdup(strcmp(path, "-") == 0 ? "stdout" : path);
+    w->path = avk_xstrdup(avk_out_name(path));
     w->flags = flags;
     w->level = level >= 1 && level <= 9 ? level : 6;
     avk_buf b = {0};

@@ -23,6 +23,8 @@
 
 struct avk_encoder {
     char *path, *tmp;
+    char *target;            /* path with links followed: renamed onto or,
+                                for a device or FIFO, written in place */
     AVFormatContext *oc;
     AVCodecContext *enc;
     AVStream *st;
@@ -53,6 +55,7 @@ static void encoder_free(avk_encoder *e)
     av_frame_free(&e->frame);
     av_packet_free(&e->pkt);
     sws_freeContext(e->sws);
+    free(e->target);
     free(e->path);
     free(e);
 }
@@ -63,16 +66,22 @@ static const char *av_err(int code, char *buf, size_t n)
     return buf;
 }
 
-/* A fresh temporary name next to path (created empty, registered for
- * removal on a fatal exit; the muxer reopens it by name); NULL on failure. */
-static char *make_tmp(const char *path)
+/* Where the muxer writes: a fresh temporary name next to the target
+ * (created empty, registered for removal on a fatal exit; the muxer reopens
+ * it by name), or the target itself when it is a device or a FIFO. Sets
+ * e->target and e->tmp; the name to open, or NULL with the error set. */
+static const char *make_tmp(avk_encoder *e)
 {
-    char *tmp = NULL;
-    int fd = avk_tmp_create(path, &tmp);
+    int kind = avk_out_target(e->path, &e->target);
+    if (kind < 0)
+        return NULL;
+    if (kind == AVK_OUT_DIRECT)
+        return e->target;
+    int fd = avk_tmp_create(e->target, &e->tmp);
     if (fd < 0)
         return NULL;
     close(fd);
-    return tmp;
+    return e->tmp;
 }
 
 /* A frame rate as a fraction: whole rates and the NTSC family
@@ -164,9 +173,10 @@ avk_encoder *avk_encoder_open_codec(const char *path, int width, int height,
     e->path = avk_xstrdup(path);
     e->width = width;
     e->height = height;
-    if (!(e->tmp = make_tmp(path)))
+    const char *dest = make_tmp(e);
+    if (!dest)
         goto fail;
-    int ret = avformat_alloc_output_context2(&e->oc, NULL, "mp4", e->tmp);
+    int ret = avformat_alloc_output_context2(&e->oc, NULL, "mp4", dest);
     if (ret < 0 || !e->oc) {
         avk_error("%s: cannot set up an mp4 muxer: %s", path, av_err(ret, eb, sizeof eb));
         goto fail;
@@ -189,7 +199,7 @@ avk_encoder *avk_encoder_open_codec(const char *path, int width, int height,
     }
     e->st->time_base = e->enc->time_base;
     e->st->avg_frame_rate = rate;
-    ret = avio_open(&e->oc->pb, e->tmp, AVIO_FLAG_WRITE);
+    ret = avio_open(&e->oc->pb, dest, AVIO_FLAG_WRITE);
     if (ret < 0) {
         avk_error("%s: cannot write: %s", path, av_err(ret, eb, sizeof eb));
         goto fail;
@@ -300,9 +310,9 @@ int avk_encoder_finish(avk_encoder *e)
         if (ret < 0)
             rc = avk_error("%s: write error: %s", e->path, av_err(ret, eb, sizeof eb));
     }
-    if (rc == 0 && rename(e->tmp, e->path) != 0)
+    if (rc == 0 && e->tmp && rename(e->tmp, e->target) != 0)
         rc = avk_error("%s: cannot rename temporary file: %s", e->path, strerror(errno));
-    if (rc == 0) {
+    if (rc == 0 && e->tmp) {
         avk_tmp_unregister(e->tmp);
         free(e->tmp);
         e->tmp = NULL;

@@ -614,6 +614,20 @@ static void build_header(const avk_st_writer *w, avk_buf *h)
         avk_buf_append(h, " ", 1);
 }
 
+/* The file image: header size, header, tensor data. 0 or -1. */
+static int write_image(const avk_st_writer *w, const avk_buf *h, FILE *fp, const char *path)
+{
+    unsigned char size_le[8];
+    for (int i = 0; i < 8; i++)
+        size_le[i] = (unsigned char)((uint64_t)h->len >> (8 * i));
+    int rc = avk_fwrite_all(fp, size_le, 8, path);
+    if (rc == 0)
+        rc = avk_fwrite_all(fp, h->data, h->len, path);
+    for (int i = 0; i < w->n && rc == 0; i++)
+        rc = avk_fwrite_all(fp, w->t[i].data, w->t[i].nbytes, path);
+    return rc;
+}
+
 int avk_st_writer_write(avk_st_writer *w, const char *path)
 {
     if (w->err) {
@@ -636,14 +650,7 @@ int avk_st_writer_write(avk_st_writer *w, const char *path)
         avk_st_writer_free(w);
         return -1;
     }
-    unsigned char size_le[8];
-    for (int i = 0; i < 8; i++)
-        size_le[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
-    int rc = avk_fwrite_all(o->fp, size_le, 8, path);
-    if (rc == 0)
-        rc = avk_fwrite_all(o->fp, h.data, h.len, path);
-    for (int i = 0; i < w->n && rc == 0; i++)
-        rc = avk_fwrite_all(o->fp, w->t[i].data, w->t[i].nbytes, path);
+    int rc = write_image(w, &h, o->fp, path);
     avk_buf_free(&h);
     avk_st_writer_free(w);
     if (rc != 0) {
@@ -651,4 +658,24 @@ int avk_st_writer_write(avk_st_writer *w, const char *path)
         return -1;
     }
     return avk_out_commit(o);
+}
+
+int avk_st_writer_write_fp(avk_st_writer *w, FILE *fp, const char *path)
+{
+    if (w->err) {
+        avk_error("%s: %s", path, w->err);
+        avk_st_writer_free(w);
+        return -1;
+    }
+    avk_buf h = {0};
+    build_header(w, &h);
+    int rc = -1;
+    if (h.len > AVK_ST_MAX_HEADER)
+        avk_error("%s: header of %zu bytes is beyond the %d-byte limit", path, h.len,
+                  AVK_ST_MAX_HEADER);
+    else
+        rc = write_image(w, &h, fp, path);
+    avk_buf_free(&h);
+    avk_st_writer_free(w);
+    return rc;
 }

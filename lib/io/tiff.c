@@ -8,6 +8,7 @@
 #include "avkit/util/common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,11 +173,22 @@ int avk_tiff_write(const char *path, const avk_image *img, int deflate)
         return avk_error("%s: unsupported layout: %d channels (1, 3 or 4)", path, img->channels);
     if (img->width <= 0 || img->height <= 0 || !img->data)
         return avk_error("%s: empty image", path);
-    char *tmp = NULL;
-    int fd = avk_tmp_create(path, &tmp);
-    if (fd < 0)
+    /* a temporary file beside the file the links lead to, renamed onto it;
+     * a device written in place */
+    char *tmp = NULL, *target = NULL;
+    int kind = avk_out_target(path, &target), fd = -1;
+    if (kind == AVK_OUT_DIRECT) {
+        fd = open(target, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            avk_error("%s: %s", path, strerror(errno));
+    } else if (kind == AVK_OUT_REPLACE) {
+        fd = avk_tmp_create(target, &tmp);
+    }
+    if (fd < 0) {
+        free(target);
         return -1;
-    TIFF *tif = TIFFFdOpen(fd, tmp, "w");
+    }
+    TIFF *tif = TIFFFdOpen(fd, tmp ? tmp : target, "w");
     int rc = 0;
     if (!tif) {
         close(fd);
@@ -217,12 +229,15 @@ int avk_tiff_write(const char *path, const avk_image *img, int deflate)
     if (rc == 0 && !TIFFWriteDirectory(tif))
         rc = avk_error("%s: write error: %s", path, tiff_msg);
     TIFFClose(tif);
-    if (rc == 0 && rename(tmp, path) != 0)
+    if (rc == 0 && tmp && rename(tmp, target) != 0)
         rc = avk_error("%s: cannot rename temporary file: %s", path, strerror(errno));
 out:
-    if (rc != 0)
-        unlink(tmp);
-    avk_tmp_unregister(tmp);
-    free(tmp);
+    if (tmp) {
+        if (rc != 0)
+            unlink(tmp);
+        avk_tmp_unregister(tmp);
+        free(tmp);
+    }
+    free(target);
     return rc;
 }

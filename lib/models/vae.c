@@ -6,8 +6,10 @@
 #include "vae_internal.h"
 #include "avkit/util/common.h"
 #include "avkit/util/json.h"
+#include "avkit/io/dtype.h"
 #include "avkit/io/safetensors.h"
 #include "avkit/nn/tensor.h"
+#include "avkit/nn/params.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -34,11 +36,6 @@ avk_vae_config avk_vae_config_default(void)
     c.scaling_factor = 1.0;
     c.shift_factor = 0.0;
     return c;
-}
-
-int avk_vae_factor(const avk_vae_config *c)
-{
-    return 1 << (c->nblocks - 1);
 }
 
 int avk_vae_config_check(const avk_vae_config *c, const char *what)
@@ -240,29 +237,6 @@ char *avk_vae_config_json(const avk_vae_config *c)
 
 /* ---- the parameter table --------------------------------------------- */
 
-/* Register one parameter; returns its offset in the flat buffer. */
-int64_t avk_vae_reg(avk_vae *v, int ndim, const int64_t *shape, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char name[256];
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    v->param = avk_xrealloc(v->param, (size_t)(v->nparam + 1) * sizeof *v->param);
-    avk_vae_param *p = &v->param[v->nparam++];
-    p->name = avk_xstrdup(name);
-    p->ndim = ndim;
-    p->numel = 1;
-    for (int i = 0; i < 4; i++)
-        p->shape[i] = i < ndim ? shape[i] : 0;
-    for (int i = 0; i < ndim; i++)
-        p->numel *= shape[i];
-    /* keep each tensor 16-float aligned inside the flat buffer */
-    p->offset = v->nparams;
-    v->nparams += (p->numel + 15) / 16 * 16;
-    return p->offset;
-}
-
 avk_vae *avk_vae_new(const avk_vae_config *c)
 {
     if (avk_vae_config_check(c, "VAE") < 0)
@@ -271,8 +245,9 @@ avk_vae *avk_vae_new(const avk_vae_config *c)
     v->cfg = *c;
     for (int i = c->nblocks; i < AVK_VAE_MAX_BLOCKS; i++)
         v->cfg.block_out_channels[i] = 0;
-    avk_vae_build(v);
-    v->params = avk_fzeros(v->nparams);
+    v->pt = avk_params_new();
+    v->net = avk_vae_net_build(&v->cfg, v->pt);
+    avk_params_alloc(v->pt);
     return v;
 }
 
@@ -280,33 +255,24 @@ void avk_vae_free(avk_vae *v)
 {
     if (!v)
         return;
-    for (int i = 0; i < v->nparam; i++)
-        free(v->param[i].name);
-    free(v->param);
-    avk_ffree(v->params);
-    avk_ffree(v->grads);
+    avk_params_free(v->pt);
     avk_vae_net_free(v->net);
     free(v);
 }
 
 float *avk_vae_grads(avk_vae *v)
 {
-    if (!v->grads)
-        v->grads = avk_fzeros(v->nparams);
-    return v->grads;
+    return avk_params_grads(v->pt);
 }
 
 void avk_vae_zero_grads(avk_vae *v)
 {
-    memset(avk_vae_grads(v), 0, (size_t)v->nparams * sizeof(float));
+    avk_params_zero_grads(v->pt);
 }
 
 const avk_vae_param *avk_vae_find(const avk_vae *v, const char *name)
 {
-    for (int i = 0; i < v->nparam; i++)
-        if (strcmp(v->param[i].name, name) == 0)
-            return &v->param[i];
-    return NULL;
+    return avk_params_find(v->pt, name);
 }
 
 /* Ends with `suffix`? */
@@ -320,9 +286,9 @@ void avk_vae_init(avk_vae *v, uint64_t seed)
 {
     avk_rng r;
     avk_rng_seed(&r, seed);
-    for (int i = 0; i < v->nparam; i++) {
-        const avk_vae_param *p = &v->param[i];
-        float *d = v->params + p->offset;
+    for (int i = 0; i < v->pt->n; i++) {
+        const avk_vae_param *p = &v->pt->p[i];
+        float *d = v->pt->w + p->offset;
         int is_norm = strstr(p->name, "norm") != NULL;   /* norm1, group_norm, conv_norm_out */
         if (is_norm) {
             float val = ends_with(p->name, ".weight") ? 1.0f : 0.0f;
@@ -335,7 +301,7 @@ void avk_vae_init(avk_vae *v, uint64_t seed)
         if (ends_with(p->name, ".weight")) {
             fan_in = p->numel / p->shape[0];
         } else {
-            const avk_vae_param *w = &v->param[i - 1];   /* weight precedes bias */
+            const avk_vae_param *w = &v->pt->p[i - 1];   /* weight precedes bias */
             fan_in = w->numel / w->shape[0];
         }
         float bound = 1.0f / sqrtf((float)fan_in);
@@ -345,51 +311,10 @@ void avk_vae_init(avk_vae *v, uint64_t seed)
 
 int avk_vae_check_finite(const avk_vae *v, const char *what)
 {
-    for (int i = 0; i < v->nparam; i++) {
-        const avk_vae_param *p = &v->param[i];
-        int64_t bad = avk_find_nonfinite(v->params + p->offset, p->numel);
-        if (bad >= 0) {
-            float x = v->params[p->offset + bad];
-            return avk_error("%s: tensor \"%s\": %s at element %lld", what, p->name,
-                             isnan(x) ? "NaN" : "Inf", (long long)bad);
-        }
-    }
-    return 0;
+    return avk_params_check_finite(v->pt, v->pt->w, what);
 }
 
 /* ---- safetensors I/O ------------------------------------------------- */
-
-static float half_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
-    if (exp == 0) {
-        if (man == 0) {
-            bits = sign;
-        } else {                       /* subnormal: normalize */
-            int e = -1;
-            do {
-                e++;
-                man <<= 1;
-            } while (!(man & 1024));
-            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 1023) << 13;
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | man << 13;
-    } else {
-        bits = sign | (exp + 127 - 15) << 23 | man << 13;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static float bf16_to_f32(uint16_t h)
-{
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
 
 /* The old (pre-0.14) diffusers names of the attention projections. */
 static const char *old_attention_name(const char *name, char *buf, size_t size)
@@ -407,22 +332,6 @@ static const char *old_attention_name(const char *name, char *buf, size_t size)
         }
     }
     return NULL;
-}
-
-/* Does the file hold this shape, or the old attention layout (1x1 conv
- * weights [C, C, 1, 1] for a linear [C, C])? */
-static int shape_matches(const avk_st_tensor *t, const avk_vae_param *p)
-{
-    if (t->ndim == p->ndim) {
-        for (int i = 0; i < p->ndim; i++)
-            if (t->shape[i] != p->shape[i])
-                return 0;
-        return 1;
-    }
-    if (p->ndim == 2 && t->ndim == 4 && t->shape[0] == p->shape[0] &&
-        t->shape[1] == p->shape[1] && t->shape[2] == 1 && t->shape[3] == 1)
-        return 1;
-    return 0;
 }
 
 /* Infer the configuration of a diffusers checkpoint without a config
@@ -500,7 +409,8 @@ static char *slurp(const char *path, size_t *len)
     return (char *)b.data;
 }
 
-avk_vae *avk_vae_load(const char *path, const char *config_path)
+/* Load, with or without guessing a configuration from the shapes. */
+static avk_vae *load(const char *path, const char *config_path, int may_infer)
 {
     avk_st_file *f = avk_st_open(path);
     if (!f)
@@ -517,8 +427,12 @@ avk_vae *avk_vae_load(const char *path, const char *config_path)
         char what[4200];
         snprintf(what, sizeof what, "%s: metadata \"config\"", path);
         rc = avk_vae_config_parse(&c, meta, strlen(meta), what);
-    } else {
+    } else if (may_infer) {
         rc = infer_config(f, &c, path);
+    } else {
+        rc = avk_error("%s: no \"config\" metadata: give the model's configuration "
+                       "(--config FILE) rather than have it guessed from the tensor shapes",
+                       path);
     }
     if (rc < 0) {
         avk_st_close(f);
@@ -529,76 +443,40 @@ avk_vae *avk_vae_load(const char *path, const char *config_path)
         avk_st_close(f);
         return NULL;
     }
-    char *used = avk_xcalloc((size_t)f->ntensors, 1);
-    for (int i = 0; i < v->nparam; i++) {
-        const avk_vae_param *p = &v->param[i];
-        const avk_st_tensor *t = avk_st_find(f, p->name);
-        char alt[300];
-        if (!t && old_attention_name(p->name, alt, sizeof alt))
-            t = avk_st_find(f, alt);
-        char want[96], got[96];
-        avk_shape_str(want, sizeof want, p->ndim, p->shape);
-        if (!t) {
-            avk_error("%s: missing tensor \"%s\" (shape %s) for this VAE config", path, p->name,
-                      want);
-            goto fail;
-        }
-        used[t - f->tensors] = 1;
-        if (!shape_matches(t, p)) {
-            avk_shape_str(got, sizeof got, t->ndim, t->shape);
-            avk_error("%s: tensor \"%s\" has shape %s, expected %s for this VAE config", path,
-                      t->name, got, want);
-            goto fail;
-        }
-        float *d = v->params + p->offset;
-        const unsigned char *src = t->data;
-        if (t->dtype == AVT_F32) {
-            memcpy(d, src, (size_t)p->numel * 4);
-        } else if (t->dtype == AVT_F16 || t->dtype == AVT_BF16) {
-            for (int64_t j = 0; j < p->numel; j++) {
-                uint16_t h = (uint16_t)(src[2 * j] | src[2 * j + 1] << 8);
-                d[j] = t->dtype == AVT_F16 ? half_to_f32(h) : bf16_to_f32(h);
-            }
-        } else {
-            avk_error("%s: tensor \"%s\" has dtype %s (supported: F32, F16, BF16)", path,
-                      t->name, avk_st_dtype_name(t->dtype) ? avk_st_dtype_name(t->dtype) : "?");
-            goto fail;
-        }
-        int64_t bad = avk_find_nonfinite(d, p->numel);
-        if (bad >= 0) {
-            avk_error("%s: tensor \"%s\": %s at element %lld", path, t->name,
-                      isnan(d[bad]) ? "NaN" : "Inf", (long long)bad);
-            goto fail;
-        }
+    avk_params_load_opts o = {old_attention_name, "loss.", 1, "VAE"};
+    rc = avk_params_load(v->pt, v->pt->w, f, &o);
+    avk_st_close(f);
+    if (rc < 0) {
+        avk_vae_free(v);
+        return NULL;
     }
-    for (int i = 0; i < f->ntensors; i++)
-        if (!used[i] && strncmp(f->tensors[i].name, "loss.", 5) != 0) {
-            avk_error("%s: unexpected tensor \"%s\" (not part of this VAE config)", path,
-                      f->tensors[i].name);
-            goto fail;
-        }
-    free(used);
-    avk_st_close(f);
     return v;
-fail:
-    free(used);
-    avk_st_close(f);
-    avk_vae_free(v);
-    return NULL;
+}
+
+avk_vae *avk_vae_load(const char *path, const char *config_path)
+{
+    return load(path, config_path, 1);
+}
+
+avk_vae *avk_vae_load_strict(const char *path, const char *config_path)
+{
+    return load(path, config_path, 0);
 }
 
 int avk_vae_save(const avk_vae *v, const char *path, int nmeta, const char *const *meta)
 {
     avk_st_writer *w = avk_st_writer_new();
+    avk_vae_save_meta(v, w);
+    for (int i = 0; i < nmeta; i++)
+        avk_st_writer_meta(w, meta[2 * i], meta[2 * i + 1]);
+    avk_params_st_add(v->pt, v->pt->w, w);
+    return avk_st_writer_write(w, path);
+}
+
+void avk_vae_save_meta(const avk_vae *v, avk_st_writer *w)
+{
     char *cfg = avk_vae_config_json(&v->cfg);
     avk_st_writer_meta(w, "format", "pt");
     avk_st_writer_meta(w, "config", cfg);
     free(cfg);
-    for (int i = 0; i < nmeta; i++)
-        avk_st_writer_meta(w, meta[2 * i], meta[2 * i + 1]);
-    for (int i = 0; i < v->nparam; i++) {
-        const avk_vae_param *p = &v->param[i];
-        avk_st_writer_add(w, p->name, AVT_F32, p->ndim, p->shape, v->params + p->offset);
-    }
-    return avk_st_writer_write(w, path);
 }

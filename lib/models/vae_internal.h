@@ -1,13 +1,17 @@
-/* Private to the VAE (lib/vae*.c): the module table that points each
- * layer at its parameters in the flat buffer. */
+/* Private to the VAE (lib/models/vae*.c): the module table that points
+ * each layer at its parameters in the table's flat buffers. */
 #ifndef AVKIT_VAE_INTERNAL_H
 #define AVKIT_VAE_INTERNAL_H
 
 #include "avkit/models/vae.h"
 
+/* Free activation buffers the pool keeps at most (vae_net.c). */
 #define VAE_POOL_MAX 256
 
-/* Offsets of a layer's weight and bias in avk_vae.params / grads. */
+/* One buffer of the activation pool, in the backend's memory. */
+typedef struct vae_buf { float *p; int64_t cap; int free; } vae_buf;
+
+/* Offsets of a layer's weight and bias in the table's buffers (w, g). */
 typedef struct vae_conv { int64_t w, b; int cin, cout, k; } vae_conv;
 typedef struct vae_norm { int64_t g, b; int c; } vae_norm;
 typedef struct vae_lin  { int64_t w, b; int in, out; } vae_lin;
@@ -50,16 +54,17 @@ struct avk_vae_net {
     vae_conv *d_up;           /* [nb - 1] */
     vae_norm d_nout;
     vae_conv d_out;
-    /* pool of free activation buffers (vae_net.c) */
-    float *pool[VAE_POOL_MAX];
-    int npool;
+    /* the backend the passes run on (ops.h), and its buffers (vae_net.c) */
+    const struct avk_backend *be;
+    vae_buf *bufs;            /* every buffer the pool holds, free or lent */
+    int nbufs, bufcap, nfree;
 };
 
-/* Register a parameter (name printf-style); returns its offset. */
-int64_t avk_vae_reg(avk_vae *v, int ndim, const int64_t *shape, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* Build v->net and the parameter table for v->cfg. */
-void avk_vae_build(avk_vae *v);
+/* The module table of configuration c, registering its parameters in t
+ * (diffusers' state_dict order, one block per top-level module). The
+ * network (vae_net.c) knows nothing of vae.c: vae.c calls it, never the
+ * other way. */
+avk_vae_net *avk_vae_net_build(const avk_vae_config *c, avk_params *t);
 void avk_vae_net_free(avk_vae_net *n);
 
 #define VAE_EPS 1e-6f

@@ -6,11 +6,17 @@
  * activations its backward needs (vae_act); the backward walks the same
  * module loops in reverse and pops them. Inference passes no vae_pass and
  * frees each temporary as soon as the next module has consumed it, so
- * memory holds only a few activations of the largest resolution. */
+ * memory holds only a few activations of the largest resolution.
+ *
+ * Every buffer, copy and operator goes through the backend table the
+ * model was built with (net->be, see "Backends" in ops.h): this file never
+ * loops over, copies or clears tensor memory itself, so the same passes
+ * run on any backend. */
 #include "vae_internal.h"
 #include "avkit/util/common.h"
 #include "avkit/nn/ops.h"
 #include "avkit/nn/tensor.h"
+#include "avkit/nn/params.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,34 +24,34 @@
 
 /* ---- building -------------------------------------------------------- */
 
-static vae_conv reg_conv(avk_vae *v, int cin, int cout, int k, const char *name)
+static vae_conv reg_conv(avk_params *v, int cin, int cout, int k, const char *name)
 {
     vae_conv c = {0, 0, cin, cout, k};
     int64_t ws[4] = {cout, cin, k, k}, bs[1] = {cout};
-    c.w = avk_vae_reg(v, 4, ws, "%s.weight", name);
-    c.b = avk_vae_reg(v, 1, bs, "%s.bias", name);
+    c.w = avk_params_add(v, 4, ws, 1, "%s.weight", name);
+    c.b = avk_params_add(v, 1, bs, 1, "%s.bias", name);
     return c;
 }
 
-static vae_norm reg_norm(avk_vae *v, int ch, const char *name)
+static vae_norm reg_norm(avk_params *v, int ch, const char *name)
 {
     vae_norm n = {0, 0, ch};
     int64_t s[1] = {ch};
-    n.g = avk_vae_reg(v, 1, s, "%s.weight", name);
-    n.b = avk_vae_reg(v, 1, s, "%s.bias", name);
+    n.g = avk_params_add(v, 1, s, 1, "%s.weight", name);
+    n.b = avk_params_add(v, 1, s, 1, "%s.bias", name);
     return n;
 }
 
-static vae_lin reg_lin(avk_vae *v, int in, int out, const char *name)
+static vae_lin reg_lin(avk_params *v, int in, int out, const char *name)
 {
     vae_lin l = {0, 0, in, out};
     int64_t ws[2] = {out, in}, bs[1] = {out};
-    l.w = avk_vae_reg(v, 2, ws, "%s.weight", name);
-    l.b = avk_vae_reg(v, 1, bs, "%s.bias", name);
+    l.w = avk_params_add(v, 2, ws, 1, "%s.weight", name);
+    l.b = avk_params_add(v, 1, bs, 1, "%s.bias", name);
     return l;
 }
 
-static vae_res reg_res(avk_vae *v, int cin, int cout, const char *prefix)
+static vae_res reg_res(avk_params *v, int cin, int cout, const char *prefix)
 {
     vae_res r;
     char nm[200];
@@ -68,7 +74,7 @@ static vae_res reg_res(avk_vae *v, int cin, int cout, const char *prefix)
     return r;
 }
 
-static vae_mid reg_mid(avk_vae *v, int ch, int attn, const char *prefix)
+static vae_mid reg_mid(avk_params *v, int ch, int attn, const char *prefix)
 {
     vae_mid m;
     char nm[200];
@@ -96,24 +102,28 @@ static vae_mid reg_mid(avk_vae *v, int ch, int attn, const char *prefix)
     return m;
 }
 
-void avk_vae_build(avk_vae *v)
+avk_vae_net *avk_vae_net_build(const avk_vae_config *c, avk_params *v)
 {
-    const avk_vae_config *c = &v->cfg;
     avk_vae_net *n = avk_xcalloc(1, sizeof *n);
     int nb = c->nblocks, nl = c->layers_per_block;
     const int *ch = c->block_out_channels;
     char nm[200];
     n->nb = nb;
     n->nl = nl;
+    /* the CPU backend for now; the CUDA issue adds the choice (with the
+     * parameters in device memory) */
+    n->be = avk_backend_cpu();
     n->e_res = avk_xcalloc((size_t)nb * nl, sizeof *n->e_res);
     n->e_down = avk_xcalloc((size_t)nb, sizeof *n->e_down);
     n->d_res = avk_xcalloc((size_t)nb * (nl + 1), sizeof *n->d_res);
     n->d_up = avk_xcalloc((size_t)nb, sizeof *n->d_up);
 
-    /* encoder */
+    /* encoder; each top-level module is a block of the table */
+    avk_params_block(v, "encoder.conv_in");
     n->e_in = reg_conv(v, c->in_channels, ch[0], 3, "encoder.conv_in");
     int prev = ch[0];
     for (int i = 0; i < nb; i++) {
+        avk_params_block(v, "encoder.down_blocks.%d", i);
         for (int j = 0; j < nl; j++) {
             snprintf(nm, sizeof nm, "encoder.down_blocks.%d.resnets.%d", i, j);
             n->e_res[i * nl + j] = reg_res(v, j == 0 ? prev : ch[i], ch[i], nm);
@@ -124,15 +134,19 @@ void avk_vae_build(avk_vae *v)
         }
         prev = ch[i];
     }
+    avk_params_block(v, "encoder.mid_block");
     n->e_mid = reg_mid(v, ch[nb - 1], c->mid_attention, "encoder.mid_block");
+    avk_params_block(v, "encoder.out");
     n->e_nout = reg_norm(v, ch[nb - 1], "encoder.conv_norm_out");
     n->e_out = reg_conv(v, ch[nb - 1], 2 * c->latent_channels, 3, "encoder.conv_out");
 
     /* decoder */
+    avk_params_block(v, "decoder.conv_in");
     n->d_in = reg_conv(v, c->latent_channels, ch[nb - 1], 3, "decoder.conv_in");
     prev = ch[nb - 1];
     for (int i = 0; i < nb; i++) {
         int out = ch[nb - 1 - i];
+        avk_params_block(v, "decoder.up_blocks.%d", i);
         for (int j = 0; j < nl + 1; j++) {
             snprintf(nm, sizeof nm, "decoder.up_blocks.%d.resnets.%d", i, j);
             n->d_res[i * (nl + 1) + j] = reg_res(v, j == 0 ? prev : out, out, nm);
@@ -143,23 +157,35 @@ void avk_vae_build(avk_vae *v)
         }
         prev = out;
     }
+    avk_params_block(v, "decoder.mid_block");
     n->d_mid = reg_mid(v, ch[nb - 1], c->mid_attention, "decoder.mid_block");
+    avk_params_block(v, "decoder.out");
     n->d_nout = reg_norm(v, ch[0], "decoder.conv_norm_out");
     n->d_out = reg_conv(v, ch[0], c->out_channels, 3, "decoder.conv_out");
 
-    if (c->use_quant_conv)
+    if (c->use_quant_conv) {
+        avk_params_block(v, "quant_conv");
         n->quant = reg_conv(v, 2 * c->latent_channels, 2 * c->latent_channels, 1, "quant_conv");
-    if (c->use_post_quant_conv)
+    }
+    if (c->use_post_quant_conv) {
+        avk_params_block(v, "post_quant_conv");
         n->post_quant = reg_conv(v, c->latent_channels, c->latent_channels, 1, "post_quant_conv");
-    v->net = n;
+    }
+    return n;
+}
+
+int avk_vae_factor(const avk_vae_config *c)
+{
+    return 1 << (c->nblocks - 1);
 }
 
 void avk_vae_net_free(avk_vae_net *n)
 {
     if (!n)
         return;
-    for (int i = 0; i < n->npool; i++)
-        avk_ffree(n->pool[i]);
+    for (int i = 0; i < n->nbufs; i++)
+        n->be->free(n->bufs[i].p);
+    free(n->bufs);
     free(n->e_res);
     free(n->e_down);
     free(n->d_res);
@@ -169,62 +195,71 @@ void avk_vae_net_free(avk_vae_net *n)
 
 /* ---- buffer pool ----------------------------------------------------- */
 
-/* Activation buffers come from a per-model pool: a freed buffer is kept
- * and handed out again for a request of at most its size (and at least
- * half of it), so a pass after the first allocates nothing and takes no
- * page faults. Each buffer carries its capacity in a 64-byte header. */
-#define POOL_HDR 16   /* floats: keeps the data 64-byte aligned */
-
-static int64_t cap_of(const float *b)
-{
-    int64_t cap;
-    memcpy(&cap, b, sizeof cap);
-    return cap;
-}
-
+/* Activation buffers come from a per-model pool in the backend's memory:
+ * a returned buffer is kept and handed out again for a request of at most
+ * its size (and at least half of it), so a pass after the first allocates
+ * nothing and takes no page faults. The pool's records (pointer, capacity,
+ * free or not) live on the host; the buffers are only ever touched through
+ * the backend table. */
 static float *vget(avk_vae *V, int64_t n)
 {
     avk_vae_net *net = V->net;
     int best = -1;
     if (n < 1)
         n = 1;
-    for (int i = 0; i < net->npool; i++) {
-        int64_t cap = cap_of(net->pool[i]);
-        if (cap >= n && cap <= 2 * n + 4096 && (best < 0 || cap < cap_of(net->pool[best])))
+    for (int i = 0; i < net->nbufs; i++) {
+        const vae_buf *b = &net->bufs[i];
+        if (b->free && b->cap >= n && b->cap <= 2 * n + 4096 &&
+            (best < 0 || b->cap < net->bufs[best].cap))
             best = i;
     }
-    float *b;
     if (best >= 0) {
-        b = net->pool[best];
-        net->pool[best] = net->pool[--net->npool];
-    } else {
-        b = avk_falloc(n + POOL_HDR);
-        memcpy(b, &n, sizeof n);
+        net->bufs[best].free = 0;
+        net->nfree--;
+        return net->bufs[best].p;
     }
-    return b + POOL_HDR;
+    float *p = net->be->alloc((size_t)n * sizeof(float));
+    if (!p)
+        avk_die_lib();
+    if (net->nbufs == net->bufcap) {
+        net->bufcap = net->bufcap ? 2 * net->bufcap : 64;
+        net->bufs = avk_xrealloc(net->bufs, (size_t)net->bufcap * sizeof *net->bufs);
+    }
+    net->bufs[net->nbufs++] = (vae_buf){p, n, 0};
+    return p;
 }
 
+/* Give a buffer back to the pool; when VAE_POOL_MAX are already free, the
+ * smallest free one goes back to the backend first. */
 static void vput(avk_vae *V, float *p)
 {
     if (!p)
         return;
     avk_vae_net *net = V->net;
-    float *b = p - POOL_HDR;
-    if (net->npool == VAE_POOL_MAX) {   /* full: free the smallest */
-        int small = 0;
-        for (int i = 1; i < net->npool; i++)
-            if (cap_of(net->pool[i]) < cap_of(net->pool[small]))
+    int at = net->nbufs - 1;
+    while (at >= 0 && net->bufs[at].p != p)
+        at--;
+    if (at < 0 || net->bufs[at].free)
+        avk_die(1, "VAE buffer pool: a buffer returned twice or not from the pool");
+    if (net->nfree == VAE_POOL_MAX) {
+        int small = -1;
+        for (int i = 0; i < net->nbufs; i++)
+            if (net->bufs[i].free && (small < 0 || net->bufs[i].cap < net->bufs[small].cap))
                 small = i;
-        avk_ffree(net->pool[small]);
-        net->pool[small] = net->pool[--net->npool];
+        net->be->free(net->bufs[small].p);
+        net->bufs[small] = net->bufs[--net->nbufs];
+        net->nfree--;
+        if (at == net->nbufs)
+            at = small;
     }
-    net->pool[net->npool++] = b;
+    net->bufs[at].free = 1;
+    net->nfree++;
 }
 
 static float *vzeros(avk_vae *V, int64_t n)
 {
     float *p = vget(V, n);
-    memset(p, 0, (size_t)n * sizeof(float));
+    V->net->be->zero(p, (size_t)(n > 0 ? n : 1) * sizeof(float));
     return p;
 }
 
@@ -297,8 +332,10 @@ static void pass_free(avk_vae *V, vae_pass *P)
     free(P->bufs);
 }
 
-#define W_(off) (V->params + (off))
-#define G_(off) (V->grads + (off))
+#define W_(off) (V->pt->w + (off))
+#define G_(off) (V->pt->g + (off))
+/* The backend every operator of the passes runs on (see ops.h). */
+#define BE (V->net->be)
 
 static avk_conv2d conv_desc(const vae_conv *c, int B, int H, int W)
 {
@@ -314,7 +351,7 @@ static float *conv_fwd(avk_vae *V, vae_pass *P, const vae_conv *c, const float *
         a->x = x;
     avk_conv2d d = conv_desc(c, B, H, W);
     float *y = buf(V, P, (int64_t)B * c->cout * H * W);
-    avk_conv2d_fwd(y, x, W_(c->w), W_(c->b), &d);
+    BE->conv2d_fwd(y, x, W_(c->w), W_(c->b), &d);
     return y;
 }
 
@@ -323,7 +360,7 @@ static void conv_bwd(avk_vae *V, vae_pass *P, const vae_conv *c, const float *dy
 {
     vae_act *a = act_pop(P);
     avk_conv2d d = conv_desc(c, B, H, W);
-    avk_conv2d_bwd(dx, G_(c->w), G_(c->b), dy, a->x, W_(c->w), &d);
+    BE->conv2d_bwd(dx, G_(c->w), G_(c->b), dy, a->x, W_(c->w), &d);
 }
 
 /* diffusers' Downsample2D with padding 0: zero-pad right and bottom by
@@ -343,7 +380,7 @@ static float *down_fwd(avk_vae *V, vae_pass *P, const vae_conv *c, const float *
         a->x = x;
     avk_conv2d d = down_desc(c, B, H, W);
     float *y = buf(V, P, (int64_t)B * c->cout * (H / 2) * (W / 2));
-    avk_conv2d_fwd(y, x, W_(c->w), W_(c->b), &d);
+    BE->conv2d_fwd(y, x, W_(c->w), W_(c->b), &d);
     return y;
 }
 
@@ -352,7 +389,7 @@ static void down_bwd(avk_vae *V, vae_pass *P, const vae_conv *c, const float *dy
 {
     vae_act *a = act_pop(P);
     avk_conv2d d = down_desc(c, B, H, W);
-    avk_conv2d_bwd(dx, G_(c->w), G_(c->b), dy, a->x, W_(c->w), &d);
+    BE->conv2d_bwd(dx, G_(c->w), G_(c->b), dy, a->x, W_(c->w), &d);
 }
 
 /* diffusers' Upsample2D: nearest 2x, then a 3x3 conv. H, W: input size. */
@@ -361,10 +398,10 @@ static float *up_fwd(avk_vae *V, vae_pass *P, const vae_conv *c, const float *x,
 {
     vae_act *a = act_push(P);
     float *u = buf(V, P, (int64_t)B * c->cin * 4 * H * W);
-    avk_upsample_nearest_fwd(u, x, (int64_t)B * c->cin, H, W, 2);
+    BE->upsample_nearest_fwd(u, x, (int64_t)B * c->cin, H, W, 2);
     avk_conv2d d = conv_desc(c, B, 2 * H, 2 * W);
     float *y = buf(V, P, (int64_t)B * c->cout * 4 * H * W);
-    avk_conv2d_fwd(y, u, W_(c->w), W_(c->b), &d);
+    BE->conv2d_fwd(y, u, W_(c->w), W_(c->b), &d);
     if (a)
         a->up = u;
     drop(V, P, u);
@@ -377,8 +414,8 @@ static void up_bwd(avk_vae *V, vae_pass *P, const vae_conv *c, const float *dy, 
     vae_act *a = act_pop(P);
     float *du = vzeros(V, (int64_t)B * c->cin * 4 * H * W);
     avk_conv2d d = conv_desc(c, B, 2 * H, 2 * W);
-    avk_conv2d_bwd(du, G_(c->w), G_(c->b), dy, a->up, W_(c->w), &d);
-    avk_upsample_nearest_bwd(dx, du, (int64_t)B * c->cin, H, W, 2);
+    BE->conv2d_bwd(du, G_(c->w), G_(c->b), dy, a->up, W_(c->w), &d);
+    BE->upsample_nearest_bwd(dx, du, (int64_t)B * c->cin, H, W, 2);
     vput(V, du);
 }
 
@@ -391,7 +428,7 @@ static float *norm_silu(avk_vae *V, vae_pass *P, vae_act *a, const vae_norm *n, 
     int G = V->cfg.norm_num_groups;
     float *y = buf(V, P, (int64_t)B * n->c * S);
     float *m = buf(V, P, (int64_t)B * G), *r = buf(V, P, (int64_t)B * G);
-    avk_groupnorm_fwd(y, m, r, x, W_(n->g), W_(n->b), B, n->c, S, G, VAE_EPS);
+    BE->groupnorm_fwd(y, m, r, x, W_(n->g), W_(n->b), B, n->c, S, G, VAE_EPS);
     float *s = y;
     if (P) {
         s = buf(V, P, (int64_t)B * n->c * S);
@@ -401,7 +438,7 @@ static float *norm_silu(avk_vae *V, vae_pass *P, vae_act *a, const vae_norm *n, 
         a->r1 = r;
         a->s1 = s;
     }
-    avk_silu_fwd(s, y, (int64_t)B * n->c * S);   /* in place without a pass */
+    BE->silu_fwd(s, y, (int64_t)B * n->c * S);   /* in place without a pass */
     drop(V, P, m);
     drop(V, P, r);
     return s;
@@ -415,8 +452,8 @@ static void norm_silu_bwd(avk_vae *V, const vae_norm *n, const float *x, const f
     int G = V->cfg.norm_num_groups;
     int64_t len = (int64_t)B * n->c * S;
     float *dy = vzeros(V, len);
-    avk_silu_bwd(dy, ds, y, len);
-    avk_groupnorm_bwd(dx, G_(n->g), G_(n->b), dy, x, m, r, W_(n->g), B, n->c, S, G);
+    BE->silu_bwd(dy, ds, y, len);
+    BE->groupnorm_bwd(dx, G_(n->g), G_(n->b), dy, x, m, r, W_(n->g), B, n->c, S, G);
     vput(V, dy);
 }
 
@@ -443,7 +480,7 @@ static float *res_fwd(avk_vae *V, vae_pass *P, const vae_res *r, const float *x,
     float *s1 = norm_silu(V, P, t, &r->norm1, x, B, S);
     avk_conv2d d1 = conv_desc(&r->conv1, B, H, W);
     float *h1 = buf(V, P, (int64_t)B * r->cout * S);
-    avk_conv2d_fwd(h1, s1, W_(r->conv1.w), W_(r->conv1.b), &d1);
+    BE->conv2d_fwd(h1, s1, W_(r->conv1.w), W_(r->conv1.b), &d1);
     drop(V, P, s1);
     /* norm_silu fills y1..s1 of the act it is given: keep the first
      * norm's pointers and store the second's as y2..s2 */
@@ -451,7 +488,7 @@ static float *res_fwd(avk_vae *V, vae_pass *P, const vae_res *r, const float *x,
     float *s2 = norm_silu(V, P, &second, &r->norm2, h1, B, S);
     avk_conv2d d2 = conv_desc(&r->conv2, B, H, W);
     float *out = buf(V, P, (int64_t)B * r->cout * S);
-    avk_conv2d_fwd(out, s2, W_(r->conv2.w), W_(r->conv2.b), &d2);
+    BE->conv2d_fwd(out, s2, W_(r->conv2.w), W_(r->conv2.b), &d2);
     drop(V, P, s2);
     if (a) {
         a->h1 = h1;
@@ -465,11 +502,11 @@ static float *res_fwd(avk_vae *V, vae_pass *P, const vae_res *r, const float *x,
     if (r->has_shortcut) {
         avk_conv2d ds = conv_desc(&r->shortcut, B, H, W);
         float *sc = vget(V, (int64_t)B * r->cout * S);
-        avk_conv2d_fwd(sc, x, W_(r->shortcut.w), W_(r->shortcut.b), &ds);
-        avk_add_inplace(out, sc, (int64_t)B * r->cout * S);
+        BE->conv2d_fwd(sc, x, W_(r->shortcut.w), W_(r->shortcut.b), &ds);
+        BE->add_inplace(out, sc, (int64_t)B * r->cout * S);
         vput(V, sc);
     } else {
-        avk_add_inplace(out, x, (int64_t)B * r->cout * S);
+        BE->add_inplace(out, x, (int64_t)B * r->cout * S);
     }
     return out;
 }
@@ -481,21 +518,21 @@ static void res_bwd(avk_vae *V, vae_pass *P, const vae_res *r, const float *dout
     int64_t S = (int64_t)H * W;
     float *ds2 = vzeros(V, (int64_t)B * r->cout * S);
     avk_conv2d d2 = conv_desc(&r->conv2, B, H, W);
-    avk_conv2d_bwd(ds2, G_(r->conv2.w), G_(r->conv2.b), dout, a->s2, W_(r->conv2.w), &d2);
+    BE->conv2d_bwd(ds2, G_(r->conv2.w), G_(r->conv2.b), dout, a->s2, W_(r->conv2.w), &d2);
     float *dh1 = vzeros(V, (int64_t)B * r->cout * S);
     norm_silu_bwd(V, &r->norm2, a->h1, a->y2, a->m2, a->r2, ds2, dh1, B, S);
     vput(V, ds2);
     float *ds1 = vzeros(V, (int64_t)B * r->cin * S);
     avk_conv2d d1 = conv_desc(&r->conv1, B, H, W);
-    avk_conv2d_bwd(ds1, G_(r->conv1.w), G_(r->conv1.b), dh1, a->s1, W_(r->conv1.w), &d1);
+    BE->conv2d_bwd(ds1, G_(r->conv1.w), G_(r->conv1.b), dh1, a->s1, W_(r->conv1.w), &d1);
     vput(V, dh1);
     norm_silu_bwd(V, &r->norm1, a->x, a->y1, a->m1, a->r1, ds1, dx, B, S);
     vput(V, ds1);
     if (r->has_shortcut) {
         avk_conv2d ds = conv_desc(&r->shortcut, B, H, W);
-        avk_conv2d_bwd(dx, G_(r->shortcut.w), G_(r->shortcut.b), dout, a->x, W_(r->shortcut.w), &ds);
+        BE->conv2d_bwd(dx, G_(r->shortcut.w), G_(r->shortcut.b), dout, a->x, W_(r->shortcut.w), &ds);
     } else {
-        avk_add_inplace(dx, dout, (int64_t)B * r->cout * S);
+        BE->add_inplace(dx, dout, (int64_t)B * r->cout * S);
     }
 }
 
@@ -510,25 +547,33 @@ static float *attn_fwd(avk_vae *V, vae_pass *P, const vae_attn *at, const float 
     int64_t len = (int64_t)B * C * N, rows = (int64_t)B * N;
     float *y = buf(V, P, len);
     float *m = buf(V, P, (int64_t)B * G), *r = buf(V, P, (int64_t)B * G);
-    avk_groupnorm_fwd(y, m, r, x, W_(at->gn.g), W_(at->gn.b), B, C, N, G, VAE_EPS);
+    BE->groupnorm_fwd(y, m, r, x, W_(at->gn.g), W_(at->gn.b), B, C, N, G, VAE_EPS);
     int64_t shp[3] = {B, C, N};
     int perm[3] = {0, 2, 1};
     float *hn = buf(V, P, len);
-    avk_permute(hn, y, 3, shp, perm);
+    BE->permute(hn, y, 3, shp, perm);
     float *q = buf(V, P, len), *k = buf(V, P, len), *v = buf(V, P, len);
-    avk_linear_fwd(q, hn, W_(at->q.w), W_(at->q.b), rows, C, C);
-    avk_linear_fwd(k, hn, W_(at->k.w), W_(at->k.b), rows, C, C);
-    avk_linear_fwd(v, hn, W_(at->v.w), W_(at->v.b), rows, C, C);
+    /* one frame at a time: a GEMM's rows can round differently with the
+     * row count (dnnl_sgemm's AVX2 kernels do), and a frame's latent must
+     * not depend on its batch */
+    for (int b = 0; b < B; b++) {
+        int64_t o = (int64_t)b * N * C;
+        BE->linear_fwd(q + o, hn + o, W_(at->q.w), W_(at->q.b), N, C, C);
+        BE->linear_fwd(k + o, hn + o, W_(at->k.w), W_(at->k.b), N, C, C);
+        BE->linear_fwd(v + o, hn + o, W_(at->v.w), W_(at->v.b), N, C, C);
+    }
     float *o = buf(V, P, len), *lse = buf(V, P, rows);
     avk_attn ad = avk_attn_make(B, 1, (int)N, (int)N, C);
-    avk_attention_fwd(o, lse, q, k, v, &ad);
+    BE->attention_fwd(o, lse, q, k, v, &ad);
     float *p = vget(V, len);
-    avk_linear_fwd(p, o, W_(at->o.w), W_(at->o.b), rows, C, C);
+    for (int b = 0; b < B; b++)
+        BE->linear_fwd(p + (int64_t)b * N * C, o + (int64_t)b * N * C, W_(at->o.w), W_(at->o.b), N, C,
+                       C);
     float *out = buf(V, P, len);
     int64_t shp2[3] = {B, N, C};
-    avk_permute(out, p, 3, shp2, perm);
+    BE->permute(out, p, 3, shp2, perm);
     vput(V, p);
-    avk_add_inplace(out, x, len);
+    BE->add_inplace(out, x, len);
     if (a) {
         a->x = x;
         a->y1 = y;
@@ -556,21 +601,21 @@ static void attn_bwd(avk_vae *V, vae_pass *P, const vae_attn *at, const float *d
     int64_t len = (int64_t)B * C * N, rows = (int64_t)B * N;
     int64_t shp[3] = {B, C, N}, shp2[3] = {B, N, C};
     int perm[3] = {0, 2, 1};
-    avk_add_inplace(dx, dout, len);
+    BE->add_inplace(dx, dout, len);
     float *dp = vget(V, len);
-    avk_permute(dp, dout, 3, shp, perm);
+    BE->permute(dp, dout, 3, shp, perm);
     float *dO = vzeros(V, len);
-    avk_linear_bwd(dO, G_(at->o.w), G_(at->o.b), dp, a->o, W_(at->o.w), rows, C, C);
+    BE->linear_bwd(dO, G_(at->o.w), G_(at->o.b), dp, a->o, W_(at->o.w), rows, C, C);
     float *dq = vzeros(V, len), *dk = vzeros(V, len), *dv = vzeros(V, len);
     avk_attn ad = avk_attn_make(B, 1, (int)N, (int)N, C);
-    avk_attention_bwd(dq, dk, dv, dO, a->q, a->k, a->v, a->o, a->lse, &ad);
+    BE->attention_bwd(dq, dk, dv, dO, a->q, a->k, a->v, a->o, a->lse, &ad);
     float *dhn = vzeros(V, len);
-    avk_linear_bwd(dhn, G_(at->q.w), G_(at->q.b), dq, a->hn, W_(at->q.w), rows, C, C);
-    avk_linear_bwd(dhn, G_(at->k.w), G_(at->k.b), dk, a->hn, W_(at->k.w), rows, C, C);
-    avk_linear_bwd(dhn, G_(at->v.w), G_(at->v.b), dv, a->hn, W_(at->v.w), rows, C, C);
+    BE->linear_bwd(dhn, G_(at->q.w), G_(at->q.b), dq, a->hn, W_(at->q.w), rows, C, C);
+    BE->linear_bwd(dhn, G_(at->k.w), G_(at->k.b), dk, a->hn, W_(at->k.w), rows, C, C);
+    BE->linear_bwd(dhn, G_(at->v.w), G_(at->v.b), dv, a->hn, W_(at->v.w), rows, C, C);
     float *dy = dp;   /* reuse: [B, C, N] */
-    avk_permute(dy, dhn, 3, shp2, perm);
-    avk_groupnorm_bwd(dx, G_(at->gn.g), G_(at->gn.b), dy, a->x, a->m1, a->r1, W_(at->gn.g), B, C,
+    BE->permute(dy, dhn, 3, shp2, perm);
+    BE->groupnorm_bwd(dx, G_(at->gn.g), G_(at->gn.b), dy, a->x, a->m1, a->r1, W_(at->gn.g), B, C,
                       N, G);
     vput(V, dp);
     vput(V, dO);
@@ -656,7 +701,7 @@ static void encoder_bwd(avk_vae *V, vae_pass *P, const float *dmom, float *dx, i
     if (V->cfg.use_quant_conv)
         conv_bwd(V, P, &n->quant, dmom, dm, B, h, w);
     else
-        memcpy(dm, dmom, (size_t)B * L2 * h * w * sizeof(float));
+        BE->copy(dm, dmom, (size_t)B * L2 * h * w * sizeof(float));
     float *ds = vzeros(V, (int64_t)B * cl * h * w);
     conv_bwd(V, P, &n->e_out, dm, ds, B, h, w);
     vput(V, dm);
@@ -688,7 +733,7 @@ static void encoder_bwd(avk_vae *V, vae_pass *P, const float *dmom, float *dx, i
     /* conv_in: the input gradient only when asked for (dx may be NULL) */
     vae_act *a = act_pop(P);
     avk_conv2d d = conv_desc(&n->e_in, B, H, W);
-    avk_conv2d_bwd(dx, G_(n->e_in.w), G_(n->e_in.b), dh, a->x, W_(n->e_in.w), &d);
+    BE->conv2d_bwd(dx, G_(n->e_in.w), G_(n->e_in.b), dh, a->x, W_(n->e_in.w), &d);
     vput(V, dh);
 }
 
@@ -781,22 +826,9 @@ static int check_size(const avk_vae *V, int B, int H, int W, const char *what)
     return 0;
 }
 
-/* Split moments [B, 2L, S] into mean and clamped logvar [B, L, S]. */
-static void split_moments(const float *mom, float *mean, float *logvar, int B, int L, int64_t S)
-{
-    for (int b = 0; b < B; b++) {
-        const float *mb = mom + (int64_t)b * 2 * L * S;
-        if (mean)
-            memcpy(mean + (int64_t)b * L * S, mb, (size_t)L * S * sizeof(float));
-        if (logvar) {
-            float *lv = logvar + (int64_t)b * L * S;
-            for (int64_t i = 0; i < L * S; i++) {
-                float x = mb[L * S + i];
-                lv[i] = x < -30.0f ? -30.0f : x > 20.0f ? 20.0f : x;
-            }
-        }
-    }
-}
+/* diffusers' DiagonalGaussianDistribution clamps the log-variance. */
+#define LOGVAR_MIN -30.0f
+#define LOGVAR_MAX 20.0f
 
 int avk_vae_encode(avk_vae *V, const float *x, int B, int H, int W, float *mean, float *logvar)
 {
@@ -804,7 +836,12 @@ int avk_vae_encode(avk_vae *V, const float *x, int B, int H, int W, float *mean,
         return -1;
     int f = avk_vae_factor(&V->cfg);
     float *mom = encoder_fwd(V, NULL, x, B, H, W);
-    split_moments(mom, mean, logvar, B, V->cfg.latent_channels, (int64_t)(H / f) * (W / f));
+    int L = V->cfg.latent_channels;
+    int64_t S = (int64_t)(H / f) * (W / f);
+    /* moments [B, 2L, S] -> mean, log-variance [B, L, S] */
+    BE->split_channels_fwd(mean, logvar, mom, B, L, L, S);
+    if (logvar)
+        BE->clamp_fwd(logvar, logvar, (int64_t)B * L * S, LOGVAR_MIN, LOGVAR_MAX);
     vput(V, mom);
     return 0;
 }
@@ -815,7 +852,7 @@ int avk_vae_decode(avk_vae *V, const float *z, int B, int h, int w, float *out)
         return avk_error("VAE decode: latent of %dx%d (batch %d)", w, h, B);
     int f = avk_vae_factor(&V->cfg);
     float *y = decoder_fwd(V, NULL, z, B, h, w);
-    memcpy(out, y, (size_t)B * V->cfg.out_channels * h * f * w * f * sizeof(float));
+    BE->copy(out, y, (size_t)B * V->cfg.out_channels * h * f * w * f * sizeof(float));
     vput(V, y);
     return 0;
 }
@@ -829,7 +866,7 @@ int avk_vae_train_step(avk_vae *V, const float *x, int B, int H, int W, const fl
     if (V->cfg.in_channels != V->cfg.out_channels)
         return avk_error("VAE training: in_channels %d differ from out_channels %d",
                          V->cfg.in_channels, V->cfg.out_channels);
-    avk_vae_grads(V);
+    avk_params_grads(V->pt);
     vae_pass P;
     memset(&P, 0, sizeof P);
     int f = avk_vae_factor(&V->cfg), L = V->cfg.latent_channels, h = H / f, w = W / f;
@@ -838,37 +875,29 @@ int avk_vae_train_step(avk_vae *V, const float *x, int B, int H, int W, const fl
 
     float *mom = encoder_fwd(V, &P, x, B, H, W);
     float *mean = vget(V, nlat), *raw = vget(V, nlat), *lv = vget(V, nlat);
-    split_moments(mom, mean, lv, B, L, S);
-    for (int b = 0; b < B; b++)
-        memcpy(raw + (int64_t)b * L * S, mom + ((int64_t)b * 2 + 1) * L * S,
-               (size_t)L * S * sizeof(float));
+    BE->split_channels_fwd(mean, raw, mom, B, L, L, S);
+    BE->clamp_fwd(lv, raw, nlat, LOGVAR_MIN, LOGVAR_MAX);
     float *z = vget(V, nlat);
     if (eps)
-        avk_gaussian_sample_fwd(z, mean, raw, eps, nlat);
+        BE->gaussian_sample_fwd(z, mean, raw, eps, nlat);
     else
-        memcpy(z, mean, (size_t)nlat * sizeof(float));
+        BE->copy(z, mean, (size_t)nlat * sizeof(float));
     float *rec = decoder_fwd(V, &P, z, B, h, w);
 
     float *drec = vzeros(V, nx);
-    double l1 = avk_l1_loss(drec, rec, x, nx, 1.0f);
-    double mse = avk_mse_loss(drec, rec, x, nx, 1.0f);
+    double l1 = BE->l1_loss(drec, rec, x, nx, 1.0f);
+    double mse = BE->mse_loss(drec, rec, x, nx, 1.0f);
     float *dz = vzeros(V, nlat);
     decoder_bwd(V, &P, drec, dz, B, H, W);
     float *dmean = vzeros(V, nlat), *dlv = vzeros(V, nlat), *dlvc = vzeros(V, nlat);
     if (eps)
-        avk_gaussian_sample_bwd(dmean, dlv, dz, raw, eps, nlat);
+        BE->gaussian_sample_bwd(dmean, dlv, dz, raw, eps, nlat);
     else
-        avk_add_inplace(dmean, dz, nlat);
-    double kl = avk_kl_gaussian_loss(dmean, dlvc, mean, lv, nlat, (double)B, kl_weight);
-    for (int64_t i = 0; i < nlat; i++)      /* the clamp passes the gradient inside its range */
-        if (raw[i] >= -30.0f && raw[i] <= 20.0f)
-            dlv[i] += dlvc[i];
-    float *dmom = vget(V, 2 * nlat);
-    for (int b = 0; b < B; b++) {
-        memcpy(dmom + (int64_t)b * 2 * L * S, dmean + (int64_t)b * L * S, (size_t)L * S * sizeof(float));
-        memcpy(dmom + ((int64_t)b * 2 + 1) * L * S, dlv + (int64_t)b * L * S,
-               (size_t)L * S * sizeof(float));
-    }
+        BE->add_inplace(dmean, dz, nlat);
+    double kl = BE->kl_gaussian_loss(dmean, dlvc, mean, lv, nlat, (double)B, kl_weight);
+    BE->clamp_bwd(dlv, dlvc, raw, nlat, LOGVAR_MIN, LOGVAR_MAX);
+    float *dmom = vzeros(V, 2 * nlat);
+    BE->split_channels_bwd(dmom, dmean, dlv, B, L, L, S);
     encoder_bwd(V, &P, dmom, dx, B, H, W);
 
     if (loss) {
@@ -878,11 +907,11 @@ int avk_vae_train_step(avk_vae *V, const float *x, int B, int H, int W, const fl
         loss->total = l1 + mse + (double)kl_weight * kl;
     }
     if (mean_out)
-        memcpy(mean_out, mean, (size_t)nlat * sizeof(float));
+        BE->copy(mean_out, mean, (size_t)nlat * sizeof(float));
     if (logvar_out)
-        memcpy(logvar_out, lv, (size_t)nlat * sizeof(float));
+        BE->copy(logvar_out, lv, (size_t)nlat * sizeof(float));
     if (rec_out)
-        memcpy(rec_out, rec, (size_t)nx * sizeof(float));
+        BE->copy(rec_out, rec, (size_t)nx * sizeof(float));
     float *tmp[] = {mean, raw, lv, z, drec, dz, dmean, dlv, dlvc, dmom};
     for (size_t i = 0; i < sizeof tmp / sizeof tmp[0]; i++)
         vput(V, tmp[i]);

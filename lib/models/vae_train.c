@@ -1,9 +1,9 @@
-/* VAE training support: frame pool and crops, AdamW state and its
- * checkpoint file, per-step seeding, latent scale, PSNR. See
- * vae_train.h. */
+/* VAE training support: frame pool and crops, the VAE as a trainer task,
+ * latent scale, PSNR. See vae_train.h. */
 #include "avkit/models/vae_train.h"
 #include "avkit/util/common.h"
 #include "avkit/io/safetensors.h"
+#include "avkit/nn/trainer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -105,96 +105,6 @@ void avk_planar_to_rgb(uint8_t *rgb, const float *x, int w, int h)
         }
 }
 
-/* ---- optimizer state ------------------------------------------------- */
-
-void avk_vae_optim_init(avk_vae_optim *o, const avk_vae *vae)
-{
-    o->m = avk_fzeros(vae->nparams);
-    o->v = avk_fzeros(vae->nparams);
-    o->step = 0;
-}
-
-void avk_vae_optim_free(avk_vae_optim *o)
-{
-    avk_ffree(o->m);
-    avk_ffree(o->v);
-    memset(o, 0, sizeof *o);
-}
-
-char *avk_vae_optim_path(const char *ckpt)
-{
-    size_t n = strlen(ckpt), s = strlen(".safetensors");
-    if (n > s && strcmp(ckpt + n - s, ".safetensors") == 0)
-        return avk_xasprintf("%.*s.optim.safetensors", (int)(n - s), ckpt);
-    return avk_xasprintf("%s.optim", ckpt);
-}
-
-int avk_vae_optim_save(const avk_vae_optim *o, const avk_vae *vae, const char *path, int nmeta,
-                       const char *const *meta)
-{
-    avk_st_writer *w = avk_st_writer_new();
-    char step[32];
-    snprintf(step, sizeof step, "%lld", (long long)o->step);
-    avk_st_writer_meta(w, "step", step);
-    for (int i = 0; i < nmeta; i++)
-        avk_st_writer_meta(w, meta[2 * i], meta[2 * i + 1]);
-    char **names = avk_xcalloc((size_t)vae->nparam * 2, sizeof *names);
-    for (int i = 0; i < vae->nparam; i++) {
-        const avk_vae_param *p = &vae->param[i];
-        names[2 * i] = avk_xasprintf("exp_avg.%s", p->name);
-        names[2 * i + 1] = avk_xasprintf("exp_avg_sq.%s", p->name);
-        avk_st_writer_add(w, names[2 * i], AVT_F32, p->ndim, p->shape, o->m + p->offset);
-        avk_st_writer_add(w, names[2 * i + 1], AVT_F32, p->ndim, p->shape, o->v + p->offset);
-    }
-    int rc = avk_st_writer_write(w, path);
-    for (int i = 0; i < 2 * vae->nparam; i++)
-        free(names[i]);
-    free(names);
-    return rc;
-}
-
-int avk_vae_optim_load(avk_vae_optim *o, const avk_vae *vae, const char *path)
-{
-    avk_st_file *f = avk_st_open(path);
-    if (!f)
-        return -1;
-    const char *step = avk_st_meta(f, "step");
-    char *end;
-    long long s = step ? strtoll(step, &end, 10) : -1;
-    if (!step || *end || s < 0) {
-        avk_st_close(f);
-        return avk_error("%s: no valid \"step\" in the metadata (not an optimizer file?)", path);
-    }
-    avk_vae_optim_init(o, vae);
-    o->step = s;
-    for (int i = 0; i < vae->nparam; i++) {
-        const avk_vae_param *p = &vae->param[i];
-        for (int k = 0; k < 2; k++) {
-            char name[300];
-            snprintf(name, sizeof name, "%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
-            const avk_st_tensor *t = avk_st_find(f, name);
-            int ok = t && t->dtype == AVT_F32 && t->ndim == p->ndim;
-            for (int d = 0; ok && d < p->ndim; d++)
-                ok = t->shape[d] == p->shape[d];
-            if (!ok) {
-                avk_error("%s: tensor \"%s\" is %s", path, name,
-                          t ? "not F32 of the parameter's shape" : "missing");
-                avk_st_close(f);
-                avk_vae_optim_free(o);
-                return -1;
-            }
-            memcpy((k ? o->v : o->m) + p->offset, t->data, (size_t)p->numel * 4);
-        }
-    }
-    avk_st_close(f);
-    return 0;
-}
-
-void avk_train_step_rng(avk_rng *r, uint64_t seed, int64_t step)
-{
-    avk_rng_seed(r, seed * 0x9E3779B97F4A7C15ull + (uint64_t)step * 0xD1B54A32D192ED03ull + 1);
-}
-
 double avk_vae_measure_scale(avk_vae *v, const float *x, int B, int S)
 {
     int f = avk_vae_factor(&v->cfg);
@@ -260,4 +170,87 @@ double avk_vae_psnr(avk_vae *v, const avk_frame_pool *p)
     }
     double mse = se / (double)count;
     return mse > 0 ? 10.0 * log10(255.0 * 255.0 / mse) : 99.0;
+}
+
+/* ---- the trainer task ------------------------------------------------ */
+
+/* One step: crops and noise from the step's generator, forward, backward. */
+static int vae_task_step(void *ctx, int64_t step, avk_rng *r, avk_train_result *res)
+{
+    avk_vae_task *vt = ctx;
+    avk_vae *v = vt->vae;
+    int B = vt->batch, S = vt->crop, f = avk_vae_factor(&v->cfg);
+    int64_t nz = (int64_t)B * v->cfg.latent_channels * (S / f) * (S / f);
+    avk_frame_pool_crops_aug(vt->pool, r, B, S, vt->augment, vt->x);
+    avk_fill_randn(vt->eps, nz, r, 0.0f, 1.0f);
+    avk_vae_loss loss;
+    if (avk_vae_train_step(v, vt->x, B, S, S, vt->eps, (float)vt->kl_weight, &loss, NULL, NULL,
+                           NULL, NULL) < 0)
+        return -1;
+    static const char *const names[] = {"l1", "mse", "kl"};
+    static const char *const fmts[] = {"%.5f", "%.5f", "%.1f"};
+    res->loss = loss.total;
+    res->nmetric = 3;
+    for (int i = 0; i < 3; i++) {
+        res->metric_name[i] = names[i];
+        res->metric_fmt[i] = fmts[i];
+    }
+    res->metric[0] = loss.l1;
+    res->metric[1] = loss.mse;
+    res->metric[2] = loss.kl;
+    res->samples = B;
+    res->tokens = (int64_t)B * S * S;
+    return 0;
+}
+
+/* Before a checkpoint: measure the latent scale on 16 fixed crops and
+ * write "format" and "config" (with that scaling_factor). */
+static int vae_task_save_meta(void *ctx, const avk_train_opts *o, avk_st_writer *w);
+
+void avk_vae_task_init(avk_vae_task *vt, avk_train_task *t, avk_vae *v,
+                       const avk_frame_pool *pool, int batch, int crop, int augment,
+                       double kl_weight)
+{
+    int f = avk_vae_factor(&v->cfg);
+    memset(vt, 0, sizeof *vt);
+    vt->vae = v;
+    vt->pool = pool;
+    vt->batch = batch;
+    vt->crop = crop;
+    vt->augment = augment;
+    vt->kl_weight = kl_weight;
+    vt->x = avk_falloc((int64_t)batch * 3 * crop * crop);
+    vt->eps = avk_falloc((int64_t)batch * v->cfg.latent_channels * (crop / f) * (crop / f));
+    memset(t, 0, sizeof *t);
+    vt->task = t;
+    t->ctx = vt;
+    t->params = v->pt;
+    t->step = vae_task_step;
+    t->save_meta = vae_task_save_meta;
+}
+
+void avk_vae_task_free(avk_vae_task *vt)
+{
+    avk_ffree(vt->x);
+    avk_ffree(vt->eps);
+    memset(vt, 0, sizeof *vt);
+}
+
+static int vae_task_save_meta(void *ctx, const avk_train_opts *o, avk_st_writer *w)
+{
+    avk_vae_task *vt = ctx;
+    avk_vae *v = vt->vae;
+    avk_rng r;
+    avk_train_step_rng(&r, o->seed ^ 0x5CA1Eu, 0);
+    int B = 16, S = vt->crop;
+    float *x = avk_falloc((int64_t)B * 3 * S * S);
+    avk_frame_pool_crops(vt->pool, &r, B, S, x);
+    double scale = avk_vae_measure_scale(v, x, B, S);
+    avk_ffree(x);
+    if (scale > 0 && isfinite(scale))
+        v->cfg.scaling_factor = scale;
+    avk_vae_save_meta(v, w);
+    snprintf(vt->task->note, sizeof vt->task->note, " (scaling_factor %.5f)",
+             v->cfg.scaling_factor);
+    return 0;
 }

@@ -263,11 +263,15 @@ static int band_rows(const avk_conv2d *c, int Ho, int Wo)
  * whole items per thread (its own im2col scratch, single-threaded GEMMs):
  * one fork and join per call instead of two per band, which matters when
  * the machine is shared. With fewer items, items run in turn and the GEMM
- * and im2col use all threads inside. */
+ * and im2col use all threads inside. The forward always takes the first
+ * way when there are threads: a multi-threaded GEMM may split the inner
+ * dimension on some CPUs (dnnl_sgemm does on AMD's), and an image's output
+ * must be the same bits whatever batch it is in. */
 typedef struct conv_plan {
     int Ho, Wo, rows, nband, pw;
     int64_t K, P, items;
-    int outer;            /* parallel over items */
+    int outer;            /* parallel over items (backward) */
+    int fwd_outer;        /* parallel over items (forward) */
 } conv_plan;
 
 static conv_plan conv_plan_make(const avk_conv2d *c)
@@ -283,6 +287,7 @@ static conv_plan conv_plan_make(const avk_conv2d *c)
     p.items = (int64_t)c->B * p.nband;
     int nt = avk_ops_threads();
     p.outer = nt > 1 && p.items >= nt;
+    p.fwd_outer = nt > 1;
     return p;
 }
 
@@ -334,7 +339,7 @@ void avk_conv2d_fwd(float *y, const float *x, const float *w, const float *b,
             wb[co * (p.K + 1) + p.K] = b[co];
         }
     }
-    if (p.outer) {
+    if (p.fwd_outer) {
 #pragma omp parallel
         {
             float *col = colsize ? avk_falloc(colsize) : NULL;
@@ -417,12 +422,17 @@ void avk_conv2d_bwd(float *dx, float *dw, float *db, const float *dy,
             float *col = colsize && dw ? avk_falloc(colsize) : NULL;
             float *dcol = colsize && dx ? avk_falloc(colsize) : NULL;
             /* even bands, then odd bands: bands two apart never share
-             * input rows, so the col2im scatters do not race */
+             * input rows, so the col2im scatters do not race. A static
+             * schedule over each phase's items gives every thread the same
+             * items in every run, so its weight-gradient partial (and the
+             * sum of the partials) is the same bit for bit. */
             for (int phase = 0; phase < 2; phase++) {
-#pragma omp for schedule(dynamic, 1)
-                for (int64_t it = 0; it < p.items; it++)
-                    if ((it % p.nband) % 2 == phase)
-                        bwd_item(dx, part ? part + wn * t : NULL, dy, x, w, c, &p, it, col, dcol, 0);
+                int64_t nbp = (p.nband - phase + 1) / 2, nph = nbp * (p.items / p.nband);
+#pragma omp for schedule(static)
+                for (int64_t j = 0; j < nph; j++) {
+                    int64_t it = (j / nbp) * p.nband + phase + 2 * (j % nbp);
+                    bwd_item(dx, part ? part + wn * t : NULL, dy, x, w, c, &p, it, col, dcol, 0);
+                }
             }
             avk_ffree(col);
             avk_ffree(dcol);

@@ -319,12 +319,24 @@ void avk_scale(float *y, float alpha, int64_t n)
         y[i] *= alpha;
 }
 
+/* Deterministic: at most 64 parts of at least 4096 elements, each summed
+ * in order, the parts added in index order (no OpenMP reduction, whose
+ * combine order follows the threads' finishing order). */
 double avk_sumsq(const float *x, int64_t n)
 {
+    double part[64];
+    int64_t np64 = (n + 4095) / 4096;
+    int np = np64 < 1 ? 1 : np64 > 64 ? 64 : (int)np64;
+#pragma omp parallel for if (n >= AVK_PAR_MIN) schedule(static)
+    for (int p = 0; p < np; p++) {
+        double s = 0;
+        for (int64_t i = n * p / np; i < n * (p + 1) / np; i++)
+            s += (double)x[i] * x[i];
+        part[p] = s;
+    }
     double s = 0;
-#pragma omp parallel for reduction(+ : s) if (n >= AVK_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++)
-        s += (double)x[i] * x[i];
+    for (int p = 0; p < np; p++)
+        s += part[p];
     return s;
 }
 

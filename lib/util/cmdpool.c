@@ -1,6 +1,14 @@
 /* A pool of child processes with captured stdout and time limits (see
  * include/avkit/util/cmdpool.h). posix_spawn rather than fork: no code runs in
- * the child before exec, which matters in a process with MPI threads. */
+ * the child before exec, which matters in a process with MPI threads.
+ *
+ * Commands run in their own process groups, so neither a terminal's ^C nor
+ * the tool's own death reaches them. A watcher process (forked once, before
+ * the first command; it only reads, kills and exits) keeps the list of
+ * running groups from messages on a pipe whose write end only the tool
+ * holds: when the tool ends in any way (exit, SIGTERM, SIGINT, even
+ * SIGKILL) the pipe reaches end of file and the watcher kills every group
+ * still listed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -10,9 +18,95 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <stdint.h>
 #include "avkit/util/cmdpool.h"
 
 extern char **environ;
+
+#define WATCH_MAX 4096          /* groups the watcher can list at once */
+static int watch_fd = -1;       /* write end of the watcher's pipe */
+
+/* The watcher's life: read +PGID (started) and -PGID (ended) messages;
+ * at end of file kill the groups left, then exit. Async-signal-safe calls
+ * only (it is a fork of a threaded process). */
+static void __attribute__((noreturn)) watcher_main(int rfd)
+{
+    static pid_t groups[WATCH_MAX];
+    int n = 0;
+    int32_t msg;
+    for (;;) {
+        ssize_t got = read(rfd, &msg, sizeof msg);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got != (ssize_t)sizeof msg)
+            break;                          /* the tool is gone */
+        if (msg > 0 && n < WATCH_MAX) {
+            groups[n++] = (pid_t)msg;
+        } else if (msg < 0) {
+            for (int i = 0; i < n; i++)
+                if (groups[i] == (pid_t)-msg) {
+                    groups[i] = groups[--n];
+                    break;
+                }
+        }
+    }
+    for (int i = 0; i < n; i++)
+        kill(-groups[i], SIGKILL);
+    _exit(0);
+}
+
+/* Start the watcher once; without one (fork failed) commands still run,
+ * they only outlive a tool that is killed. */
+static void start_watcher(void)
+{
+    if (watch_fd >= 0)
+        return;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return;
+    }
+    if (pid == 0) {
+        /* its own group, deaf to the terminal's signals and to the tool's
+         * SIGTERM/SIGINT handlers; holding nothing of the tool's but the
+         * read end (a pipe held open here would delay a reader's EOF) */
+        setpgid(0, 0);
+        struct sigaction ign;
+        memset(&ign, 0, sizeof ign);
+        ign.sa_handler = SIG_IGN;
+        sigaction(SIGINT, &ign, NULL);
+        sigaction(SIGTERM, &ign, NULL);
+        sigaction(SIGHUP, &ign, NULL);
+        sigaction(SIGQUIT, &ign, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        int null = open("/dev/null", O_RDWR);
+        if (p[0] != 3)
+            dup2(p[0], 3);
+        for (int fd = 0; fd < 3; fd++)
+            if (null >= 0)
+                dup2(null, fd);
+        close_range(4, ~0U, 0);
+        watcher_main(3);
+    }
+    close(p[0]);
+    watch_fd = p[1];
+}
+
+/* Tell the watcher that a group started (+pid) or ended (-pid). */
+static void watch_tell(pid_t pid, int started)
+{
+    if (watch_fd < 0)
+        return;
+    int32_t msg = started ? (int32_t)pid : -(int32_t)pid;
+    while (write(watch_fd, &msg, sizeof msg) < 0 && errno == EINTR)
+        ;
+}
 
 typedef struct slot {
     size_t job;
@@ -85,6 +179,7 @@ static int spawn_job(avk_cmd_job *j, slot *s)
         return -1;
     }
     fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
+    watch_tell(pid, 1);
     s->pid = pid;
     s->fd = p[0];
     s->start = avk_now();
@@ -98,6 +193,7 @@ static void kill_slot(slot *s)
     kill(s->pid, SIGKILL);
     while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
         ;
+    watch_tell(s->pid, 0);
     if (s->fd >= 0)
         close(s->fd);
     s->fd = -1;
@@ -139,6 +235,8 @@ size_t avk_cmd_run(avk_cmd_job *jobs, size_t n, const avk_cmd_opts *o)
     size_t nrun = 0, next = 0, failed = 0, finished = 0;
     int stopping = 0;
 
+    if (n > 0)
+        start_watcher();
     for (size_t i = 0; i < n; i++) {
         jobs[i].status = AVK_CMD_PENDING;
         jobs[i].out.len = 0;
@@ -215,6 +313,7 @@ size_t avk_cmd_run(avk_cmd_job *jobs, size_t n, const avk_cmd_opts *o)
                     if (o->max_out && j->out.len > o->max_out)
                         j->status = AVK_CMD_TOOBIG;
                     kill(-s->pid, SIGKILL);     /* leftovers of the group */
+                    watch_tell(s->pid, 0);
                     done = 1;
                 }
             }

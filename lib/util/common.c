@@ -8,9 +8,11 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,19 +46,31 @@ const char *avk_errmsg(void)
 
 /* ---- temp files removed on fatal exit -------------------------------- */
 
-#define MAX_TMP 64
-static char *tmp_paths[MAX_TMP];
+/* The registry is a list with no size limit, read by the fatal-signal
+ * handler without a lock, so it is built for that: a node's path never
+ * changes once the node is published, nodes are linked and unlinked with
+ * atomic stores (writers also hold tmp_lock, against each other), and an
+ * unlinked node is freed only when no handler has started; once one has,
+ * the process is going away and the node is left alone. Lock-free atomics
+ * are async-signal-safe, and so is unlink(). */
+typedef struct tmp_node {
+    struct tmp_node *_Atomic next;
+    char path[];
+} tmp_node;
+
+static tmp_node *_Atomic tmp_head;
+static atomic_int tmp_exiting;      /* a handler (or a fatal exit) is removing files */
 static pthread_mutex_t tmp_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Remember a temporary file so a fatal exit or signal removes it. */
 void avk_tmp_register(const char *path)
 {
+    size_t len = strlen(path);
+    tmp_node *n = avk_xmalloc(sizeof *n + len + 1);
+    memcpy(n->path, path, len + 1);
     pthread_mutex_lock(&tmp_lock);
-    for (int i = 0; i < MAX_TMP; i++)
-        if (!tmp_paths[i]) {
-            tmp_paths[i] = avk_xstrdup(path);
-            break;
-        }
+    atomic_store(&n->next, atomic_load(&tmp_head));
+    atomic_store(&tmp_head, n);          /* published complete */
     pthread_mutex_unlock(&tmp_lock);
 }
 
@@ -64,20 +78,27 @@ void avk_tmp_register(const char *path)
 void avk_tmp_unregister(const char *path)
 {
     pthread_mutex_lock(&tmp_lock);
-    for (int i = 0; i < MAX_TMP; i++)
-        if (tmp_paths[i] && strcmp(tmp_paths[i], path) == 0) {
-            free(tmp_paths[i]);
-            tmp_paths[i] = NULL;
+    tmp_node *_Atomic *link = &tmp_head;
+    tmp_node *n;
+    while ((n = atomic_load(link)) != NULL) {
+        if (strcmp(n->path, path) != 0) {
+            link = &n->next;
+            continue;
         }
+        atomic_store(link, atomic_load(&n->next));   /* unlinked: new walks miss it */
+        if (!atomic_load(&tmp_exiting))                /* no walk can be holding it */
+            free(n);
+    }
     pthread_mutex_unlock(&tmp_lock);
 }
 
-/* Remove every registered temp file; async-signal-safe enough for exit. */
+/* Remove every registered temp file: from the fatal-signal handler and
+ * before a fatal exit, so async-signal-safe (no lock, no allocation). */
 static void remove_tmp_files(void)
 {
-    for (int i = 0; i < MAX_TMP; i++)
-        if (tmp_paths[i])
-            unlink(tmp_paths[i]);
+    atomic_store(&tmp_exiting, 1);
+    for (tmp_node *n = atomic_load(&tmp_head); n; n = atomic_load(&n->next))
+        unlink(n->path);
 }
 
 static void on_fatal_signal(int sig)
@@ -87,11 +108,25 @@ static void on_fatal_signal(int sig)
     raise(sig);
 }
 
+/* At exit: what is left in the standard output's buffer must reach it,
+ * or the tool fails (`--help > /dev/full` is an error, not a success); a
+ * closed pipe stays quiet. */
+static void flush_stdout_at_exit(void)
+{
+    if (fflush(stdout) == 0)
+        return;
+    if (errno != EPIPE)
+        fprintf(stderr, "%s: standard output: write error: %s\n", avk_progname,
+                strerror(errno));
+    _exit(AVK_EXIT_FAIL);
+}
+
 /* Name the tool and install the signal conventions. */
 void avk_tool_init(const char *name)
 {
     const char *slash = strrchr(name, '/');
     avk_progname = slash ? slash + 1 : name;
+    atexit(flush_stdout_at_exit);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_fatal_signal);
     signal(SIGTERM, on_fatal_signal);
@@ -157,6 +192,13 @@ void avk_usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vsay(fmt, ap);
     va_end(ap);
+    fprintf(stderr, "Try '%s --help' for more information.\n", avk_progname);
+    exit(AVK_EXIT_USAGE);
+}
+
+/* After getopt has named a bad option: the pointer to --help, exit 2. */
+void avk_usage_try(void)
+{
     fprintf(stderr, "Try '%s --help' for more information.\n", avk_progname);
     exit(AVK_EXIT_USAGE);
 }
@@ -285,13 +327,150 @@ double avk_now(void)
 
 /* ---- output files ---------------------------------------------------- */
 
+/* The name of an output in messages: "standard output" for "-", so that
+ * every tool calls it the same. */
+const char *avk_out_name(const char *path)
+{
+    return strcmp(path, "-") == 0 ? "standard output" : path;
+}
+
+/* True when an MPI launcher started this process (the same test as the
+ * dist layer's, which util cannot include). */
+static int under_mpi_launcher(void)
+{
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") ||
+           getenv("PMIX_RANK");
+}
+
+/* Whether our standard output is a terminal a person reads. Under mpirun,
+ * Open MPI hands each rank a pseudo-terminal that forwards to mpirun's own
+ * standard output, whatever that is (a file, a pipe): a rank's stdout is
+ * then judged a terminal only when it is the rank's controlling terminal. */
+static int stdout_is_terminal(void)
+{
+    if (!isatty(STDOUT_FILENO))
+        return 0;
+    if (!under_mpi_launcher())
+        return 1;
+    struct stat out, ctl;
+    int fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;                   /* no controlling terminal: a forwarder */
+    int same = fstat(fd, &ctl) == 0 && fstat(STDOUT_FILENO, &out) == 0 &&
+               out.st_rdev == ctl.st_rdev;
+    close(fd);
+    return same;
+}
+
+/* A copy of path with symbolic links followed (at most 40), the last one
+ * possibly dangling: the file an output through a link must replace. */
+static char *follow_links(const char *path)
+{
+    char *cur = avk_xstrdup(path);
+    for (int hops = 0; hops < 40; hops++) {
+        struct stat st;
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode))
+            break;
+        char link[PATH_MAX];
+        ssize_t n = readlink(cur, link, sizeof link - 1);
+        if (n < 0)
+            break;
+        link[n] = 0;
+        const char *slash = strrchr(cur, '/');
+        char *next = link[0] == '/' || !slash
+                         ? avk_xstrdup(link)
+                         : avk_xasprintf("%.*s%s", (int)(slash - cur) + 1, cur, link);
+        free(cur);
+        cur = next;
+    }
+    return cur;
+}
+
+/* Where an output goes; see common.h. */
+int avk_out_target(const char *path, char **target)
+{
+    struct stat st;
+    *target = NULL;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return avk_error("%s: is a directory", path);
+        if (!S_ISREG(st.st_mode)) {
+            *target = avk_xstrdup(path);
+            return AVK_OUT_DIRECT;
+        }
+    }
+    /* a regular file, a new name, or a link to either: the temporary
+     * file goes beside the file the links lead to */
+    *target = follow_links(path);
+    return AVK_OUT_REPLACE;
+}
+
+/* The parts of a temporary file's name after "DIR/.NAME.tmp.": our process
+ * id and a host tag, so that a later run can tell a dead writer's file. */
+static void host_tag(char *tag, size_t n)
+{
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    size_t k = 0;
+    for (const char *p = host; *p && *p != '.' && k + 1 < n && k < 32; p++)
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9'))
+            tag[k++] = *p;
+    if (k == 0)
+        tag[k++] = 'h';
+    tag[k] = 0;
+}
+
+/* Remove the temporary files of `target` that a killed run of ours left:
+ * ".NAME.tmp.PID-HOST-XXXXXX" in its directory, on this host, of a process
+ * that no longer exists, owned by us. */
+static void remove_stale_tmp(const char *target, const char *tag)
+{
+    const char *slash = strrchr(target, '/');
+    char *dir = slash ? avk_xasprintf("%.*s", (int)(slash - target) + 1, target)
+                      : avk_xstrdup("./");
+    char *prefix = avk_xasprintf(".%s.tmp.", slash ? slash + 1 : target);
+    size_t plen = strlen(prefix), tlen = strlen(tag);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        const char *p = e->d_name;
+        if (strncmp(p, prefix, plen) != 0)
+            continue;
+        p += plen;
+        char *end;
+        long pid = strtol(p, &end, 10);
+        /* end: "-" tag "-" and six characters of mkstemp */
+        if (end == p || pid <= 0 || pid == (long)getpid() || *end != '-' ||
+            strncmp(end + 1, tag, tlen) != 0 || end[1 + tlen] != '-' ||
+            strlen(end + 2 + tlen) != 6)
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char *full = avk_xasprintf("%s%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(full, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid()) {
+            avk_info(1, "%s: removing a stale temporary file of process %ld", full, pid);
+            unlink(full);
+        }
+        free(full);
+    }
+    if (d)
+        closedir(d);
+    free(prefix);
+    free(dir);
+}
+
 /* Make the temporary file an output is written to before its rename. */
 int avk_tmp_create(const char *path, char **tmp)
 {
     const char *slash = strrchr(path, '/');
     size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-    char *name = avk_xasprintf("%.*s.%s.tmpXXXXXX", (int)dirlen, path,
-                               slash ? slash + 1 : path);
+    char tag[40];
+    host_tag(tag, sizeof tag);
+    remove_stale_tmp(path, tag);
+    char *name = avk_xasprintf("%.*s.%s.tmp.%ld-%s-XXXXXX", (int)dirlen, path,
+                               slash ? slash + 1 : path, (long)getpid(), tag);
     /* No signal between creating and registering: it would leave the file. */
     sigset_t block, old;
     sigemptyset(&block);
@@ -315,6 +494,39 @@ int avk_tmp_create(const char *path, char **tmp)
     return fd;
 }
 
+/* Check that an output can be written, before the work that fills it. */
+int avk_output_check(const char *path, int binary)
+{
+    if (strcmp(path, "-") == 0) {
+        if (binary && stdout_is_terminal())
+            return avk_error("refusing to write binary data to a terminal "
+                             "(redirect it, or give -o FILE)");
+        return 0;
+    }
+    char *target;
+    int kind = avk_out_target(path, &target);
+    if (kind < 0)
+        return -1;
+    int rc = 0;
+    if (kind == AVK_OUT_DIRECT) {
+        if (access(target, W_OK) != 0)
+            rc = avk_error("%s: %s", path, strerror(errno));
+    } else {
+        char *tmp;
+        int fd = avk_tmp_create(target, &tmp);
+        if (fd < 0) {
+            rc = -1;
+        } else {
+            close(fd);
+            unlink(tmp);
+            avk_tmp_unregister(tmp);
+            free(tmp);
+        }
+    }
+    free(target);
+    return rc;
+}
+
 /* Open an output that is renamed into place only when complete. */
 avk_out *avk_out_open(const char *path, int binary)
 {
@@ -322,7 +534,7 @@ avk_out *avk_out_open(const char *path, int binary)
     o->path = avk_xstrdup(path);
     o->binary = binary;
     if (strcmp(path, "-") == 0) {
-        if (binary && isatty(STDOUT_FILENO)) {
+        if (binary && stdout_is_terminal()) {
             avk_error("refusing to write binary data to a terminal "
                       "(redirect it, or give -o FILE)");
             free(o->path);
@@ -332,31 +544,62 @@ avk_out *avk_out_open(const char *path, int binary)
         o->fp = stdout;
         return o;
     }
-    int fd = avk_tmp_create(path, &o->tmp);
-    if (fd < 0) {
+    int kind = avk_out_target(path, &o->target), fd;
+    if (kind == AVK_OUT_DIRECT) {
+        /* a device, FIFO or socket: written in place (a FIFO waits here
+         * for its reader) */
+        fd = open(o->target, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            avk_error("%s: %s", path, strerror(errno));
+    } else {
+        fd = kind < 0 ? -1 : avk_tmp_create(o->target, &o->tmp);
+    }
+    if (fd < 0 || !(o->fp = fdopen(fd, "wb"))) {
+        if (fd >= 0) {
+            avk_error("%s: %s", path, strerror(errno));
+            close(fd);
+        }
+        if (o->tmp) {
+            unlink(o->tmp);
+            avk_tmp_unregister(o->tmp);
+            free(o->tmp);
+        }
+        free(o->target);
         free(o->path);
         free(o);
         return NULL;
     }
-    o->fp = fdopen(fd, "wb");
     return o;
 }
 
-/* Close the output and give it its real name. */
+/* Close the output and give it its real name (the file its symbolic links
+ * lead to); an output written in place is only closed. */
 int avk_out_commit(avk_out *o)
 {
     int rc = 0;
-    if (fflush(o->fp) != 0 || ferror(o->fp)) {
-        if (errno == EPIPE) {
+    /* errno means something only when fflush itself failed: an error
+     * flag left by an earlier write carries no errno */
+    int flushed = fflush(o->fp) == 0, flush_errno = errno;
+    if (!flushed || ferror(o->fp)) {
+        if (!flushed && flush_errno == EPIPE) {
             remove_tmp_files();
             exit(AVK_EXIT_FAIL);
         }
-        rc = avk_error("%s: write error: %s", o->path, strerror(errno));
+        rc = flushed ? avk_error("%s: write error (an earlier write failed)", avk_out_name(o->path))
+                     : avk_error("%s: write error: %s", avk_out_name(o->path),
+                                 strerror(flush_errno));
+    }
+    if (o->fp != stdout) {
+        if (fclose(o->fp) != 0 && rc == 0) {
+            if (errno == EPIPE) {
+                remove_tmp_files();
+                exit(AVK_EXIT_FAIL);
+            }
+            rc = avk_error("%s: write error: %s", o->path, strerror(errno));
+        }
     }
     if (o->tmp) {
-        if (fclose(o->fp) != 0 && rc == 0)
-            rc = avk_error("%s: write error: %s", o->path, strerror(errno));
-        if (rc == 0 && rename(o->tmp, o->path) != 0)
+        if (rc == 0 && rename(o->tmp, o->target) != 0)
             rc = avk_error("%s: cannot rename temporary file: %s", o->path,
                            strerror(errno));
         if (rc != 0)
@@ -364,6 +607,7 @@ int avk_out_commit(avk_out *o)
         avk_tmp_unregister(o->tmp);
         free(o->tmp);
     }
+    free(o->target);
     free(o->path);
     free(o);
     return rc;
@@ -374,14 +618,16 @@ void avk_out_abort(avk_out *o)
 {
     if (!o)
         return;
-    if (o->tmp) {
+    if (o->fp != stdout)
         fclose(o->fp);
+    else
+        fflush(o->fp);
+    if (o->tmp) {
         unlink(o->tmp);
         avk_tmp_unregister(o->tmp);
         free(o->tmp);
-    } else {
-        fflush(o->fp);
     }
+    free(o->target);
     free(o->path);
     free(o);
 }
@@ -407,8 +653,16 @@ FILE *avk_in_open(const char *path, int binary)
     if (strcmp(path, "-") == 0)
         return stdin;
     FILE *fp = fopen(path, binary ? "rb" : "r");
-    if (!fp)
+    if (!fp) {
         avk_error("%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+        avk_error("%s: is a directory", path);
+        fclose(fp);
+        return NULL;
+    }
     return fp;
 }
 

@@ -5,6 +5,7 @@
  * Every error stops the parse and names the byte offset.
  */
 #include "avkit/util/json.h"
+#include "avkit/util/utf8.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -62,41 +63,11 @@ void avk_json_free(avk_json *v)
     free(v);
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), 0 if it is not one
- * (overlong forms, surrogates and code points above U+10FFFF refused). */
-static int utf8_seq_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0];
-    int n;
-    unsigned cp, min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) { n = 2; cp = c & 0x1F; min = 0x80; }
-    else if (c >= 0xE0 && c <= 0xEF) { n = 3; cp = c & 0x0F; min = 0x800; }
-    else if (c >= 0xF0 && c <= 0xF4) { n = 4; cp = c & 0x07; min = 0x10000; }
-    else return 0;
-    if (end - p < n)
-        return 0;
-    for (int i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
+/* The first ill-formed byte of s[0..n) (n when it is all valid), by the
+ * one validator of util/utf8.c. */
 size_t avk_json_utf8_check(const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
-    while (p < end) {
-        int k = utf8_seq_len(p, end);
-        if (k == 0)
-            return (size_t)(p - (const unsigned char *)s);
-        p += k;
-    }
-    return n;
+    return avk_utf8_valid_prefix((const unsigned char *)s, n, 0);
 }
 
 /* Append code point cp as UTF-8. */
@@ -160,7 +131,7 @@ static int parse_string(parser *ps, char **out, size_t *outlen)
             /* copy a run of plain bytes, checking UTF-8 */
             const unsigned char *run = ps->p;
             while (ps->p < ps->end && *ps->p != '"' && *ps->p != '\\' && *ps->p >= 0x20) {
-                int n = utf8_seq_len(ps->p, ps->end);
+                size_t n = avk_utf8_sequence_length(ps->p, (size_t)(ps->end - ps->p), 0);
                 if (n == 0) {
                     avk_buf_append(&b, run, (size_t)(ps->p - run));
                     fail_at(ps, ps->p, "invalid UTF-8 in string");

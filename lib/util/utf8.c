@@ -39,6 +39,12 @@ static size_t sequence_length(const unsigned char *s, size_t n, int flags,
     return need;
 }
 
+size_t avk_utf8_sequence_length(const unsigned char *s, size_t n, int flags)
+{
+    size_t maximal;
+    return n ? sequence_length(s, n, flags, &maximal) : 0;
+}
+
 /* Scan ASCII quickly, check each multi-byte sequence by Table 3-7. */
 size_t avk_utf8_valid_prefix(const unsigned char *s, size_t n, int flags)
 {

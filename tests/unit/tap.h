@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -35,6 +36,28 @@ static void __attribute__((format(printf, 1, 2), unused)) diag(const char *fmt, 
     vprintf(fmt, ap);
     va_end(ap);
     printf("\n");
+}
+
+/* The error measure of the numeric tests: max|a - b| over max|b|, with
+ * the denominator at least min_den (rel_err: 1e-30, so an all-zero b
+ * compares absolutely). A NaN in a gives NaN, which no "< tol" passes. */
+static double __attribute__((unused)) rel_err_floor(const float *a, const float *b, int64_t n,
+                                                    double min_den)
+{
+    double e = 0, m = min_den;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d > e || d != d)
+            e = d;
+        if (fabs((double)b[i]) > m)
+            m = fabs((double)b[i]);
+    }
+    return e / m;
+}
+
+static double __attribute__((unused)) rel_err(const float *a, const float *b, int64_t n)
+{
+    return rel_err_floor(a, b, n, 1e-30);
 }
 
 /* Print the plan and exit non-zero when anything failed. */

@@ -12,17 +12,6 @@
 
 static avk_rng rng;
 
-static double rel_err(const float *a, const float *b, int64_t n)
-{
-    double e = 0, m = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        e = d > e || d != d ? d : e;
-        m = fabs((double)b[i]) > m ? fabs((double)b[i]) : m;
-    }
-    return e / (m > 1e-30 ? m : 1e-30);
-}
-
 static float *randn(int64_t n, float std)
 {
     float *p = avk_falloc(n);

@@ -213,5 +213,22 @@ int main(void)
        "bf16 conversions round to nearest even");
     uint16_t nan16 = avt_f32_to_bf16(__builtin_nanf(""));
     ok(avt_bf16_to_f32(nan16) != avt_bf16_to_f32(nan16), "bf16 keeps NaN a NaN");
+
+    /* the array forms read little-endian values at any alignment */
+    unsigned char raw[1 + 2 * 7];
+    uint16_t vals[7] = {0x3c00, 0x0001, 0xfbff, 0x7c00, 0x3f80, 0xc049, 0x8000};
+    for (int i = 0; i < 7; i++) {
+        raw[1 + 2 * i] = (unsigned char)(vals[i] & 0xff);
+        raw[2 + 2 * i] = (unsigned char)(vals[i] >> 8);
+    }
+    float h16[7], hb16[7];
+    avt_f16_to_f32_n(h16, raw + 1, 7);
+    avt_bf16_to_f32_n(hb16, raw + 1, 7);
+    int same = 1;
+    for (int i = 0; i < 7; i++)
+        same &= !memcmp(&h16[i], &(float){avt_f16_to_f32(vals[i])}, 4) &&
+                !memcmp(&hb16[i], &(float){avt_bf16_to_f32(vals[i])}, 4);
+    ok(same && h16[0] == 1.0f && hb16[4] == 1.0f,
+       "f16 and bf16 arrays convert as the single values, from an odd address");
     return done_testing();
 }

@@ -25,27 +25,6 @@ static const char *gpath(const char *name)
     return buf;
 }
 
-static double rel_err(const float *a, const float *b, int64_t n)
-{
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        num = d > num ? d : num;
-        den = fabs((double)b[i]) > den ? fabs((double)b[i]) : den;
-    }
-    return den > 0 ? num / den : num;
-}
-
-static double rel_err_floor(const float *a, const float *b, int64_t n, double floor)
-{
-    double num = 0, den = floor;
-    for (int64_t i = 0; i < n; i++) {
-        num = fmax(num, fabs((double)a[i] - b[i]));
-        den = fmax(den, fabs((double)b[i]));
-    }
-    return num / den;
-}
-
 static const float *gt(const avk_st_file *f, const char *name, int64_t *n)
 {
     const avk_st_tensor *t = avk_st_find(f, name);
@@ -67,8 +46,8 @@ int main(void)
     avk_st_file *g = avk_st_open(gpath("pass.safetensors"));
     if (!ok(wf && g, "golden pass loads"))
         return done_testing();
-    ok(v->nparam == wf->ntensors, "model has as many tensors as the PyTorch state_dict (%d, %d)",
-       v->nparam, wf->ntensors);
+    ok(v->pt->n == wf->ntensors, "model has as many tensors as the PyTorch state_dict (%d, %d)",
+       v->pt->n, wf->ntensors);
     ok(avk_vae_factor(&v->cfg) == 4 && v->cfg.norm_num_groups == 4 && v->cfg.scaling_factor == 0.5,
        "config read from the metadata");
 
@@ -103,9 +82,9 @@ int main(void)
      * (to_k.bias: softmax ignores a constant added to a whole score row) is
      * measured against a floor of 1e-3 times the largest gradient */
     double gmax = 0;
-    for (int i = 0; i < v->nparam; i++) {
+    for (int i = 0; i < v->pt->n; i++) {
         char nm[300];
-        snprintf(nm, sizeof nm, "grad.%s", v->param[i].name);
+        snprintf(nm, sizeof nm, "grad.%s", v->pt->p[i].name);
         const avk_st_tensor *t = avk_st_find(g, nm);
         for (size_t j = 0; t && j < t->nbytes / 4; j++)
             gmax = fmax(gmax, fabs(((const float *)t->data)[j]));
@@ -113,8 +92,8 @@ int main(void)
     double worst = 0;
     const char *worst_name = "";
     int missing = 0;
-    for (int i = 0; i < v->nparam; i++) {
-        const avk_vae_param *p = &v->param[i];
+    for (int i = 0; i < v->pt->n; i++) {
+        const avk_vae_param *p = &v->pt->p[i];
         char nm[300];
         snprintf(nm, sizeof nm, "grad.%s", p->name);
         const avk_st_tensor *t = avk_st_find(g, nm);
@@ -122,14 +101,14 @@ int main(void)
             missing++;
             continue;
         }
-        e = rel_err_floor(v->grads + p->offset, t->data, p->numel, 1e-3 * gmax);
+        e = rel_err_floor(v->pt->g + p->offset, t->data, p->numel, 1e-3 * gmax);
         if (e > worst) {
             worst = e;
             worst_name = p->name;
         }
     }
-    ok(missing == 0, "golden has a gradient for each of the %d parameters", v->nparam);
-    ok(worst < TOL, "all %d parameter gradients match PyTorch: worst rel err %.2e (%s)", v->nparam,
+    ok(missing == 0, "golden has a gradient for each of the %d parameters", v->pt->n);
+    ok(worst < TOL, "all %d parameter gradients match PyTorch: worst rel err %.2e (%s)", v->pt->n,
        worst, worst_name);
 
     /* inference paths */

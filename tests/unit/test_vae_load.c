@@ -40,10 +40,10 @@ static int write_variant(const avk_vae *v, const char *path, int what, const cha
         avk_st_writer_meta(w, "config", cfg);
     uint16_t *half = NULL;
     if (what == AS_F16) {
-        half = malloc((size_t)v->nparams * 2);
-        for (int64_t i = 0; i < v->nparams; i++) {
+        half = malloc((size_t)v->pt->total * 2);
+        for (int64_t i = 0; i < v->pt->total; i++) {
             /* exact for values that are multiples of 2^-10 in [-2, 2] */
-            float f = v->params[i];
+            float f = v->pt->w[i];
             uint16_t s = f < 0 ? 0x8000 : 0;
             float a = fabsf(f);
             uint16_t h = 0;
@@ -55,8 +55,8 @@ static int write_variant(const avk_vae *v, const char *path, int what, const cha
             half[i] = s | h;
         }
     }
-    for (int i = 0; i < v->nparam; i++) {
-        const avk_vae_param *p = &v->param[i];
+    for (int i = 0; i < v->pt->n; i++) {
+        const avk_vae_param *p = &v->pt->p[i];
         int match = target && strcmp(p->name, target) == 0;
         if (what == DROP && match)
             continue;
@@ -72,7 +72,7 @@ static int write_variant(const avk_vae *v, const char *path, int what, const cha
         if (what == AS_F16)
             avk_st_writer_add(w, name, AVT_F16, p->ndim, shape, half + p->offset);
         else
-            avk_st_writer_add(w, name, AVT_F32, p->ndim, shape, v->params + p->offset);
+            avk_st_writer_add(w, name, AVT_F32, p->ndim, shape, v->pt->w + p->offset);
     }
     float one = 1;
     int64_t s1[1] = {1};
@@ -98,14 +98,14 @@ int main(void)
     avk_vae *v2 = avk_vae_new(&c), *v3 = avk_vae_new(&c);
     avk_vae_init(v2, 42);
     avk_vae_init(v3, 43);
-    ok(memcmp(v->params, v2->params, v->nparams * 4) == 0, "same seed, same initial weights");
-    ok(memcmp(v->params, v3->params, v->nparams * 4) != 0, "another seed, other weights");
+    ok(memcmp(v->pt->w, v2->pt->w, v->pt->total * 4) == 0, "same seed, same initial weights");
+    ok(memcmp(v->pt->w, v3->pt->w, v->pt->total * 4) != 0, "another seed, other weights");
     const avk_vae_param *pn = avk_vae_find(v, "encoder.conv_norm_out.weight");
     const avk_vae_param *pc = avk_vae_find(v, "encoder.conv_in.weight");
     double mx = 0;
     for (int64_t i = 0; i < pc->numel; i++)
-        mx = fmax(mx, fabs(v->params[pc->offset + i]));
-    ok(pn && v->params[pn->offset] == 1.0f && pc && mx <= 1 / sqrt(27.0) && mx > 0.5 / sqrt(27.0),
+        mx = fmax(mx, fabs(v->pt->w[pc->offset + i]));
+    ok(pn && v->pt->w[pn->offset] == 1.0f && pc && mx <= 1 / sqrt(27.0) && mx > 0.5 / sqrt(27.0),
        "norms start at 1, convs uniform in +-1/sqrt(fan_in) (max %.4f)", mx);
     avk_vae_free(v2);
     avk_vae_free(v3);
@@ -115,7 +115,7 @@ int main(void)
     const char *meta[] = {"step", "7"};
     ok(avk_vae_save(v, path, 1, meta) == 0, "save");
     avk_vae *r = avk_vae_load(path, NULL);
-    ok(r && r->nparams == v->nparams && memcmp(r->params, v->params, v->nparams * 4) == 0,
+    ok(r && r->pt->total == v->pt->total && memcmp(r->pt->w, v->pt->w, v->pt->total * 4) == 0,
        "load gives the saved weights bit for bit");
     /* compared as JSON: memcmp would read the struct's padding bytes */
     char *saved_cfg = r ? avk_vae_config_json(&r->cfg) : NULL;
@@ -154,8 +154,8 @@ int main(void)
     avk_vae_free(r);
     /* NaN and Inf */
     const avk_vae_param *pq = avk_vae_find(v, "decoder.mid_block.attentions.0.to_v.weight");
-    float keep = v->params[pq->offset + 5];
-    v->params[pq->offset + 5] = NAN;
+    float keep = v->pt->w[pq->offset + 5];
+    v->pt->w[pq->offset + 5] = NAN;
     ok(avk_vae_check_finite(v, "model") < 0 &&
        strstr(avk_errmsg(), "\"decoder.mid_block.attentions.0.to_v.weight\": NaN at element 5"),
        "NaN in memory found by name: %s", avk_errmsg());
@@ -164,11 +164,11 @@ int main(void)
     r = avk_vae_load(path, NULL);
     ok(!r && strstr(avk_errmsg(), "\"decoder.mid_block.attentions.0.to_v.weight\": NaN at element 5"),
        "NaN in a checkpoint named: %s", avk_errmsg());
-    v->params[pq->offset + 5] = -INFINITY;
+    v->pt->w[pq->offset + 5] = -INFINITY;
     write_variant(v, path, KEEP, NULL, cfg, NULL);
     r = avk_vae_load(path, NULL);
     ok(!r && strstr(avk_errmsg(), "to_v.weight\": Inf at element 5"), "Inf named: %s", avk_errmsg());
-    v->params[pq->offset + 5] = keep;
+    v->pt->w[pq->offset + 5] = keep;
 
     /* unsupported configs */
     struct { const char *from, *to, *expect; } bad[] = {
@@ -202,7 +202,7 @@ int main(void)
     fputs(cfg, fp);
     fclose(fp);
     r = avk_vae_load(path, cpath);
-    ok(r && memcmp(r->params, v->params, v->nparams * 4) == 0,
+    ok(r && memcmp(r->pt->w, v->pt->w, v->pt->total * 4) == 0,
        "config.json + old attention names (query, not to_q) load");
     avk_vae_free(r);
     r = avk_vae_load(path, NULL);
@@ -222,15 +222,15 @@ int main(void)
        "config inferred from the tensor shapes (2 blocks, 16 latent channels)");
     avk_vae_free(r);
     /* F16: round the weights to values F16 holds exactly, then compare */
-    for (int64_t i = 0; i < v32->nparams; i++)
-        v32->params[i] = roundf(v32->params[i] * 1024) / 1024;
+    for (int64_t i = 0; i < v32->pt->total; i++)
+        v32->pt->w[i] = roundf(v32->pt->w[i] * 1024) / 1024;
     snprintf(path, sizeof path, "%s/f16.safetensors", dir);
     write_variant(v32, path, AS_F16, NULL, NULL, NULL);
     r = avk_vae_load(path, NULL);
-    int same = r && r->nparams == v32->nparams;
-    for (int64_t i = 0; same && i < v32->nparams; i++)
-        if (r->params[i] != v32->params[i]) {
-            diag("element %lld: %g vs %g", (long long)i, r->params[i], v32->params[i]);
+    int same = r && r->pt->total == v32->pt->total;
+    for (int64_t i = 0; same && i < v32->pt->total; i++)
+        if (r->pt->w[i] != v32->pt->w[i]) {
+            diag("element %lld: %g vs %g", (long long)i, r->pt->w[i], v32->pt->w[i]);
             same = 0;
         }
     ok(same, "F16 weights load exactly");

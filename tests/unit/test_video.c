@@ -271,13 +271,13 @@ int main(void)
 
     /* The analysis scaler, on an H.264 video (4:2:0, limited range). */
     for (int k = 0; k < 2; k++) {
-        int width = k ? 37 : 96, same = 0;
-        int worst = check_bilinear(first, width, &same);
+        int width = k ? 37 : 96, split_same = 0;
+        int worst = check_bilinear(first, width, &split_same);
         if (!ok(worst >= 0 && worst <= 1,
                 "bilinear shrinking to %d px wide follows the rule (largest difference %d)",
                 width, worst))
             diag("%s", worst < 0 ? avk_errmsg() : "");
-        ok(same, "read_decoded + convert give the bytes of read at %d px wide", width);
+        ok(split_same, "read_decoded + convert give the bytes of read at %d px wide", width);
     }
     free(paths);
     return done_testing();

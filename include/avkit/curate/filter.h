@@ -170,6 +170,7 @@ int avk_filter_parse_scores(const char *list, unsigned *bits);
 
 typedef struct avk_filter_result {
     int    readable;          /* 0: the video could not be decoded */
+    int    bad_range;         /* 1: the frame range is not in the video */
     long   nframes;           /* frames decoded */
     double static_frac;
     double motion;            /* mean over pairs of the top-5% flow magnitude */
@@ -185,7 +186,9 @@ typedef struct avk_filter_result {
 /* Decode frames [start, end) of `video` once and compute every requested
  * score, then apply the rules. A video that cannot be opened or decoded
  * gives readable = 0, keep = 0, reason "unreadable" and returns -1 with
- * the error set; otherwise 0. */
+ * the error set. A range that runs past the video's last frame (as the
+ * container counts them) returns -1 with bad_range = 1 and the error set,
+ * before anything is decoded; otherwise 0. */
 int avk_filter_clip(const char *video, long start, long end, double fps,
                     const avk_filter_opts *o, avk_filter_result *r);
 

@@ -2,6 +2,10 @@
  * (mpirun sets OMPI_COMM_WORLD_SIZE; others PMI_SIZE or PMIX_RANK), and a
  * plain single process otherwise, which never initializes MPI (a singleton
  * MPI_Init costs about 0.4 s).
+ *
+ * These process-wide calls work on the world communicator; comm.h has the
+ * communicators and their collectives, items.h the helper that deals work
+ * over ranks and gathers it in input order.
  */
 #ifndef AVKIT_DIST_H
 #define AVKIT_DIST_H
@@ -9,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "avkit/util/common.h"
+#include "avkit/dist/comm.h"
+#include "avkit/dist/items.h"
 
 /* Initialize MPI if launched under a launcher; safe to call twice.
  * Returns 0 or -1 (error set). */

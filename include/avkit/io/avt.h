@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "avkit/io/dtype.h"
+
 #define AVT_MAX_DIMS 8
 #define AVT_VERSION  1
 
@@ -54,15 +56,10 @@ typedef struct avt_record {
 } avt_record;
 
 /* CRC-32 as zlib's crc32() computes it (start with 0, chain by passing
- * the previous value), hardware-folded where the CPU allows. */
+ * the previous value); libdeflate computes it. */
 uint32_t avt_crc32(uint32_t crc, const void *buf, size_t len);
 
-/* IEEE half and bfloat16 conversions (round to nearest even; NaN stays
- * NaN, overflow becomes infinity). */
-float    avt_f16_to_f32(uint16_t h);
-uint16_t avt_f32_to_f16(float f);
-float    avt_bf16_to_f32(uint16_t h);
-uint16_t avt_f32_to_bf16(float f);
+/* IEEE half and bfloat16 conversions: avkit/io/dtype.h (included above). */
 /* Convert n elements of `dtype` at src to doubles (exact for every dtype
  * but i64/u64 beyond 2^53). */
 void avt_to_f64(int dtype, const void *src, double *dst, size_t n);

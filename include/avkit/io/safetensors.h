@@ -6,6 +6,7 @@
 #define AVKIT_SAFETENSORS_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include "avkit/io/avt.h"   /* dtype codes are shared with the tensor stream */
 
@@ -60,5 +61,9 @@ void avk_st_writer_add(avk_st_writer *w, const char *name, int dtype, int ndim,
 /* 0 or -1; frees w in both cases. */
 int avk_st_writer_write(avk_st_writer *w, const char *path);
 void avk_st_writer_free(avk_st_writer *w);
+/* Write the whole file image to an open stream (no temporary file, no
+ * rename, no flush: the caller owns fp); `path` names it in errors. 0 or
+ * -1; frees w in both cases. */
+int avk_st_writer_write_fp(avk_st_writer *w, FILE *fp, const char *path);
 
 #endif

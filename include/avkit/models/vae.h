@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "avkit/nn/params.h"
 
 #define AVK_VAE_MAX_BLOCKS 6
 
@@ -59,22 +60,16 @@ int avk_vae_factor(const avk_vae_config *c);
 
 /* ---- the model ------------------------------------------------------- */
 
-typedef struct avk_vae_param {
-    char   *name;            /* diffusers name, e.g. "encoder.conv_in.weight" */
-    int     ndim;
-    int64_t shape[4];
-    int64_t offset, numel;   /* into avk_vae.params */
-} avk_vae_param;
+/* A parameter of the table (params.h): name (diffusers'), shape, offset. */
+typedef avk_param avk_vae_param;
 
 typedef struct avk_vae_net avk_vae_net;   /* module table (private) */
 
 typedef struct avk_vae {
     avk_vae_config cfg;
-    int            nparam;
-    avk_vae_param *param;    /* in diffusers state_dict order */
-    int64_t        nparams;  /* total floats */
-    float         *params;   /* one flat buffer */
-    float         *grads;    /* NULL until avk_vae_grads() */
+    avk_params    *pt;       /* the parameters in diffusers state_dict order:
+                              * pt->n tensors pt->p[], weights pt->w, gradients
+                              * pt->g (NULL until avk_vae_grads), pt->total floats */
     avk_vae_net   *net;
 } avk_vae;
 
@@ -101,9 +96,15 @@ const avk_vae_param *avk_vae_find(const avk_vae *v, const char *name);
  * it; unexpected extra tensors are an error too unless their names start
  * with "loss." (diffusers' discriminator). NULL on failure. */
 avk_vae *avk_vae_load(const char *path, const char *config_path);
+/* The same, but without config_path a file with no "config" metadata is
+ * an error (no configuration guessed from the shapes: a guess can get
+ * norm_num_groups wrong and change every output silently). */
+avk_vae *avk_vae_load_strict(const char *path, const char *config_path);
 /* Write the weights (F32, diffusers names) with metadata "format": "pt",
  * "config": JSON, plus nmeta extra key/value pairs; temp file + rename. */
 int avk_vae_save(const avk_vae *v, const char *path, int nmeta, const char *const *meta);
+/* The metadata of a weights file: "format": "pt", "config": JSON. */
+void avk_vae_save_meta(const avk_vae *v, avk_st_writer *w);
 /* Check every weight is finite; -1 with an error naming the tensor and
  * the element index. `what` names the source. */
 int avk_vae_check_finite(const avk_vae *v, const char *what);
@@ -127,7 +128,7 @@ int avk_vae_decode(avk_vae *v, const float *z, int B, int h, int w, float *out);
  *   rec = decode(z)
  *   loss = L1(rec, x) + MSE(rec, x) + kl_weight * KL(mean, logvar) / B
  * (L1 and MSE are means over every element; KL is the sum over the
- * latent, averaged over the batch). Gradients are ADDED to v->grads
+ * latent, averaged over the batch). Gradients are ADDED to v->pt->g
  * (allocated if needed). eps [B, latent, h, w] is the caller's normal
  * noise (NULL: z = mean, no sampling). Any of the outputs may be NULL:
  * mean/logvar [B, L, h, w], rec [B, out_channels, H, W], dx (added into,

@@ -1,6 +1,7 @@
 /* Training the VAE (av-train --model vae): a pool of decoded frames and
- * seeded random crops from it, one optimizer step, the optimizer
- * checkpoint, the latent scale, and the reconstruction PSNR.
+ * seeded random crops from it, the VAE as a trainer task (the loop, the
+ * optimizer and the checkpoints are the trainer's, trainer.h), the latent
+ * scale, and the reconstruction PSNR.
  */
 #ifndef AVKIT_VAE_TRAIN_H
 #define AVKIT_VAE_TRAIN_H
@@ -8,6 +9,7 @@
 #include <stdint.h>
 #include "avkit/nn/tensor.h"
 #include "avkit/nn/ops.h"
+#include "avkit/nn/trainer.h"
 #include "avkit/models/vae.h"
 
 /* Frames in memory, RGB24, each with its own size. */
@@ -37,29 +39,6 @@ int avk_frame_pool_min_side(const avk_frame_pool *p);
 void avk_rgb_to_planar(float *x, const uint8_t *rgb, int w, int h);
 void avk_planar_to_rgb(uint8_t *rgb, const float *x, int w, int h);
 
-/* The AdamW state of a VAE: first and second moments over the flat
- * parameter buffer, and the number of steps taken. */
-typedef struct avk_vae_optim {
-    float  *m, *v;
-    int64_t step;
-} avk_vae_optim;
-
-void avk_vae_optim_init(avk_vae_optim *o, const avk_vae *vae);
-void avk_vae_optim_free(avk_vae_optim *o);
-/* The optimizer file that goes with a checkpoint: "X.safetensors" ->
- * "X.optim.safetensors", any other name gets ".optim" appended. */
-char *avk_vae_optim_path(const char *ckpt);
-/* Write / read the optimizer state: tensors "exp_avg.NAME" and
- * "exp_avg_sq.NAME" (F32, torch.optim.AdamW's names) for every parameter,
- * metadata "step" plus nmeta pairs. Reading checks every name and shape. */
-int avk_vae_optim_save(const avk_vae_optim *o, const avk_vae *vae, const char *path, int nmeta,
-                       const char *const *meta);
-int avk_vae_optim_load(avk_vae_optim *o, const avk_vae *vae, const char *path);
-
-/* Per-step random numbers: a generator seeded from (seed, step) alone, so
- * a resumed run draws what an uninterrupted one would. */
-void avk_train_step_rng(avk_rng *r, uint64_t seed, int64_t step);
-
 /* The latent scale: 1 / (standard deviation of the latent means) over the
  * B frames of x [B, 3, S, S]; diffusers' scaling_factor convention. */
 double avk_vae_measure_scale(avk_vae *v, const float *x, int B, int S);
@@ -69,5 +48,25 @@ double avk_vae_measure_scale(avk_vae *v, const float *x, int B, int S);
  * rounded to 8 bits; returns PSNR = 10 log10(255^2 / MSE) over all pixels
  * of all frames (-1 with error set on failure). */
 double avk_vae_psnr(avk_vae *v, const avk_frame_pool *p);
+
+/* The VAE as a trainer task (trainer.h): each step draws B random S x S
+ * crops (augmented when asked) and the latent noise from the step's
+ * generator, and runs avk_vae_train_step; before each checkpoint the
+ * latent scale is measured on 16 fixed crops (seeded by the run's seed)
+ * and stored as the config's scaling_factor. */
+typedef struct avk_vae_task {
+    avk_vae              *vae;
+    const avk_frame_pool *pool;
+    int                   batch, crop, augment;
+    double                kl_weight;
+    float                *x, *eps;   /* this step's batch and noise */
+    avk_train_task       *task;      /* the task running it (for its note) */
+} avk_vae_task;
+
+/* Set up vt and the task t that runs it (t->params is the VAE's table). */
+void avk_vae_task_init(avk_vae_task *vt, avk_train_task *t, avk_vae *v,
+                       const avk_frame_pool *pool, int batch, int crop, int augment,
+                       double kl_weight);
+void avk_vae_task_free(avk_vae_task *vt);
 
 #endif

@@ -36,11 +36,44 @@
  *
  * Backends
  * --------
- * This header is the backend interface. The CPU backend (lib/nn/ops_*.c) is
- * always built; all pointers are host memory. A CUDA backend (a later
- * issue, built with `make CUDA=1`, sources under lib/cuda/) implements the
- * same function set on device pointers (cuBLAS for the GEMMs, own kernels
- * for the rest) behind the same names, so models are written once.
+ * Every operator here runs on the CPU backend (lib/nn/), and the same set
+ * is reached through a backend table, `avk_backend` (at the end of this
+ * header): the backend's name, its memory functions (alloc, free, copy to
+ * and from the host, copy inside it, zero, fill, sync) and one pointer per
+ * operator, with the signature and meaning of the CPU function of the same
+ * name. The CPU table's entries ARE the unsuffixed functions of this header
+ * (avk_backend_cpu()->linear_fwd == avk_linear_fwd), so CPU code may call
+ * either and gets the same bits.
+ *
+ * - A model holds the table it was built for (the VAE: vae_net.c's `be`)
+ *   and reaches tensor memory only through it: buffers from be->alloc,
+ *   copies with be->copy / to_device / to_host, zeroing with be->zero,
+ *   arithmetic with the operator entries, never a loop or memcpy of its
+ *   own. So the same model code runs on any backend.
+ * - Tensor pointers handed to a table's entries are that backend's memory
+ *   (from its alloc; host memory for the CPU). Everything else is host
+ *   data: shapes, scalars, the descriptors (avk_conv2d, avk_attn and its
+ *   kv_len, avk_patch, avk_adamw), the pointer arrays of the gradient-norm
+ *   functions. Values returned (losses, norms, the first non-finite index,
+ *   embedding errors) come back to the host, so a device backend waits for
+ *   its queued work before returning them.
+ * - Entries run in the order they are called (a device backend queues them
+ *   on one stream); to_host and sync wait for what is queued.
+ * - Host-side helpers are not in the table: the descriptor makers and
+ *   checks, avk_rope_grid_positions and avk_rope3d_table (build on the
+ *   host, upload with to_device), avk_adamw_defaults, and every `_ref`
+ *   function: the references are CPU code over host memory, the thing a
+ *   device test compares with.
+ * - Several backends live in one process: each table is a separate static
+ *   object, nothing global selects one, and avk_backend_find("cpu" or
+ *   "cuda") returns either. A CUDA operator test allocates on "cuda",
+ *   uploads its host inputs, runs the entry, downloads the output and
+ *   compares it with avk_OP_fwd_ref on the same host inputs, in one run.
+ * - The CUDA backend (a later issue) lives in lib/cuda/ (.cu files), built with
+ *   `make CUDA=1` (which fails with a clear message until those sources
+ *   exist) and defining AVK_HAVE_CUDA and avk_backend_cuda(); without it,
+ *   avk_backend_find("cuda") returns NULL with an error saying that the
+ *   library was built without CUDA.
  */
 #ifndef AVKIT_OPS_H
 #define AVKIT_OPS_H
@@ -319,6 +352,33 @@ void avk_avgpool_bwd(float *dx, const float *dy, int64_t BC, int H, int W, int f
 void avk_avgpool_fwd_ref(float *y, const float *x, int64_t BC, int H, int W, int f);
 void avk_avgpool_bwd_ref(float *dx, const float *dy, int64_t BC, int H, int W, int f);
 
+/* ---- clamp (ops_clamp.c) ------------------------------------------- */
+
+/* y = min(max(x, lo), hi), as torch.clamp; y may alias x. The backward
+ * passes dy where lo <= x <= hi and adds nothing elsewhere (dx keeps its
+ * bits there). On a bound itself this is PyTorch's subgradient 1 up to
+ * 2.14, which the VAE has always used; PyTorch 2.15 gives 0 there. */
+void avk_clamp_fwd(float *y, const float *x, int64_t n, float lo, float hi);
+void avk_clamp_bwd(float *dx, const float *dy, const float *x, int64_t n, float lo, float hi);
+void avk_clamp_fwd_ref(float *y, const float *x, int64_t n, float lo, float hi);
+void avk_clamp_bwd_ref(float *dx, const float *dy, const float *x, int64_t n, float lo, float hi);
+
+/* ---- channel split (ops_split.c) ------------------------------------- */
+
+/* x [B, Ca + Cb, S] into a [B, Ca, S] (the first Ca channels of each
+ * sample) and b [B, Cb, S] (the rest), as torch.split(x, [Ca, Cb], 1);
+ * either output may be NULL. Backward: dx[:, :Ca] += da, dx[:, Ca:] += db
+ * (a NULL gradient adds nothing). A copy: fast and reference agree
+ * bitwise. */
+void avk_split_channels_fwd(float *a, float *b, const float *x, int64_t B, int64_t Ca,
+                            int64_t Cb, int64_t S);
+void avk_split_channels_bwd(float *dx, const float *da, const float *db, int64_t B, int64_t Ca,
+                            int64_t Cb, int64_t S);
+void avk_split_channels_fwd_ref(float *a, float *b, const float *x, int64_t B, int64_t Ca,
+                                int64_t Cb, int64_t S);
+void avk_split_channels_bwd_ref(float *dx, const float *da, const float *db, int64_t B,
+                                int64_t Ca, int64_t Cb, int64_t S);
+
 /* ---- losses (ops_loss.c) --------------------------------------------- */
 
 /* Each returns the loss value (accumulated in double) and, when grad is
@@ -367,5 +427,97 @@ double avk_grad_global_norm(float *const *grads, const int64_t *ns, int count);
  * scale every gradient by max_norm / (norm + 1e-6). Returns the norm
  * before clipping. */
 double avk_grad_clip(float *const *grads, const int64_t *ns, int count, double max_norm);
+
+/* ---- the backend table (backend.c) ----------------------------------- */
+
+/* One entry per operator, typed as the CPU function of the same name. */
+#define AVK_BACKEND_OP(op) __typeof__(avk_##op) *op
+
+/* A backend: its memory functions and its operators (see "Backends" at
+ * the top). After `name`, every member is a function pointer, and every
+ * one is set in a backend's table (tests/unit/test_backend.c walks them);
+ * add an operator here, in the CPU table (backend_cpu.c) and in every
+ * other backend together. */
+typedef struct avk_backend {
+    const char *name;                       /* "cpu", "cuda" */
+
+    /* memory of this backend */
+    void *(*alloc)(size_t bytes);           /* 64-byte aligned; NULL (error set) when out of memory */
+    void (*free)(void *p);                  /* NULL is a no-op */
+    void (*to_device)(void *dst, const void *host_src, size_t bytes);
+    void (*to_host)(void *host_dst, const void *src, size_t bytes);
+    void (*copy)(void *dst, const void *src, size_t bytes);   /* within the backend, no overlap */
+    void (*zero)(void *p, size_t bytes);
+    void (*fill)(float *p, int64_t n, float value);
+    void (*sync)(void);                     /* wait for the queued work */
+
+    /* elementwise helpers and permutations (tensor.h) */
+    AVK_BACKEND_OP(add_inplace);
+    AVK_BACKEND_OP(add);
+    AVK_BACKEND_OP(axpy);
+    AVK_BACKEND_OP(scale);
+    AVK_BACKEND_OP(sumsq);
+    AVK_BACKEND_OP(find_nonfinite);
+    AVK_BACKEND_OP(permute);
+    AVK_BACKEND_OP(permute_acc);
+
+    /* operators (this header) */
+    AVK_BACKEND_OP(gemm);
+    AVK_BACKEND_OP(linear_fwd);
+    AVK_BACKEND_OP(linear_bwd);
+    AVK_BACKEND_OP(embedding_fwd);
+    AVK_BACKEND_OP(embedding_bwd);
+    AVK_BACKEND_OP(conv2d_fwd);
+    AVK_BACKEND_OP(conv2d_bwd);
+    AVK_BACKEND_OP(groupnorm_fwd);
+    AVK_BACKEND_OP(groupnorm_bwd);
+    AVK_BACKEND_OP(layernorm_fwd);
+    AVK_BACKEND_OP(layernorm_bwd);
+    AVK_BACKEND_OP(rmsnorm_fwd);
+    AVK_BACKEND_OP(rmsnorm_bwd);
+    AVK_BACKEND_OP(silu_fwd);
+    AVK_BACKEND_OP(silu_bwd);
+    AVK_BACKEND_OP(gelu_fwd);
+    AVK_BACKEND_OP(gelu_bwd);
+    AVK_BACKEND_OP(softmax_fwd);
+    AVK_BACKEND_OP(softmax_bwd);
+    AVK_BACKEND_OP(attention_fwd);
+    AVK_BACKEND_OP(attention_bwd);
+    AVK_BACKEND_OP(modulate_fwd);
+    AVK_BACKEND_OP(modulate_bwd);
+    AVK_BACKEND_OP(gated_residual_fwd);
+    AVK_BACKEND_OP(gated_residual_bwd);
+    AVK_BACKEND_OP(timestep_embed);
+    AVK_BACKEND_OP(rope_fwd);
+    AVK_BACKEND_OP(rope_bwd);
+    AVK_BACKEND_OP(patchify_fwd);
+    AVK_BACKEND_OP(patchify_bwd);
+    AVK_BACKEND_OP(unpatchify_fwd);
+    AVK_BACKEND_OP(unpatchify_bwd);
+    AVK_BACKEND_OP(upsample_nearest_fwd);
+    AVK_BACKEND_OP(upsample_nearest_bwd);
+    AVK_BACKEND_OP(avgpool_fwd);
+    AVK_BACKEND_OP(avgpool_bwd);
+    AVK_BACKEND_OP(clamp_fwd);
+    AVK_BACKEND_OP(clamp_bwd);
+    AVK_BACKEND_OP(split_channels_fwd);
+    AVK_BACKEND_OP(split_channels_bwd);
+    AVK_BACKEND_OP(mse_loss);
+    AVK_BACKEND_OP(l1_loss);
+    AVK_BACKEND_OP(kl_gaussian_loss);
+    AVK_BACKEND_OP(gaussian_sample_fwd);
+    AVK_BACKEND_OP(gaussian_sample_bwd);
+    AVK_BACKEND_OP(adamw_step);
+    AVK_BACKEND_OP(grad_global_norm);
+    AVK_BACKEND_OP(grad_clip);
+} avk_backend;
+
+/* The CPU backend: always built; its entries are the functions above. */
+const avk_backend *avk_backend_cpu(void);
+/* A backend by name ("cpu", "cuda"); NULL with the error set when the name
+ * is unknown or that backend is not built into this library. */
+const avk_backend *avk_backend_find(const char *name);
+/* The names of the backends built in, comma-separated ("cpu"). */
+const char *avk_backend_names(void);
 
 #endif

@@ -54,12 +54,17 @@ void avk_info(int level, const char *fmt, ...) AVK_PRINTF(2, 3);
 
 /* Set the program name, ignore SIGPIPE (a closed pipe becomes EPIPE, which
  * the output helpers turn into a quiet exit 1), and clean temp files on
- * SIGINT/SIGTERM. Call first in main(). */
+ * SIGINT/SIGTERM, and make a standard output that cannot be flushed at
+ * exit an error (exit 1). Call first in main(). */
 void avk_tool_init(const char *name);
 /* Print "prog (avkit) VERSION" on stdout and exit 0 (for --version). */
 void avk_print_version(void) __attribute__((noreturn));
 /* "prog: msg\nTry 'prog --help'." on stderr, exit 2. */
 void avk_usage_error(const char *fmt, ...) AVK_PRINTF(1, 2) __attribute__((noreturn));
+
+/* "Try 'prog --help' for more information." on stderr, exit 2: for
+ * getopt's '?' (getopt has already said what was wrong). */
+void avk_usage_try(void) __attribute__((noreturn));
 
 /* Parse numbers from option arguments; exit 2 with a clear message naming
  * the option when the text is not a number in [lo, hi]. */
@@ -73,11 +78,17 @@ int avk_progress_enabled(void);
 
 /* An output that appears under its real name only when complete: written to
  * a temporary file in the same directory, renamed by avk_out_commit().
- * "-" is stdout. A binary output refuses a terminal. */
+ * A symbolic link is followed: the file it leads to is replaced and the
+ * link stays. Something that is not a regular file (a device such as
+ * /dev/null, a FIFO, a socket) is written in place, without a rename.
+ * "-" is stdout. A binary output refuses a terminal (under mpirun, only
+ * the rank's controlling terminal counts: Open MPI forwards a rank's stdout
+ * through a pseudo-terminal of its own). */
 typedef struct avk_out {
     FILE *fp;
     char *path;     /* the real name ("-" for stdout) */
-    char *tmp;      /* temporary name, NULL for stdout */
+    char *tmp;      /* temporary name, NULL for stdout or an output in place */
+    char *target;   /* the file renamed onto or written (links followed) */
     int   binary;
 } avk_out;
 
@@ -89,10 +100,28 @@ avk_out *avk_out_open(const char *path, int binary);
 int avk_out_commit(avk_out *o);
 /* Remove the temporary file and free `o`. */
 void avk_out_abort(avk_out *o);
-/* Create an empty temporary file "DIR/.NAME.tmpXXXXXX" next to `path`,
- * with the umask's permissions, registered for removal on a fatal exit.
- * Returns its descriptor and stores the malloc'ed name in *tmp; -1 with
- * the error set on failure. Rename it over `path` when complete. */
+/* Check, before the work starts, that `path` can be written as avk_out_open
+ * would (its directory exists and takes a new file, a device is writable,
+ * a binary stdout is not a terminal), so that a long run does not end in
+ * "cannot create". Creates and removes a temporary file. 0, or -1 with
+ * the error set. */
+int avk_output_check(const char *path, int binary);
+/* "standard output" for "-", else path: how messages name an output. */
+const char *avk_out_name(const char *path);
+
+/* Where an output named `path` goes. AVK_OUT_REPLACE: *target is path with
+ * symbolic links followed; create the temporary file beside it and rename
+ * onto it. AVK_OUT_DIRECT: *target names an existing device, FIFO or
+ * socket, to be opened and written in place. -1 with the error set (a
+ * directory). *target is malloc'ed (NULL on error). */
+enum { AVK_OUT_REPLACE = 0, AVK_OUT_DIRECT = 1 };
+int avk_out_target(const char *path, char **target);
+/* Create an empty temporary file "DIR/.NAME.tmp.PID-HOST-XXXXXX" next to
+ * `path`, with the umask's permissions, registered for removal on a fatal
+ * exit. Temporary files of the same name left by a process of this host
+ * that no longer exists (killed with SIGKILL) are removed first. Returns
+ * its descriptor and stores the malloc'ed name in *tmp; -1 with the error
+ * set on failure. Rename it over `path` when complete. */
 int avk_tmp_create(const char *path, char **tmp);
 /* Register / unregister a temp path to delete on fatal exit or signal. */
 void avk_tmp_register(const char *path);

@@ -11,6 +11,11 @@
 /* Flags for the functions below. */
 enum { AVK_UTF8_NO_NUL = 1 };   /* treat U+0000 as invalid (C strings) */
 
+/* Length (1..4) of the well-formed sequence that starts s[0..n), n >= 1;
+ * 0 when it is ill-formed or cut short. The one UTF-8 validator of
+ * avkit: the JSON reader and the functions below use it. */
+size_t avk_utf8_sequence_length(const unsigned char *s, size_t n, int flags);
+
 /* Length of the longest well-formed prefix of s[0..n): n when the whole
  * text is valid, else the byte offset of the first invalid byte. */
 size_t avk_utf8_valid_prefix(const unsigned char *s, size_t n, int flags);

@@ -1,5 +1,7 @@
-/* Half (IEEE binary16) and bfloat16 conversions, and widening of any
- * tensor element type to double (for summaries and comparisons). */
+/* Half (IEEE binary16) and bfloat16 conversions (avkit/io/dtype.h), and
+ * widening of any tensor element type to double (for summaries and
+ * comparisons). */
+#include "avkit/io/dtype.h"
 #include "avkit/io/avt.h"
 
 #include <string.h>
@@ -78,6 +80,26 @@ uint16_t avt_f32_to_bf16(float f)
         return (uint16_t)((u >> 16) | 0x40);
     u += 0x7fff + ((u >> 16) & 1);
     return (uint16_t)(u >> 16);
+}
+
+/* A little-endian 16-bit value at p, whatever its alignment. */
+static uint16_t le16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+void avt_f16_to_f32_n(float *dst, const void *src, size_t n)
+{
+    const unsigned char *p = src;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = avt_f16_to_f32(le16(p + 2 * i));
+}
+
+void avt_bf16_to_f32_n(float *dst, const void *src, size_t n)
+{
+    const unsigned char *p = src;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = avt_bf16_to_f32(le16(p + 2 * i));
 }
 
 /* Widen n elements to double. */

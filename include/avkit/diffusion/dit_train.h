@@ -1,0 +1,43 @@
+/* Training the video DiT on the latent dataset with the rectified-flow
+ * objective: the loop behind `av-train --model dit`. Batches of one latent
+ * shape; per global sample, t (logit-normal, shifted) and the noise come
+ * from (seed, step, sample index); captions drop to the empty caption with
+ * a set probability; AdamW with fp32 master weights and weight decay on
+ * matrices only, linear warmup then cosine (to lr/10) or constant,
+ * gradient clipping, an EMA of the weights; checkpoints (weights, and
+ * beside them the optimizer moments, the EMA and the step) written
+ * atomically; resume continues the same sequence of batches and draws. */
+#ifndef AVKIT_DIFFUSION_DIT_TRAIN_H
+#define AVKIT_DIFFUSION_DIT_TRAIN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct avk_dit_train_opts {
+    const char *out;            /* checkpoint (and OUT minus .safetensors + .optim.safetensors) */
+    const char *config;         /* JSON config of a new model, or NULL */
+    const char *init;           /* start from these weights, or NULL */
+    const char *resume;         /* continue from this checkpoint, or NULL */
+    const char *val;            /* held-out latent stream, or NULL */
+    const char *log;            /* CSV of every step, or NULL */
+    char **inputs;
+    int ninputs;
+    long steps, batch, warmup, save_every, log_every;
+    double lr, wd, clip, caption_dropout, shift, ema;
+    int cosine;
+    uint64_t seed;
+} avk_dit_train_opts;
+
+/* The defaults: 400 steps, batch 4, lr 1e-4, warmup 20, cosine, wd 0.01,
+ * clip 1, caption dropout 0.1, shift 1, EMA 0.999, log every 10. */
+avk_dit_train_opts avk_dit_train_defaults(void);
+
+/* Train; 0, or -1 with an error naming the file, record and field (bad
+ * input is found before anything is written). Validation loss, when
+ * o->val is set, is printed on `report` as "val_loss<TAB>x". */
+int avk_dit_train(const avk_dit_train_opts *o, FILE *report);
+
+/* The optimizer file that goes with a checkpoint (malloc'd). */
+char *avk_dit_optim_path(const char *checkpoint);
+
+#endif

@@ -1,0 +1,169 @@
+/* The video diffusion transformer: Vchitect-2.0's parallel block in a
+ * single-stream ("Single-DiT") or dual-stream (MM-DiT) form, over the
+ * latent clips that av-vaeenc writes, conditioned on caption tokens.
+ *
+ * The model, in the order the forward runs (names are the parameters';
+ * avkit-dit(5) lists them all with their shapes):
+ *   pos_embed.proj        latents [B, C, T, H, W] cut into patches of
+ *                         pt x ph x pw (default 1x2x2) and projected to
+ *                         N = T/pt * H/ph * W/pw video tokens of width D,
+ *                         frame-major (then row, then column).
+ *   text_encoder          token embedding + learned positions + a few
+ *                         pre-LN transformer layers over the caption with
+ *                         its padding mask -> Lt text tokens of width D
+ *                         (or context_embedder: a projection of external
+ *                         text embeddings, when text_emb_dim > 0).
+ *   time_text_embed       sinusoidal embedding of 1000 t through an MLP,
+ *                         plus an MLP of the masked mean of the text
+ *                         tokens: the conditioning vector c [B, D].
+ *   transformer_blocks.i  adaLN-zero from SiLU(c): shift, scale, gate for
+ *                         the attention and the MLP. One normalized input
+ *                         feeds three attention branches whose outputs are
+ *                         summed: spatial (each frame's tokens jointly
+ *                         with the text tokens; the text's outputs are
+ *                         averaged over frames), temporal (each spatial
+ *                         position across frames) and either cross
+ *                         (all video tokens attend to the text) or full
+ *                         3D joint self-attention over all video and text
+ *                         tokens. Then the gated MLP (GELU, tanh form).
+ *                         Video queries and keys carry 3D rotary
+ *                         embeddings over (frame, row, column); RMS norm
+ *                         of queries and keys is optional. Text tokens
+ *                         run through the same weights (single) or their
+ *                         own (MM-DiT: add_*_proj, to_add_out,
+ *                         norm1_context, ff_context). The last block only
+ *                         reads the text (SD3's context_pre_only).
+ *   norm_out, proj_out    final adaLN and projection back to patches:
+ *                         the velocity prediction [B, C, T, H, W].
+ *
+ * Parameters live in one flat buffer (m->w) in forward order, gradients
+ * in a parallel one (m->g); m->params names every tensor with its shape
+ * and offset. Forward and backward are written by hand over the operators
+ * of avkit/nn/ops.h; all f32.
+ */
+#ifndef AVKIT_DIT_H
+#define AVKIT_DIT_H
+
+#include <stdint.h>
+#include "avkit/nn/tensor.h"
+
+typedef struct avk_dit_config {
+    int in_channels;        /* latent channels C (4) */
+    int patch[3];           /* frames, rows, columns (1, 2, 2) */
+    int hidden;             /* width D (256) */
+    int heads;              /* attention heads; D % heads == 0 (4) */
+    int depth;              /* transformer blocks (6) */
+    int mlp_ratio;          /* MLP width = mlp_ratio * D (4) */
+    int vocab_size;         /* caption token ids in [0, vocab_size) (4096) */
+    int max_text_len;       /* longest caption (learned positions) (64) */
+    int text_layers;        /* text encoder layers (2) */
+    int text_emb_dim;       /* > 0: external text embeddings of this width
+                               through context_embedder, no text encoder (0) */
+    int freq_dim;           /* sinusoidal timestep features (256) */
+    int rope_dims[3];       /* head-dim split for frame, row, column (even;
+                               sum = D/heads); 0 0 0 = the default split */
+    double rope_theta;      /* rotary base (10000) */
+    int mmdit;              /* 0 single-stream, 1 dual-stream MM-DiT */
+    int joint;              /* 0 cross branch, 1 full 3D joint attention */
+    int qk_norm;            /* RMS norm of queries and keys (1) */
+} avk_dit_config;
+
+/* The defaults above (the reference configuration of bench/dit.sh). */
+avk_dit_config avk_dit_config_default(void);
+/* Fill rope_dims when zero, then check every field; -1 with an error
+ * naming the field (e.g. heads not dividing the width) when unusable. */
+int avk_dit_config_check(avk_dit_config *c);
+/* The configuration as the JSON stored in checkpoint metadata "config"
+ * (malloc'd) / parsed from it (what names the source in errors; fields
+ * left out keep their defaults; the result is checked). */
+char *avk_dit_config_json(const avk_dit_config *c);
+int avk_dit_config_parse(avk_dit_config *c, const char *text, size_t len, const char *what);
+
+/* One named parameter tensor inside the flat buffer. */
+typedef struct avk_dit_param {
+    char    name[96];       /* diffusers-style, e.g. transformer_blocks.0.attn.to_q.weight */
+    int     ndim;
+    int64_t shape[5];
+    int64_t offset, numel;  /* in floats; offsets are 16-float aligned */
+    int     block;          /* transformer block index, -1 outside blocks */
+} avk_dit_param;
+
+typedef struct avk_dit_layout avk_dit_layout;   /* private: parameter indices */
+
+typedef struct avk_dit {
+    avk_dit_config  cfg;
+    int             nparam;
+    avk_dit_param  *params;
+    int64_t         nfloats;    /* size of w and g */
+    float          *w, *g;      /* weights, gradients (both zeroed by new) */
+    avk_dit_layout *lay;
+} avk_dit;
+
+/* A model of that configuration with zero weights; NULL (error set) when
+ * the configuration fails avk_dit_config_check. */
+avk_dit *avk_dit_new(const avk_dit_config *c);
+void avk_dit_free(avk_dit *m);
+/* The usual initialization: Xavier-uniform linear weights, zero biases,
+ * N(0, 0.02) embeddings, unit norm weights, and zeros for every adaLN
+ * modulation and for proj_out (adaLN-zero: each block starts as the
+ * identity). Repeatable for a seed. */
+void avk_dit_init(avk_dit *m, uint64_t seed);
+/* The parameter of that name, or NULL. */
+const avk_dit_param *avk_dit_find(const avk_dit *m, const char *name);
+/* Weight decay applies to tensors of 2 or more dimensions only. */
+int avk_dit_param_decays(const avk_dit_param *p);
+
+/* Load a safetensors checkpoint whose metadata "config" holds the
+ * configuration; every tensor must be present with the right shape
+ * (F32). NULL with an error naming the file and the tensor or field. */
+avk_dit *avk_dit_load(const char *path);
+/* Copy the tensors of an opened safetensors file into dst, a buffer laid
+ * out as m->w (the weights, or an EMA or optimizer-moment copy); `prefix`
+ * is put before every name ("" or e.g. "ema."). -1 with an error naming
+ * the file and the tensor when one is missing, not F32 or misshapen. */
+struct avk_st_file;
+int avk_dit_read_tensors(const avk_dit *m, const struct avk_st_file *f, const char *prefix,
+                         float *dst);
+/* Write the weights (metadata: format "pt", config, model "avkit-dit",
+ * plus nmeta extra key/value pairs) through a temporary file and rename. */
+int avk_dit_save(const avk_dit *m, const char *path, int nmeta, const char *const *meta);
+
+/* A batch of clips of one shape. */
+typedef struct avk_dit_batch {
+    int B, T, H, W;              /* latent frames, rows, columns */
+    const float *x;              /* [B, C, T, H, W] the noisy latents x_t */
+    const float *t;              /* [B] flow times in [0, 1] */
+    int L;                       /* text positions per sample (<= max_text_len) */
+    const int32_t *tokens;       /* [B, L] caption ids (text encoder models) */
+    const float *text_emb;       /* [B, L, text_emb_dim] (context_embedder models) */
+    const int *text_len;         /* [B] valid prefix of each caption (0..L) */
+} avk_dit_batch;
+
+/* Check a batch against the model (patch divides T, H, W; L within
+ * max_text_len; text lengths in range; every used token id inside the
+ * vocabulary); -1 with an error naming the field and sample. */
+int avk_dit_batch_check(const avk_dit *m, const avk_dit_batch *b);
+
+/* Everything the backward needs from one forward (private). */
+typedef struct avk_dit_acts avk_dit_acts;
+
+/* Forward: writes the velocity prediction pred [B, C, T, H, W]. Returns
+ * the saved activations for avk_dit_backward (free with
+ * avk_dit_acts_free), or NULL with an error set on a bad batch. The
+ * batch's arrays must stay valid until the backward. */
+avk_dit_acts *avk_dit_forward(avk_dit *m, const avk_dit_batch *b, float *pred);
+/* Backward from dpred = dloss/dpred: ADDS every parameter gradient into
+ * m->g (zero it once per step). */
+void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred);
+void avk_dit_acts_free(avk_dit_acts *a);
+/* Inference: the prediction alone (the activations are freed at once).
+ * 0, or -1 with an error set on a bad batch. For classifier-free guidance
+ * run it on the caption and on the empty caption (<bos> <eos>, or
+ * text_len 0) and mix the two velocities. */
+int avk_dit_predict(avk_dit *m, const avk_dit_batch *b, float *pred);
+
+/* Tokens per clip (video) for a latent shape, or -1 if the patch does
+ * not divide it. */
+int64_t avk_dit_tokens(const avk_dit_config *c, int T, int H, int W);
+
+#endif

@@ -1,0 +1,491 @@
+/* The DiT training loop (see avkit/diffusion/dit_train.h): data checks,
+ * batches of one latent shape, rectified-flow draws per global sample,
+ * AdamW + EMA on the flat parameter buffer, atomic checkpoints, resume,
+ * validation at fixed t. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "avkit/util/common.h"
+#include "avkit/io/safetensors.h"
+#include "avkit/data/latents.h"
+#include "avkit/nn/ops.h"
+#include "avkit/models/dit.h"
+#include "avkit/diffusion/flow_train.h"
+#include "avkit/diffusion/dit_train.h"
+
+avk_dit_train_opts avk_dit_train_defaults(void)
+{
+    avk_dit_train_opts o = {0};
+    o.steps = 400;
+    o.batch = 4;
+    o.warmup = 20;
+    o.log_every = 10;
+    o.lr = 1e-4;
+    o.wd = 0.01;
+    o.clip = 1.0;
+    o.caption_dropout = 0.1;
+    o.shift = 1.0;
+    o.ema = 0.999;
+    o.cosine = 1;
+    return o;
+}
+
+char *avk_dit_optim_path(const char *checkpoint)
+{
+    size_t n = strlen(checkpoint);
+    const char *ext = ".safetensors";
+    if (n > strlen(ext) && !strcmp(checkpoint + n - strlen(ext), ext))
+        n -= strlen(ext);
+    return avk_xasprintf("%.*s.optim.safetensors", (int)n, checkpoint);
+}
+
+/* Optimizer state beside the weights. */
+typedef struct dit_opt {
+    float *m, *v, *ema;
+    int64_t step;
+} dit_opt;
+
+/* Every record usable by this model? The first problem, naming the file,
+ * the record and the field. */
+static int check_data(const avk_dit *m, const avk_latent_set *s)
+{
+    const avk_dit_config *c = &m->cfg;
+    for (int i = 0; i < s->n; i++) {
+        const avk_latent_item *it = &s->items[i];
+        char where[512];
+        snprintf(where, sizeof where, "%s: record %lld (%s)", it->file, (long long)it->index, it->key);
+        if (it->C != c->in_channels)
+            return avk_error("%s: tensor \"latent\" has %d channels, the model takes %d", where,
+                             it->C, c->in_channels);
+        if (avk_dit_tokens(c, it->T, it->H, it->W) < 0)
+            return avk_error("%s: latent bucket %dx%dx%d (frames x rows x columns) is not "
+                             "divisible by the patch %dx%dx%d", where, it->T, it->H, it->W,
+                             c->patch[0], c->patch[1], c->patch[2]);
+        if (c->text_emb_dim > 0) {
+            if (!it->text_emb)
+                return avk_error("%s: no tensor \"text_emb\" (the model takes text embeddings "
+                                 "of width %d)", where, c->text_emb_dim);
+            if (it->E != c->text_emb_dim)
+                return avk_error("%s: tensor \"text_emb\" has width %d, the model takes %d",
+                                 where, it->E, c->text_emb_dim);
+        } else {
+            if (!it->tokens)
+                return avk_error("%s: no tensor \"tokens\" (the model takes caption tokens)", where);
+            for (int j = 0; j < it->L; j++)
+                if (it->tokens[j] < 0 || it->tokens[j] >= c->vocab_size)
+                    return avk_error("%s: tensor \"tokens\": id %d at position %d is outside the "
+                                     "vocabulary [0, %d)", where, it->tokens[j], j, c->vocab_size);
+        }
+        if (it->L > c->max_text_len)
+            return avk_error("%s: %d text positions, the model takes at most %d", where, it->L,
+                             c->max_text_len);
+    }
+    return 0;
+}
+
+/* A whole file into memory (NUL-terminated). */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *fp = avk_in_open(path, 0);
+    if (!fp)
+        return NULL;
+    avk_buf b = {0};
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+        avk_buf_append(&b, chunk, n);
+    int bad = ferror(fp);
+    avk_in_close(fp);
+    if (bad) {
+        avk_buf_free(&b);
+        avk_error("%s: read error", path);
+        return NULL;
+    }
+    avk_buf_append(&b, "", 1);
+    *len = b.len - 1;
+    return (char *)b.data;
+}
+
+/* The fields of two configurations that must agree, first difference. */
+static int same_model(const avk_dit_config *a, const avk_dit_config *b, const char *file)
+{
+    if (a->mmdit != b->mmdit)
+        return avk_error("%s: checkpoint of the %s variant, the config asks for %s", file,
+                         a->mmdit ? "mmdit" : "single", b->mmdit ? "mmdit" : "single");
+    if (a->joint != b->joint)
+        return avk_error("%s: checkpoint with %s attention, the config asks for %s", file,
+                         a->joint ? "joint" : "cross", b->joint ? "joint" : "cross");
+    char *ja = avk_dit_config_json(a), *jb = avk_dit_config_json(b);
+    int same = !strcmp(ja, jb);
+    free(ja);
+    free(jb);
+    if (!same)
+        return avk_error("%s: checkpoint's config differs from --config (%s)", file,
+                         "width, depth, heads, patch, text or rotary settings");
+    return 0;
+}
+
+/* The model to train: resumed (with its optimizer state), from weights,
+ * or new from the config (in_channels and text_emb_dim from the data
+ * when no config is given). */
+static avk_dit *start_model(const avk_dit_train_opts *o, const avk_latent_set *data, dit_opt *st)
+{
+    avk_dit_config want = avk_dit_config_default();
+    int have_cfg = 0;
+    if (o->config) {
+        size_t len;
+        char *text = slurp(o->config, &len);
+        if (!text || avk_dit_config_parse(&want, text, len, o->config) < 0) {
+            free(text);
+            return NULL;
+        }
+        free(text);
+        have_cfg = 1;
+    } else if (data->n > 0) {
+        want.in_channels = data->items[0].C;
+        if (data->items[0].text_emb)
+            want.text_emb_dim = data->items[0].E;
+    }
+    const char *from = o->resume ? o->resume : o->init;
+    avk_dit *m;
+    if (from) {
+        m = avk_dit_load(from);
+        if (!m)
+            return NULL;
+        if (have_cfg && same_model(&m->cfg, &want, from) < 0) {
+            avk_dit_free(m);
+            return NULL;
+        }
+    } else {
+        m = avk_dit_new(&want);
+        if (!m)
+            return NULL;
+        avk_dit_init(m, o->seed);
+    }
+    st->m = avk_fzeros(m->nfloats);
+    st->v = avk_fzeros(m->nfloats);
+    st->ema = avk_falloc(m->nfloats);
+    memcpy(st->ema, m->w, (size_t)m->nfloats * sizeof(float));
+    st->step = 0;
+    if (o->resume) {
+        char *op = avk_dit_optim_path(o->resume);
+        avk_st_file *f = avk_st_open(op), *wf = NULL;
+        const char *s = f ? avk_st_meta(f, "step") : NULL;
+        int rc = -1;
+        if (!f) {
+            /* error set by avk_st_open */
+        } else if (!s || !(wf = avk_st_open(o->resume))) {
+            if (!s)
+                avk_error("%s: no \"step\" in the metadata", op);
+        } else {
+            const char *ws = avk_st_meta(wf, "step");
+            char *end;
+            long long step = strtoll(s, &end, 10);
+            if (*end || step < 0)
+                avk_error("%s: metadata \"step\" is not a step number: \"%s\"", op, s);
+            else if (!ws || strcmp(ws, s) != 0)
+                avk_error("%s: step %s does not match step %s of %s (interrupted between the two "
+                          "writes?)", o->resume, ws ? ws : "(none)", s, op);
+            else if (avk_dit_read_tensors(m, f, "exp_avg.", st->m) == 0 &&
+                     avk_dit_read_tensors(m, f, "exp_avg_sq.", st->v) == 0 &&
+                     avk_dit_read_tensors(m, f, "ema.", st->ema) == 0) {
+                st->step = step;
+                rc = 0;
+            }
+        }
+        avk_st_close(wf);
+        avk_st_close(f);
+        free(op);
+        if (rc < 0) {
+            avk_dit_free(m);
+            return NULL;
+        }
+    }
+    return m;
+}
+
+/* Write the optimizer file, then the weights; both carry the step. */
+static int save(const avk_dit *m, const dit_opt *st, const avk_dit_train_opts *o)
+{
+    char step[32], seed[32];
+    snprintf(step, sizeof step, "%lld", (long long)st->step);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    char *op = avk_dit_optim_path(o->out);
+    char *cfg = avk_dit_config_json(&m->cfg);
+    avk_st_writer *w = avk_st_writer_new();
+    avk_st_writer_meta(w, "model", "avkit-dit-optim");
+    avk_st_writer_meta(w, "config", cfg);
+    avk_st_writer_meta(w, "step", step);
+    avk_st_writer_meta(w, "seed", seed);
+    char (*names)[128] = avk_xmalloc((size_t)m->nparam * 3 * sizeof *names);
+    static const char *pre[3] = {"exp_avg.", "exp_avg_sq.", "ema."};
+    const float *buf[3] = {st->m, st->v, st->ema};
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < m->nparam; i++) {
+            const avk_dit_param *p = &m->params[i];
+            snprintf(names[k * m->nparam + i], 128, "%s%s", pre[k], p->name);
+            avk_st_writer_add(w, names[k * m->nparam + i], AVT_F32, p->ndim, p->shape,
+                              buf[k] + p->offset);
+        }
+    const char *meta[] = {"step", step, "seed", seed};
+    int rc = avk_st_writer_write(w, op);
+    if (rc == 0)
+        rc = avk_dit_save(m, o->out, 2, meta);
+    free(names);
+    free(cfg);
+    free(op);
+    return rc;
+}
+
+/* The learning rate of a step: linear warmup, then constant or a cosine
+ * from lr down to lr/10 at the last step (double precision). */
+static double learning_rate(const avk_dit_train_opts *o, int64_t step)
+{
+    if (o->warmup > 0 && step <= o->warmup)
+        return o->lr * (double)step / (double)o->warmup;
+    if (!o->cosine || o->steps <= o->warmup)
+        return o->lr;
+    double p = (double)(step - o->warmup) / (double)(o->steps - o->warmup);
+    return o->lr * (0.1 + 0.9 * 0.5 * (1.0 + cos(M_PI * p)));
+}
+
+/* A batch of items (all one latent shape): latents, padded captions. */
+typedef struct dit_batch {
+    avk_dit_batch b;
+    float *x0, *eps, *xt, *target, *t, *emb;
+    int32_t *tok;
+    int *len;
+    int64_t n;                      /* floats per sample */
+} dit_batch;
+
+static void batch_fill(dit_batch *d, const avk_dit *m, const avk_latent_set *s, const int *idx,
+                       int B)
+{
+    const avk_latent_item *a = &s->items[idx[0]];
+    int L = 1, E = m->cfg.text_emb_dim;
+    for (int i = 0; i < B; i++)
+        L = s->items[idx[i]].L > L ? s->items[idx[i]].L : L;
+    memset(d, 0, sizeof *d);
+    d->n = (int64_t)a->C * a->T * a->H * a->W;
+    d->x0 = avk_falloc(B * d->n);
+    d->eps = avk_falloc(B * d->n);
+    d->xt = avk_falloc(B * d->n);
+    d->target = avk_falloc(B * d->n);
+    d->t = avk_falloc(B);
+    d->len = avk_xcalloc((size_t)B, sizeof *d->len);
+    if (E > 0)
+        d->emb = avk_fzeros((int64_t)B * L * E);
+    else
+        d->tok = avk_xcalloc((size_t)B * L, sizeof *d->tok);
+    for (int i = 0; i < B; i++) {
+        const avk_latent_item *it = &s->items[idx[i]];
+        memcpy(d->x0 + i * d->n, it->latent, (size_t)d->n * sizeof(float));
+        d->len[i] = it->text_len;
+        if (E > 0)
+            memcpy(d->emb + (int64_t)i * L * E, it->text_emb, (size_t)it->L * E * sizeof(float));
+        else
+            memcpy(d->tok + (int64_t)i * L, it->tokens, (size_t)it->L * sizeof(int32_t));
+    }
+    d->b = (avk_dit_batch){.B = B, .T = a->T, .H = a->H, .W = a->W, .x = d->xt, .t = d->t,
+                           .L = L, .tokens = d->tok, .text_emb = d->emb, .text_len = d->len};
+}
+
+/* The empty caption in place of sample i: <bos> <eos> when the caption
+ * starts with <bos> (id 1, av-caption-feed's default), else nothing. */
+static void drop_caption(dit_batch *d, int i)
+{
+    int L = d->b.L;
+    if (d->tok) {
+        int bos = d->tok[(int64_t)i * L] == 1 && L >= 2;
+        memset(d->tok + (int64_t)i * L, 0, (size_t)L * sizeof(int32_t));
+        d->len[i] = 0;
+        if (bos) {
+            d->tok[(int64_t)i * L] = 1;
+            d->tok[(int64_t)i * L + 1] = 2;
+            d->len[i] = 2;
+        }
+    } else {
+        d->len[i] = 0;
+    }
+}
+
+static void batch_free(dit_batch *d)
+{
+    avk_ffree(d->x0);
+    avk_ffree(d->eps);
+    avk_ffree(d->xt);
+    avk_ffree(d->target);
+    avk_ffree(d->t);
+    avk_ffree(d->emb);
+    free(d->tok);
+    free(d->len);
+}
+
+/* Forward, loss and (when train) backward of a filled batch; the loss. */
+static double run_batch(avk_dit *m, dit_batch *d, int train)
+{
+    int64_t n = d->b.B * d->n;
+    avk_flow_interp(d->xt, d->target, d->x0, d->eps, d->t, d->b.B, d->n);
+    float *pred = avk_falloc(n), *dpred = train ? avk_fzeros(n) : NULL;
+    avk_dit_acts *a = avk_dit_forward(m, &d->b, pred);
+    double loss = NAN;
+    if (a) {
+        loss = avk_mse_loss(dpred, pred, d->target, n, 1.0f);
+        if (train)
+            avk_dit_backward(m, a, dpred);
+        avk_dit_acts_free(a);
+    }
+    avk_ffree(pred);
+    avk_ffree(dpred);
+    return loss;
+}
+
+/* Mean loss over the held-out set at t = 0.1, 0.2, ..., 0.9 with fixed
+ * noise (seeded by the record's position), one sample at a time. */
+static double validate(avk_dit *m, const avk_latent_set *val, uint64_t seed)
+{
+    double sum = 0;
+    int count = 0;
+    for (int i = 0; i < val->n; i++)
+        for (int k = 1; k <= 9; k++) {
+            dit_batch d;
+            batch_fill(&d, m, val, &i, 1);
+            avk_rng r;
+            avk_flow_rng(&r, seed ^ 0x7A11D, k, i);
+            avk_fill_randn(d.eps, d.n, &r, 0.0f, 1.0f);
+            d.t[0] = 0.1f * (float)k;
+            sum += run_batch(m, &d, 0);
+            count++;
+            batch_free(&d);
+        }
+    return count ? sum / count : NAN;
+}
+
+int avk_dit_train(const avk_dit_train_opts *o, FILE *report)
+{
+    avk_latent_set data = {0}, val = {0};
+    for (int i = 0; i < o->ninputs; i++)
+        if (avk_latents_read(&data, o->inputs[i]) < 0)
+            goto fail_data;
+    if (data.n == 0) {
+        avk_error("%s: no records", o->ninputs ? o->inputs[0] : "-");
+        goto fail_data;
+    }
+    if (o->val && avk_latents_read(&val, o->val) < 0)
+        goto fail_data;
+    dit_opt st = {0};
+    avk_dit *m = start_model(o, &data, &st);
+    if (!m)
+        goto fail_data;
+    if (check_data(m, &data) < 0 || check_data(m, &val) < 0)
+        goto fail_model;
+    FILE *log = NULL;
+    if (o->log) {
+        log = fopen(o->log, st.step > 0 ? "a" : "w");
+        if (!log) {
+            avk_error("%s: cannot open: %s", o->log, strerror(errno));
+            goto fail_model;
+        }
+        if (st.step == 0)
+            fprintf(log, "step,loss,grad_norm,lr,samples_per_s,tokens_per_s,step_s\n");
+    }
+    avk_info(1, "%d clips, model of %lld parameters (%s, %s attention), steps %lld..%ld", data.n,
+             (long long)m->nfloats, m->cfg.mmdit ? "MM-DiT" : "single-stream",
+             m->cfg.joint ? "joint" : "cross", (long long)st.step + 1, o->steps);
+
+    avk_latent_plan plan = {0};
+    avk_latents_plan(&plan, &data, (int)o->batch, o->seed, 0);
+    int nb = plan.nbatch;       /* batches per epoch: the same every epoch */
+    int64_t plan_epoch = 0;
+    avk_adamw ad = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
+    float *g = m->g;
+    int64_t gn = m->nfloats;
+    avk_progress prog;
+    avk_progress_start(&prog, "av-train", (double)o->steps);
+    int rc = 0;
+    while (st.step < o->steps) {
+        int64_t step = st.step + 1;
+        double t0 = avk_now();
+        /* the batch of this step: epoch plans are fixed by (seed, epoch) */
+        int64_t epoch = (step - 1) / nb, k = (step - 1) % nb;
+        if (epoch != plan_epoch) {
+            avk_latents_plan_free(&plan);
+            avk_latents_plan(&plan, &data, (int)o->batch, o->seed, epoch);
+            plan_epoch = epoch;
+        }
+        int B = plan.start[k + 1] - plan.start[k];
+        dit_batch d;
+        batch_fill(&d, m, &data, plan.order + plan.start[k], B);
+        for (int i = 0; i < B; i++) {
+            int64_t gi = (int64_t)i;   /* global sample index (one process) */
+            d.t[i] = avk_flow_draw(d.eps + i * d.n, d.n, o->seed, step, gi, 0.0, 1.0, o->shift);
+            avk_rng r;
+            avk_flow_rng(&r, o->seed ^ 0xD20Bull, step, gi);
+            if (avk_rng_uniform(&r) < o->caption_dropout)
+                drop_caption(&d, i);
+        }
+        memset(m->g, 0, (size_t)m->nfloats * sizeof(float));
+        double loss = run_batch(m, &d, 1);
+        int64_t tokens = (int64_t)B * avk_dit_tokens(&m->cfg, d.b.T, d.b.H, d.b.W);
+        batch_free(&d);
+        double gnorm = o->clip > 0 ? avk_grad_clip(&g, &gn, 1, o->clip)
+                                   : avk_grad_global_norm(&g, &gn, 1);
+        if (!isfinite(loss) || !isfinite(gnorm)) {
+            rc = avk_error("step %lld: %s is %s; stopped, the last checkpoint written is kept",
+                           (long long)step, isfinite(loss) ? "gradient norm" : "loss",
+                           isnan(isfinite(loss) ? gnorm : loss) ? "NaN" : "Inf");
+            break;
+        }
+        ad.lr = learning_rate(o, step);
+        for (int i = 0; i < m->nparam; i++) {
+            const avk_dit_param *p = &m->params[i];
+            ad.weight_decay = avk_dit_param_decays(p) ? o->wd : 0.0;
+            avk_adamw_step(&ad, step, m->w + p->offset, m->g + p->offset, st.m + p->offset,
+                           st.v + p->offset, p->numel);
+        }
+        float ed = (float)o->ema;
+        for (int64_t i = 0; i < m->nfloats; i++)
+            st.ema[i] = ed * st.ema[i] + (1.0f - ed) * m->w[i];
+        st.step = step;
+        double dt = avk_now() - t0;
+        if (log)
+            fprintf(log, "%lld,%.6f,%.6f,%.6e,%.3f,%.1f,%.4f\n", (long long)step, loss, gnorm,
+                    ad.lr, B / dt, tokens / dt, dt);
+        if (step % o->log_every == 0 || step == o->steps)
+            avk_info(1, "step %lld loss %.5f grad %.3f lr %.2e %.2f s/step", (long long)step, loss,
+                     gnorm, ad.lr, dt);
+        avk_progress_update(&prog, (double)step);
+        if (o->save_every > 0 && step % o->save_every == 0 && step < o->steps && save(m, &st, o) < 0) {
+            rc = -1;
+            break;
+        }
+    }
+    avk_progress_end(&prog);
+    avk_latents_plan_free(&plan);
+    if (rc == 0)
+        rc = save(m, &st, o);
+    if (log && fclose(log) != 0 && rc == 0)
+        rc = avk_error("%s: write error", o->log);
+    if (rc == 0 && o->val) {
+        double vl = validate(m, &val, o->seed);
+        fprintf(report, "val_loss\t%.6f\tsamples\t%d\n", vl, val.n * 9);
+    }
+    avk_dit_free(m);
+    avk_ffree(st.m);
+    avk_ffree(st.v);
+    avk_ffree(st.ema);
+    avk_latents_free(&data);
+    avk_latents_free(&val);
+    return rc;
+fail_model:
+    avk_dit_free(m);
+    avk_ffree(st.m);
+    avk_ffree(st.v);
+    avk_ffree(st.ema);
+fail_data:
+    avk_latents_free(&data);
+    avk_latents_free(&val);
+    return -1;
+}

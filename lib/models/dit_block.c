@@ -1,0 +1,216 @@
+/* One transformer block of the DiT, forward and backward: Vchitect-2.0's
+ * parallel block. adaLN-zero modulation from SiLU(c); one normalized,
+ * modulated input feeds the spatial, temporal and cross (or joint)
+ * attention branches, whose outputs are summed into a gated residual; then
+ * the gated MLP. The text stream runs beside the video with its own
+ * modulation and weights (MM-DiT) or the video's (single-stream); the last
+ * block only reads the text. */
+#include <string.h>
+#include "avkit/nn/ops.h"
+#include "dit_internal.h"
+#include "dit_ops.h"
+
+#define LN_EPS 1e-6f
+
+/* [B, k, D] -> [k, B, D] so each chunk of the modulation is one [B, D]. */
+static void chunk_major(float *dst, const float *src, int B, int k, int D)
+{
+    avk_permute(dst, src, 3, (int64_t[]){B, k, D}, (int[]){1, 0, 2});
+}
+
+/* Gradient of chunk_major, added into dsrc [B, k, D]. */
+static void chunk_major_bwd(float *dsrc, const float *ddst, int B, int k, int D)
+{
+    avk_permute_acc(dsrc, ddst, 3, (int64_t[]){k, B, D}, (int[]){1, 0, 2});
+}
+
+/* Norm, modulate and gated MLP of one stream: out = x1 + gate * ff(LN(x1)
+ * (1 + scale) + shift). The buffers are saved in *s. */
+typedef struct mlp_io {
+    float **n2, **m2, **s2, **h2, **f1, **g1, **f2;
+} mlp_io;
+
+static void mlp_fwd(dit_ctx *c, const mlp_io *io, const float *x1, float *out, const float *mod,
+                    const dit_lin *f1, const dit_lin *f2, int64_t rows, int64_t per)
+{
+    avk_dit *m = c->m;
+    int B = c->B, D = c->D, F = f1->out;
+    *io->n2 = dit_alloc(c->ar, rows * D);
+    *io->m2 = dit_alloc(c->ar, rows);
+    *io->s2 = dit_alloc(c->ar, rows);
+    *io->h2 = dit_alloc(c->ar, rows * D);
+    *io->f1 = dit_alloc(c->ar, rows * F);
+    *io->g1 = dit_alloc(c->ar, rows * F);
+    *io->f2 = dit_alloc(c->ar, rows * D);
+    avk_layernorm_fwd(*io->n2, *io->m2, *io->s2, x1, NULL, NULL, rows, D, LN_EPS);
+    avk_modulate_fwd(*io->h2, *io->n2, mod + 3 * (int64_t)B * D, mod + 4 * (int64_t)B * D, B, per, 1, D);
+    dit_linear_fwd(m, *io->f1, *io->h2, dit_w(m, f1->w), dit_w(m, f1->b), rows, D, F);
+    avk_gelu_fwd(*io->g1, *io->f1, rows * F);
+    dit_linear_fwd(m, *io->f2, *io->g1, dit_w(m, f2->w), dit_w(m, f2->b), rows, F, D);
+    avk_gated_residual_fwd(out, x1, *io->f2, mod + 5 * (int64_t)B * D, B, per, 1, D);
+}
+
+/* Backward of mlp_fwd: adds into dx1 and dmod (chunks 3..5). */
+static void mlp_bwd(dit_ctx *c, const mlp_io *io, const float *x1, const float *dout,
+                    float *dx1, const float *mod, float *dmod, const dit_lin *f1,
+                    const dit_lin *f2, int64_t rows, int64_t per)
+{
+    avk_dit *m = c->m;
+    int B = c->B, D = c->D, F = f1->out;
+    int64_t BD = (int64_t)B * D;
+    float *df2 = dit_zeros(c->ar, rows * D), *dg1 = dit_zeros(c->ar, rows * F);
+    float *df1 = dit_zeros(c->ar, rows * F), *dh2 = dit_zeros(c->ar, rows * D);
+    float *dn2 = dit_zeros(c->ar, rows * D);
+    avk_gated_residual_bwd(dx1, df2, dmod + 5 * BD, dout, *io->f2, mod + 5 * BD, B, per, 1, D);
+    dit_linear_bwd(m, dg1, dit_g(m, f2->w), dit_g(m, f2->b), df2, *io->g1, dit_w(m, f2->w), rows, F, D);
+    avk_gelu_bwd(df1, dg1, *io->f1, rows * F);
+    dit_linear_bwd(m, dh2, dit_g(m, f1->w), dit_g(m, f1->b), df1, *io->h2, dit_w(m, f1->w), rows, D, F);
+    avk_modulate_bwd(dn2, dmod + 3 * BD, dmod + 4 * BD, dh2, *io->n2, mod + 4 * BD, B, per, 1, D);
+    avk_layernorm_bwd(dx1, NULL, NULL, dn2, x1, *io->m2, *io->s2, NULL, rows, D);
+}
+
+/* The three branch descriptions of a block (which streams, which
+ * sequences, rotary or not). */
+static void setup_branches(dit_ctx *c, dit_block_st *st, const dit_block_p *p)
+{
+    int tq = !p->last;
+    dit_attn_st *b = st->br;
+    memset(b, 0, 3 * sizeof *b);
+    for (int i = 0; i < 3; i++) {
+        b[i].R[0] = c->Rv;
+        b[i].R[1] = c->Rt;
+        b[i].x[0] = st->mxx;
+        b[i].x[1] = st->mee;
+    }
+    b[0].p = &p->attn;
+    b[0].s = tq ? c->sp_q : c->sp_kv;
+    b[0].qs[0] = b[0].kvs[0] = b[0].kvs[1] = b[0].rope = 1;
+    b[0].qs[1] = tq;
+    b[1].p = &p->temp;
+    b[1].s = c->temp;
+    b[1].qs[0] = b[1].kvs[0] = b[1].rope = 1;
+    b[2].p = &p->third;
+    if (c->m->cfg.joint) {
+        b[2].s = tq ? c->joint_q : c->joint_kv;
+        b[2].qs[0] = b[2].kvs[0] = b[2].kvs[1] = b[2].rope = 1;
+        b[2].qs[1] = tq;
+    } else {
+        b[2].s = c->cross;
+        b[2].qs[0] = b[2].kvs[1] = 1;
+    }
+}
+
+void dit_block_fwd(dit_ctx *c, dit_block_st *st, const dit_block_p *p, const float *x,
+                   const float *e, const float *sc)
+{
+    avk_dit *m = c->m;
+    int B = c->B, D = c->D, tq = !p->last;
+    int64_t Rv = c->Rv, Rt = c->Rt, BD = (int64_t)B * D;
+    st->p = p;
+    st->x = x;
+    st->e = e;
+    float *raw = dit_alloc(c->ar, 6 * BD);
+    dit_linear_fwd(m, raw, sc, dit_w(m, p->mod.w), dit_w(m, p->mod.b), B, D, 6 * D);
+    st->mod = dit_alloc(c->ar, 6 * BD);
+    chunk_major(st->mod, raw, B, 6, D);
+    st->cmod = st->mod;
+    if (p->cmod.w >= 0) {
+        int k = p->cmod.out / D;
+        raw = dit_alloc(c->ar, k * BD);
+        dit_linear_fwd(m, raw, sc, dit_w(m, p->cmod.w), dit_w(m, p->cmod.b), B, D, k * D);
+        st->cmod = dit_alloc(c->ar, k * BD);
+        chunk_major(st->cmod, raw, B, k, D);
+    }
+    st->nx = dit_alloc(c->ar, Rv * D);
+    st->mx = dit_alloc(c->ar, Rv);
+    st->sx = dit_alloc(c->ar, Rv);
+    st->mxx = dit_alloc(c->ar, Rv * D);
+    avk_layernorm_fwd(st->nx, st->mx, st->sx, x, NULL, NULL, Rv, D, LN_EPS);
+    avk_modulate_fwd(st->mxx, st->nx, st->mod, st->mod + BD, B, c->N, 1, D);
+    st->ne = dit_alloc(c->ar, Rt * D);
+    st->me = dit_alloc(c->ar, Rt);
+    st->se = dit_alloc(c->ar, Rt);
+    st->mee = dit_alloc(c->ar, Rt * D);
+    avk_layernorm_fwd(st->ne, st->me, st->se, e, NULL, NULL, Rt, D, LN_EPS);
+    avk_modulate_fwd(st->mee, st->ne, st->cmod, st->cmod + BD, B, c->L, 1, D);
+
+    setup_branches(c, st, p);
+    st->av = dit_alloc(c->ar, Rv * D);
+    st->at = tq ? dit_zeros(c->ar, Rt * D) : NULL;
+    float *yv = dit_alloc(c->ar, Rv * D), *yt = tq ? dit_alloc(c->ar, Rt * D) : NULL;
+    for (int i = 0; i < 3; i++) {
+        float *y[2] = {i == 0 ? st->av : yv, yt};
+        dit_attn_fwd(c, &st->br[i], y);
+        if (i > 0)
+            avk_add_inplace(st->av, yv, Rv * D);
+        if (st->br[i].qs[1])
+            avk_add_inplace(st->at, yt, Rt * D);
+    }
+    st->x1 = dit_alloc(c->ar, Rv * D);
+    avk_gated_residual_fwd(st->x1, x, st->av, st->mod + 2 * BD, B, c->N, 1, D);
+    st->x2 = dit_alloc(c->ar, Rv * D);
+    mlp_io iv = {&st->n2x, &st->m2x, &st->s2x, &st->h2x, &st->f1x, &st->g1x, &st->f2x};
+    mlp_fwd(c, &iv, st->x1, st->x2, st->mod, &p->ff1, &p->ff2, Rv, c->N);
+    st->e1 = st->e2 = NULL;
+    if (tq) {
+        st->e1 = dit_alloc(c->ar, Rt * D);
+        avk_gated_residual_fwd(st->e1, e, st->at, st->cmod + 2 * BD, B, c->L, 1, D);
+        st->e2 = dit_alloc(c->ar, Rt * D);
+        mlp_io it = {&st->n2e, &st->m2e, &st->s2e, &st->h2e, &st->f1e, &st->g1e, &st->f2e};
+        int own = p->cff1.w >= 0;
+        mlp_fwd(c, &it, st->e1, st->e2, st->cmod, own ? &p->cff1 : &p->ff1,
+                own ? &p->cff2 : &p->ff2, Rt, c->L);
+    }
+}
+
+void dit_block_bwd(dit_ctx *c, dit_block_st *st, const float *dx2, const float *de2,
+                   const float *sc, float *dx, float *de, float *dsc)
+{
+    avk_dit *m = c->m;
+    const dit_block_p *p = st->p;
+    int B = c->B, D = c->D, tq = !p->last;
+    int64_t Rv = c->Rv, Rt = c->Rt, BD = (int64_t)B * D;
+    float *dmod = dit_zeros(c->ar, 6 * BD);
+    float *dcmod = st->cmod == st->mod ? dmod : dit_zeros(c->ar, (p->cmod.out / D) * BD);
+
+    float *dx1 = dit_zeros(c->ar, Rv * D);
+    mlp_io iv = {&st->n2x, &st->m2x, &st->s2x, &st->h2x, &st->f1x, &st->g1x, &st->f2x};
+    mlp_bwd(c, &iv, st->x1, dx2, dx1, st->mod, dmod, &p->ff1, &p->ff2, Rv, c->N);
+    float *de1 = NULL, *dat = NULL;
+    if (tq) {
+        de1 = dit_zeros(c->ar, Rt * D);
+        mlp_io it = {&st->n2e, &st->m2e, &st->s2e, &st->h2e, &st->f1e, &st->g1e, &st->f2e};
+        int own = p->cff1.w >= 0;
+        mlp_bwd(c, &it, st->e1, de2, de1, st->cmod, dcmod, own ? &p->cff1 : &p->ff1,
+                own ? &p->cff2 : &p->ff2, Rt, c->L);
+        dat = dit_zeros(c->ar, Rt * D);
+        avk_gated_residual_bwd(de, dat, dcmod + 2 * BD, de1, st->at, st->cmod + 2 * BD, B, c->L, 1, D);
+    }
+    float *dav = dit_zeros(c->ar, Rv * D);
+    avk_gated_residual_bwd(dx, dav, dmod + 2 * BD, dx1, st->av, st->mod + 2 * BD, B, c->N, 1, D);
+
+    float *dmx = dit_zeros(c->ar, Rv * D), *dme = dit_zeros(c->ar, Rt * D);
+    for (int i = 2; i >= 0; i--) {
+        const float *dy[2] = {dav, dat};
+        float *dxs[2] = {dmx, dme};
+        dit_attn_bwd(c, &st->br[i], dy, dxs);
+    }
+    float *dn = dit_zeros(c->ar, Rv * D);
+    avk_modulate_bwd(dn, dmod, dmod + BD, dmx, st->nx, st->mod + BD, B, c->N, 1, D);
+    avk_layernorm_bwd(dx, NULL, NULL, dn, st->x, st->mx, st->sx, NULL, Rv, D);
+    dn = dit_zeros(c->ar, Rt * D);
+    avk_modulate_bwd(dn, dcmod, dcmod + BD, dme, st->ne, st->cmod + BD, B, c->L, 1, D);
+    avk_layernorm_bwd(de, NULL, NULL, dn, st->e, st->me, st->se, NULL, Rt, D);
+
+    float *draw = dit_zeros(c->ar, 6 * BD);
+    chunk_major_bwd(draw, dmod, B, 6, D);
+    dit_linear_bwd(m, dsc, dit_g(m, p->mod.w), dit_g(m, p->mod.b), draw, sc, dit_w(m, p->mod.w),
+                   B, D, 6 * D);
+    if (dcmod != dmod) {
+        int k = p->cmod.out / D;
+        draw = dit_zeros(c->ar, k * BD);
+        chunk_major_bwd(draw, dcmod, B, k, D);
+        dit_linear_bwd(m, dsc, dit_g(m, p->cmod.w), dit_g(m, p->cmod.b), draw, sc,
+                       dit_w(m, p->cmod.w), B, D, k * D);
+    }
+}

@@ -1,0 +1,168 @@
+/* Private pieces of the DiT shared by lib/models/dit*.c: where each
+ * parameter sits (indices into m->params), the activation arena, the
+ * attention sequences, and the saved state of each part of the forward. */
+#ifndef AVKIT_DIT_INTERNAL_H
+#define AVKIT_DIT_INTERNAL_H
+
+#include <stdint.h>
+#include "avkit/models/dit.h"
+
+/* A linear layer: weight [out, in] and bias [out] (indices, -1 absent). */
+typedef struct dit_lin {
+    int w, b, in, out;
+} dit_lin;
+
+/* An attention module: projections for the first stream (video, or the
+ * only one) and, when dual (MM-DiT), the text stream's own; norms are
+ * parameter indices of the RMS weights [head dim] (-1 without qk_norm). */
+typedef struct dit_attn_p {
+    dit_lin q, k, v, o;
+    dit_lin aq, ak, av, ao;     /* add_q_proj, add_k_proj, add_v_proj, to_add_out */
+    int nq, nk, naq, nak;
+    int dual;
+} dit_attn_p;
+
+typedef struct dit_block_p {
+    dit_lin mod, cmod;          /* norm1.linear, norm1_context.linear (mmdit) */
+    dit_attn_p attn, temp, third;   /* spatial, temporal, cross or joint */
+    dit_lin ff1, ff2, cff1, cff2;   /* ff, ff_context (mmdit, not last) */
+    int last;                   /* text is only read */
+} dit_block_p;
+
+typedef struct dit_text_layer_p {
+    int n1w, n1b, n2w, n2b;
+    dit_attn_p attn;
+    dit_lin ff1, ff2;
+} dit_text_layer_p;
+
+struct avk_dit_layout {
+    int patch_w, patch_b;       /* pos_embed.proj */
+    int tok_emb, pos_emb;       /* text_encoder.token_embedding / position_embedding */
+    dit_text_layer_p *text;     /* [text_layers] */
+    int nfw, nfb;               /* text_encoder.norm_final */
+    dit_lin ctx;                /* context_embedder (text_emb models) */
+    dit_lin t1, t2, p1, p2;     /* timestep_embedder, text_embedder */
+    dit_block_p *blocks;        /* [depth] */
+    dit_lin out_mod, proj_out;  /* norm_out.linear, proj_out */
+};
+
+/* Pointers to a parameter's weights and gradient (NULL for index -1). */
+static inline float *dit_w(avk_dit *m, int i) { return i < 0 ? 0 : m->w + m->params[i].offset; }
+static inline float *dit_g(avk_dit *m, int i) { return i < 0 ? 0 : m->g + m->params[i].offset; }
+
+/* ---- activation arena (dit_acts.c) ---------------------------------- */
+
+typedef struct dit_arena {
+    void **ptrs;
+    int n, cap;
+} dit_arena;
+/* Aligned floats owned by the arena: uninitialized / zeroed. */
+float *dit_alloc(dit_arena *a, int64_t n);
+float *dit_zeros(dit_arena *a, int64_t n);
+void *dit_alloc_bytes(dit_arena *a, size_t n);
+void dit_arena_free(dit_arena *a);
+
+/* ---- attention over index lists (dit_attn.c) ------------------------ */
+
+/* A set of equal-length attention sequences over rows of the projected
+ * token matrices (video rows first, then text rows): sequence s takes
+ * queries from rows qidx[s*nq ..] and keys/values from rows kidx[s*nk ..];
+ * keys at positions >= kv_len[s] are masked (kv_len NULL: none); each
+ * query's output is added into its row with weight qw (NULL: 1). */
+typedef struct dit_seqs {
+    int nseq, nq, nk;
+    int32_t *qidx, *kidx;
+    int *kv_len;
+    float *qw;
+} dit_seqs;
+
+/* Saved state of one attention module call. Streams: 0 video (or the
+ * only stream), 1 text. */
+typedef struct dit_attn_st {
+    const dit_attn_p *p;
+    const dit_seqs *s;
+    int qs[2], kvs[2];          /* which streams give queries / keys+values */
+    int rope;                   /* rotate stream-0 queries and keys */
+    int64_t R[2];               /* rows per stream */
+    const float *x[2];          /* the module's inputs per stream [R, D] */
+    float *Q, *K, *V;           /* [R0 + R1, D]: after norm and rotation */
+    float *Qr, *Kr;             /* before the norm (qk_norm only) */
+    float *rq, *rk;             /* RMS statistics [(R0 + R1) * H] */
+    float *qg, *kg, *vg, *og, *lse;   /* gathered per sequence and head */
+    float *O;                   /* attention outputs in rows [R0 + R1, D] */
+} dit_attn_st;
+
+/* Shape context shared by every part of one forward. */
+typedef struct dit_ctx {
+    avk_dit *m;
+    dit_arena *ar;
+    int B, T, Hp, Wp, S, L, D, H, Dh;
+    int64_t N;                  /* video tokens per clip = T * S */
+    int64_t Rv, Rt;             /* rows: B * N, B * L */
+    const int *text_len;        /* [B] */
+    float *rope;                /* [N * H, Dh] rotary table, one row per (token, head) */
+    /* the attention sequences: spatial and joint with and without text
+     * queries, temporal, cross, the text encoder's */
+    dit_seqs *sp_q, *sp_kv, *joint_q, *joint_kv, *temp, *cross, *text;
+} dit_ctx;
+
+/* Run the module: queries, keys and values of the streams it uses,
+ * attention over the sequences, output projections into y[stream]
+ * (written, [R, D]) for the query streams. st->p, s, qs, kvs, rope, R, x
+ * are set by the caller. */
+void dit_attn_fwd(dit_ctx *c, dit_attn_st *st, float *y[2]);
+/* Backward from dy[stream] (NULL where the stream has no output); ADDS
+ * into dx[stream] (NULL to skip) and the parameter gradients. */
+void dit_attn_bwd(dit_ctx *c, dit_attn_st *st, const float *dy[2], float *dx[2]);
+
+/* Sequence sets for the layouts of the model (dit_attn.c). */
+dit_seqs *dit_seqs_spatial(dit_ctx *c, int text_queries);
+dit_seqs *dit_seqs_temporal(dit_ctx *c);
+dit_seqs *dit_seqs_cross(dit_ctx *c);
+dit_seqs *dit_seqs_joint(dit_ctx *c, int text_queries);
+dit_seqs *dit_seqs_text(dit_ctx *c);
+
+/* ---- one block (dit_block.c) ---------------------------------------- */
+
+typedef struct dit_block_st {
+    const dit_block_p *p;
+    const float *x, *e;         /* inputs [Rv, D], [Rt, D] */
+    float *mod, *cmod;          /* [6, B, D] (cmod [2 or 6, B, D]; == mod when single) */
+    float *nx, *mx, *sx, *mxx;  /* LN(x), mean, rstd, modulated */
+    float *ne, *me, *se, *mee;
+    dit_attn_st br[3];          /* spatial, temporal, cross/joint */
+    float *av, *at;             /* summed branch outputs (video, text) */
+    float *x1, *e1;
+    float *n2x, *m2x, *s2x, *h2x, *f1x, *g1x, *f2x;   /* MLP, video */
+    float *n2e, *m2e, *s2e, *h2e, *f1e, *g1e, *f2e;   /* MLP, text */
+    float *x2, *e2;             /* outputs (e2 NULL in the last block) */
+} dit_block_st;
+
+/* sc = SiLU(c) [B, D]. */
+void dit_block_fwd(dit_ctx *c, dit_block_st *st, const dit_block_p *p, const float *x,
+                   const float *e, const float *sc);
+/* ADDS into dx, de, dsc and the parameter gradients; de2 NULL in the last
+ * block. */
+void dit_block_bwd(dit_ctx *c, dit_block_st *st, const float *dx2, const float *de2,
+                   const float *sc, float *dx, float *de, float *dsc);
+
+/* ---- the text encoder (dit_text.c) ---------------------------------- */
+
+typedef struct dit_text_st {
+    float *e0;                  /* embeddings + positions [Rt, D] */
+    struct dit_tl_st {
+        const float *in;
+        float *n1, *m1, *s1;
+        dit_attn_st at;
+        float *a, *e1, *n2, *m2, *s2, *f1, *g1, *f2, *out;
+    } *layers;
+    const float *pre;           /* input of the final norm */
+    float *mf, *sf;             /* final norm statistics */
+    float *out;                 /* [Rt, D] */
+} dit_text_st;
+
+/* Token ids [B, L] to text tokens [Rt, D] (ids already checked). */
+void dit_text_fwd(dit_ctx *c, dit_text_st *st, const int32_t *tokens);
+void dit_text_bwd(dit_ctx *c, dit_text_st *st, const int32_t *tokens, const float *dout);
+
+#endif

@@ -1,0 +1,325 @@
+/* The training loop over a task: schedule, clipping, AdamW, EMA, the
+ * non-finite stop, checkpoints (periodic, final, on a signal) and resume.
+ * See trainer.h. */
+#include "avkit/nn/trainer.h"
+#include "avkit/nn/checkpoint.h"
+#include "avkit/util/common.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- schedule and seeding -------------------------------------------- */
+
+double avk_lr_at(const avk_lr_schedule *s, int64_t step)
+{
+    if (s->warmup > 0 && step <= s->warmup)
+        return s->lr * (double)step / (double)s->warmup;
+    if (s->kind != AVK_LR_COSINE || s->steps <= s->warmup)
+        return s->lr;
+    double p = (double)(step - s->warmup) / (double)(s->steps - s->warmup);
+    return s->lr * (s->min_ratio + (1.0 - s->min_ratio) * 0.5 * (1.0 + cos(M_PI * p)));
+}
+
+void avk_train_step_rng(avk_rng *r, uint64_t seed, int64_t step)
+{
+    avk_rng_seed(r, seed * 0x9E3779B97F4A7C15ull + (uint64_t)step * 0xD1B54A32D192ED03ull + 1);
+}
+
+avk_train_opts avk_train_opts_default(void)
+{
+    avk_train_opts o;
+    memset(&o, 0, sizeof o);
+    o.model = "model";
+    o.steps = 400;
+    o.sched.lr = 1e-3;
+    o.sched.warmup = 20;
+    o.sched.kind = AVK_LR_COSINE;
+    o.sched.min_ratio = 0.1;
+    o.adamw = avk_adamw_defaults();
+    o.adamw.weight_decay = 0;
+    o.clip = 1.0;
+    o.log_every = 10;
+    return o;
+}
+
+/* The EMA file beside a checkpoint: "X.safetensors" -> "X.ema.safetensors". */
+static char *ema_path(const char *ckpt)
+{
+    size_t n = strlen(ckpt), s = strlen(".safetensors");
+    if (n > s && strcmp(ckpt + n - s, ".safetensors") == 0)
+        return avk_xasprintf("%.*s.ema.safetensors", (int)(n - s), ckpt);
+    return avk_xasprintf("%s.ema", ckpt);
+}
+
+/* ---- checkpoints ----------------------------------------------------- */
+
+int avk_train_save(const avk_train_opts *o, avk_train_task *t)
+{
+    avk_params *P = t->params;
+    avk_params_optim(P);
+    char step[32], seed[32], hash[17];
+    snprintf(step, sizeof step, "%lld", (long long)P->step);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
+    avk_st_writer *ww = avk_st_writer_new();
+    t->note[0] = 0;
+    if (t->save_meta && t->save_meta(t->ctx, o, ww) < 0) {
+        avk_st_writer_free(ww);
+        return -1;
+    }
+    avk_st_writer_meta(ww, "step", step);
+    avk_st_writer_meta(ww, "model", o->model);
+    avk_st_writer_meta(ww, "seed", seed);
+    avk_params_st_add(P, P->w, ww);
+
+    avk_st_writer *ow = avk_st_writer_new();
+    char **names = avk_params_optim_names(P);
+    avk_params_st_add_optim(P, ow, names);
+    avk_st_writer_meta(ow, "model", o->model);
+    avk_st_writer_meta(ow, "seed", seed);
+    avk_params_hash(P, P->w, hash);
+    avk_st_writer_meta(ow, "weights_hash", hash);
+    char *ds = t->data_state ? t->data_state(t->ctx) : NULL;
+    if (ds)
+        avk_st_writer_meta(ow, "data_state", ds);
+
+    char *opath = avk_params_optim_path(o->out), *epath = NULL;
+    avk_ckpt *c = avk_ckpt_begin(o->out);
+    int rc = avk_ckpt_add(c, o->out, ww);
+    if (rc == 0)
+        rc = avk_ckpt_add(c, opath, ow);
+    else
+        avk_st_writer_free(ow);
+    if (rc == 0 && P->ema) {
+        avk_st_writer *ew = avk_st_writer_new();
+        if (t->save_meta && t->save_meta(t->ctx, o, ew) < 0) {
+            avk_st_writer_free(ew);
+            rc = -1;
+        } else {
+            avk_st_writer_meta(ew, "step", step);
+            avk_st_writer_meta(ew, "model", o->model);
+            avk_st_writer_meta(ew, "seed", seed);
+            avk_params_st_add(P, P->ema, ew);
+            epath = ema_path(o->out);
+            rc = avk_ckpt_add(c, epath, ew);
+        }
+    }
+    if (rc == 0)
+        rc = avk_ckpt_commit(c);
+    else
+        avk_ckpt_abort(c);
+    if (rc == 0)
+        avk_info(1, "step %lld: wrote %s and %s%s", (long long)P->step, o->out, opath, t->note);
+    avk_params_free_names(P, names);
+    free(ds);
+    free(opath);
+    free(epath);
+    return rc;
+}
+
+int avk_train_resume(avk_train_opts *o, avk_train_task *t)
+{
+    avk_params *P = t->params;
+    const char *path = o->resume;
+    if (avk_ckpt_recover(path) < 0)
+        return -1;
+    avk_st_file *wf = avk_st_open(path), *of = NULL;
+    char *opath = avk_params_optim_path(path), *epath = NULL;
+    int rc = -1;
+    int64_t wstep, seed;
+    char hash[17];
+    if (!wf)
+        goto out;
+    if (avk_st_meta_int64(wf, "step", &wstep) < 0)
+        goto out;
+    if (!(of = avk_st_open(opath)) || avk_params_load_optim(P, of) < 0)
+        goto out;
+    if (wstep != P->step) {
+        avk_error("%s: step %lld does not match step %lld of %s (interrupted between the two "
+                  "writes?)", path, (long long)wstep, (long long)P->step, opath);
+        goto out;
+    }
+    const char *want = avk_st_meta(of, "weights_hash");
+    avk_params_hash(P, P->w, hash);
+    if (!want) {
+        avk_warn("%s: no \"weights_hash\" (written by an older av-train): cannot check that it "
+                 "belongs to %s", opath, path);
+    } else if (strcmp(want, hash) != 0) {
+        avk_error("%s: the optimizer state belongs to other weights than %s (another run's "
+                  "file?): weights hash %s recorded, %s found", opath, path, want, hash);
+        goto out;
+    }
+    if (avk_st_meta(wf, "seed")) {
+        if (avk_st_meta_int64(wf, "seed", &seed) < 0)
+            goto out;
+        if (o->seed_given && (uint64_t)seed != o->seed) {
+            avk_error("%s: trained with --seed %lld, not %llu (a resumed run keeps its seed; "
+                      "leave --seed out)", path, (long long)seed, (unsigned long long)o->seed);
+            goto out;
+        }
+        o->seed = (uint64_t)seed;
+    }
+    if (o->steps < P->step) {
+        avk_error("%s: --steps %lld is below the checkpoint's step %lld", path,
+                  (long long)o->steps, (long long)P->step);
+        goto out;
+    }
+    if (o->ema_decay > 0) {
+        epath = ema_path(path);
+        if (access(epath, F_OK) == 0) {
+            avk_st_file *ef = avk_st_open(epath);
+            int64_t estep;
+            if (!ef)
+                goto out;
+            int e = avk_st_meta_int64(ef, "step", &estep);
+            if (e == 0 && estep != P->step)
+                e = avk_error("%s: step %lld does not match step %lld of %s", epath,
+                              (long long)estep, (long long)P->step, path);
+            if (e == 0)
+                e = avk_params_load(P, avk_params_ema(P), ef, NULL);
+            avk_st_close(ef);
+            if (e < 0)
+                goto out;
+        }
+    }
+    const char *ds = avk_st_meta(of, "data_state");
+    if (t->restore_data_state && t->restore_data_state(t->ctx, ds) < 0)
+        goto out;
+    rc = 0;
+out:
+    avk_st_close(wf);
+    avk_st_close(of);
+    free(opath);
+    free(epath);
+    return rc;
+}
+
+/* ---- signals --------------------------------------------------------- */
+
+static volatile sig_atomic_t stop_signal;
+
+/* SIGINT / SIGTERM during training: finish the step, checkpoint, stop. */
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+/* ---- the loop -------------------------------------------------------- */
+
+/* "(l1 0.1, mse 0.2)" from the metrics, printf'ed with %g. */
+static void metrics_plain(char *buf, size_t size, const avk_train_result *r)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < r->nmetric && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s %g", i ? ", " : " (", r->metric_name[i],
+                              r->metric[i]);
+    if (r->nmetric && n < size)
+        snprintf(buf + n, size - n, ")");
+}
+
+/* " (l1 0.10000 mse 0.20000)" with each metric's own format. */
+static void metrics_log(char *buf, size_t size, const avk_train_result *r)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < r->nmetric && n < size; i++) {
+        n += (size_t)snprintf(buf + n, size - n, "%s%s ", i ? " " : " (", r->metric_name[i]);
+        if (n < size)
+            n += (size_t)snprintf(buf + n, size - n, r->metric_fmt[i] ? r->metric_fmt[i] : "%g",
+                                  r->metric[i]);
+    }
+    if (r->nmetric && n < size)
+        snprintf(buf + n, size - n, ")");
+}
+
+int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
+{
+    avk_params *P = t->params;
+    avk_params_optim(P);
+    avk_params_grads(P);
+    if (o->ema_decay > 0)
+        avk_params_ema(P);
+    avk_lr_schedule sched = o->sched;
+    sched.steps = o->steps;
+    avk_adamw ad = o->adamw;
+
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    stop_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    int rc = 0;
+    double t0 = avk_now(), tlog = t0;
+    int64_t log_step = P->step;
+    avk_progress prog;
+    avk_progress_start(&prog, avk_progname, (double)o->steps);
+    while (P->step < o->steps && !stop_signal) {
+        int64_t step = P->step + 1;
+        avk_rng r;
+        avk_train_step_rng(&r, o->seed, step);
+        avk_params_zero_grads(P);
+        avk_train_result res;
+        memset(&res, 0, sizeof res);
+        if (t->step(t->ctx, step, &r, &res) < 0) {
+            rc = -1;
+            break;
+        }
+        double gnorm = avk_params_clip(P, o->clip);
+        if (!isfinite(res.loss) || !isfinite(gnorm)) {
+            char m[256];
+            metrics_plain(m, sizeof m, &res);
+            int lossbad = !isfinite(res.loss);
+            avk_error("step %lld: %s is %s%s; stopped, the last checkpoint written is kept",
+                      (long long)step, lossbad ? "loss" : "gradient norm",
+                      isnan(lossbad ? res.loss : gnorm) ? "NaN" : "Inf", m);
+            rc = -1;
+            break;
+        }
+        ad.lr = avk_lr_at(&sched, step);
+        avk_params_adamw(P, &ad);
+        if (o->ema_decay > 0)
+            avk_params_ema_update(P, o->ema_decay);
+        if (avk_verbose && (step % o->log_every == 0 || step == o->steps)) {
+            double now = avk_now();
+            char m[256];
+            metrics_log(m, sizeof m, &res);
+            avk_info(1, "step %lld loss %.5f%s grad %.3f lr %.2e %.2f s/step", (long long)step,
+                     res.loss, m, gnorm, ad.lr, (now - tlog) / (double)(step - log_step));
+            tlog = now;
+            log_step = step;
+        }
+        if (t->validate && o->validate_every > 0 && step % o->validate_every == 0) {
+            double vl;
+            if (t->validate(t->ctx, step, &vl) < 0) {
+                rc = -1;
+                break;
+            }
+            avk_info(1, "step %lld validation loss %.5f", (long long)step, vl);
+        }
+        avk_progress_update(&prog, (double)step);
+        if (o->save_every > 0 && step % o->save_every == 0 && step < o->steps &&
+            avk_train_save(o, t) < 0) {
+            rc = -1;
+            break;
+        }
+    }
+    avk_progress_end(&prog);
+    if (rc == 0 && avk_train_save(o, t) < 0)
+        rc = -1;
+    if (rc == 0 && stop_signal && P->step < o->steps) {
+        *signo = stop_signal;
+        rc = AVK_TRAIN_STOPPED;
+    } else if (rc == 0) {
+        avk_info(1, "trained to step %lld in %.1f s", (long long)P->step, avk_now() - t0);
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return rc;
+}

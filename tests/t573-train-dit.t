@@ -1,0 +1,49 @@
+#!/bin/sh
+# av-train --model dit on a synthetic latent stream (written by
+# test_dit_train --fixture): trains quietly, logs a CSV, resumes, prints the
+# validation loss, and refuses bad input with a message and exit 1.
+. "$(dirname "$0")/lib.sh"
+
+TRAIN="av-train --model dit --config single.json --batch 3 --seed 5 --schedule constant"
+test_expect_success 'setup: a latent stream of two buckets with captions' '
+    test_dit_train --fixture . && test -s train.avt && test -s val.avt
+'
+test_expect_success 'four steps write weights and optimizer state, quietly' '
+    $TRAIN --steps 4 --log steps.csv train.avt -o m.safetensors >out 2>err &&
+    test -s m.safetensors && test -s m.optim.safetensors &&
+    test ! -s out && test ! -s err &&
+    test $(wc -l <steps.csv) -eq 5 &&
+    head -1 steps.csv | grep -q "^step,loss,grad_norm,lr,samples_per_s,tokens_per_s,step_s$"
+'
+test_expect_success '-v prints the loss of each logged step' '
+    $TRAIN --steps 2 -v --log-every 1 train.avt -o v.safetensors 2>log &&
+    test $(grep -c "^av-train: step [0-9]* loss" log) -eq 2
+'
+test_expect_success 'two steps, then --resume to four: identical files' '
+    $TRAIN --steps 2 train.avt -o half.safetensors &&
+    av-train --model dit --batch 3 --seed 5 --schedule constant --steps 4 \
+        --resume half.safetensors train.avt -o half.safetensors &&
+    cmp m.safetensors half.safetensors && cmp m.optim.safetensors half.optim.safetensors
+'
+test_expect_success '--val prints the validation loss' '
+    $TRAIN --steps 2 --val val.avt train.avt -o val.safetensors >out &&
+    grep -q "^val_loss	[0-9.]*	samples	27$" out
+'
+test_expect_success 'latents of the wrong channel count: exit 1, a message, no file' '
+    { $TRAIN --steps 2 c3.avt -o bad.safetensors 2>err; test $? -eq 1; } &&
+    grep "^av-train: c3.avt: record 0 (clip000): tensor \"latent\" has 3 channels, the model takes 4$" err &&
+    test ! -e bad.safetensors
+'
+test_expect_success 'a token outside the vocabulary names the record and position' '
+    { $TRAIN --steps 2 badtok.avt -o bad.safetensors 2>err; test $? -eq 1; } &&
+    grep -q "badtok.avt: record 1 (clip001): tensor \"tokens\": id 900 at position 2" err &&
+    test ! -e bad.safetensors
+'
+test_expect_code 1 'a VAE checkpoint as --init is refused as not a DiT' '
+    av-train --model dit --init "$GOLDEN_DIR/vae/weights.safetensors" --steps 1 train.avt \
+        -o bad.safetensors 2>err; rc=$?; cat err; grep -q "not a DiT config" err && exit $rc
+'
+test_expect_code 2 'an unknown model is a usage error' '
+    av-train --model unet train.avt -o x.safetensors
+'
+test_done
