@@ -23,6 +23,7 @@ static void usage(void)
            "  -o, --output FILE        write here (default stdout)\n"
            "      --drop               write only the clips that are kept\n"
            "      --scores LIST        static,motion,aesthetic,text,watermark or all (all)\n"
+           "      --min-frames N       drop clips of fewer frames as short (15; 0 keeps all)\n"
            "      --size N             analysis size: shorter side in pixels (360)\n"
            "      --threads N          decoder threads (0 = auto)\n"
            "      --fast               let the decoder skip work (loop filter)\n"
@@ -51,12 +52,13 @@ static void usage(void)
 enum {
     OPT_DROP = 256, OPT_SCORES, OPT_SIZE, OPT_THREADS, OPT_FAST, OPT_SDIFF, OPT_SFRAC, OPT_SMODE,
     OPT_FLOWSIZE, OPT_MTHRES, OPT_MCOUNT, OPT_AFRAMES, OPT_AMIN, OPT_ACMD, OPT_TFRAMES,
-    OPT_TCONF, OPT_TCHARS, OPT_TCOVER, OPT_TMAX, OPT_WFRAMES, OPT_WMAX, OPT_VERSION
+    OPT_TCONF, OPT_TCHARS, OPT_TCOVER, OPT_TMAX, OPT_WFRAMES, OPT_WMAX, OPT_MINFRAMES, OPT_VERSION
 };
 
 static const struct option long_opts[] = {
     {"output", required_argument, 0, 'o'}, {"drop", no_argument, 0, OPT_DROP},
     {"scores", required_argument, 0, OPT_SCORES}, {"size", required_argument, 0, OPT_SIZE},
+    {"min-frames", required_argument, 0, OPT_MINFRAMES},
     {"threads", required_argument, 0, OPT_THREADS}, {"fast", no_argument, 0, OPT_FAST},
     {"static-diff", required_argument, 0, OPT_SDIFF}, {"static-frac", required_argument, 0, OPT_SFRAC},
     {"static-mode", required_argument, 0, OPT_SMODE},
@@ -261,7 +263,7 @@ typedef struct filter_job {
     int                      ncols_out, drop, rank;
     const double            *cost;
     const char              *out_path;
-    const char              *in_path;   /* the manifest, for errors */
+    const char              *in_name;   /* the manifest, in messages */
     avk_out                 *out;       /* rank 0, from filter_begin */
 } filter_job;
 
@@ -286,8 +288,7 @@ static int filter_work(const size_t *idx, size_t k, avk_buf *items, void *ctx)
         avk_filter_result r;
         if (avk_filter_clip(m->video[i], m->start[i], m->end[i], m->fps[i], j->o, &r) < 0) {
             if (r.bad_range) {      /* the manifest is wrong: no output */
-                avk_warn("%s: line %ld: %s", strcmp(j->in_path, "-") ? j->in_path : "(stdin)",
-                         m->lineno[i], avk_errmsg());
+                avk_warn("%s: line %ld: %s", j->in_name, m->lineno[i], avk_errmsg());
                 failed = 1;
                 break;
             }
@@ -364,6 +365,7 @@ int main(int argc, char **argv)
             if (avk_filter_parse_scores(optarg, &o.scores) < 0)
                 avk_usage_error("--scores: %s", avk_errmsg());
             break;
+        case OPT_MINFRAMES: o.min_frames = avk_parse_long("--min-frames", optarg, 0, 1000000000L); break;
         case OPT_SIZE: o.size = (int)avk_parse_long("--size", optarg, 16, 4320); break;
         case OPT_THREADS: o.threads = (int)avk_parse_long("--threads", optarg, 0, 256); break;
         case OPT_FAST: o.fast = 1; break;
@@ -405,9 +407,8 @@ int main(int argc, char **argv)
     avk_buf text = {0};
     if (rank == 0) {
         /* an output that cannot be written fails now, before the scoring */
-        text.data = avk_output_check(out_path, 0) < 0
-                        ? NULL
-                        : (unsigned char *)read_manifest(in_path, &text.len);
+        if (avk_output_check(out_path, 0) == 0)
+            text.data = (unsigned char *)read_manifest(in_path, &text.len);
         if (!text.data)
             avk_warn_lib();
         text.cap = text.len;
@@ -445,7 +446,7 @@ int main(int argc, char **argv)
         cost[i] = (double)(m.end[i] - m.start[i]);
     filter_job fj = {.m = &m, .o = &o, .where = where, .ncols_out = ncols_out, .drop = drop,
                      .rank = rank, .cost = cost, .out_path = out_path,
-                     .in_path = in_path};
+                     .in_name = strcmp(in_path, "-") ? in_path : "(stdin)"};
     avk_items job = {.n = n, .cost = cost, .work_all = filter_work, .begin = filter_begin,
                      .emit = filter_row, .ctx = &fj};
     avk_items_result res;

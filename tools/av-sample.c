@@ -31,7 +31,6 @@
 #include "avkit/models/dit.h"
 #include "avkit/models/vae.h"
 #include "avkit/models/vae_train.h"
-#include "avkit/diffusion/dit_train.h"
 #include "avkit/diffusion/flow.h"
 #include "avkit/diffusion/sample.h"
 
@@ -122,36 +121,66 @@ static double meta_num(const avk_st_file *f, const char *key, double def)
     return e != s ? v : def;
 }
 
-/* The EMA weights into m->w: from the checkpoint itself ("ema." tensors),
- * else from the optimizer file av-train writes beside it
- * (X.optim.safetensors), which must be of the same step. 0 when there
- * are none (the plain weights stay), 1 when loaded, -1 on an error. */
+/* "X.safetensors" -> "X<suffix>.safetensors"; another name gets the
+ * suffix and ".safetensors" appended (as av-train names its files). */
+static char *beside(const char *ckpt, const char *suffix)
+{
+    size_t n = strlen(ckpt), e = strlen(".safetensors");
+    if (n > e && !strcmp(ckpt + n - e, ".safetensors"))
+        n -= e;
+    return avk_xasprintf("%.*s%s.safetensors", (int)n, ckpt, suffix);
+}
+
+/* EMA tensors of another file (names after `prefix`) into m->w, when that
+ * file exists and has them; it must be of the checkpoint's step. 0 when
+ * absent, 1 when loaded, -1 on an error. */
+static int ema_from(avk_dit *m, const avk_st_file *f, const char *path, const char *other,
+                    const char *prefix)
+{
+    struct stat sb;
+    if (stat(other, &sb) != 0)
+        return 0;
+    avk_st_file *o = avk_st_open(other);
+    if (!o)
+        return -1;
+    char first[160];
+    snprintf(first, sizeof first, "%s%s", prefix, m->params[0].name);
+    int rc = 0;
+    if (avk_st_find(o, first)) {
+        const char *a = avk_st_meta(f, "step"), *b = avk_st_meta(o, "step");
+        if (a && b && strcmp(a, b))
+            rc = avk_error("%s: EMA of step %s, but %s is of step %s (--no-ema for the "
+                           "plain weights)", other, b, path, a);
+        else
+            rc = avk_dit_read_tensors(m, o, prefix, m->w) < 0 ? -1 : 1;
+    }
+    avk_st_close(o);
+    if (rc == 1)
+        avk_info(1, "%s: EMA weights from %s", path, other);
+    return rc;
+}
+
+/* The EMA weights into m->w, from the first place that has them: the
+ * checkpoint itself ("ema." tensors), the EMA file av-train writes beside
+ * it (X.ema.safetensors), or the optimizer file ("ema." tensors of
+ * X.optim.safetensors, an earlier layout). 0 when there are none (the
+ * plain weights stay), 1 when loaded, -1 on an error. */
 static int load_ema(avk_dit *m, const avk_st_file *f, const char *path)
 {
     char first[128];
     snprintf(first, sizeof first, "ema.%s", m->params[0].name);
-    if (avk_st_find(f, first))
+    if (avk_st_find(f, first)) {
+        avk_info(1, "%s: EMA weights", path);
         return avk_dit_read_tensors(m, f, "ema.", m->w) < 0 ? -1 : 1;
-    char *op = avk_dit_optim_path(path);
-    struct stat sb;
-    int rc = 0;
-    if (stat(op, &sb) == 0) {
-        avk_st_file *o = avk_st_open(op);
-        if (!o) {
-            rc = -1;
-        } else if (avk_st_find(o, first)) {
-            const char *a = avk_st_meta(f, "step"), *b = avk_st_meta(o, "step");
-            if (a && b && strcmp(a, b))
-                rc = avk_error("%s: EMA of step %s, but %s is of step %s (--no-ema for the "
-                               "plain weights)", op, b, path, a);
-            else
-                rc = avk_dit_read_tensors(m, o, "ema.", m->w) < 0 ? -1 : 1;
-        }
-        avk_st_close(o);
     }
-    if (rc == 1)
-        avk_info(1, "%s: EMA weights from %s", path, op);
-    free(op);
+    char *e = beside(path, ".ema");
+    int rc = ema_from(m, f, path, e, "");
+    free(e);
+    if (rc == 0) {
+        char *op = beside(path, ".optim");
+        rc = ema_from(m, f, path, op, "ema.");
+        free(op);
+    }
     return rc;
 }
 

@@ -37,6 +37,32 @@ int64_t avk_dit_tokens(const avk_dit_config *c, int T, int H, int W)
     return (int64_t)(T / c->patch[0]) * (H / c->patch[1]) * (W / c->patch[2]);
 }
 
+/* Floating-point operations of one training step (2 per multiply-add),
+ * counted from the shapes: every matrix product and attention. */
+double avk_dit_step_flop(const avk_dit_config *c, int B, int Tl, int Hl, int Wl, int L)
+{
+    int T = Tl / c->patch[0], S = (Hl / c->patch[1]) * (Wl / c->patch[2]);
+    double D = c->hidden, F = D * c->mlp_ratio, N = (double)T * S, Rv = B * N, Rt = (double)B * L;
+    double K = c->in_channels * c->patch[0] * c->patch[1] * c->patch[2];
+    double f = 2 * Rv * K * D * 2;                                   /* patch embed, proj_out */
+    for (int i = 0; i < c->text_layers; i++)
+        f += 2 * Rt * D * D * 4 + 2 * Rt * D * F * 2 + 4.0 * B * L * L * D;
+    for (int i = 0; i < c->depth; i++) {
+        int last = i == c->depth - 1;
+        double tq = last ? 0 : Rt;
+        f += 2 * Rv * D * D * 4 + 2 * (Rt * 2 + tq * 2) * D * D;        /* spatial projections */
+        f += 4.0 * B * T * (S + (last ? 0 : L)) * (S + L) * D;          /* spatial attention */
+        f += 2 * Rv * D * D * 4 + 4.0 * B * S * T * T * D;              /* temporal */
+        if (c->joint)
+            f += 2 * Rv * D * D * 4 + 2 * (Rt * 2 + tq * 2) * D * D +
+                 4.0 * B * (N + (last ? 0 : L)) * (N + L) * D;
+        else
+            f += 2 * Rv * D * D * 2 + 2 * Rt * D * D * 2 + 4.0 * B * N * L * D;
+        f += 2 * (Rv + tq) * D * F * 2;                                /* MLPs */
+    }
+    return 3 * f;      /* the backward costs twice the forward */
+}
+
 int avk_dit_batch_check(const avk_dit *m, const avk_dit_batch *b)
 {
     const avk_dit_config *c = &m->cfg;
@@ -169,6 +195,9 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
     const avk_dit_config *cf = &m->cfg;
     const avk_dit_layout *l = m->lay;
     avk_dit_acts *a = avk_xcalloc(1, sizeof *a);
+    a->ar = m->lay->spare;              /* the last step's buffers, if any */
+    memset(&m->lay->spare, 0, sizeof m->lay->spare);
+    dit_arena_rewind(&a->ar);
     a->b = *b;
     setup_ctx(m, a);
     dit_ctx *c = &a->c;
@@ -330,6 +359,10 @@ void avk_dit_acts_free(avk_dit_acts *a)
 {
     if (!a)
         return;
-    dit_arena_free(&a->ar);
+    avk_dit *m = a->c.m;
+    if (m->lay->spare.n == 0)           /* keep the buffers for the next step */
+        m->lay->spare = a->ar;
+    else
+        dit_arena_free(&a->ar);
     free(a);
 }
