@@ -290,8 +290,15 @@ int main(int argc, char **argv)
         avk_usage_error("-o MODEL.safetensors is required");
     if (strcmp(op.out, "-") == 0)
         avk_usage_error("-o: a checkpoint must be a file (it has an optimizer file beside it)");
-    if (!(op.out = avk_output_file(op.out)))   /* now, not after training */
+    /* finish a checkpoint commit that a killed run left half done before
+     * anything else, the output check included, can take its files for a
+     * dead process's stale temporary files */
+    if (avk_ckpt_recover(op.out) < 0)
         avk_die_lib();
+    char *out_file = avk_output_file(op.out);  /* now, not after training */
+    if (!out_file)
+        avk_die_lib();
+    free(out_file);
     if (optind >= argc)
         avk_usage_error("no input clips");
     if (op.resume && (op.init || op.config))

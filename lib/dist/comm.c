@@ -11,12 +11,12 @@ static avk_comm world = {.mpi_on = 0, .rank = 0, .size = 1, .owned = 0};
 
 size_t comm_max_count = (size_t)1 << 30;
 
-/* Attach the world to MPI_COMM_WORLD once MPI runs, detach at finalize. */
+/* Attach the world to MPI_COMM_WORLD once MPI runs. At finalize it stops
+ * using MPI but keeps its rank and size (a rank still knows who it was
+ * while it writes its last output). */
 void comm_world_attach(int on)
 {
     world.mpi_on = on;
-    world.rank = 0;
-    world.size = 1;
     if (on) {
         world.mpi = MPI_COMM_WORLD;
         MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);

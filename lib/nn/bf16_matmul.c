@@ -12,7 +12,8 @@
  * alpha, beta, data type); the attention tiles reuse a handful of them.
  * Each primitive uses a caller-provided scratchpad (per thread) so one
  * primitive runs on several threads at once; each thread has its own
- * stream. */
+ * stream and its own memory objects per primitive, re-pointed at each
+ * call (an attention tile costs no lock and no allocation). */
 #include "bf16_matmul.h"
 #include "avkit/util/common.h"
 #include "ops_util.h"
@@ -238,35 +239,71 @@ static mm_entry *mm_get(const mm_key *key, int *owned, dnnl_status_t *status)
     return e;
 }
 
-/* Run e on A, B, C on the calling thread's stream and scratchpad. */
-static void mm_exec(const mm_entry *e, const void *A, const void *B, float *C)
+/* The calling thread's stream, created on first use. */
+static dnnl_stream_t thread_stream(void)
 {
-    dnnl_status_t st = dnnl_success;
     if (!tl_stream) {
         pthread_mutex_lock(&mm_lock);
-        st = dnnl_stream_create(&tl_stream, mm_engine, dnnl_stream_default_flags);
+        dnnl_status_t st = dnnl_stream_create(&tl_stream, mm_engine, dnnl_stream_default_flags);
         pthread_mutex_unlock(&mm_lock);
         if (st != dnnl_success)
             avk_die(1, "oneDNN stream: status %d", (int)st);
     }
-    dnnl_memory_t m[4] = {NULL, NULL, NULL, NULL};
-    void *scratch = e->sbytes ? avk_lowp_scratch(3, e->sbytes) : NULL;
-    int nargs = e->sbytes ? 4 : 3;
-    if ((st = dnnl_memory_create(&m[0], &e->a, mm_engine, (void *)A)) ||
-        (st = dnnl_memory_create(&m[1], &e->b, mm_engine, (void *)B)) ||
-        (st = dnnl_memory_create(&m[2], &e->c, mm_engine, C)) ||
-        (nargs == 4 && (st = dnnl_memory_create(&m[3], &e->s, mm_engine, scratch))))
+    return tl_stream;
+}
+
+/* A thread's view of a cached primitive: its memory objects (A, B, C,
+ * scratchpad), made once and re-pointed at each call, so a small tile
+ * product costs one lookup without a lock and no allocation. */
+typedef struct mm_local {
+    const mm_entry *e;
+    dnnl_memory_t m[4];
+} mm_local;
+
+#define MM_LOCAL_MAX 32
+static __thread mm_local tl_local[MM_LOCAL_MAX];
+static __thread int tl_nlocal, tl_next;
+
+static void local_make(mm_local *l, const mm_entry *e)
+{
+    dnnl_status_t st;
+    l->e = e;
+    memset(l->m, 0, sizeof l->m);
+    if ((st = dnnl_memory_create(&l->m[0], &e->a, mm_engine, DNNL_MEMORY_NONE)) ||
+        (st = dnnl_memory_create(&l->m[1], &e->b, mm_engine, DNNL_MEMORY_NONE)) ||
+        (st = dnnl_memory_create(&l->m[2], &e->c, mm_engine, DNNL_MEMORY_NONE)) ||
+        (e->sbytes && (st = dnnl_memory_create(&l->m[3], &e->s, mm_engine, DNNL_MEMORY_NONE))))
         avk_die(1, "oneDNN memory: status %d", (int)st);
-    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, m[0]}, {DNNL_ARG_WEIGHTS, m[1]},
-                               {DNNL_ARG_DST, m[2]}, {DNNL_ARG_SCRATCHPAD, m[3]}};
-    st = dnnl_primitive_execute(e->prim, tl_stream, nargs, args);
+}
+
+static void local_free(mm_local *l)
+{
+    for (int i = 0; i < 4; i++)
+        if (l->m[i])
+            dnnl_memory_destroy(l->m[i]);
+    l->e = NULL;
+}
+
+/* Run e on A, B, C with the memory objects of l, on the calling thread's
+ * stream and scratchpad. */
+static void mm_run(const mm_entry *e, mm_local *l, const void *A, const void *B, float *C)
+{
+    dnnl_stream_t stream = thread_stream();
+    dnnl_status_t st;
+    int nargs = e->sbytes ? 4 : 3;
+    if ((st = dnnl_memory_set_data_handle(l->m[0], (void *)A)) ||
+        (st = dnnl_memory_set_data_handle(l->m[1], (void *)B)) ||
+        (st = dnnl_memory_set_data_handle(l->m[2], C)) ||
+        (nargs == 4 && (st = dnnl_memory_set_data_handle(l->m[3], avk_lowp_scratch(3, e->sbytes)))))
+        avk_die(1, "oneDNN memory: status %d", (int)st);
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, l->m[0]}, {DNNL_ARG_WEIGHTS, l->m[1]},
+                               {DNNL_ARG_DST, l->m[2]}, {DNNL_ARG_SCRATCHPAD, l->m[3]}};
+    st = dnnl_primitive_execute(e->prim, stream, nargs, args);
     if (st == dnnl_success)
-        st = dnnl_stream_wait(tl_stream);
+        st = dnnl_stream_wait(stream);
     if (st != dnnl_success)
         avk_die(1, "oneDNN matmul M=%lld N=%lld K=%lld failed: status %d", (long long)e->key.M,
                 (long long)e->key.N, (long long)e->key.K, (int)st);
-    for (int i = 0; i < nargs; i++)
-        dnnl_memory_destroy(m[i]);
 }
 
 static mm_key make_key(avk_bf16_kernel k, char transa, char transb, int64_t M, int64_t N,
@@ -285,6 +322,11 @@ void avk_lowp_gemm(avk_bf16_kernel k, char transa, char transb, int64_t M, int64
     if (M == 0 || N == 0)
         return;
     mm_key key = make_key(k, transa, transb, M, N, K, alpha, lda, ldb, beta, ldc);
+    for (int i = 0; i < tl_nlocal; i++)
+        if (key_eq(&tl_local[i].e->key, &key)) {
+            mm_run(tl_local[i].e, &tl_local[i], A, B, C);
+            return;
+        }
     int owned;
     dnnl_status_t st;
     mm_entry *e = mm_get(&key, &owned, &st);
@@ -292,9 +334,24 @@ void avk_lowp_gemm(avk_bf16_kernel k, char transa, char transb, int64_t M, int64
         avk_die(1, "oneDNN %s matmul (%c, %c, M=%lld, N=%lld, K=%lld, lda=%lld, ldb=%lld, ldc=%lld) refused: status %d",
                 k == AVK_BF16_ONEDNN ? "bf16" : "f32", transa, transb, (long long)M, (long long)N,
                 (long long)K, (long long)lda, (long long)ldb, (long long)ldc, (int)st);
-    mm_exec(e, A, B, C);
-    if (owned)
+    if (owned) {            /* the cache is full: a one-off primitive */
+        mm_local l;
+        local_make(&l, e);
+        mm_run(e, &l, A, B, C);
+        local_free(&l);
         mm_destroy(e);
+        return;
+    }
+    mm_local *l;
+    if (tl_nlocal < MM_LOCAL_MAX) {
+        l = &tl_local[tl_nlocal++];
+    } else {                /* recycle the thread's slots in turn */
+        l = &tl_local[tl_next];
+        tl_next = (tl_next + 1) % MM_LOCAL_MAX;
+        local_free(l);
+    }
+    local_make(l, e);
+    mm_run(e, l, A, B, C);
 }
 
 const char *avk_lowp_impl(avk_bf16_kernel k, char transa, char transb, int64_t M, int64_t N,

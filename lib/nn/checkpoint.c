@@ -41,10 +41,30 @@ static const char *base_of(const char *path)
     return s ? s + 1 : path;
 }
 
+/* The file a checkpoint path names once its symbolic links are followed
+ * (malloc'ed): the files, the marker and the renames all live beside it,
+ * so a link stays a link. A path that cannot be resolved, or names a
+ * device, is kept as given (avk_ckpt_add refuses devices). */
+static char *resolve(const char *path, int *direct)
+{
+    char *target = NULL;
+    int kind = avk_out_target(path, &target);
+    if (direct)
+        *direct = kind == AVK_OUT_DIRECT;
+    if (kind != AVK_OUT_REPLACE) {
+        free(target);
+        return avk_xstrdup(path);
+    }
+    return target;
+}
+
 char *avk_ckpt_marker_path(const char *first_path)
 {
-    const char *b = base_of(first_path);
-    return avk_xasprintf("%.*s.%s.commit", (int)(b - first_path), first_path, b);
+    char *p = resolve(first_path, NULL);
+    const char *b = base_of(p);
+    char *m = avk_xasprintf("%.*s.%s.commit", (int)(b - p), p, b);
+    free(p);
+    return m;
 }
 
 /* fsync a directory so the renames in it are durable. */
@@ -65,8 +85,8 @@ static int sync_dir(const char *dir)
 avk_ckpt *avk_ckpt_begin(const char *first_path)
 {
     avk_ckpt *c = avk_xcalloc(1, sizeof *c);
-    c->first = avk_xstrdup(first_path);
-    c->dir = dir_of(first_path);
+    c->first = resolve(first_path, NULL);
+    c->dir = dir_of(c->first);
     sigset_t hold;
     sigemptyset(&hold);
     sigaddset(&hold, SIGINT);
@@ -78,22 +98,32 @@ avk_ckpt *avk_ckpt_begin(const char *first_path)
 
 int avk_ckpt_add(avk_ckpt *c, const char *path, avk_st_writer *w)
 {
-    char *dir = dir_of(path);
+    int direct;
+    char *dest = resolve(path, &direct);
+    char *dir = dir_of(dest);
     int same = strcmp(dir, c->dir) == 0;
     free(dir);
+    if (direct) {
+        free(dest);
+        avk_st_writer_free(w);
+        return avk_error("%s: a checkpoint must be a regular file (not a device, FIFO or socket)",
+                         path);
+    }
     if (!same || c->n == CKPT_MAX_FILES) {
+        free(dest);
         avk_st_writer_free(w);
         return avk_error("%s: a checkpoint's files must share one directory (at most %d)",
                          path, CKPT_MAX_FILES);
     }
     char *tmp;
-    int fd = avk_tmp_create(path, &tmp);
+    int fd = avk_tmp_create(dest, &tmp);
     if (fd < 0) {
+        free(dest);
         avk_st_writer_free(w);
         return -1;
     }
     c->tmp[c->n] = tmp;
-    c->dest[c->n] = avk_xstrdup(path);
+    c->dest[c->n] = dest;
     c->n++;
     FILE *fp = fdopen(fd, "wb");
     if (!fp) {
@@ -203,7 +233,7 @@ int avk_ckpt_recover(const char *first_path)
             return 0;
         return avk_error("%s: cannot open: %s", first_path, strerror(e));
     }
-    char *dir = dir_of(first_path);
+    char *dir = dir_of(marker);
     char *line = NULL;
     size_t cap = 0;
     int rc = 1, nline = 0;

@@ -404,10 +404,17 @@ int avk_params_load_optim(avk_params *t, const avk_st_file *f)
     return 0;
 }
 
+/* Beside the file the checkpoint's links lead to, so that a checkpoint
+ * written through a symbolic link keeps its two files together. */
 char *avk_params_optim_path(const char *ckpt)
 {
+    char *target = NULL;
+    if (avk_out_target(ckpt, &target) == AVK_OUT_REPLACE && target)
+        ckpt = target;
     size_t n = strlen(ckpt), s = strlen(".safetensors");
-    if (n > s && strcmp(ckpt + n - s, ".safetensors") == 0)
-        return avk_xasprintf("%.*s.optim.safetensors", (int)(n - s), ckpt);
-    return avk_xasprintf("%s.optim", ckpt);
+    char *p = n > s && strcmp(ckpt + n - s, ".safetensors") == 0
+                  ? avk_xasprintf("%.*s.optim.safetensors", (int)(n - s), ckpt)
+                  : avk_xasprintf("%s.optim", ckpt);
+    free(target);
+    return p;
 }

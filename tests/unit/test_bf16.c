@@ -150,6 +150,27 @@ static void gemm_check(avk_bf16_kernel k, int64_t M, int64_t N, int64_t K)
        kname(k), (long long)M, (long long)N, (long long)K, big ? "A x B^T" : "4 transposes", worst, vs32);
 }
 
+/* More shapes than the primitive cache holds (256) and than a thread keeps
+ * memory objects for (32): the one-off primitives and the recycled
+ * per-thread slots give the same results as the cached ones. */
+static void many_shapes(avk_bf16_kernel k)
+{
+    double worst = 0;
+    float A[300 * 7], B[7 * 5], C[300 * 5], Cr[300 * 5];
+    avk_fill_randn(A, 300 * 7, &rng, 0, 1);
+    avk_fill_randn(B, 7 * 5, &rng, 0, 1);
+    for (int round = 0; round < 2; round++)
+        for (int M = 1; M <= 300; M++) {
+            avk_gemm_bf16('N', 'N', M, 5, 7, 1.0f, A, 7, B, 5, 0.0f, C, 5);
+            (k == AVK_BF16_FP32 ? avk_gemm_ref : avk_gemm_bf16_ref)('N', 'N', M, 5, 7, 1.0f, A, 7, B, 5,
+                                                                    0.0f, Cr, 5);
+            double e = rel_err(C, Cr, M * 5);
+            worst = e > worst ? e : worst;
+        }
+    ok(worst < 1e-5, "%s gemm over 300 shapes, twice (full primitive cache, recycled thread slots): %.2e",
+       kname(k), worst);
+}
+
 /* ---- linear ---------------------------------------------------------- */
 
 static void linear_check(avk_bf16_kernel k, int64_t M, int64_t K, int64_t N)
@@ -283,6 +304,7 @@ static void check_kernel(avk_bf16_kernel k)
     gemm_check(k, 1088, 256, 1024);
     gemm_check(k, 1088, 1024, 256);
     gemm_check(k, 37, 19, 65);
+    many_shapes(k);
     linear_check(k, 1088, 256, 1024);
     linear_check(k, 544, 1024, 256);
     static const int joint_len[2] = {544, 530}, text_len[2] = {32, 7};

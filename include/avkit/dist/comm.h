@@ -12,6 +12,8 @@
  * a count too large for one MPI call) is caught before MPI is called, on
  * the rank that gave it. MPI's own failures end the job (MPI's default
  * error handler), so that one failing rank never leaves the others hanging.
+ * MPI runs at MPI_THREAD_FUNNELED: call these from the main thread (OpenMP
+ * workers compute; they do not communicate).
  */
 #ifndef AVKIT_DIST_COMM_H
 #define AVKIT_DIST_COMM_H

@@ -78,8 +78,10 @@ void avk_round_bf16(float *y, const float *x, int64_t n);
 /* C[M,N] = alpha op(A) op(B) + beta C exactly as avk_gemm (row-major,
  * trans 'N' or 'T', leading dimensions lda, ldb, ldc), with A and B
  * rounded to bf16 and f32 accumulation. Threads inside (oneDNN's OpenMP)
- * unless called from a parallel region. Under AVK_BF16_FP32 it is
- * avk_gemm. */
+ * unless called from a parallel region (then single-threaded; safe from
+ * several threads at once). The bf16 copies of A and B go to per-thread
+ * buffers kept for the thread's life (as large as the largest operands
+ * seen). Under AVK_BF16_FP32 it is avk_gemm. */
 void avk_gemm_bf16(char transa, char transb, int64_t M, int64_t N, int64_t K,
                    float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
                    float beta, float *C, int64_t ldc);
