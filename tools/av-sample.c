@@ -33,6 +33,7 @@
 #include "avkit/models/vae_train.h"
 #include "avkit/diffusion/flow.h"
 #include "avkit/diffusion/sample.h"
+#include "avkit/diffusion/long.h"
 
 static void usage(void)
 {
@@ -56,6 +57,9 @@ static void usage(void)
            "      --shift S         timestep shift (default: metadata, else 1)\n"
            "      --seed N          noise seed (default 0)\n"
            "      --cache X         diffusion cache threshold (default: no cache)\n"
+           "      --long N          a long video of N frames, denoised block by block\n"
+           "      --block B         --long: frames per block (divides N)\n"
+           "      --context C       --long: frames of the previous block seen (default 0)\n"
            "      --no-ema          use the plain weights even if EMA weights exist\n"
            "      --no-bos-eos      captions without <bos> and <eos> (as av-caption-feed)\n"
            "      --image FILE      image-to-video: keep this TIFF as the first frame\n"
@@ -81,7 +85,8 @@ typedef struct opts {
     int nprompts;
     long frames, base, unit, steps, seed;
     double cfg, shift, cache, fps;
-    int solver, no_ema, bos_eos;
+    int solver, no_ema, bos_eos, solver_given;
+    long long_frames, block, context;
 } opts;
 
 /* Everything the work on each prompt needs, set up before any output. */
@@ -93,6 +98,7 @@ typedef struct job {
     int T, h, w, W, H, f, L;              /* latent frames/rows/cols, pixels, cell, text */
     int32_t *tok;                         /* [nprompts, L] */
     int *len;
+    avk_encoder *enc;                     /* --long to mp4: the open video */
     int32_t utok[1024];
     int ulen;
     double scale, shift_lat, fps;         /* latent scaling of the model's space */
@@ -591,13 +597,24 @@ static int begin(void *ctx)
 }
 
 /* The latent record of prompt i, with what av-vaeenc -d reads. */
-static int write_record(job *j, size_t i, const float *lat)
+static int write_record(job *j, size_t i, const float *lat, int blk)
 {
     const opts *op = j->op;
     char key[32], buf[64];
-    snprintf(key, sizeof key, "%03zu", i);
+    if (blk < 0)
+        snprintf(key, sizeof key, "%03zu", i);
+    else
+        snprintf(key, sizeof key, "%03zu-%05d", i, blk);
     avt_record r;
     avt_record_init(&r, key);
+    if (blk >= 0) {                 /* --long: one record a block */
+        snprintf(buf, sizeof buf, "%d", blk);
+        avt_record_set_meta(&r, "long_block", buf);
+        snprintf(buf, sizeof buf, "%ld", op->long_frames);
+        avt_record_set_meta(&r, "long_frames", buf);
+        snprintf(buf, sizeof buf, "%ld", op->context);
+        avt_record_set_meta(&r, "long_context", buf);
+    }
     avt_record_set_meta(&r, "prompt", op->prompts[i]);
     avt_record_set_meta(&r, "caption", op->prompts[i]);
     snprintf(buf, sizeof buf, "%zu", i);
@@ -652,7 +669,7 @@ static int emit(size_t i, avk_buf *item, void *ctx)
     const uint8_t *frames = item->data + sizeof hdr + n * sizeof(float);
     avk_info(1, "prompt %zu: %d transformer evaluations, %d skipped by the cache", i, hdr[0],
              hdr[1]);
-    if (j->fmt == FMT_AVT && write_record(j, i, lat) < 0)
+    if (j->fmt == FMT_AVT && write_record(j, i, lat, -1) < 0)
         return -1;
     if (j->fmt == FMT_MP4) {
         char *p = video_path(j, i, 0);
@@ -729,6 +746,106 @@ static int check_outputs(const job *j)
     return rc;
 }
 
+/* ---- --long: one video, block by block --------------------------------- */
+
+/* A clean block of --long, written out at once: to the VAE's space, then a
+ * record, or decoded frames appended to the mp4 or written as TIFFs. */
+static int emit_block(void *ctx, int blk, const float *lat)
+{
+    job *j = ctx;
+    int C = j->m->cfg.in_channels, B = j->T;
+    int64_t hw = (int64_t)j->h * j->w, n = (int64_t)C * B * hw, px = (int64_t)3 * j->W * j->H;
+    float *x = avk_falloc(n);
+    for (int64_t k = 0; k < n; k++)
+        x[k] = (float)(lat[k] / j->scale + j->shift_lat);
+    int rc = 0;
+    if (j->fmt == FMT_AVT) {
+        rc = write_record(j, 0, x, blk);
+    } else {
+        float *z = avk_falloc(C * hw), *y = avk_falloc(px);
+        uint8_t *rgb = avk_xmalloc((size_t)px);
+        for (int t = 0; t < B && rc == 0; t++) {
+            for (int c = 0; c < C; c++)
+                memcpy(z + c * hw, x + ((int64_t)c * B + t) * hw, (size_t)hw * sizeof *z);
+            rc = avk_vae_decode(j->vae, z, 1, j->h, j->w, y);
+            avk_planar_to_rgb(rgb, y, j->W, j->H);
+            if (rc == 0 && j->fmt == FMT_MP4)
+                rc = avk_encoder_write(j->enc, rgb);
+            if (rc == 0 && j->fmt == FMT_TIFF) {
+                char *p = video_path(j, 0, blk * B + t);
+                avk_image img = {j->W, j->H, 3, AVK_SAMPLE_U8, rgb};
+                rc = avk_tiff_write(p, &img, 1);
+                free(p);
+            }
+        }
+        avk_ffree(z);
+        avk_ffree(y);
+        free(rgb);
+    }
+    avk_ffree(x);
+    return rc < 0 ? -1 : 0;
+}
+
+/* --long: the one prompt's video through avk_long_sample, each block
+ * written as it finishes. 0 or -1 (error set). */
+static int run_long(job *j)
+{
+    const opts *op = j->op;
+    if (begin(j) < 0)
+        return -1;
+    if (j->fmt == FMT_MP4) {
+        char *p = video_path(j, 0, 0);
+        j->enc = avk_encoder_open(p, j->W, j->H, j->fps, -1);
+        free(p);
+        if (!j->enc)
+            return -1;
+    }
+    avk_long_opts lo = {(int)op->long_frames, (int)op->block, (int)op->context, (int)op->steps,
+                        op->shift, op->cfg, (uint64_t)op->seed, 0};
+    avk_sample_text cond = {j->tok, j->len[0]}, unc = {j->utok, j->ulen};
+    avk_long_stats st;
+    int rc = avk_long_sample(j->m, &lo, j->h, j->w, j->L, &cond, &unc, emit_block, j, &st);
+    if (rc == 0)
+        avk_info(1, "--long: %lld blocks, %lld transformer evaluations", (long long)st.blocks,
+                 (long long)st.evals);
+    if (j->enc) {
+        if (rc == 0)
+            rc = avk_encoder_finish(j->enc);
+        else
+            avk_encoder_abort(j->enc);
+        j->enc = NULL;
+    }
+    return rc;
+}
+
+/* --long's limits, before anything is loaded: usage errors. */
+static void check_long(opts *op)
+{
+    if (!op->long_frames) {
+        if (op->block || op->context)
+            avk_usage_error("--block and --context go with --long");
+        return;
+    }
+    if (!op->block)
+        avk_usage_error("--long needs --block B (latent frames per block)");
+    if (op->long_frames % op->block)
+        avk_usage_error("--block %ld does not divide --long %ld", op->block, op->long_frames);
+    if (op->context >= op->block)
+        avk_usage_error("--context %ld: must be less than --block %ld", op->context, op->block);
+    if (op->frames)
+        avk_usage_error("--frames and --long exclude each other (--long gives the length)");
+    if (op->solver_given && op->solver != AVK_FLOW_EULER)
+        avk_usage_error("--long samples with --solver euler only");
+    if (op->cache >= 0)
+        avk_usage_error("--cache with --long is not supported");
+    if (op->image || op->video)
+        avk_usage_error("--%s with --long is not supported", op->image ? "image" : "video");
+    if (op->sheet)
+        avk_usage_error("--sheet with --long is not supported");
+    op->solver = AVK_FLOW_EULER;
+    op->frames = op->block;     /* the shapes are checked on one block */
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 /* The error on rank 0 (every rank sets the same up), then exit 1. */
@@ -753,7 +870,7 @@ int main(int argc, char **argv)
     op.bos_eos = 1;
     enum { O_VAE = 256, O_VOCAB, O_FRAMES, O_SIZE, O_BASE, O_UNIT, O_STEPS, O_SOLVER, O_CFG,
            O_NEG, O_SHIFT, O_SEED, O_CACHE, O_NOEMA, O_NOBOS, O_IMAGE, O_VIDEO, O_MASK, O_FPS,
-           O_SHEET, O_VERSION };
+           O_SHEET, O_LONG, O_BLOCK, O_CONTEXT, O_VERSION };
     static const struct option lo[] = {
         {"model", required_argument, 0, 'm'}, {"vae", required_argument, 0, O_VAE},
         {"vocab", required_argument, 0, O_VOCAB}, {"prompt", required_argument, 0, 'p'},
@@ -767,6 +884,8 @@ int main(int argc, char **argv)
         {"image", required_argument, 0, O_IMAGE}, {"video", required_argument, 0, O_VIDEO},
         {"mask", required_argument, 0, O_MASK}, {"format", required_argument, 0, 'f'},
         {"fps", required_argument, 0, O_FPS}, {"sheet", required_argument, 0, O_SHEET},
+        {"long", required_argument, 0, O_LONG}, {"block", required_argument, 0, O_BLOCK},
+        {"context", required_argument, 0, O_CONTEXT},
         {"output", required_argument, 0, 'o'}, {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
     int ch;
@@ -787,6 +906,7 @@ int main(int argc, char **argv)
         case O_STEPS: op.steps = avk_parse_long("--steps", optarg, 1, 10000); break;
         case O_SOLVER:
             op.solver = avk_flow_solver_parse(optarg);
+            op.solver_given = 1;
             if (op.solver < 0)
                 avk_usage_error("--solver: '%s' is not euler, heun or ab2", optarg);
             break;
@@ -807,6 +927,9 @@ int main(int argc, char **argv)
             break;
         case O_FPS: op.fps = avk_parse_double("--fps", optarg, 0.001, 1000); break;
         case O_SHEET: op.sheet = optarg; break;
+        case O_LONG: op.long_frames = avk_parse_long("--long", optarg, 1, 100000000); break;
+        case O_BLOCK: op.block = avk_parse_long("--block", optarg, 1, 100000); break;
+        case O_CONTEXT: op.context = avk_parse_long("--context", optarg, 0, 100000); break;
         case 'o': op.out = optarg; break;
         case 'v': avk_verbose++; break;
         case 'h': usage(); break;
@@ -824,12 +947,22 @@ int main(int argc, char **argv)
         avk_usage_error("--video and --mask go together");
     if (op.sheet && !ends_with(op.sheet, ".png"))
         avk_usage_error("--sheet %s: the sheet is a PNG (name it .png)", op.sheet);
+    check_long(&op);
     if (avk_dist_init(&argc, &argv) < 0)
         avk_die_lib();
+    if (op.long_frames && avk_dist_size() > 1) {
+        avk_error("--long under mpirun (a layer pipeline across ranks) is not done yet: run "
+                  "one process");
+        fail();
+    }
     if (read_prompts(&op) < 0)
         fail();
     if (op.nprompts == 0) {
         avk_error("no prompts: give -p TEXT or -P FILE");
+        fail();
+    }
+    if (op.long_frames && op.nprompts > 1) {
+        avk_error("--long samples one prompt (%d given)", op.nprompts);
         fail();
     }
 
@@ -851,8 +984,8 @@ int main(int argc, char **argv)
         j.sheet = avk_xcalloc((size_t)op.nprompts * SHEET_COLS, sizeof *j.sheet);
 
     avk_items it = {.n = (size_t)op.nprompts, .work = work, .begin = begin, .emit = emit, .ctx = &j};
-    avk_items_result res;
-    rc = avk_dist_items(avk_comm_world(), &it, &res);
+    avk_items_result res = {0};
+    rc = op.long_frames ? run_long(&j) : avk_dist_items(avk_comm_world(), &it, &res);
     int quiet = rc == 0 && res.stopped;     /* another rank failed and said why */
     if (quiet)
         rc = -1;
