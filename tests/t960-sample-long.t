@@ -55,4 +55,9 @@ test_expect_success 'bad --long options: clear errors, nothing written' '
     fails 1 "--long samples one prompt \(2 given\)" $LARGS --long 16 --block 4 -p red -p blue -o out.avt
 '
 
+test_expect_success 'under mpirun: refused as not done (the rank pipeline), exit 1, no output' '
+    avk_mpirun 2 av-sample $LARGS --long 16 --block 4 -p red -o out.avt 2>err; rc=$?
+    test $rc -ne 0 && test_grep "layer pipeline across ranks.*not done" err && test ! -e out.avt
+'
+
 test_done
