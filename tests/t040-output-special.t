@@ -73,6 +73,12 @@ if mknod nulldev c 1 3 2>/dev/null && mknod fulldev c 1 7 2>/dev/null; then
             exit \$rc
         "
     done
+    test_expect_code 1 'av-train: a checkpoint onto a device is refused, the device stays' '
+        av-train --model vae --config tiny.json --steps 0 --crop 16 clips.tsv -o nulldev 2>err
+        rc=$?; cat err
+        test -c nulldev && grep -q "nulldev: not a regular file" err || exit 3
+        exit $rc
+    '
     test_expect_success '-o /dev/null stays the character device' '
         test -c nulldev && av-tensor --cat -o /dev/null s.avt && test -c /dev/null &&
         av-filter --scores static -o /dev/null clips.tsv && test -c /dev/null

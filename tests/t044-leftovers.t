@@ -31,13 +31,19 @@ wait_for() {
 tmps() {
     ls -A | grep '^\.out\.avt\.tmp' || true
 }
+# wait_tmp: until a temporary file of out.avt exists (10 seconds at most).
+wait_tmp() {
+    i=0
+    while [ -z "$(tmps)" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    test -n "$(tmps)"
+}
 
 test_expect_success 'setup' '
     avt_write_example -n 3 -e 8 -o s.avt && mkfifo in1 in2
 '
 test_expect_success 'a writer killed with SIGKILL leaves its temporary file' '
     av-tensor --cat -o out.avt - <in1 & pid=$!
-    exec 3>in1 && sleep 0.5 &&
+    exec 3>in1 && wait_tmp &&
     kill -9 $pid; wait $pid; exec 3>&-
     test -n "$(tmps)" && tmps >stale
 '
@@ -47,7 +53,7 @@ test_expect_success 'the next run on the same output removes it' '
 '
 test_expect_success 'but not the temporary file of a writer still running' '
     av-tensor --cat -o out.avt - <in2 & pid=$!
-    exec 3>in2 && sleep 0.5 &&
+    exec 3>in2 && wait_tmp &&
     live=$(tmps) && test -n "$live" &&
     av-tensor --cat -o out.avt s.avt && test "$(tmps)" = "$live"
     rc=$?; cat s.avt >&3; exec 3>&-; wait $pid; exit $rc

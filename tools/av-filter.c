@@ -261,7 +261,7 @@ typedef struct filter_job {
     int                      ncols_out, drop, rank;
     const double            *cost;
     const char              *out_path;
-    const char              *in_path;   /* the manifest, for errors */
+    const char              *in_name;   /* the manifest, in messages */
     avk_out                 *out;       /* rank 0, from filter_begin */
 } filter_job;
 
@@ -286,8 +286,7 @@ static int filter_work(const size_t *idx, size_t k, avk_buf *items, void *ctx)
         avk_filter_result r;
         if (avk_filter_clip(m->video[i], m->start[i], m->end[i], m->fps[i], j->o, &r) < 0) {
             if (r.bad_range) {      /* the manifest is wrong: no output */
-                avk_warn("%s: line %ld: %s", strcmp(j->in_path, "-") ? j->in_path : "(stdin)",
-                         m->lineno[i], avk_errmsg());
+                avk_warn("%s: line %ld: %s", j->in_name, m->lineno[i], avk_errmsg());
                 failed = 1;
                 break;
             }
@@ -405,9 +404,8 @@ int main(int argc, char **argv)
     avk_buf text = {0};
     if (rank == 0) {
         /* an output that cannot be written fails now, before the scoring */
-        text.data = avk_output_check(out_path, 0) < 0
-                        ? NULL
-                        : (unsigned char *)read_manifest(in_path, &text.len);
+        if (avk_output_check(out_path, 0) == 0)
+            text.data = (unsigned char *)read_manifest(in_path, &text.len);
         if (!text.data)
             avk_warn_lib();
         text.cap = text.len;
@@ -445,7 +443,7 @@ int main(int argc, char **argv)
         cost[i] = (double)(m.end[i] - m.start[i]);
     filter_job fj = {.m = &m, .o = &o, .where = where, .ncols_out = ncols_out, .drop = drop,
                      .rank = rank, .cost = cost, .out_path = out_path,
-                     .in_path = in_path};
+                     .in_name = strcmp(in_path, "-") ? in_path : "(stdin)"};
     avk_items job = {.n = n, .cost = cost, .work_all = filter_work, .begin = filter_begin,
                      .emit = filter_row, .ctx = &fj};
     avk_items_result res;

@@ -201,7 +201,7 @@ static int train_dit(const opts *op)
     if (avk_dit_train(&o, stdout) < 0)
         avk_die_lib();
     if (fflush(stdout) != 0)
-        avk_die(1, "stdout: write error");
+        avk_die(1, "standard output: write error");
     return 0;
 }
 
@@ -291,11 +291,10 @@ int main(int argc, char **argv)
     if (strcmp(op.out, "-") == 0)
         avk_usage_error("-o: a checkpoint must be a file (it has an optimizer file beside it)");
     /* finish a checkpoint commit that a killed run left half done before
-     * anything else, the output check included, can take its files for a
-     * dead process's stale temporary files */
+     * anything else can touch its files */
     if (avk_ckpt_recover(op.out) < 0)
         avk_die_lib();
-    if (avk_output_check(op.out, 1) < 0)    /* fail now, not after training */
+    if (!(op.out = avk_output_file(op.out)))   /* now, not after training */
         avk_die_lib();
     if (optind >= argc)
         avk_usage_error("no input clips");

@@ -6,7 +6,6 @@
 #include "vae_internal.h"
 #include "avkit/util/common.h"
 #include "avkit/util/json.h"
-#include "avkit/io/dtype.h"
 #include "avkit/io/safetensors.h"
 #include "avkit/nn/tensor.h"
 #include "avkit/nn/params.h"

@@ -34,11 +34,10 @@ static inline float avk_expf(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    /* a NaN input (it passes both clamps) would make the exponent a
-     * negative shift; give it exponent 0: p is NaN already, so is the
-     * result, and finite inputs are untouched */
-    n = n == n ? n : 0.0f;
-    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    /* a NaN input stays NaN through p; n is kept a valid integer so the
+     * conversion and the shift are defined */
+    int32_t ni = n == n ? (int32_t)n : 0;
+    uint32_t bits = (uint32_t)(ni + 127) << 23;
     float s;
     memcpy(&s, &bits, sizeof s);
     return p * s;

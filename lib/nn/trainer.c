@@ -5,6 +5,7 @@
 #include "avkit/nn/checkpoint.h"
 #include "avkit/util/common.h"
 
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -236,6 +237,40 @@ static void metrics_log(char *buf, size_t size, const avk_train_result *r)
         snprintf(buf + n, size - n, ")");
 }
 
+/* Open the CSV log: a new file with its header, or (resuming, when it
+ * exists) the old one to append to. NULL with the error set. */
+static FILE *csv_open(const avk_train_opts *o, const avk_train_result *first)
+{
+    int append = o->resume && access(o->log_csv, F_OK) == 0;
+    FILE *fp = fopen(o->log_csv, append ? "a" : "w");
+    if (!fp) {
+        avk_error("%s: cannot open: %s", o->log_csv, strerror(errno));
+        return NULL;
+    }
+    if (!append) {
+        fprintf(fp, "step,loss");
+        for (int i = 0; i < first->nmetric; i++)
+            fprintf(fp, ",%s", first->metric_name[i]);
+        fprintf(fp, ",grad_norm,lr,step_s,samples_per_s,tokens_per_s,gflops\n");
+    }
+    return fp;
+}
+
+/* One CSV row; -1 with the error set when the write fails. */
+static int csv_row(FILE *fp, const char *path, int64_t step, const avk_train_result *r,
+                   double gnorm, double lr, double secs)
+{
+    fprintf(fp, "%lld,%.9g", (long long)step, r->loss);
+    for (int i = 0; i < r->nmetric; i++)
+        fprintf(fp, ",%.9g", r->metric[i]);
+    double rate = secs > 0 ? 1.0 / secs : 0;
+    fprintf(fp, ",%.9g,%.9g,%.6f,%.6g,%.6g,%.6g\n", gnorm, lr, secs, r->samples * rate,
+            r->tokens * rate, r->flops * rate * 1e-9);
+    if (fflush(fp) != 0 || ferror(fp))
+        return avk_error("%s: cannot write: %s", path, strerror(errno));
+    return 0;
+}
+
 int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
 {
     avk_params *P = t->params;
@@ -256,12 +291,14 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
     sigaction(SIGTERM, &sa, &old_term);
 
     int rc = 0;
+    FILE *csv = NULL;
     double t0 = avk_now(), tlog = t0;
     int64_t log_step = P->step;
     avk_progress prog;
     avk_progress_start(&prog, avk_progname, (double)o->steps);
     while (P->step < o->steps && !stop_signal) {
         int64_t step = P->step + 1;
+        double tstep = avk_now();
         avk_rng r;
         avk_train_step_rng(&r, o->seed, step);
         avk_params_zero_grads(P);
@@ -286,6 +323,12 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         avk_params_adamw(P, &ad);
         if (o->ema_decay > 0)
             avk_params_ema_update(P, o->ema_decay);
+        if (o->log_csv && ((!csv && !(csv = csv_open(o, &res))) ||
+                           csv_row(csv, o->log_csv, step, &res, gnorm, ad.lr,
+                                   avk_now() - tstep) < 0)) {
+            rc = -1;
+            break;
+        }
         if (avk_verbose && (step % o->log_every == 0 || step == o->steps)) {
             double now = avk_now();
             char m[256];
@@ -311,6 +354,8 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         }
     }
     avk_progress_end(&prog);
+    if (csv && fclose(csv) != 0 && rc == 0)
+        rc = avk_error("%s: cannot write: %s", o->log_csv, strerror(errno));
     if (rc == 0 && avk_train_save(o, t) < 0)
         rc = -1;
     if (rc == 0 && stop_signal && P->step < o->steps) {

@@ -421,23 +421,60 @@ static void host_tag(char *tag, size_t n)
     tag[k] = 0;
 }
 
-/* Remove the temporary files of `target` that a killed run of ours left:
- * ".NAME.tmp.PID-HOST-XXXXXX" in its directory, on this host, of a process
- * that no longer exists, owned by us. */
+/* Whether the directory `dir` was swept for stale temporary files by this
+ * process already (it is then marked): one sweep per directory, so that
+ * writing many files into one directory (TIFF frames) stays linear. */
+static int swept_before(const char *dir)
+{
+    static char *swept[32];
+    static int nswept;
+    int seen = 0;
+    pthread_mutex_lock(&tmp_lock);
+    for (int i = 0; i < nswept && !seen; i++)
+        seen = strcmp(swept[i], dir) == 0;
+    if (!seen && nswept < 32)
+        swept[nswept++] = avk_xstrdup(dir);
+    pthread_mutex_unlock(&tmp_lock);
+    return seen;
+}
+
+/* Remove the temporary files that killed runs of ours left in the
+ * directory of `target`: ".NAME.tmp.PID-HOST-XXXXXX" (any NAME), on this
+ * host, of a process that no longer exists, a regular file owned by us. */
 static void remove_stale_tmp(const char *target, const char *tag)
 {
     const char *slash = strrchr(target, '/');
     char *dir = slash ? avk_xasprintf("%.*s", (int)(slash - target) + 1, target)
                       : avk_xstrdup("./");
-    char *prefix = avk_xasprintf(".%s.tmp.", slash ? slash + 1 : target);
-    size_t plen = strlen(prefix), tlen = strlen(tag);
+    if (swept_before(dir)) {
+        free(dir);
+        return;
+    }
+    size_t tlen = strlen(tag);
     DIR *d = opendir(dir);
     struct dirent *e;
+    /* a pending commit marker (".NAME.commit", see nn/checkpoint.h) owns
+     * temporary files of a killed writer that its recovery still needs:
+     * such a directory is left alone */
+    while (d && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] == '.' && len > 8 && !strcmp(e->d_name + len - 7, ".commit")) {
+            closedir(d);
+            free(dir);
+            return;
+        }
+    }
+    if (d)
+        rewinddir(d);
     while (d && (e = readdir(d))) {
         const char *p = e->d_name;
-        if (strncmp(p, prefix, plen) != 0)
+        const char *mark = NULL;    /* the last ".tmp." after a NAME */
+        for (const char *q = p[0] == '.' ? strstr(p + 2, ".tmp.") : NULL; q;
+             q = strstr(q + 1, ".tmp."))
+            mark = q;
+        if (!mark)
             continue;
-        p += plen;
+        p = mark + 5;
         char *end;
         long pid = strtol(p, &end, 10);
         /* end: "-" tag "-" and six characters of mkstemp */
@@ -457,7 +494,6 @@ static void remove_stale_tmp(const char *target, const char *tag)
     }
     if (d)
         closedir(d);
-    free(prefix);
     free(dir);
 }
 
@@ -527,6 +563,21 @@ int avk_output_check(const char *path, int binary)
     return rc;
 }
 
+/* Check an output that must be a regular file; its path with links
+ * followed. */
+char *avk_output_file(const char *path)
+{
+    char *target;
+    int kind = avk_out_target(path, &target);
+    if (kind == AVK_OUT_DIRECT)
+        avk_error("%s: not a regular file (this output has files beside it)", path);
+    if (kind != AVK_OUT_REPLACE || avk_output_check(target, 1) < 0) {
+        free(target);
+        return NULL;
+    }
+    return target;
+}
+
 /* Open an output that is renamed into place only when complete. */
 avk_out *avk_out_open(const char *path, int binary)
 {
@@ -585,7 +636,8 @@ int avk_out_commit(avk_out *o)
             remove_tmp_files();
             exit(AVK_EXIT_FAIL);
         }
-        rc = flushed ? avk_error("%s: write error (an earlier write failed)", avk_out_name(o->path))
+        rc = flushed ? avk_error("%s: write error (an earlier write failed)",
+                                 avk_out_name(o->path))
                      : avk_error("%s: write error: %s", avk_out_name(o->path),
                                  strerror(flush_errno));
     }

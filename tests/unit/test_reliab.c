@@ -147,11 +147,47 @@ static void test_stale(void)
     free(second);
 }
 
+/* A dead writer's temporary file that a pending checkpoint commit marker
+ * still needs is left alone. */
+static void test_stale_commit(void)
+{
+    mkdir("ck", 0777);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *tmp;
+        _exit(avk_tmp_create("ck/m.safetensors", &tmp) < 0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    FILE *fp = fopen("ck/.m.safetensors.commit", "w");
+    if (fp)
+        fclose(fp);
+    char *mine;
+    int fd = avk_tmp_create("ck/m.safetensors", &mine);
+    int left = 0;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, ".m.safetensors.tmp.%ld-", (long)pid);
+    DIR *d = opendir("ck");
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        left += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (d)
+        closedir(d);
+    ok(fd >= 0 && left == 1, "a directory with a pending commit marker is not swept");
+    if (fd >= 0) {
+        close(fd);
+        unlink(mine);
+        avk_tmp_unregister(mine);
+        free(mine);
+    }
+}
+
 int main(void)
 {
     test_expf();
     test_target();
     test_check();
     test_stale();
+    test_stale_commit();
     return done_testing();
 }

@@ -156,9 +156,10 @@ static void test_equals_manual(void)
     quad q;
     avk_train_task task;
     task_of(&task, &q, t);
-    avk_train_opts o = opts_of("a.safetensors", 6);
+    avk_train_opts o = opts_of("a.safetensors", 40);
+    o.sched.warmup = 10;
     int sig = 0;
-    ok(avk_train(&o, &task, &sig) == 0 && t->step == 6, "six steps trained");
+    ok(avk_train(&o, &task, &sig) == 0 && t->step == 40, "forty steps trained");
 
     avk_params *u = quad_table(), *f = quad_table();
     quad qu, qf;
@@ -166,8 +167,8 @@ static void test_equals_manual(void)
     task_of(&tu, &qu, u);
     task_of(&tf, &qf, f);
     avk_lr_schedule s = o.sched;
-    s.steps = 6;
-    for (int64_t step = 1; step <= 6; step++) {
+    s.steps = 40;
+    for (int64_t step = 1; step <= 40; step++) {
         avk_rng r;
         avk_params *pp[2] = {u, f};
         for (int k = 0; k < 2; k++) {
@@ -291,11 +292,52 @@ static void test_stops(void)
     avk_params_free(t);
 }
 
+/* The CSV log: a header, one row a step, appended to on resume. */
+static void test_csv(void)
+{
+    avk_params *t = quad_table();
+    quad q;
+    avk_train_task task;
+    task_of(&task, &q, t);
+    avk_train_opts o = opts_of("c.safetensors", 3);
+    o.log_csv = "log.csv";
+    int sig = 0;
+    avk_train(&o, &task, &sig);
+    avk_params_free(t);
+    t = quad_table();
+    task_of(&task, &q, t);
+    avk_st_file *f = avk_st_open("c.safetensors");
+    avk_params_load(t, t->w, f, NULL);
+    avk_st_close(f);
+    o = opts_of("c.safetensors", 5);
+    o.log_csv = "log.csv";
+    o.resume = "c.safetensors";
+    int rc = avk_train_resume(&o, &task);
+    rc |= avk_train(&o, &task, &sig);
+    avk_params_free(t);
+    FILE *fp = fopen("log.csv", "r");
+    char line[512];
+    int rows = 0, good = fp != NULL;
+    while (fp && fgets(line, sizeof line, fp)) {
+        if (rows == 0)
+            good &= strcmp(line, "step,loss,half,grad_norm,lr,step_s,samples_per_s,"
+                                 "tokens_per_s,gflops\n") == 0;
+        else
+            good &= atoi(line) == rows;
+        rows++;
+    }
+    if (fp)
+        fclose(fp);
+    ok(rc == 0 && good && rows == 6, "CSV log: header and steps 1-5 across a resume (%d lines)",
+       rows);
+}
+
 int main(void)
 {
     test_schedule();
     test_equals_manual();
     test_resume();
     test_stops();
+    test_csv();
     return done_testing();
 }

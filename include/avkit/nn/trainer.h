@@ -56,6 +56,7 @@ typedef struct avk_train_result {
     const char *metric_fmt[AVK_TRAIN_MAX_METRICS];   /* printf form in the log, e.g. "%.5f" */
     double metric[AVK_TRAIN_MAX_METRICS];
     int64_t samples, tokens;                   /* this step's batch (for rates) */
+    double  flops;                             /* this step's work (0 = unknown) */
 } avk_train_result;
 
 struct avk_train_opts;
@@ -98,6 +99,10 @@ typedef struct avk_train_opts {
     const char     *resume;        /* NULL, or the checkpoint resumed from (its
                                     * weights already loaded into params->w) */
     int             seed_given;    /* on resume: --seed was given explicitly */
+    const char     *log_csv;       /* NULL, or a CSV file getting one row a step:
+                                    * step,loss,METRICS...,grad_norm,lr,step_s,
+                                    * samples_per_s,tokens_per_s,gflops (a header
+                                    * first; appended to when resuming) */
 } avk_train_opts;
 
 /* Default options: steps 400, cosine to 0.1 lr, AdamW torch defaults

@@ -106,6 +106,11 @@ void avk_out_abort(avk_out *o);
  * "cannot create". Creates and removes a temporary file. 0, or -1 with
  * the error set. */
 int avk_output_check(const char *path, int binary);
+/* The same check for an output that must be a regular file, such as a
+ * checkpoint with files beside it: refuses a device, FIFO or socket, and
+ * returns the malloc'ed path to write with symbolic links followed (write
+ * there, so that a link stays a link); NULL with the error set. */
+char *avk_output_file(const char *path);
 /* "standard output" for "-", else path: how messages name an output. */
 const char *avk_out_name(const char *path);
 
@@ -118,8 +123,11 @@ enum { AVK_OUT_REPLACE = 0, AVK_OUT_DIRECT = 1 };
 int avk_out_target(const char *path, char **target);
 /* Create an empty temporary file "DIR/.NAME.tmp.PID-HOST-XXXXXX" next to
  * `path`, with the umask's permissions, registered for removal on a fatal
- * exit. Temporary files of the same name left by a process of this host
- * that no longer exists (killed with SIGKILL) are removed first. Returns
+ * exit. Temporary files of this form left in the same directory by a
+ * process of this host that no longer exists (killed with SIGKILL) are
+ * removed first (one sweep per directory and process; not in a directory
+ * that holds a pending commit marker ".NAME.commit", whose recovery needs
+ * them). Returns
  * its descriptor and stores the malloc'ed name in *tmp; -1 with the error
  * set on failure. Rename it over `path` when complete. */
 int avk_tmp_create(const char *path, char **tmp);
