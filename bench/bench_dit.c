@@ -19,30 +19,6 @@
 #include "avkit/nn/ops.h"
 #include "avkit/models/dit.h"
 
-/* Multiply-adds x 2 of one forward, from the shapes. */
-static double forward_flop(const avk_dit_config *c, int B, int T, int S, int L)
-{
-    double D = c->hidden, F = D * c->mlp_ratio, N = (double)T * S, Rv = B * N, Rt = (double)B * L;
-    double K = c->in_channels * c->patch[0] * c->patch[1] * c->patch[2];
-    double f = 2 * Rv * K * D * 2;                                   /* patch embed, proj_out */
-    for (int i = 0; i < c->text_layers; i++)
-        f += 2 * Rt * D * D * 4 + 2 * Rt * D * F * 2 + 4.0 * B * L * L * D;
-    for (int i = 0; i < c->depth; i++) {
-        int last = i == c->depth - 1;
-        double tq = last ? 0 : Rt;
-        f += 2 * Rv * D * D * 4 + 2 * (Rt * 2 + tq * 2) * D * D;        /* spatial projections */
-        f += 4.0 * B * T * (S + (last ? 0 : L)) * (S + L) * D;          /* spatial attention */
-        f += 2 * Rv * D * D * 4 + 4.0 * B * S * T * T * D;              /* temporal */
-        if (c->joint)
-            f += 2 * Rv * D * D * 4 + 2 * (Rt * 2 + tq * 2) * D * D +
-                 4.0 * B * (N + (last ? 0 : L)) * (N + L) * D;
-        else
-            f += 2 * Rv * D * D * 2 + 2 * Rt * D * D * 2 + 4.0 * B * N * L * D;
-        f += 2 * (Rv + tq) * D * F * 2;                                /* MLPs */
-    }
-    return f;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -96,7 +72,7 @@ int main(int argc, char **argv)
         if (i > 0 && dt < best)
             best = dt;
     }
-    double gflop = 3 * forward_flop(&c, B, T / c.patch[0], (S / c.patch[1]) * (S / c.patch[2]), L) / 1e9;
+    double gflop = avk_dit_step_flop(&c, B, T, S, S, L) / 1e9;
     char *p = avk_xasprintf("%s/dit.safetensors", dir);
     if (avk_dit_save(m, p, 0, NULL) < 0)
         avk_die_lib();

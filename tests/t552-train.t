@@ -103,7 +103,7 @@ test_expect_code 2 'a crop that is not a multiple of the latent cell is a usage 
     test_grep "not a multiple of the latent cell" err || exit 99; exit $rc
 '
 test_expect_code 2 'an unknown model is a usage error' '
-    av-train --model gan clips.tsv -o z.safetensors 2>err; rc=$?
+    av-train --model unet clips.tsv -o z.safetensors 2>err; rc=$?
     test_grep "unknown model" err || exit 99; exit $rc
 '
 test_expect_code 2 '--model is required' '

@@ -1,7 +1,8 @@
 #!/bin/sh
 # av-train --model dit on a synthetic latent stream (written by
-# test_dit_train --fixture): trains quietly, logs a CSV, resumes, prints the
-# validation loss, and refuses bad input with a message and exit 1.
+# test_dit_train --fixture): trains quietly, logs a CSV, resumes (also after
+# SIGTERM), prints the validation loss, and refuses bad input with a
+# message and exit 1.
 . "$(dirname "$0")/lib.sh"
 
 TRAIN="av-train --model dit --config single.json --batch 3 --seed 5 --schedule constant"
@@ -13,7 +14,7 @@ test_expect_success 'four steps write weights and optimizer state, quietly' '
     test -s m.safetensors && test -s m.optim.safetensors &&
     test ! -s out && test ! -s err &&
     test $(wc -l <steps.csv) -eq 5 &&
-    head -1 steps.csv | grep -q "^step,loss,grad_norm,lr,samples_per_s,tokens_per_s,step_s$"
+    head -1 steps.csv | grep -q "^step,loss,grad_norm,lr,samples_per_s,tokens_per_s,step_s,gflops$"
 '
 test_expect_success '-v prints the loss of each logged step' '
     $TRAIN --steps 2 -v --log-every 1 train.avt -o v.safetensors 2>log &&
@@ -24,6 +25,20 @@ test_expect_success 'two steps, then --resume to four: identical files' '
     av-train --model dit --batch 3 --seed 5 --schedule constant --steps 4 \
         --resume half.safetensors train.avt -o half.safetensors &&
     cmp m.safetensors half.safetensors && cmp m.optim.safetensors half.optim.safetensors
+'
+test_expect_success 'SIGTERM mid-run writes a checkpoint; resuming ends identical' '
+    $TRAIN --steps 100000 --log sig.csv train.avt -o sig.safetensors 2>err &
+    pid=$! i=0
+    while [ "$(cat sig.csv 2>/dev/null | wc -l)" -lt 3 ] && [ $i -lt 1200 ]; do
+        sleep 0.1; i=$((i + 1))
+    done
+    kill -TERM $pid; wait $pid; rc=$?
+    cat err && test $rc -eq 143 && grep -q "^av-train: Terminated: checkpoint written to sig.safetensors$" err &&
+    n=$(($(wc -l <sig.csv) - 1)) &&
+    av-train --model dit --batch 3 --seed 5 --schedule constant --steps $((n + 2)) \
+        --resume sig.safetensors train.avt -o sig.safetensors &&
+    $TRAIN --steps $((n + 2)) train.avt -o ref.safetensors &&
+    cmp sig.safetensors ref.safetensors && cmp sig.optim.safetensors ref.optim.safetensors
 '
 test_expect_success '--val prints the validation loss' '
     $TRAIN --steps 2 --val val.avt train.avt -o val.safetensors >out &&

@@ -198,8 +198,17 @@ static int train_dit(const opts *op)
     o.caption_dropout = op->caption_dropout;
     o.shift = op->shift;
     o.ema = op->ema;
-    if (avk_dit_train(&o, stdout) < 0)
+    o.seed_given = op->seed_given;
+    int signo = 0;
+    int rc = avk_dit_train(&o, stdout, &signo);
+    if (rc < 0)
         avk_die_lib();
+    if (rc == AVK_TRAIN_STOPPED) {
+        avk_warn("%s: checkpoint written to %s", strsignal(signo), op->out);
+        signal(signo, SIG_DFL);
+        raise(signo);
+        return 1;
+    }
     if (fflush(stdout) != 0)
         avk_die(1, "standard output: write error");
     return 0;

@@ -1,7 +1,8 @@
 /* The DiT training loop (see avkit/diffusion/dit_train.h): data checks,
  * batches of one latent shape, rectified-flow draws per global sample,
  * AdamW + EMA on the flat parameter buffer, atomic checkpoints, resume,
- * validation at fixed t. */
+ * validation at fixed t; SIGINT and SIGTERM end the step, write the
+ * checkpoint and stop. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +12,8 @@
 #include "avkit/io/safetensors.h"
 #include "avkit/data/latents.h"
 #include "avkit/nn/ops.h"
+#include "avkit/nn/trainer.h"
+#include "avkit/nn/checkpoint.h"
 #include "avkit/models/dit.h"
 #include "avkit/diffusion/flow_train.h"
 #include "avkit/diffusion/dit_train.h"
@@ -34,18 +37,8 @@ avk_dit_train_opts avk_dit_train_defaults(void)
 
 char *avk_dit_optim_path(const char *checkpoint)
 {
-    size_t n = strlen(checkpoint);
-    const char *ext = ".safetensors";
-    if (n > strlen(ext) && !strcmp(checkpoint + n - strlen(ext), ext))
-        n -= strlen(ext);
-    return avk_xasprintf("%.*s.optim.safetensors", (int)n, checkpoint);
+    return avk_params_optim_path(checkpoint);
 }
-
-/* Optimizer state beside the weights. */
-typedef struct dit_opt {
-    float *m, *v, *ema;
-    int64_t step;
-} dit_opt;
 
 /* Every record usable by this model? The first problem, naming the file,
  * the record and the field. */
@@ -130,7 +123,7 @@ static int same_model(const avk_dit_config *a, const avk_dit_config *b, const ch
 /* The model to train: resumed (with its optimizer state), from weights,
  * or new from the config (in_channels and text_emb_dim from the data
  * when no config is given). */
-static avk_dit *start_model(const avk_dit_train_opts *o, const avk_latent_set *data, dit_opt *st)
+static avk_dit *start_model(const avk_dit_train_opts *o, const avk_latent_set *data)
 {
     avk_dit_config want = avk_dit_config_default();
     int have_cfg = 0;
@@ -150,6 +143,8 @@ static avk_dit *start_model(const avk_dit_train_opts *o, const avk_latent_set *d
     }
     const char *from = o->resume ? o->resume : o->init;
     avk_dit *m;
+    if (o->resume && avk_ckpt_recover(o->resume) < 0)
+        return NULL;
     if (from) {
         m = avk_dit_load(from);
         if (!m)
@@ -164,91 +159,7 @@ static avk_dit *start_model(const avk_dit_train_opts *o, const avk_latent_set *d
             return NULL;
         avk_dit_init(m, o->seed);
     }
-    st->m = avk_fzeros(m->nfloats);
-    st->v = avk_fzeros(m->nfloats);
-    st->ema = avk_falloc(m->nfloats);
-    memcpy(st->ema, m->w, (size_t)m->nfloats * sizeof(float));
-    st->step = 0;
-    if (o->resume) {
-        char *op = avk_dit_optim_path(o->resume);
-        avk_st_file *f = avk_st_open(op), *wf = NULL;
-        const char *s = f ? avk_st_meta(f, "step") : NULL;
-        int rc = -1;
-        if (!f) {
-            /* error set by avk_st_open */
-        } else if (!s || !(wf = avk_st_open(o->resume))) {
-            if (!s)
-                avk_error("%s: no \"step\" in the metadata", op);
-        } else {
-            const char *ws = avk_st_meta(wf, "step");
-            char *end;
-            long long step = strtoll(s, &end, 10);
-            if (*end || step < 0)
-                avk_error("%s: metadata \"step\" is not a step number: \"%s\"", op, s);
-            else if (!ws || strcmp(ws, s) != 0)
-                avk_error("%s: step %s does not match step %s of %s (interrupted between the two "
-                          "writes?)", o->resume, ws ? ws : "(none)", s, op);
-            else if (avk_dit_read_tensors(m, f, "exp_avg.", st->m) == 0 &&
-                     avk_dit_read_tensors(m, f, "exp_avg_sq.", st->v) == 0 &&
-                     avk_dit_read_tensors(m, f, "ema.", st->ema) == 0) {
-                st->step = step;
-                rc = 0;
-            }
-        }
-        avk_st_close(wf);
-        avk_st_close(f);
-        free(op);
-        if (rc < 0) {
-            avk_dit_free(m);
-            return NULL;
-        }
-    }
     return m;
-}
-
-/* Write the optimizer file, then the weights; both carry the step. */
-static int save(const avk_dit *m, const dit_opt *st, const avk_dit_train_opts *o)
-{
-    char step[32], seed[32];
-    snprintf(step, sizeof step, "%lld", (long long)st->step);
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
-    char *op = avk_dit_optim_path(o->out);
-    char *cfg = avk_dit_config_json(&m->cfg);
-    avk_st_writer *w = avk_st_writer_new();
-    avk_st_writer_meta(w, "model", "avkit-dit-optim");
-    avk_st_writer_meta(w, "config", cfg);
-    avk_st_writer_meta(w, "step", step);
-    avk_st_writer_meta(w, "seed", seed);
-    char (*names)[128] = avk_xmalloc((size_t)m->nparam * 3 * sizeof *names);
-    static const char *pre[3] = {"exp_avg.", "exp_avg_sq.", "ema."};
-    const float *buf[3] = {st->m, st->v, st->ema};
-    for (int k = 0; k < 3; k++)
-        for (int i = 0; i < m->nparam; i++) {
-            const avk_dit_param *p = &m->params[i];
-            snprintf(names[k * m->nparam + i], 128, "%s%s", pre[k], p->name);
-            avk_st_writer_add(w, names[k * m->nparam + i], AVT_F32, p->ndim, p->shape,
-                              buf[k] + p->offset);
-        }
-    const char *meta[] = {"step", step, "seed", seed};
-    int rc = avk_st_writer_write(w, op);
-    if (rc == 0)
-        rc = avk_dit_save(m, o->out, 2, meta);
-    free(names);
-    free(cfg);
-    free(op);
-    return rc;
-}
-
-/* The learning rate of a step: linear warmup, then constant or a cosine
- * from lr down to lr/10 at the last step (double precision). */
-static double learning_rate(const avk_dit_train_opts *o, int64_t step)
-{
-    if (o->warmup > 0 && step <= o->warmup)
-        return o->lr * (double)step / (double)o->warmup;
-    if (!o->cosine || o->steps <= o->warmup)
-        return o->lr;
-    double p = (double)(step - o->warmup) / (double)(o->steps - o->warmup);
-    return o->lr * (0.1 + 0.9 * 0.5 * (1.0 + cos(M_PI * p)));
 }
 
 /* A batch of items (all one latent shape): latents, padded captions. */
@@ -363,129 +274,148 @@ static double validate(avk_dit *m, const avk_latent_set *val, uint64_t seed)
     return count ? sum / count : NAN;
 }
 
-int avk_dit_train(const avk_dit_train_opts *o, FILE *report)
+/* The DiT as a task of the trainer (avkit/nn/trainer.h). */
+typedef struct dit_task {
+    avk_dit *m;
+    const avk_dit_train_opts *o;
+    const avk_latent_set *data;
+    const avk_lr_schedule *sched;
+    avk_latent_plan plan;
+    int64_t plan_epoch;
+    int nb;                         /* batches an epoch */
+    FILE *log;
+} dit_task;
+
+/* Step `step`: batch (step - 1) mod nb of epoch (step - 1) / nb, each
+ * sample's t and noise from (seed, step, index), caption dropout; the
+ * gradients are added into the table's. The CSV line is written here. */
+static int dit_task_step(void *ctx, int64_t step, avk_rng *r, avk_train_result *res)
+{
+    (void)r;
+    dit_task *k = ctx;
+    const avk_dit_train_opts *o = k->o;
+    avk_dit *m = k->m;
+    double t0 = avk_now();
+    int64_t epoch = (step - 1) / k->nb, at = (step - 1) % k->nb;
+    if (epoch != k->plan_epoch) {
+        avk_latents_plan_free(&k->plan);
+        avk_latents_plan(&k->plan, k->data, (int)o->batch, o->seed, epoch);
+        k->plan_epoch = epoch;
+    }
+    int B = k->plan.start[at + 1] - k->plan.start[at];
+    dit_batch d;
+    batch_fill(&d, m, k->data, k->plan.order + k->plan.start[at], B);
+    for (int i = 0; i < B; i++) {
+        int64_t gi = (int64_t)i;   /* global sample index (one process) */
+        d.t[i] = avk_flow_draw(d.eps + i * d.n, d.n, o->seed, step, gi, 0.0, 1.0, o->shift);
+        avk_rng dr;
+        avk_flow_rng(&dr, o->seed ^ 0xD20Bull, step, gi);
+        if (avk_rng_uniform(&dr) < o->caption_dropout)
+            drop_caption(&d, i);
+    }
+    double loss = run_batch(m, &d, 1);
+    res->loss = loss;
+    res->samples = B;
+    res->tokens = (int64_t)B * avk_dit_tokens(&m->cfg, d.b.T, d.b.H, d.b.W);
+    double flop = avk_dit_step_flop(&m->cfg, B, d.b.T, d.b.H, d.b.W, d.b.L);
+    batch_free(&d);
+    if (k->log) {
+        double dt = avk_now() - t0;
+        fprintf(k->log, "%lld,%.6f,%.6f,%.6e,%.3f,%.1f,%.4f,%.2f\n", (long long)step, loss,
+                avk_params_grad_norm(m->par), avk_lr_at(k->sched, step), B / dt,
+                res->tokens / dt, dt, flop / dt / 1e9);
+        fflush(k->log);
+    }
+    return 0;
+}
+
+/* The weights' metadata: the configuration and the format tag. */
+static int dit_task_save_meta(void *ctx, const avk_train_opts *o, avk_st_writer *w)
+{
+    (void)o;
+    dit_task *k = ctx;
+    char *cfg = avk_dit_config_json(&k->m->cfg);
+    avk_st_writer_meta(w, "format", "pt");
+    avk_st_writer_meta(w, "config", cfg);
+    free(cfg);
+    return 0;
+}
+
+int avk_dit_train(const avk_dit_train_opts *o, FILE *report, int *signo)
 {
     avk_latent_set data = {0}, val = {0};
+    avk_dit *m = NULL;
+    dit_task k = {0};
+    int rc = -1;
+    *signo = 0;
     for (int i = 0; i < o->ninputs; i++)
         if (avk_latents_read(&data, o->inputs[i]) < 0)
-            goto fail_data;
+            goto out;
     if (data.n == 0) {
         avk_error("%s: no records", o->ninputs ? o->inputs[0] : "-");
-        goto fail_data;
+        goto out;
     }
     if (o->val && avk_latents_read(&val, o->val) < 0)
-        goto fail_data;
-    dit_opt st = {0};
-    avk_dit *m = start_model(o, &data, &st);
-    if (!m)
-        goto fail_data;
-    if (check_data(m, &data) < 0 || check_data(m, &val) < 0)
-        goto fail_model;
-    FILE *log = NULL;
+        goto out;
+    if (!(m = start_model(o, &data)) || check_data(m, &data) < 0 || check_data(m, &val) < 0)
+        goto out;
+
+    avk_train_opts to = avk_train_opts_default();
+    to.out = o->out;
+    to.model = "dit";
+    to.steps = o->steps;
+    to.sched.lr = o->lr;
+    to.sched.warmup = o->warmup;
+    to.sched.kind = o->cosine ? AVK_LR_COSINE : AVK_LR_CONSTANT;
+    to.sched.min_ratio = 0.1;
+    to.adamw.weight_decay = o->wd;      /* on the matrices only: the table's flags */
+    to.clip = o->clip;
+    to.ema_decay = o->ema;
+    to.seed = o->seed;
+    to.seed_given = o->seed_given;
+    to.save_every = o->save_every;
+    to.log_every = o->log_every;
+    to.resume = o->resume;
+    avk_train_task task = {0};
+    k.m = m;
+    k.o = o;
+    k.data = &data;
+    k.sched = &to.sched;
+    task.ctx = &k;
+    task.params = m->par;
+    task.step = dit_task_step;
+    task.save_meta = dit_task_save_meta;
+    if (o->resume && avk_train_resume(&to, &task) < 0)
+        goto out;
+    to.sched.steps = to.steps;
+    avk_latents_plan(&k.plan, &data, (int)o->batch, o->seed, 0);
+    k.nb = k.plan.nbatch;                  /* the same every epoch */
     if (o->log) {
-        log = fopen(o->log, st.step > 0 ? "a" : "w");
-        if (!log) {
+        k.log = fopen(o->log, m->par->step > 0 ? "a" : "w");
+        if (!k.log) {
             avk_error("%s: cannot open: %s", o->log, strerror(errno));
-            goto fail_model;
+            goto out;
         }
-        if (st.step == 0)
-            fprintf(log, "step,loss,grad_norm,lr,samples_per_s,tokens_per_s,step_s\n");
+        if (m->par->step == 0)
+            fprintf(k.log, "step,loss,grad_norm,lr,samples_per_s,tokens_per_s,step_s,gflops\n");
     }
     avk_info(1, "%d clips, model of %lld parameters (%s, %s attention), steps %lld..%ld", data.n,
              (long long)m->nfloats, m->cfg.mmdit ? "MM-DiT" : "single-stream",
-             m->cfg.joint ? "joint" : "cross", (long long)st.step + 1, o->steps);
-
-    avk_latent_plan plan = {0};
-    avk_latents_plan(&plan, &data, (int)o->batch, o->seed, 0);
-    int nb = plan.nbatch;       /* batches per epoch: the same every epoch */
-    int64_t plan_epoch = 0;
-    avk_adamw ad = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8};
-    float *g = m->g;
-    int64_t gn = m->nfloats;
-    avk_progress prog;
-    avk_progress_start(&prog, "av-train", (double)o->steps);
-    int rc = 0;
-    while (st.step < o->steps) {
-        int64_t step = st.step + 1;
-        double t0 = avk_now();
-        /* the batch of this step: epoch plans are fixed by (seed, epoch) */
-        int64_t epoch = (step - 1) / nb, k = (step - 1) % nb;
-        if (epoch != plan_epoch) {
-            avk_latents_plan_free(&plan);
-            avk_latents_plan(&plan, &data, (int)o->batch, o->seed, epoch);
-            plan_epoch = epoch;
-        }
-        int B = plan.start[k + 1] - plan.start[k];
-        dit_batch d;
-        batch_fill(&d, m, &data, plan.order + plan.start[k], B);
-        for (int i = 0; i < B; i++) {
-            int64_t gi = (int64_t)i;   /* global sample index (one process) */
-            d.t[i] = avk_flow_draw(d.eps + i * d.n, d.n, o->seed, step, gi, 0.0, 1.0, o->shift);
-            avk_rng r;
-            avk_flow_rng(&r, o->seed ^ 0xD20Bull, step, gi);
-            if (avk_rng_uniform(&r) < o->caption_dropout)
-                drop_caption(&d, i);
-        }
-        memset(m->g, 0, (size_t)m->nfloats * sizeof(float));
-        double loss = run_batch(m, &d, 1);
-        int64_t tokens = (int64_t)B * avk_dit_tokens(&m->cfg, d.b.T, d.b.H, d.b.W);
-        batch_free(&d);
-        double gnorm = o->clip > 0 ? avk_grad_clip(&g, &gn, 1, o->clip)
-                                   : avk_grad_global_norm(&g, &gn, 1);
-        if (!isfinite(loss) || !isfinite(gnorm)) {
-            rc = avk_error("step %lld: %s is %s; stopped, the last checkpoint written is kept",
-                           (long long)step, isfinite(loss) ? "gradient norm" : "loss",
-                           isnan(isfinite(loss) ? gnorm : loss) ? "NaN" : "Inf");
-            break;
-        }
-        ad.lr = learning_rate(o, step);
-        for (int i = 0; i < m->nparam; i++) {
-            const avk_dit_param *p = &m->params[i];
-            ad.weight_decay = avk_dit_param_decays(p) ? o->wd : 0.0;
-            avk_adamw_step(&ad, step, m->w + p->offset, m->g + p->offset, st.m + p->offset,
-                           st.v + p->offset, p->numel);
-        }
-        float ed = (float)o->ema;
-        for (int64_t i = 0; i < m->nfloats; i++)
-            st.ema[i] = ed * st.ema[i] + (1.0f - ed) * m->w[i];
-        st.step = step;
-        double dt = avk_now() - t0;
-        if (log)
-            fprintf(log, "%lld,%.6f,%.6f,%.6e,%.3f,%.1f,%.4f\n", (long long)step, loss, gnorm,
-                    ad.lr, B / dt, tokens / dt, dt);
-        if (step % o->log_every == 0 || step == o->steps)
-            avk_info(1, "step %lld loss %.5f grad %.3f lr %.2e %.2f s/step", (long long)step, loss,
-                     gnorm, ad.lr, dt);
-        avk_progress_update(&prog, (double)step);
-        if (o->save_every > 0 && step % o->save_every == 0 && step < o->steps && save(m, &st, o) < 0) {
-            rc = -1;
-            break;
-        }
-    }
-    avk_progress_end(&prog);
-    avk_latents_plan_free(&plan);
-    if (rc == 0)
-        rc = save(m, &st, o);
-    if (log && fclose(log) != 0 && rc == 0)
+             m->cfg.joint ? "joint" : "cross", (long long)m->par->step + 1, o->steps);
+    rc = avk_train(&to, &task, signo);
+    if (k.log && fclose(k.log) != 0 && rc >= 0)
         rc = avk_error("%s: write error", o->log);
+    k.log = NULL;
     if (rc == 0 && o->val) {
         double vl = validate(m, &val, o->seed);
         fprintf(report, "val_loss\t%.6f\tsamples\t%d\n", vl, val.n * 9);
     }
+out:
+    if (k.log)
+        fclose(k.log);
+    avk_latents_plan_free(&k.plan);
     avk_dit_free(m);
-    avk_ffree(st.m);
-    avk_ffree(st.v);
-    avk_ffree(st.ema);
     avk_latents_free(&data);
     avk_latents_free(&val);
     return rc;
-fail_model:
-    avk_dit_free(m);
-    avk_ffree(st.m);
-    avk_ffree(st.v);
-    avk_ffree(st.ema);
-fail_data:
-    avk_latents_free(&data);
-    avk_latents_free(&val);
-    return -1;
 }

@@ -7,6 +7,25 @@
 #include <stdint.h>
 #include "avkit/models/dit.h"
 
+/* ---- activation arena (dit_arena.c) --------------------------------- */
+
+/* The buffers of one forward and backward, kept for the next step: a step
+ * of the same shapes asks for the same sizes in the same order, so the
+ * arena hands the same blocks out again (rewound by dit_arena_rewind)
+ * instead of mapping and faulting fresh pages every step. */
+typedef struct dit_arena {
+    float **ptrs;
+    int64_t *sizes;             /* floats in each block */
+    int n, cap, cursor;
+} dit_arena;
+/* Aligned floats owned by the arena: uninitialized (contents of an
+ * earlier step) / zeroed. */
+float *dit_alloc(dit_arena *a, int64_t n);
+float *dit_zeros(dit_arena *a, int64_t n);
+void *dit_alloc_bytes(dit_arena *a, size_t n);
+void dit_arena_rewind(dit_arena *a);
+void dit_arena_free(dit_arena *a);
+
 /* A linear layer: weight [out, in] and bias [out] (indices, -1 absent). */
 typedef struct dit_lin {
     int w, b, in, out;
@@ -36,6 +55,7 @@ typedef struct dit_text_layer_p {
 } dit_text_layer_p;
 
 struct avk_dit_layout {
+    dit_arena spare;            /* the last step's buffers, for the next */
     int patch_w, patch_b;       /* pos_embed.proj */
     int tok_emb, pos_emb;       /* text_encoder.token_embedding / position_embedding */
     dit_text_layer_p *text;     /* [text_layers] */
@@ -49,18 +69,6 @@ struct avk_dit_layout {
 /* Pointers to a parameter's weights and gradient (NULL for index -1). */
 static inline float *dit_w(avk_dit *m, int i) { return i < 0 ? 0 : m->w + m->params[i].offset; }
 static inline float *dit_g(avk_dit *m, int i) { return i < 0 ? 0 : m->g + m->params[i].offset; }
-
-/* ---- activation arena (dit_acts.c) ---------------------------------- */
-
-typedef struct dit_arena {
-    void **ptrs;
-    int n, cap;
-} dit_arena;
-/* Aligned floats owned by the arena: uninitialized / zeroed. */
-float *dit_alloc(dit_arena *a, int64_t n);
-float *dit_zeros(dit_arena *a, int64_t n);
-void *dit_alloc_bytes(dit_arena *a, size_t n);
-void dit_arena_free(dit_arena *a);
 
 /* ---- attention over index lists (dit_attn.c) ------------------------ */
 

@@ -49,8 +49,11 @@ avk_dit *avk_dit_load(const char *path)
     snprintf(what, sizeof what, "%s: metadata \"config\"", path);
     avk_dit_config c;
     avk_dit *m = NULL;
+    /* an EMA copy beside the weights ("ema." tensors, read by samplers
+     * through avk_dit_read_tensors) is not an unexpected tensor */
+    avk_params_load_opts lo = {.model = "DiT", .ignore_prefix = "ema."};
     if (avk_dit_config_parse(&c, meta, strlen(meta), what) == 0 && (m = avk_dit_new(&c)) &&
-        avk_dit_read_tensors(m, f, "", m->w) < 0) {
+        avk_params_load(m->par, m->w, f, &lo) < 0) {
         avk_dit_free(m);
         m = NULL;
     }
@@ -68,9 +71,6 @@ int avk_dit_save(const avk_dit *m, const char *path, int nmeta, const char *cons
     for (int i = 0; i < nmeta; i++)
         avk_st_writer_meta(w, meta[2 * i], meta[2 * i + 1]);
     free(cfg);
-    for (int i = 0; i < m->nparam; i++) {
-        const avk_dit_param *p = &m->params[i];
-        avk_st_writer_add(w, p->name, AVT_F32, p->ndim, p->shape, m->w + p->offset);
-    }
+    avk_params_st_add(m->par, m->w, w);
     return avk_st_writer_write(w, path);
 }

@@ -1,6 +1,7 @@
 /* The DiT's parameter table: every tensor named as in diffusers' SD3-style
- * transformers, laid out in forward order over one flat buffer (each
- * transformer block one contiguous range), with its initialization. */
+ * transformers, registered in forward order in an avk_params table (each
+ * transformer block one block of it: one contiguous range), with its
+ * initialization. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,26 +10,18 @@
 #include "avkit/util/common.h"
 #include "dit_internal.h"
 
-/* Append a tensor to the table; returns its index. */
+/* Append a tensor to the table (weight decay on matrices); returns its
+ * index. `block` is unused here: blocks are opened by build(). */
 static int add(avk_dit *m, int block, int ndim, const int64_t *shape, const char *fmt, ...)
 {
-    m->params = avk_xrealloc(m->params, (size_t)(m->nparam + 1) * sizeof *m->params);
-    avk_dit_param *p = &m->params[m->nparam];
-    memset(p, 0, sizeof *p);
+    (void)block;
+    char name[160];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(p->name, sizeof p->name, fmt, ap);
+    vsnprintf(name, sizeof name, fmt, ap);
     va_end(ap);
-    p->ndim = ndim;
-    p->numel = 1;
-    for (int i = 0; i < ndim; i++) {
-        p->shape[i] = shape[i];
-        p->numel *= shape[i];
-    }
-    p->offset = m->nfloats;
-    p->block = block;
-    m->nfloats += (p->numel + 15) / 16 * 16;
-    return m->nparam++;
+    avk_params_add(m->par, ndim, shape, ndim >= 2, "%s", name);
+    return m->par->n - 1;
 }
 
 /* A Linear(in, out) with bias under `prefix`. */
@@ -102,6 +95,7 @@ static void build(avk_dit *m)
     m->lay = l;
     int D = c->hidden, K = c->in_channels * c->patch[0] * c->patch[1] * c->patch[2];
     char n[128];
+    avk_params_block(m->par, "embed");
     l->patch_w = add(m, -1, 5, (int64_t[]){D, c->in_channels, c->patch[0], c->patch[1], c->patch[2]},
                      "pos_embed.proj.weight");
     l->patch_b = add(m, -1, 1, (int64_t[]){D}, "pos_embed.proj.bias");
@@ -136,6 +130,7 @@ static void build(avk_dit *m)
     for (int i = 0; i < c->depth; i++) {
         dit_block_p *b = &l->blocks[i];
         b->last = i == c->depth - 1;
+        avk_params_block(m->par, "transformer_blocks.%d", i);
         snprintf(n, sizeof n, "transformer_blocks.%d.norm1.linear", i);
         b->mod = add_lin(m, i, D, 6 * D, n);
         b->cmod = no_lin();
@@ -162,6 +157,7 @@ static void build(avk_dit *m)
             add_ff(m, i, n, &b->cff1, &b->cff2);
         }
     }
+    avk_params_block(m->par, "final");
     l->out_mod = add_lin(m, -1, D, 2 * D, "norm_out.linear");
     l->proj_out = add_lin(m, -1, D, K, "proj_out");
 }
@@ -173,9 +169,14 @@ avk_dit *avk_dit_new(const avk_dit_config *cfg)
         return NULL;
     avk_dit *m = avk_xcalloc(1, sizeof *m);
     m->cfg = c;
+    m->par = avk_params_new();
     build(m);
-    m->w = avk_fzeros(m->nfloats);
-    m->g = avk_fzeros(m->nfloats);
+    avk_params_alloc(m->par);
+    m->w = m->par->w;
+    m->g = avk_params_grads(m->par);
+    m->nparam = m->par->n;
+    m->params = m->par->p;
+    m->nfloats = m->par->total;
     return m;
 }
 
@@ -184,27 +185,23 @@ void avk_dit_free(avk_dit *m)
     if (!m)
         return;
     if (m->lay) {
+        dit_arena_free(&m->lay->spare);
         free(m->lay->text);
         free(m->lay->blocks);
         free(m->lay);
     }
-    free(m->params);
-    avk_ffree(m->w);
-    avk_ffree(m->g);
+    avk_params_free(m->par);
     free(m);
 }
 
 const avk_dit_param *avk_dit_find(const avk_dit *m, const char *name)
 {
-    for (int i = 0; i < m->nparam; i++)
-        if (!strcmp(m->params[i].name, name))
-            return &m->params[i];
-    return NULL;
+    return avk_params_find(m->par, name);
 }
 
 int avk_dit_param_decays(const avk_dit_param *p)
 {
-    return p->ndim >= 2;
+    return p->decay;
 }
 
 static int ends_with(const char *s, const char *suffix)

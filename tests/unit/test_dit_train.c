@@ -6,8 +6,9 @@
  * input (channel mismatch, no caption, token outside the vocabulary,
  * bucket not divisible by the patch, heads not dividing the width, a
  * checkpoint of another model or another variant, a truncated checkpoint)
- * fails with a message naming the file and field, writing nothing; a NaN
- * loss stops the run and keeps the last good checkpoint.
+ * fails with a message naming the file and field, writing nothing; weights
+ * with a NaN are refused; a non-finite loss stops the run and keeps the
+ * last good checkpoint.
  * With --fixture DIR it only writes the streams and configs for t573. */
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include "avkit/diffusion/dit_train.h"
 
 static char dir[4096];
+static int signo;
 
 static const char *path(const char *name)
 {
@@ -172,7 +174,7 @@ static void expect_fail(const char *what, avk_dit_train_opts o, const char *want
 {
     o.out = path("bad.safetensors");
     unlink(o.out);
-    int rc = avk_dit_train(&o, stdout);
+    int rc = avk_dit_train(&o, stdout, &signo);
     const char *msg = avk_errmsg();
     ok(rc < 0 && strstr(msg, want) && !exists(o.out), "%s: %s", what, rc < 0 ? msg : "(no error)");
 }
@@ -186,7 +188,7 @@ static double val_after(long steps, const char *out)
     o.cosine = 0;
     o.caption_dropout = 0;
     FILE *rep = tmpfile();
-    if (avk_dit_train(&o, rep) < 0) {
+    if (avk_dit_train(&o, rep, &signo) < 0) {
         diag("train: %s", avk_errmsg());
         exit(1);
     }
@@ -232,7 +234,7 @@ int main(int argc, char **argv)
 
     /* a run, a second identical run, and a resumed run */
     avk_dit_train_opts o = base(path("a.safetensors"), 6);
-    ok(avk_dit_train(&o, stdout) == 0, "6 steps train: %s", avk_errmsg());
+    ok(avk_dit_train(&o, stdout, &signo) == 0, "6 steps train: %s", avk_errmsg());
     avk_dit *m = avk_dit_load(path("a.safetensors"));
     avk_st_file *f = avk_st_open(path("a.safetensors"));
     ok(m && f && !strcmp(avk_st_meta(f, "step"), "6") && exists(path("a.optim.safetensors")),
@@ -240,18 +242,19 @@ int main(int argc, char **argv)
     avk_st_close(f);
     avk_dit_free(m);
     o.out = path("b.safetensors");
-    avk_dit_train(&o, stdout);
+    avk_dit_train(&o, stdout, &signo);
     ok(same_file(path("a.safetensors"), path("b.safetensors")) &&
        same_file(path("a.optim.safetensors"), path("b.optim.safetensors")),
        "two runs with the same options give identical weights and optimizer state");
     o = base(path("c.safetensors"), 3);
-    avk_dit_train(&o, stdout);
+    avk_dit_train(&o, stdout, &signo);
     o = base(path("c.safetensors"), 6);
     o.resume = path("c.safetensors");
     o.config = NULL;
-    int rc = avk_dit_train(&o, stdout);
+    int rc = avk_dit_train(&o, stdout, &signo);
     ok(rc == 0 && same_file(path("a.safetensors"), path("c.safetensors")) &&
-       same_file(path("a.optim.safetensors"), path("c.optim.safetensors")),
+       same_file(path("a.optim.safetensors"), path("c.optim.safetensors")) &&
+       same_file(path("a.ema.safetensors"), path("c.ema.safetensors")),
        "3 steps, then resumed to 6: bitwise the uninterrupted run (weights, moments, EMA)");
 
     double v0 = val_after(0, path("v0.safetensors")), v1 = val_after(60, path("v1.safetensors"));
@@ -301,24 +304,32 @@ int main(int argc, char **argv)
     o.config = NULL;
     expect_fail("a truncated checkpoint", o, "t.safetensors");
 
-    /* a NaN in the weights: the first step stops with the step named and
-     * the checkpoint already at the output path stays as it was */
+    /* weights with a NaN are refused when loaded, by tensor name */
     m = avk_dit_load(path("a.safetensors"));
-    m->w[m->params[0].offset] = NAN;
+    m->w[m->params[3].offset + 1] = NAN;
     avk_dit_save(m, path("nan.safetensors"), 0, NULL);
     avk_dit_free(m);
+    o = base(NULL, 2);
+    o.init = path("nan.safetensors");
+    o.config = NULL;
+    expect_fail("weights with a NaN", o, "NaN at element 1");
+
+    /* a loss that overflows (a learning rate of 1e30): the run stops at
+     * the step named and the checkpoint already at the output path stays
+     * as it was */
     in = fopen(path("a.safetensors"), "rb");
     out = fopen(path("keep.safetensors"), "wb");
     while ((n = fread(buf, 1, sizeof buf, in)) > 0)
         fwrite(buf, 1, n, out);
     fclose(in);
     fclose(out);
-    o = base(path("keep.safetensors"), 3);
-    o.init = path("nan.safetensors");
-    o.config = NULL;
-    rc = avk_dit_train(&o, stdout);
-    ok(rc < 0 && strstr(avk_errmsg(), "step 1: loss is NaN; stopped") &&
+    o = base(path("keep.safetensors"), 5);
+    o.lr = 1e30;
+    o.warmup = 0;
+    rc = avk_dit_train(&o, stdout, &signo);
+    ok(rc < 0 && strstr(avk_errmsg(), "stopped, the last checkpoint written is kept") &&
+       !strncmp(avk_errmsg(), "step ", 5) &&
        same_file(path("a.safetensors"), path("keep.safetensors")),
-       "a NaN loss stops at step 1, the last good checkpoint intact: %s", avk_errmsg());
+       "a non-finite loss stops the run, the last good checkpoint intact: %s", avk_errmsg());
     return done_testing();
 }

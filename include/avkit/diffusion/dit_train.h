@@ -4,9 +4,9 @@
  * from (seed, step, sample index); captions drop to the empty caption with
  * a set probability; AdamW with fp32 master weights and weight decay on
  * matrices only, linear warmup then cosine (to lr/10) or constant,
- * gradient clipping, an EMA of the weights; checkpoints (weights, and
- * beside them the optimizer moments, the EMA and the step) written
- * atomically; resume continues the same sequence of batches and draws. */
+ * gradient clipping, an EMA of the weights, checkpoints, resume and
+ * signals: the library's trainer (avkit/nn/trainer.h), with the DiT as
+ * its task. Resume continues the same sequence of batches and draws. */
 #ifndef AVKIT_DIFFUSION_DIT_TRAIN_H
 #define AVKIT_DIFFUSION_DIT_TRAIN_H
 
@@ -26,16 +26,20 @@ typedef struct avk_dit_train_opts {
     double lr, wd, clip, caption_dropout, shift, ema;
     int cosine;
     uint64_t seed;
+    int seed_given;             /* on resume: refuse a seed other than the recorded one */
 } avk_dit_train_opts;
 
 /* The defaults: 400 steps, batch 4, lr 1e-4, warmup 20, cosine, wd 0.01,
  * clip 1, caption dropout 0.1, shift 1, EMA 0.999, log every 10. */
 avk_dit_train_opts avk_dit_train_defaults(void);
 
-/* Train; 0, or -1 with an error naming the file, record and field (bad
- * input is found before anything is written). Validation loss, when
- * o->val is set, is printed on `report` as "val_loss<TAB>x". */
-int avk_dit_train(const avk_dit_train_opts *o, FILE *report);
+/* Train through the library's trainer (avkit/nn/trainer.h) with the DiT
+ * as its task; 0, or -1 with an error naming the file, record and field
+ * (bad input is found before anything is written), or AVK_TRAIN_STOPPED
+ * with *signo set when SIGINT / SIGTERM stopped it after writing a
+ * checkpoint. Validation loss, when o->val is set, is printed on `report`
+ * as "val_loss<TAB>x<TAB>samples<TAB>n". */
+int avk_dit_train(const avk_dit_train_opts *o, FILE *report, int *signo);
 
 /* The optimizer file that goes with a checkpoint (malloc'd). */
 char *avk_dit_optim_path(const char *checkpoint);

@@ -36,16 +36,17 @@
  *   norm_out, proj_out    final adaLN and projection back to patches:
  *                         the velocity prediction [B, C, T, H, W].
  *
- * Parameters live in one flat buffer (m->w) in forward order, gradients
- * in a parallel one (m->g); m->params names every tensor with its shape
- * and offset. Forward and backward are written by hand over the operators
- * of avkit/nn/ops.h; all f32.
+ * Parameters live in an avk_params table (m->par): one flat buffer (m->w)
+ * in forward order, gradients in a parallel one (m->g), m->params naming
+ * every tensor with its shape and offset. Forward and backward are written
+ * by hand over the operators of avkit/nn/ops.h; all f32.
  */
 #ifndef AVKIT_DIT_H
 #define AVKIT_DIT_H
 
 #include <stdint.h>
 #include "avkit/nn/tensor.h"
+#include "avkit/nn/params.h"
 
 typedef struct avk_dit_config {
     int in_channels;        /* latent channels C (4) */
@@ -79,23 +80,22 @@ int avk_dit_config_check(avk_dit_config *c);
 char *avk_dit_config_json(const avk_dit_config *c);
 int avk_dit_config_parse(avk_dit_config *c, const char *text, size_t len, const char *what);
 
-/* One named parameter tensor inside the flat buffer. */
-typedef struct avk_dit_param {
-    char    name[96];       /* diffusers-style, e.g. transformer_blocks.0.attn.to_q.weight */
-    int     ndim;
-    int64_t shape[5];
-    int64_t offset, numel;  /* in floats; offsets are 16-float aligned */
-    int     block;          /* transformer block index, -1 outside blocks */
-} avk_dit_param;
+/* The parameters are an avk_params table (avkit/nn/params.h): named
+ * tensors over one flat buffer, in forward order, one block per range
+ * ("embed", "transformer_blocks.N", "final"), weight decay flagged on the
+ * tensors of two or more dimensions. */
+typedef avk_param avk_dit_param;
 
 typedef struct avk_dit_layout avk_dit_layout;   /* private: parameter indices */
 
 typedef struct avk_dit {
     avk_dit_config  cfg;
-    int             nparam;
-    avk_dit_param  *params;
-    int64_t         nfloats;    /* size of w and g */
-    float          *w, *g;      /* weights, gradients (both zeroed by new) */
+    avk_params     *par;        /* the table, its buffers, moments, EMA, step */
+    /* shorthands into par, fixed when the model is built: */
+    int             nparam;     /* par->n */
+    const avk_param *params;    /* par->p */
+    int64_t         nfloats;    /* par->total: size of w and g */
+    float          *w, *g;      /* par->w, par->g (both zeroed by new) */
     avk_dit_layout *lay;
 } avk_dit;
 
@@ -110,12 +110,15 @@ void avk_dit_free(avk_dit *m);
 void avk_dit_init(avk_dit *m, uint64_t seed);
 /* The parameter of that name, or NULL. */
 const avk_dit_param *avk_dit_find(const avk_dit *m, const char *name);
-/* Weight decay applies to tensors of 2 or more dimensions only. */
+/* Weight decay applies to tensors of 2 or more dimensions only (the
+ * table's decay flag). */
 int avk_dit_param_decays(const avk_dit_param *p);
 
 /* Load a safetensors checkpoint whose metadata "config" holds the
- * configuration; every tensor must be present with the right shape
- * (F32). NULL with an error naming the file and the tensor or field. */
+ * configuration; every tensor must be present with the right shape and
+ * finite (F32, F16 or BF16), and no other tensor may be there but an EMA
+ * copy under the prefix "ema." (skipped here). NULL with
+ * an error naming the file and the tensor or field. */
 avk_dit *avk_dit_load(const char *path);
 /* Copy the tensors of an opened safetensors file into dst, a buffer laid
  * out as m->w (the weights, or an EMA or optimizer-moment copy); `prefix`
@@ -161,6 +164,32 @@ void avk_dit_acts_free(avk_dit_acts *a);
  * run it on the caption and on the empty caption (<bos> <eos>, or
  * text_len 0) and mix the two velocities. */
 int avk_dit_predict(avk_dit *m, const avk_dit_batch *b, float *pred);
+
+/* Hooks of an inference forward around the block stack, for a caller
+ * that may skip the blocks (the diffusion cache lives a layer above; the
+ * model only offers the places). All over the video stream: `mod` is the
+ * first block's timestep-modulated input LN(x0) (1 + scale) + shift
+ * [B * tokens * D], `in` and `out` the input and output of the block stack
+ * [B * tokens * D]. decide returns 1 to run the blocks (then store sees
+ * their input and output) or 0 to skip them (then reuse writes out from
+ * in). Any hook may be NULL: no decide means always run. */
+typedef struct avk_dit_hooks {
+    void *ctx;
+    int  (*decide)(void *ctx, const float *mod, int64_t n);
+    void (*store)(void *ctx, const float *in, const float *out, int64_t n);
+    void (*reuse)(void *ctx, const float *in, float *out, int64_t n);
+} avk_dit_hooks;
+
+/* Inference forward: pred [B, C, T, H, W] as avk_dit_forward computes it,
+ * bit for bit when the blocks run, with nothing kept for a backward.
+ * hooks may be NULL. Returns 1 when the blocks ran, 0 when skipped, -1
+ * (error set) on a bad batch. */
+int avk_dit_infer(avk_dit *m, const avk_dit_batch *b, float *pred, const avk_dit_hooks *hooks);
+
+/* Floating-point operations of one training step (forward + backward,
+ * 2 per multiply-add of every matrix product and attention) of a batch
+ * of B clips of T x H x W latents and L text positions. */
+double avk_dit_step_flop(const avk_dit_config *c, int B, int T, int H, int W, int L);
 
 /* Tokens per clip (video) for a latent shape, or -1 if the patch does
  * not divide it. */
