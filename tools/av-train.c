@@ -23,6 +23,8 @@
 #include "avkit/nn/checkpoint.h"
 #include "avkit/nn/trainer.h"
 #include "avkit/diffusion/dit_train.h"
+#include "avkit/dist/dist.h"
+#include "avkit/dist/comm.h"
 #include "avkit/io/video.h"
 
 #include <signal.h>
@@ -199,12 +201,19 @@ static int train_dit(const opts *op)
     o.shift = op->shift;
     o.ema = op->ema;
     o.seed_given = op->seed_given;
+    if (avk_dist_size() > 1)
+        o.dp = avk_comm_world();   /* data parallel over every rank of the job */
     int signo = 0;
     int rc = avk_dit_train(&o, stdout, &signo);
+    int lead = avk_dist_rank() == 0;
+    avk_dist_finalize();
+    if (rc == AVK_TRAIN_PEER_FAILED)   /* another rank said why */
+        exit(1);
     if (rc < 0)
         avk_die_lib();
     if (rc == AVK_TRAIN_STOPPED) {
-        avk_warn("%s: checkpoint written to %s", strsignal(signo), op->out);
+        if (lead)
+            avk_warn("%s: checkpoint written to %s", strsignal(signo), op->out);
         signal(signo, SIG_DFL);
         raise(signo);
         return 1;
@@ -299,10 +308,27 @@ int main(int argc, char **argv)
         avk_usage_error("-o MODEL.safetensors is required");
     if (strcmp(op.out, "-") == 0)
         avk_usage_error("-o: a checkpoint must be a file (it has an optimizer file beside it)");
-    /* finish a checkpoint commit that a killed run left half done before
-     * anything else can touch its files */
-    if (avk_ckpt_recover(op.out) < 0)
+    /* under mpirun: data parallel (DiT only), MPI started after the
+     * options so that usage errors need no launcher's cooperation */
+    if (avk_dist_init(&argc, &argv) < 0)
         avk_die_lib();
+    if (avk_dist_size() > 1 && strcmp(op.model, "dit") != 0) {
+        if (avk_dist_rank() == 0)
+            avk_warn("--model %s does not train data parallel: run it without mpirun "
+                     "(or -np 1)", op.model);
+        avk_dist_finalize();
+        exit(2);
+    }
+    /* finish a checkpoint commit that a killed run left half done before
+     * anything else can touch its files (rank 0 alone; the others wait) */
+    int bad = avk_dist_rank() == 0 && avk_ckpt_recover(op.out) < 0;
+    int agreed = avk_train_agree(avk_dist_size() > 1 ? avk_comm_world() : NULL, bad);
+    if (agreed != 0) {
+        avk_dist_finalize();
+        if (agreed < 0)
+            avk_die_lib();
+        exit(1);
+    }
     if (!(op.out = avk_output_file(op.out)))   /* now, not after training */
         avk_die_lib();
     if (optind >= argc)
