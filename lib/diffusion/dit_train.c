@@ -419,6 +419,7 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report, int *signo)
     to.log_every = o->log_every;
     to.resume = o->resume;
     to.dp = dp;
+    to.zero = o->zero;
     avk_train_task task = {0};
     k.m = m;
     k.o = o;

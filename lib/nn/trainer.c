@@ -4,6 +4,7 @@
 #include "avkit/nn/trainer.h"
 #include "avkit/nn/checkpoint.h"
 #include "avkit/util/common.h"
+#include "trainer_zero.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -371,6 +372,18 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
     sched.steps = o->steps;
     avk_adamw ad = o->adamw;
     int dp = dp_size(o) > 1, lead = dp_rank(o) == 0;
+    int zero = dp && o->zero >= 1;
+    train_zero z;
+    if (zero)
+        zero_init(&z, o->dp, P);
+    if (dp) {
+        double mib = 4.0 / 1048576.0;
+        double gf = (double)P->total + (zero ? (double)z.S : 0.0);
+        double of = zero ? 2.0 * (double)(z.S + z.tail) : 2.0 * (double)P->total;
+        avk_info(1, "rank %d of %d: weights %.2f MiB, gradients %.2f MiB, optimizer state "
+                 "%.2f MiB%s", dp_rank(o), dp_size(o), P->total * mib, gf * mib, of * mib,
+                 zero ? " (ZeRO-1 shard)" : "");
+    }
 
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
@@ -399,7 +412,8 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         sig = stop_signal;
         if ((rc = dp_agree_step(o, bad, &sig)) != 0)
             break;
-        double gnorm = dp ? dp_reduce_clip(o, P, &res) : avk_params_clip(P, o->clip);
+        double gnorm = zero ? zero_reduce_clip(&z, P, o->clip, &res)
+                       : dp ? dp_reduce_clip(o, P, &res) : avk_params_clip(P, o->clip);
         if (dp && gnorm < 0) {
             rc = -1;
             break;
@@ -417,7 +431,12 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
             break;
         }
         ad.lr = avk_lr_at(&sched, step);
-        avk_params_adamw(P, &ad);
+        if (!zero)
+            avk_params_adamw(P, &ad);
+        else if (zero_step(&z, P, &ad) < 0) {
+            rc = -1;
+            break;
+        }
         if (o->ema_decay > 0)
             avk_params_ema_update(P, o->ema_decay);
         /* rank 0's own work (logs, checkpoints), then agreement on it */
@@ -446,9 +465,13 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         }
         if (lead)
             avk_progress_update(&prog, (double)step);
-        if (!bad && lead && o->save_every > 0 && step % o->save_every == 0 && step < o->steps &&
-            avk_train_save(o, t) < 0)
+        int saving = o->save_every > 0 && step % o->save_every == 0 && step < o->steps;
+        if (saving && zero && zero_gather_optim(&z, P) < 0)
             bad = 1;
+        if (!bad && lead && saving && avk_train_save(o, t) < 0)
+            bad = 1;
+        if (saving && zero)
+            zero_release_optim(P);
         if (dp)
             bad = avk_train_agree(o->dp, bad);
         if (bad) {
@@ -460,6 +483,10 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         avk_progress_end(&prog);
     if (csv && fclose(csv) != 0 && rc == 0)
         rc = avk_error("%s: cannot write: %s", o->log_csv, strerror(errno));
+    if (rc == 0 && zero && zero_gather_optim(&z, P) < 0)   /* stays whole after training */
+        rc = -1;
+    if (zero)
+        zero_free(&z);
     if (rc == 0) {
         rc = lead && avk_train_save(o, t) < 0 ? -1 : 0;
         if (dp)

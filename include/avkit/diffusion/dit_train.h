@@ -32,6 +32,7 @@ typedef struct avk_dit_train_opts {
                                  * rank takes its contiguous share of every global
                                  * batch (batch must divide by the group's size);
                                  * see avk_train_opts.dp */
+    int zero;                   /* with dp: 1 = ZeRO-1 (avk_train_opts.zero) */
 } avk_dit_train_opts;
 
 /* The defaults: 400 steps, batch 4, lr 1e-4, warmup 20, cosine, wd 0.01,

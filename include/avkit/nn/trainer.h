@@ -120,6 +120,10 @@ typedef struct avk_train_opts {
                                     * every rank steps the same weights, rank 0
                                     * alone writes checkpoints and logs, and all
                                     * ranks stop together. */
+    int             zero;          /* with dp: 1 = ZeRO-1, the AdamW moments
+                                    * sharded over the ranks (reduce-scatter of
+                                    * the gradients, AdamW on the shard,
+                                    * allgather of the weights); 0 = none */
 } avk_train_opts;
 
 /* Default options: steps 400, cosine to 0.1 lr, AdamW torch defaults
