@@ -413,5 +413,6 @@ int main(int argc, char **argv)
     avk_vae_task_free(&vt);
     avk_frame_pool_free(&pool);
     avk_vae_free(v);
+    avk_dist_finalize();   /* one rank under mpirun */
     return 0;
 }
