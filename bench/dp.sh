@@ -5,6 +5,11 @@
 #
 #   bench/dp.sh [STEPS [PER_RANK_BATCH [WIDTH]]]    (default 12, 2, 128)
 #
+# The latents are test_dit_train's fixture: two shapes of 8 and 4 clips
+# (batches never mix shapes), so a per-rank batch of 1 or 2 gives every
+# step exactly that many samples a rank at 1 and at 2 ranks, with the two
+# shapes in the same proportion; other sizes leave short batches.
+#
 # Each run's step time is the median of its --log step_s column after the
 # first two steps (start-up, first touches). Efficiency = t(1 rank) /
 # t(2 ranks): 100% when the second rank's work is free and the gradient
