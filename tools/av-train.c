@@ -23,6 +23,8 @@
 #include "avkit/nn/checkpoint.h"
 #include "avkit/nn/trainer.h"
 #include "avkit/diffusion/dit_train.h"
+#include "avkit/dist/dist.h"
+#include "avkit/dist/comm.h"
 #include "avkit/io/video.h"
 
 #include <signal.h>
@@ -66,6 +68,8 @@ static void usage(void)
            "      --ema X             dit: EMA decay of the weights (default 0.999)\n"
            "      --log FILE          dit: CSV of every step's loss, gradient norm,\n"
            "                          learning rate and speed\n"
+           "      --zero N            dit under mpirun: 1 = shard the AdamW state over the\n"
+           "                          ranks (ZeRO-1), 0 = none (default 0)\n"
            "      --save-every N      also write a checkpoint every N steps\n"
            "      --log-every N       with -v, print the loss every N steps (default 10)\n"
            "      --seed N            seed of the initialization and the crops (default 0)\n"
@@ -78,6 +82,7 @@ static void usage(void)
 typedef struct opts {
     const char *model, *out, *config, *init, *resume, *val, *log;
     double caption_dropout, shift, ema;
+    int zero;
     long steps, batch, crop, warmup, frames_per_clip, save_every, log_every, base;
     int augment;
     double lr, wd, clip, kl_weight;
@@ -199,12 +204,20 @@ static int train_dit(const opts *op)
     o.shift = op->shift;
     o.ema = op->ema;
     o.seed_given = op->seed_given;
+    o.zero = op->zero;
+    if (avk_dist_size() > 1)
+        o.dp = avk_comm_world();   /* data parallel over every rank of the job */
     int signo = 0;
     int rc = avk_dit_train(&o, stdout, &signo);
+    int lead = avk_dist_rank() == 0;
+    avk_dist_finalize();
+    if (rc == AVK_TRAIN_PEER_FAILED)   /* another rank said why */
+        exit(1);
     if (rc < 0)
         avk_die_lib();
     if (rc == AVK_TRAIN_STOPPED) {
-        avk_warn("%s: checkpoint written to %s", strsignal(signo), op->out);
+        if (lead)
+            avk_warn("%s: checkpoint written to %s", strsignal(signo), op->out);
         signal(signo, SIG_DFL);
         raise(signo);
         return 1;
@@ -234,7 +247,7 @@ int main(int argc, char **argv)
     op.cosine = 1;
     enum { O_CONFIG = 256, O_INIT, O_RESUME, O_STEPS, O_BATCH, O_CROP, O_LR, O_WARMUP, O_WD,
            O_CLIP, O_KL, O_FPC, O_VAL, O_SAVE, O_LOG, O_SEED, O_SCHED, O_BASE, O_AUG, O_VERSION,
-           O_DROP, O_SHIFT, O_EMA, O_CSV };
+           O_DROP, O_SHIFT, O_EMA, O_CSV, O_ZERO };
     static const struct option lo[] = {
         {"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'},
         {"config", required_argument, 0, O_CONFIG}, {"init", required_argument, 0, O_INIT},
@@ -249,6 +262,7 @@ int main(int argc, char **argv)
         {"base", required_argument, 0, O_BASE}, {"verbose", no_argument, 0, 'v'},
         {"caption-dropout", required_argument, 0, O_DROP}, {"shift", required_argument, 0, O_SHIFT},
         {"ema", required_argument, 0, O_EMA}, {"log", required_argument, 0, O_CSV},
+        {"zero", required_argument, 0, O_ZERO},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "m:o:vh", lo, NULL)) != -1) {
@@ -285,6 +299,7 @@ int main(int argc, char **argv)
         case O_SHIFT: op.shift = avk_parse_double("--shift", optarg, 0.01, 100); break;
         case O_EMA: op.ema = avk_parse_double("--ema", optarg, 0, 1); break;
         case O_CSV: op.log = optarg; break;
+        case O_ZERO: op.zero = (int)avk_parse_long("--zero", optarg, 0, 1); break;
         case 'v': avk_verbose++; break;
         case 'h': usage(); break;
         case O_VERSION: avk_print_version(); break;
@@ -299,10 +314,27 @@ int main(int argc, char **argv)
         avk_usage_error("-o MODEL.safetensors is required");
     if (strcmp(op.out, "-") == 0)
         avk_usage_error("-o: a checkpoint must be a file (it has an optimizer file beside it)");
-    /* finish a checkpoint commit that a killed run left half done before
-     * anything else can touch its files */
-    if (avk_ckpt_recover(op.out) < 0)
+    /* under mpirun: data parallel (DiT only), MPI started after the
+     * options so that usage errors need no launcher's cooperation */
+    if (avk_dist_init(&argc, &argv) < 0)
         avk_die_lib();
+    if (avk_dist_size() > 1 && strcmp(op.model, "dit") != 0) {
+        if (avk_dist_rank() == 0)
+            avk_warn("--model %s does not train data parallel: run it without mpirun "
+                     "(or -np 1)", op.model);
+        avk_dist_finalize();
+        exit(2);
+    }
+    /* finish a checkpoint commit that a killed run left half done before
+     * anything else can touch its files (rank 0 alone; the others wait) */
+    int bad = avk_dist_rank() == 0 && avk_ckpt_recover(op.out) < 0;
+    int agreed = avk_train_agree(avk_dist_size() > 1 ? avk_comm_world() : NULL, bad);
+    if (agreed != 0) {
+        avk_dist_finalize();
+        if (agreed < 0)
+            avk_die_lib();
+        exit(1);
+    }
     if (!(op.out = avk_output_file(op.out)))   /* now, not after training */
         avk_die_lib();
     if (optind >= argc)
@@ -381,5 +413,6 @@ int main(int argc, char **argv)
     avk_vae_task_free(&vt);
     avk_frame_pool_free(&pool);
     avk_vae_free(v);
+    avk_dist_finalize();   /* one rank under mpirun */
     return 0;
 }

@@ -234,8 +234,9 @@ static void batch_free(dit_batch *d)
     free(d->len);
 }
 
-/* Forward, loss and (when train) backward of a filled batch; the loss. */
-static double run_batch(avk_dit *m, dit_batch *d, int train)
+/* Forward, loss and (when train) backward of a filled batch; the loss.
+ * The gradients are those of gscale times the batch's mean loss. */
+static double run_batch(avk_dit *m, dit_batch *d, int train, float gscale)
 {
     int64_t n = d->b.B * d->n;
     avk_flow_interp(d->xt, d->target, d->x0, d->eps, d->t, d->b.B, d->n);
@@ -243,7 +244,7 @@ static double run_batch(avk_dit *m, dit_batch *d, int train)
     avk_dit_acts *a = avk_dit_forward(m, &d->b, pred);
     double loss = NAN;
     if (a) {
-        loss = avk_mse_loss(dpred, pred, d->target, n, 1.0f);
+        loss = avk_mse_loss(dpred, pred, d->target, n, gscale);
         if (train)
             avk_dit_backward(m, a, dpred);
         avk_dit_acts_free(a);
@@ -267,7 +268,7 @@ static double validate(avk_dit *m, const avk_latent_set *val, uint64_t seed)
             avk_flow_rng(&r, seed ^ 0x7A11D, k, i);
             avk_fill_randn(d.eps, d.n, &r, 0.0f, 1.0f);
             d.t[0] = 0.1f * (float)k;
-            sum += run_batch(m, &d, 0);
+            sum += run_batch(m, &d, 0, 1.0f);
             count++;
             batch_free(&d);
         }
@@ -283,49 +284,74 @@ typedef struct dit_task {
     avk_latent_plan plan;
     int64_t plan_epoch;
     int nb;                         /* batches an epoch */
+    int dp_rank, dp_size;           /* this rank's share of each batch */
     FILE *log;
+    double t0;                      /* the current step's start */
 } dit_task;
 
 /* Step `step`: batch (step - 1) mod nb of epoch (step - 1) / nb, each
- * sample's t and noise from (seed, step, index), caption dropout; the
- * gradients are added into the table's. The CSV line is written here. */
+ * sample's t and noise from (seed, step, global index in the batch),
+ * caption dropout. Under data parallelism this rank takes samples
+ * [B r / N, B (r + 1) / N) of the global batch of B and adds gradients
+ * of (its count / B) times its samples' mean loss, returning that share
+ * of the loss: the trainer's sum over ranks is the global mean. */
 static int dit_task_step(void *ctx, int64_t step, avk_rng *r, avk_train_result *res)
 {
     (void)r;
     dit_task *k = ctx;
     const avk_dit_train_opts *o = k->o;
     avk_dit *m = k->m;
-    double t0 = avk_now();
+    k->t0 = avk_now();
     int64_t epoch = (step - 1) / k->nb, at = (step - 1) % k->nb;
     if (epoch != k->plan_epoch) {
         avk_latents_plan_free(&k->plan);
         avk_latents_plan(&k->plan, k->data, (int)o->batch, o->seed, epoch);
         k->plan_epoch = epoch;
     }
+    const int *order = k->plan.order + k->plan.start[at];
     int B = k->plan.start[at + 1] - k->plan.start[at];
-    dit_batch d;
-    batch_fill(&d, m, k->data, k->plan.order + k->plan.start[at], B);
-    for (int i = 0; i < B; i++) {
-        int64_t gi = (int64_t)i;   /* global sample index (one process) */
-        d.t[i] = avk_flow_draw(d.eps + i * d.n, d.n, o->seed, step, gi, 0.0, 1.0, o->shift);
-        avk_rng dr;
-        avk_flow_rng(&dr, o->seed ^ 0xD20Bull, step, gi);
-        if (avk_rng_uniform(&dr) < o->caption_dropout)
-            drop_caption(&d, i);
+    int lo = (int)((int64_t)B * k->dp_rank / k->dp_size);
+    int hi = (int)((int64_t)B * (k->dp_rank + 1) / k->dp_size);
+    const avk_latent_item *a = &k->data->items[order[0]];
+    res->loss = 0;
+    if (hi > lo) {
+        dit_batch d;
+        batch_fill(&d, m, k->data, order + lo, hi - lo);
+        for (int i = 0; i < hi - lo; i++) {
+            int64_t gi = lo + i;   /* global sample index: the same draws on any rank count */
+            d.t[i] = avk_flow_draw(d.eps + i * d.n, d.n, o->seed, step, gi, 0.0, 1.0, o->shift);
+            avk_rng dr;
+            avk_flow_rng(&dr, o->seed ^ 0xD20Bull, step, gi);
+            if (avk_rng_uniform(&dr) < o->caption_dropout)
+                drop_caption(&d, i);
+        }
+        float share = k->dp_size > 1 ? (float)(hi - lo) / (float)B : 1.0f;
+        res->loss = run_batch(m, &d, 1, share);
+        if (k->dp_size > 1)
+            res->loss *= (double)(hi - lo) / B;
+        batch_free(&d);
     }
-    double loss = run_batch(m, &d, 1);
-    res->loss = loss;
     res->samples = B;
-    res->tokens = (int64_t)B * avk_dit_tokens(&m->cfg, d.b.T, d.b.H, d.b.W);
-    double flop = avk_dit_step_flop(&m->cfg, B, d.b.T, d.b.H, d.b.W, d.b.L);
-    batch_free(&d);
-    if (k->log) {
-        double dt = avk_now() - t0;
-        fprintf(k->log, "%lld,%.6f,%.6f,%.6e,%.3f,%.1f,%.4f,%.2f\n", (long long)step, loss,
-                avk_params_grad_norm(m->par), avk_lr_at(k->sched, step), B / dt,
-                res->tokens / dt, dt, flop / dt / 1e9);
-        fflush(k->log);
-    }
+    res->tokens = (int64_t)B * avk_dit_tokens(&m->cfg, a->T, a->H, a->W);
+    int L = 1;
+    for (int i = 0; i < B; i++)
+        L = k->data->items[order[i]].L > L ? k->data->items[order[i]].L : L;
+    res->flops = avk_dit_step_flop(&m->cfg, B, a->T, a->H, a->W, L);
+    return 0;
+}
+
+/* After the gradients are reduced (rank 0): the CSV line of --log. */
+static int dit_task_after_step(void *ctx, int64_t step, const avk_train_result *res,
+                               double grad_norm, double lr)
+{
+    dit_task *k = ctx;
+    if (!k->log)
+        return 0;
+    double dt = avk_now() - k->t0;
+    fprintf(k->log, "%lld,%.6f,%.6f,%.6e,%.3f,%.1f,%.4f,%.2f\n", (long long)step, res->loss,
+            grad_norm, lr, res->samples / dt, res->tokens / dt, dt, res->flops / dt / 1e9);
+    if (fflush(k->log) != 0)
+        return avk_error("%s: write error", k->o->log);
     return 0;
 }
 
@@ -341,23 +367,39 @@ static int dit_task_save_meta(void *ctx, const avk_train_opts *o, avk_st_writer 
     return 0;
 }
 
+/* Read the data, start the model, check both (every rank alike); 0 or -1. */
+static int dit_setup(const avk_dit_train_opts *o, int dp_size, avk_latent_set *data,
+                     avk_latent_set *val, avk_dit **m)
+{
+    if (dp_size > 1 && o->batch % dp_size != 0)
+        return avk_error("--batch %ld does not divide by the %d data-parallel ranks (the "
+                         "global batch is split evenly)", o->batch, dp_size);
+    for (int i = 0; i < o->ninputs; i++)
+        if (avk_latents_read(data, o->inputs[i]) < 0)
+            return -1;
+    if (data->n == 0)
+        return avk_error("%s: no records", o->ninputs ? o->inputs[0] : "-");
+    if (o->val && avk_latents_read(val, o->val) < 0)
+        return -1;
+    if (!(*m = start_model(o, data)) || check_data(*m, data) < 0 || check_data(*m, val) < 0)
+        return -1;
+    return 0;
+}
+
 int avk_dit_train(const avk_dit_train_opts *o, FILE *report, int *signo)
 {
     avk_latent_set data = {0}, val = {0};
     avk_dit *m = NULL;
     dit_task k = {0};
-    int rc = -1;
+    int rank = o->dp ? avk_comm_rank(o->dp) : 0, size = o->dp ? avk_comm_size(o->dp) : 1;
+    avk_comm *dp = size > 1 ? o->dp : NULL;
+    int rc;
     *signo = 0;
-    for (int i = 0; i < o->ninputs; i++)
-        if (avk_latents_read(&data, o->inputs[i]) < 0)
-            goto out;
-    if (data.n == 0) {
-        avk_error("%s: no records", o->ninputs ? o->inputs[0] : "-");
+    /* rank 0 finishes a half-done checkpoint commit before any rank reads it */
+    rc = avk_train_agree(dp, o->resume && rank == 0 && avk_ckpt_recover(o->resume) < 0);
+    if (rc != 0)
         goto out;
-    }
-    if (o->val && avk_latents_read(&val, o->val) < 0)
-        goto out;
-    if (!(m = start_model(o, &data)) || check_data(m, &data) < 0 || check_data(m, &val) < 0)
+    if ((rc = avk_train_agree(dp, dit_setup(o, size, &data, &val, &m) < 0)) != 0)
         goto out;
 
     avk_train_opts to = avk_train_opts_default();
@@ -376,39 +418,60 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report, int *signo)
     to.save_every = o->save_every;
     to.log_every = o->log_every;
     to.resume = o->resume;
+    to.dp = dp;
+    to.zero = o->zero;
     avk_train_task task = {0};
     k.m = m;
     k.o = o;
     k.data = &data;
     k.sched = &to.sched;
+    k.dp_rank = rank;
+    k.dp_size = size;
     task.ctx = &k;
     task.params = m->par;
     task.step = dit_task_step;
+    task.after_step = dit_task_after_step;
     task.save_meta = dit_task_save_meta;
-    if (o->resume && avk_train_resume(&to, &task) < 0)
+    if ((rc = avk_train_agree(dp, o->resume && avk_train_resume(&to, &task) < 0)) != 0)
         goto out;
+    /* resumed without --seed: the draws use the checkpoint's seed too */
+    avk_dit_train_opts ro = *o;
+    ro.seed = to.seed;
+    k.o = &ro;
     to.sched.steps = to.steps;
-    avk_latents_plan(&k.plan, &data, (int)o->batch, o->seed, 0);
+    avk_latents_plan(&k.plan, &data, (int)o->batch, ro.seed, 0);
     k.nb = k.plan.nbatch;                  /* the same every epoch */
-    if (o->log) {
+    int bad = 0;
+    if (o->log && rank == 0) {
         k.log = fopen(o->log, m->par->step > 0 ? "a" : "w");
-        if (!k.log) {
-            avk_error("%s: cannot open: %s", o->log, strerror(errno));
-            goto out;
-        }
-        if (m->par->step == 0)
+        if (!k.log)
+            bad = avk_error("%s: cannot open: %s", o->log, strerror(errno));
+        else if (m->par->step == 0)
             fprintf(k.log, "step,loss,grad_norm,lr,samples_per_s,tokens_per_s,step_s,gflops\n");
     }
-    avk_info(1, "%d clips, model of %lld parameters (%s, %s attention), steps %lld..%ld", data.n,
-             (long long)m->nfloats, m->cfg.mmdit ? "MM-DiT" : "single-stream",
-             m->cfg.joint ? "joint" : "cross", (long long)m->par->step + 1, o->steps);
+    if ((rc = avk_train_agree(dp, bad)) != 0)
+        goto out;
+    if (rank == 0)
+        avk_info(1, "%d clips, model of %lld parameters (%s, %s attention), steps %lld..%ld%s",
+                 data.n, (long long)m->nfloats, m->cfg.mmdit ? "MM-DiT" : "single-stream",
+                 m->cfg.joint ? "joint" : "cross", (long long)m->par->step + 1, o->steps,
+                 size > 1 ? ", data parallel" : "");
+    if (size > 1)
+        avk_info(1, "rank %d of %d: samples [%ld, %ld) of each batch of %ld", rank, size,
+                 o->batch * rank / size, o->batch * (rank + 1) / size, o->batch);
     rc = avk_train(&to, &task, signo);
-    if (k.log && fclose(k.log) != 0 && rc >= 0)
-        rc = avk_error("%s: write error", o->log);
+    bad = k.log && fclose(k.log) != 0;
     k.log = NULL;
+    if (rc == 0 || rc == AVK_TRAIN_STOPPED) {   /* the same on every rank: agree on the log */
+        if (bad)
+            avk_error("%s: write error", o->log);
+        int a = avk_train_agree(dp, bad);
+        rc = a ? a : rc;
+    }
     if (rc == 0 && o->val) {
-        double vl = validate(m, &val, o->seed);
-        fprintf(report, "val_loss\t%.6f\tsamples\t%d\n", vl, val.n * 9);
+        double vl = validate(m, &val, ro.seed);
+        if (rank == 0)
+            fprintf(report, "val_loss\t%.6f\tsamples\t%d\n", vl, val.n * 9);
     }
 out:
     if (k.log)

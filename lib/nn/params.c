@@ -227,6 +227,26 @@ void avk_params_adamw(avk_params *t, const avk_adamw *o)
     t->step = step;
 }
 
+void avk_params_adamw_range(avk_params *t, const avk_adamw *o, int64_t step, int64_t lo,
+                            int64_t hi, const float *g, float *m, float *v)
+{
+    avk_adamw nodecay = *o;
+    nodecay.weight_decay = 0;
+    int i = 0;
+    while (i < t->n) {
+        int j = i;
+        while (j < t->n && t->p[j].decay == t->p[i].decay)
+            j++;
+        int64_t a = t->p[i].offset, b = j < t->n ? t->p[j].offset : t->total;
+        a = a > lo ? a : lo;
+        b = b < hi ? b : hi;
+        if (b > a)
+            avk_adamw_step(t->p[i].decay ? o : &nodecay, step, t->w + a, g + (a - lo),
+                           m + (a - lo), v + (a - lo), b - a);
+        i = j;
+    }
+}
+
 double avk_params_grad_norm(const avk_params *t)
 {
     float *g = t->g;

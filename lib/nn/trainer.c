@@ -4,8 +4,10 @@
 #include "avkit/nn/trainer.h"
 #include "avkit/nn/checkpoint.h"
 #include "avkit/util/common.h"
+#include "trainer_zero.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -208,7 +210,7 @@ static void on_stop_signal(int sig)
     stop_signal = sig;
 }
 
-/* ---- the loop -------------------------------------------------------- */
+/* ---- logging --------------------------------------------------------- */
 
 /* "(l1 0.1, mse 0.2)" from the metrics, printf'ed with %g. */
 static void metrics_plain(char *buf, size_t size, const avk_train_result *r)
@@ -271,6 +273,94 @@ static int csv_row(FILE *fp, const char *path, int64_t step, const avk_train_res
     return 0;
 }
 
+/* ---- data parallelism -------------------------------------------------- */
+
+/* This rank's place in the data-parallel group (one process: 0 of 1). */
+static int dp_size(const avk_train_opts *o)
+{
+    return o->dp ? avk_comm_size(o->dp) : 1;
+}
+
+static int dp_rank(const avk_train_opts *o)
+{
+    return o->dp ? avk_comm_rank(o->dp) : 0;
+}
+
+int avk_train_agree(avk_comm *dp, int failed)
+{
+    if (!dp || avk_comm_size(dp) < 2)
+        return failed ? -1 : 0;
+    int32_t first = failed ? avk_comm_rank(dp) : INT32_MAX;
+    if (avk_comm_allreduce(dp, &first, 1, AVK_COMM_I32, AVK_COMM_MIN) < 0)
+        return -1;
+    if (first == INT32_MAX)
+        return 0;
+    return first == avk_comm_rank(dp) ? -1 : AVK_TRAIN_PEER_FAILED;
+}
+
+/* After the task's step: whether any rank failed (as avk_train_agree) and
+ * the signal any rank got (so that all stop at the same step). */
+static int dp_agree_step(const avk_train_opts *o, int failed, int *sig)
+{
+    if (dp_size(o) < 2)
+        return failed ? -1 : 0;
+    int32_t v[2] = {failed ? dp_rank(o) : INT32_MAX, -(int32_t)*sig};
+    if (avk_comm_allreduce(o->dp, v, 2, AVK_COMM_I32, AVK_COMM_MIN) < 0)
+        return -1;
+    *sig = -v[1];
+    if (v[0] == INT32_MAX)
+        return 0;
+    return v[0] == dp_rank(o) ? -1 : AVK_TRAIN_PEER_FAILED;
+}
+
+/* Sum the ranks' shares of the gradients (each a share of the global
+ * mean), the loss and the metrics over the group, then clip. One
+ * nonblocking allreduce per parameter block, started in block order; the
+ * blocks are then waited for in that order and each one's sum of squares
+ * taken while the later ones are still moving, so the norm's work
+ * overlaps the communication. The norm sums the blocks in a fixed order
+ * (every rank gets the same value). Returns the norm before clipping, or
+ * -1 with the error set. */
+static double dp_reduce_clip(const avk_train_opts *o, avk_params *P, avk_train_result *res)
+{
+    int nb = P->nblock, nm = res->nmetric;
+    avk_request **req = avk_xcalloc((size_t)nb + 1, sizeof *req);
+    double sums[1 + AVK_TRAIN_MAX_METRICS];
+    sums[0] = res->loss;
+    for (int i = 0; i < nm; i++)
+        sums[1 + i] = res->metric[i];
+    int rc = 0;
+    for (int b = 0; b < nb && rc == 0; b++)
+        rc = avk_comm_iallreduce(o->dp, P->g + P->block[b].offset, (size_t)P->block[b].size,
+                                 AVK_COMM_F32, AVK_COMM_SUM, &req[b]);
+    if (rc == 0)
+        rc = avk_comm_iallreduce(o->dp, sums, (size_t)(1 + nm), AVK_COMM_F64, AVK_COMM_SUM,
+                                 &req[nb]);
+    double ss = 0;
+    for (int b = 0; b < nb && rc == 0; b++) {
+        rc = avk_request_wait(&req[b]);
+        ss += avk_sumsq(P->g + P->block[b].offset, P->block[b].size);
+    }
+    if (rc == 0)
+        rc = avk_request_wait(&req[nb]);
+    if (rc < 0)
+        avk_request_waitall((size_t)nb + 1, req);
+    free(req);
+    if (rc < 0)
+        return -1;
+    res->loss = sums[0];
+    for (int i = 0; i < nm; i++)
+        res->metric[i] = sums[1 + i];
+    double norm = sqrt(ss);
+    double coef = o->clip / (norm + 1e-6);
+    if (o->clip > 0 && coef < 1.0)
+        for (int b = 0; b < nb; b++)
+            avk_scale(P->g + P->block[b].offset, (float)coef, P->block[b].size);
+    return norm;
+}
+
+/* ---- the loop -------------------------------------------------------- */
+
 int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
 {
     avk_params *P = t->params;
@@ -281,6 +371,19 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
     avk_lr_schedule sched = o->sched;
     sched.steps = o->steps;
     avk_adamw ad = o->adamw;
+    int dp = dp_size(o) > 1, lead = dp_rank(o) == 0;
+    int zero = dp && o->zero >= 1;
+    train_zero z;
+    if (zero)
+        zero_init(&z, o->dp, P);
+    if (dp) {
+        double mib = 4.0 / 1048576.0;
+        double gf = (double)P->total + (zero ? (double)z.S : 0.0);
+        double of = zero ? 2.0 * (double)(z.S + z.tail) : 2.0 * (double)P->total;
+        avk_info(1, "rank %d of %d: weights %.2f MiB, gradients %.2f MiB, optimizer state "
+                 "%.2f MiB%s", dp_rank(o), dp_size(o), P->total * mib, gf * mib, of * mib,
+                 zero ? " (ZeRO-1 shard)" : "");
+    }
 
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
@@ -290,13 +393,14 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
 
-    int rc = 0;
+    int rc = 0, sig = 0;
     FILE *csv = NULL;
     double t0 = avk_now(), tlog = t0;
     int64_t log_step = P->step;
     avk_progress prog;
-    avk_progress_start(&prog, avk_progname, (double)o->steps);
-    while (P->step < o->steps && !stop_signal) {
+    if (lead)
+        avk_progress_start(&prog, avk_progname, (double)o->steps);
+    while (P->step < o->steps && !(dp ? sig : (sig = stop_signal))) {
         int64_t step = P->step + 1;
         double tstep = avk_now();
         avk_rng r;
@@ -304,32 +408,46 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         avk_params_zero_grads(P);
         avk_train_result res;
         memset(&res, 0, sizeof res);
-        if (t->step(t->ctx, step, &r, &res) < 0) {
+        int bad = t->step(t->ctx, step, &r, &res) < 0;
+        sig = stop_signal;
+        if ((rc = dp_agree_step(o, bad, &sig)) != 0)
+            break;
+        double gnorm = zero ? zero_reduce_clip(&z, P, o->clip, &res)
+                       : dp ? dp_reduce_clip(o, P, &res) : avk_params_clip(P, o->clip);
+        if (dp && gnorm < 0) {
             rc = -1;
             break;
         }
-        double gnorm = avk_params_clip(P, o->clip);
         if (!isfinite(res.loss) || !isfinite(gnorm)) {
+            /* the same values on every rank: rank 0 alone says so */
             char m[256];
             metrics_plain(m, sizeof m, &res);
             int lossbad = !isfinite(res.loss);
-            avk_error("step %lld: %s is %s%s; stopped, the last checkpoint written is kept",
-                      (long long)step, lossbad ? "loss" : "gradient norm",
-                      isnan(lossbad ? res.loss : gnorm) ? "NaN" : "Inf", m);
-            rc = -1;
+            rc = AVK_TRAIN_PEER_FAILED;
+            if (lead)
+                rc = avk_error("step %lld: %s is %s%s; stopped, the last checkpoint written is "
+                               "kept", (long long)step, lossbad ? "loss" : "gradient norm",
+                               isnan(lossbad ? res.loss : gnorm) ? "NaN" : "Inf", m);
             break;
         }
         ad.lr = avk_lr_at(&sched, step);
-        avk_params_adamw(P, &ad);
-        if (o->ema_decay > 0)
-            avk_params_ema_update(P, o->ema_decay);
-        if (o->log_csv && ((!csv && !(csv = csv_open(o, &res))) ||
-                           csv_row(csv, o->log_csv, step, &res, gnorm, ad.lr,
-                                   avk_now() - tstep) < 0)) {
+        if (!zero)
+            avk_params_adamw(P, &ad);
+        else if (zero_step(&z, P, &ad) < 0) {
             rc = -1;
             break;
         }
-        if (avk_verbose && (step % o->log_every == 0 || step == o->steps)) {
+        if (o->ema_decay > 0)
+            avk_params_ema_update(P, o->ema_decay);
+        /* rank 0's own work (logs, checkpoints), then agreement on it */
+        bad = 0;
+        if (lead && t->after_step && t->after_step(t->ctx, step, &res, gnorm, ad.lr) < 0)
+            bad = 1;
+        if (!bad && lead && o->log_csv &&
+            ((!csv && !(csv = csv_open(o, &res))) ||
+             csv_row(csv, o->log_csv, step, &res, gnorm, ad.lr, avk_now() - tstep) < 0))
+            bad = 1;
+        if (!bad && lead && avk_verbose && (step % o->log_every == 0 || step == o->steps)) {
             double now = avk_now();
             char m[256];
             metrics_log(m, sizeof m, &res);
@@ -338,30 +456,46 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
             tlog = now;
             log_step = step;
         }
-        if (t->validate && o->validate_every > 0 && step % o->validate_every == 0) {
+        if (!bad && t->validate && o->validate_every > 0 && step % o->validate_every == 0) {
             double vl;
-            if (t->validate(t->ctx, step, &vl) < 0) {
-                rc = -1;
-                break;
-            }
-            avk_info(1, "step %lld validation loss %.5f", (long long)step, vl);
+            if (t->validate(t->ctx, step, &vl) < 0)
+                bad = 1;
+            else if (lead)
+                avk_info(1, "step %lld validation loss %.5f", (long long)step, vl);
         }
-        avk_progress_update(&prog, (double)step);
-        if (o->save_every > 0 && step % o->save_every == 0 && step < o->steps &&
-            avk_train_save(o, t) < 0) {
-            rc = -1;
+        if (lead)
+            avk_progress_update(&prog, (double)step);
+        int saving = o->save_every > 0 && step % o->save_every == 0 && step < o->steps;
+        if (saving && zero && zero_gather_optim(&z, P) < 0)
+            bad = 1;
+        if (!bad && lead && saving && avk_train_save(o, t) < 0)
+            bad = 1;
+        if (saving && zero)
+            zero_release_optim(P);
+        if (dp)
+            bad = avk_train_agree(o->dp, bad);
+        if (bad) {
+            rc = bad > 0 && !dp ? -1 : bad;
             break;
         }
     }
-    avk_progress_end(&prog);
+    if (lead)
+        avk_progress_end(&prog);
     if (csv && fclose(csv) != 0 && rc == 0)
         rc = avk_error("%s: cannot write: %s", o->log_csv, strerror(errno));
-    if (rc == 0 && avk_train_save(o, t) < 0)
+    if (rc == 0 && zero && zero_gather_optim(&z, P) < 0)   /* stays whole after training */
         rc = -1;
-    if (rc == 0 && stop_signal && P->step < o->steps) {
-        *signo = stop_signal;
+    if (zero)
+        zero_free(&z);
+    if (rc == 0) {
+        rc = lead && avk_train_save(o, t) < 0 ? -1 : 0;
+        if (dp)
+            rc = avk_train_agree(o->dp, rc < 0);
+    }
+    if (rc == 0 && sig && P->step < o->steps) {
+        *signo = sig;
         rc = AVK_TRAIN_STOPPED;
-    } else if (rc == 0) {
+    } else if (rc == 0 && lead) {
         avk_info(1, "trained to step %lld in %.1f s", (long long)P->step, avk_now() - t0);
     }
     sigaction(SIGINT, &old_int, NULL);

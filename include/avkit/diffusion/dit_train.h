@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include "avkit/dist/comm.h"
 
 typedef struct avk_dit_train_opts {
     const char *out;            /* checkpoint (and OUT minus .safetensors + .optim.safetensors) */
@@ -27,6 +28,11 @@ typedef struct avk_dit_train_opts {
     int cosine;
     uint64_t seed;
     int seed_given;             /* on resume: refuse a seed other than the recorded one */
+    avk_comm *dp;               /* NULL (one process) or the data-parallel group: each
+                                 * rank takes its contiguous share of every global
+                                 * batch (batch must divide by the group's size);
+                                 * see avk_train_opts.dp */
+    int zero;                   /* with dp: 1 = ZeRO-1 (avk_train_opts.zero) */
 } avk_dit_train_opts;
 
 /* The defaults: 400 steps, batch 4, lr 1e-4, warmup 20, cosine, wd 0.01,
@@ -38,7 +44,9 @@ avk_dit_train_opts avk_dit_train_defaults(void);
  * (bad input is found before anything is written), or AVK_TRAIN_STOPPED
  * with *signo set when SIGINT / SIGTERM stopped it after writing a
  * checkpoint. Validation loss, when o->val is set, is printed on `report`
- * as "val_loss<TAB>x<TAB>samples<TAB>n". */
+ * as "val_loss<TAB>x<TAB>samples<TAB>n" (by rank 0). Under data parallelism
+ * a failure on any rank ends every rank: the lowest failing rank returns
+ * -1 (its error set), the others AVK_TRAIN_PEER_FAILED (quiet). */
 int avk_dit_train(const avk_dit_train_opts *o, FILE *report, int *signo);
 
 /* The optimizer file that goes with a checkpoint (malloc'd). */

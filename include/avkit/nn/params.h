@@ -101,6 +101,11 @@ void avk_params_hash(const avk_params *t, const float *buf, char out[17]);
  * o->weight_decay applies to the tensors whose decay flag is set, 0 to the
  * others; uses lib/nn/optim_adamw.c per contiguous run of equal flags. */
 void avk_params_adamw(avk_params *t, const avk_adamw *o);
+/* One AdamW step (number `step`, not stored) over the floats [lo, hi) of
+ * the weights only, with that range's gradients and moments given as
+ * buffers starting at lo (a ZeRO shard); the decay flags as above. */
+void avk_params_adamw_range(avk_params *t, const avk_adamw *o, int64_t step, int64_t lo,
+                            int64_t hi, const float *g, float *m, float *v);
 /* The global gradient norm (double accumulation in a fixed order), and
  * clipping to max_norm as torch.nn.utils.clip_grad_norm_ (returns the norm
  * before clipping; max_norm <= 0 only measures). */

@@ -22,6 +22,7 @@
 #define AVKIT_NN_TRAINER_H
 
 #include <stdint.h>
+#include "avkit/dist/comm.h"
 #include "avkit/nn/params.h"
 #include "avkit/nn/tensor.h"
 
@@ -80,6 +81,11 @@ typedef struct avk_train_task {
      * file ("data_state"), and given back on resume. */
     char *(*data_state)(void *ctx);
     int (*restore_data_state)(void *ctx, const char *state);
+    /* Optional: after the gradients are reduced (and before clipping),
+     * with the step's loss (the global mean under data parallelism) and
+     * the gradient norm; called on rank 0 only. For the task's own log. */
+    int (*after_step)(void *ctx, int64_t step, const avk_train_result *res, double grad_norm,
+                      double lr);
 } avk_train_task;
 
 /* ---- the trainer ----------------------------------------------------- */
@@ -103,6 +109,21 @@ typedef struct avk_train_opts {
                                     * step,loss,METRICS...,grad_norm,lr,step_s,
                                     * samples_per_s,tokens_per_s,gflops (a header
                                     * first; appended to when resuming) */
+    avk_comm       *dp;            /* NULL or one rank: one process. Otherwise the
+                                    * data-parallel group: the task's step adds
+                                    * its share of the GLOBAL mean gradient (its
+                                    * samples' loss scaled by their share of the
+                                    * global batch) and returns that share of the
+                                    * loss; the trainer sums both over the group
+                                    * (per-block nonblocking allreduces in block
+                                    * order, overlapped with the gradient norm),
+                                    * every rank steps the same weights, rank 0
+                                    * alone writes checkpoints and logs, and all
+                                    * ranks stop together. */
+    int             zero;          /* with dp: 1 = ZeRO-1, the AdamW moments
+                                    * sharded over the ranks (reduce-scatter of
+                                    * the gradients, AdamW on the shard,
+                                    * allgather of the weights); 0 = none */
 } avk_train_opts;
 
 /* Default options: steps 400, cosine to 0.1 lr, AdamW torch defaults
@@ -126,11 +147,20 @@ int avk_train_resume(avk_train_opts *o, avk_train_task *t);
  * AVK_TRAIN_STOPPED with *signo set (the caller exits, e.g. by raising
  * the signal again). */
 #define AVK_TRAIN_STOPPED 1
+/* Under data parallelism: another rank failed and printed why; this one
+ * stops quietly (exit 1 without a message of its own). */
+#define AVK_TRAIN_PEER_FAILED 2
 int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo);
 
 /* Write a checkpoint of the current state (weights with the task's
  * metadata and "step", "model", "seed"; the optimizer file with the
  * weights' hash; the EMA when kept) as one commit. 0 or -1. */
 int avk_train_save(const avk_train_opts *o, avk_train_task *t);
+
+/* Agree over dp (NULL: one process) whether any rank failed: 0 when none
+ * did; -1 on the lowest failing rank (its error stays set: it is the one
+ * that reports); AVK_TRAIN_PEER_FAILED on every other rank. So a failure
+ * on any rank ends every rank at the same point with one message. */
+int avk_train_agree(avk_comm *dp, int failed);
 
 #endif
