@@ -22,6 +22,7 @@
 #include "avkit/models/vae_train.h"
 #include "avkit/nn/checkpoint.h"
 #include "avkit/nn/trainer.h"
+#include "avkit/models/dit.h"
 #include "avkit/diffusion/dit_train.h"
 #include "avkit/io/video.h"
 
@@ -64,6 +65,8 @@ static void usage(void)
            "      --caption-dropout P dit: empty caption with probability P (default 0.1)\n"
            "      --shift S           dit: shift of t, t' = S t / (1 + (S - 1) t) (default 1)\n"
            "      --ema X             dit: EMA decay of the weights (default 0.999)\n"
+           "      --precision P       dit: fp32 or bf16 (bf16 matrix products, the rest\n"
+           "                          in f32; fp32 where the CPU has no bf16) (default fp32)\n"
            "      --log FILE          dit: CSV of every step's loss, gradient norm,\n"
            "                          learning rate and speed\n"
            "      --save-every N      also write a checkpoint every N steps\n"
@@ -84,6 +87,7 @@ typedef struct opts {
     int cosine;
     long long seed;
     int seed_given;
+    int precision;
     char **inputs;
     int ninputs;
 } opts;
@@ -199,6 +203,7 @@ static int train_dit(const opts *op)
     o.shift = op->shift;
     o.ema = op->ema;
     o.seed_given = op->seed_given;
+    o.precision = op->precision;
     int signo = 0;
     int rc = avk_dit_train(&o, stdout, &signo);
     if (rc < 0)
@@ -234,7 +239,7 @@ int main(int argc, char **argv)
     op.cosine = 1;
     enum { O_CONFIG = 256, O_INIT, O_RESUME, O_STEPS, O_BATCH, O_CROP, O_LR, O_WARMUP, O_WD,
            O_CLIP, O_KL, O_FPC, O_VAL, O_SAVE, O_LOG, O_SEED, O_SCHED, O_BASE, O_AUG, O_VERSION,
-           O_DROP, O_SHIFT, O_EMA, O_CSV };
+           O_DROP, O_SHIFT, O_EMA, O_CSV, O_PREC };
     static const struct option lo[] = {
         {"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'},
         {"config", required_argument, 0, O_CONFIG}, {"init", required_argument, 0, O_INIT},
@@ -249,6 +254,7 @@ int main(int argc, char **argv)
         {"base", required_argument, 0, O_BASE}, {"verbose", no_argument, 0, 'v'},
         {"caption-dropout", required_argument, 0, O_DROP}, {"shift", required_argument, 0, O_SHIFT},
         {"ema", required_argument, 0, O_EMA}, {"log", required_argument, 0, O_CSV},
+        {"precision", required_argument, 0, O_PREC},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "m:o:vh", lo, NULL)) != -1) {
@@ -285,6 +291,10 @@ int main(int argc, char **argv)
         case O_SHIFT: op.shift = avk_parse_double("--shift", optarg, 0.01, 100); break;
         case O_EMA: op.ema = avk_parse_double("--ema", optarg, 0, 1); break;
         case O_CSV: op.log = optarg; break;
+        case O_PREC:
+            if ((op.precision = avk_dit_precision_parse(optarg)) < 0)
+                avk_usage_error("--precision: '%s' is not fp32 or bf16", optarg);
+            break;
         case 'v': avk_verbose++; break;
         case 'h': usage(); break;
         case O_VERSION: avk_print_version(); break;
@@ -295,6 +305,8 @@ int main(int argc, char **argv)
         avk_usage_error("--model is required (vae or dit)");
     if (strcmp(op.model, "vae") != 0 && strcmp(op.model, "dit") != 0)
         avk_usage_error("unknown model '%s' (vae or dit)", op.model);
+    if (op.precision != AVK_DIT_FP32 && strcmp(op.model, "dit") != 0)
+        avk_usage_error("--precision bf16 is for --model dit");
     if (!op.out)
         avk_usage_error("-o MODEL.safetensors is required");
     if (strcmp(op.out, "-") == 0)

@@ -27,6 +27,9 @@ typedef struct avk_dit_train_opts {
     int cosine;
     uint64_t seed;
     int seed_given;             /* on resume: refuse a seed other than the recorded one */
+    int precision;              /* AVK_DIT_FP32 (default) or AVK_DIT_BF16 (mixed: bf16
+                                   matrix products, everything else f32); recorded in
+                                   the checkpoint's metadata "precision" */
 } avk_dit_train_opts;
 
 /* The defaults: 400 steps, batch 4, lr 1e-4, warmup 20, cosine, wd 0.01,
