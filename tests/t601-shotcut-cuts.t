@@ -51,8 +51,13 @@ test_expect_success 'very short shots (6 frames) are cut exactly with --min-shot
     test_golden shotcut/short-minshot0.tsv short0.tsv
 '
 
-test_expect_success 'default --min-shot 15: no shot before the last under 15 frames' '
-    av-shotcut short.mp4 >short.tsv &&
+test_expect_success 'by default every boundary is cut, the 6-frame shots too' '
+    av-shotcut short.mp4 >short-default.tsv &&
+    test_cmp short0.tsv short-default.tsv
+'
+
+test_expect_success '--min-shot 15: no shot before the last under 15 frames' '
+    av-shotcut --min-shot 15 short.mp4 >short.tsv &&
     test "$(sc_starts short.tsv)" = "30 48" &&
     awk -F"\t" "NR > 1 && \$5 != 84 && \$5 - \$4 < 15 { exit 1 }" short.tsv
 '

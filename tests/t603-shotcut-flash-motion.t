@@ -11,9 +11,13 @@ test_expect_success 'a 2-frame flash does not cut' '
     test $(wc -l <flash.tsv) -eq 2 &&
     test_golden shotcut/flash.tsv flash.tsv
 '
-test_expect_success 'with --no-flash-filter the flash cuts at 50 (as the peers do)' '
+test_expect_success 'with --no-flash-filter the flash is a 2-frame shot, cut at 50 and 52' '
     av-shotcut --no-flash-filter flash.mp4 >noflash.tsv &&
-    test "$(sc_starts noflash.tsv)" = "50"
+    test "$(sc_starts noflash.tsv)" = "50 52"
+'
+test_expect_success '... and with --min-shot 15 too, cut at 50 only (as the peers do)' '
+    av-shotcut --no-flash-filter --min-shot 15 flash.mp4 >noflash15.tsv &&
+    test "$(sc_starts noflash15.tsv)" = "50"
 '
 test_expect_success 'fast panning (up to 73 px a frame) gives no cut' '
     av-shotcut motion.mp4 >motion.tsv &&

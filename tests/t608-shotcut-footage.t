@@ -20,8 +20,13 @@ test_expect_success 'fades and dissolves have a span, cuts none' '
     awk -F"\t" "NR > 1 && \$4 > 0 { print (\$13 > \$12 ? \"gradual\" : \"cut\") }" shots.tsv >spans &&
     sed "s/fade/gradual/; s/dissolve/gradual/" kinds | diff - spans
 '
-test_expect_success 'default --min-shot 15 folds the 8-frame shot into its neighbour' '
+test_expect_success '--min-shot 15 folds the 8-frame shot into its neighbour' '
+    av-shotcut --min-shot 15 video1.mp4 >merged.tsv &&
+    test $(($(wc -l <merged.tsv) - 1)) -eq $(($(grep -c "^video1.mp4" truth.tsv) - 1))
+'
+test_expect_success 'by default the 8-frame shot is a shot of its own' '
     av-shotcut video1.mp4 >default.tsv &&
-    test $(($(wc -l <default.tsv) - 1)) -eq $(($(grep -c "^video1.mp4" truth.tsv) - 1))
+    test $(($(wc -l <default.tsv) - 1)) -eq $(grep -c "^video1.mp4" truth.tsv) &&
+    awk -F"\t" "NR > 1 && \$5 - \$4 == 8" default.tsv | grep -q .
 '
 test_done

@@ -23,6 +23,7 @@ static void usage(void)
            "  -o, --output FILE        write here (default stdout)\n"
            "      --drop               write only the clips that are kept\n"
            "      --scores LIST        static,motion,aesthetic,text,watermark or all (all)\n"
+           "      --min-frames N       drop clips of fewer frames as short (15; 0 keeps all)\n"
            "      --size N             analysis size: shorter side in pixels (360)\n"
            "      --threads N          decoder threads (0 = auto)\n"
            "      --fast               let the decoder skip work (loop filter)\n"
@@ -51,12 +52,13 @@ static void usage(void)
 enum {
     OPT_DROP = 256, OPT_SCORES, OPT_SIZE, OPT_THREADS, OPT_FAST, OPT_SDIFF, OPT_SFRAC, OPT_SMODE,
     OPT_FLOWSIZE, OPT_MTHRES, OPT_MCOUNT, OPT_AFRAMES, OPT_AMIN, OPT_ACMD, OPT_TFRAMES,
-    OPT_TCONF, OPT_TCHARS, OPT_TCOVER, OPT_TMAX, OPT_WFRAMES, OPT_WMAX, OPT_VERSION
+    OPT_TCONF, OPT_TCHARS, OPT_TCOVER, OPT_TMAX, OPT_WFRAMES, OPT_WMAX, OPT_MINFRAMES, OPT_VERSION
 };
 
 static const struct option long_opts[] = {
     {"output", required_argument, 0, 'o'}, {"drop", no_argument, 0, OPT_DROP},
     {"scores", required_argument, 0, OPT_SCORES}, {"size", required_argument, 0, OPT_SIZE},
+    {"min-frames", required_argument, 0, OPT_MINFRAMES},
     {"threads", required_argument, 0, OPT_THREADS}, {"fast", no_argument, 0, OPT_FAST},
     {"static-diff", required_argument, 0, OPT_SDIFF}, {"static-frac", required_argument, 0, OPT_SFRAC},
     {"static-mode", required_argument, 0, OPT_SMODE},
@@ -363,6 +365,7 @@ int main(int argc, char **argv)
             if (avk_filter_parse_scores(optarg, &o.scores) < 0)
                 avk_usage_error("--scores: %s", avk_errmsg());
             break;
+        case OPT_MINFRAMES: o.min_frames = avk_parse_long("--min-frames", optarg, 0, 1000000000L); break;
         case OPT_SIZE: o.size = (int)avk_parse_long("--size", optarg, 16, 4320); break;
         case OPT_THREADS: o.threads = (int)avk_parse_long("--threads", optarg, 0, 256); break;
         case OPT_FAST: o.fast = 1; break;

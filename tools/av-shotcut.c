@@ -51,7 +51,7 @@ static void usage(void)
 "      --threshold X          content detector: score for a cut (27)\n"
 "      --fade-threshold X     fade detector: mean intensity of dark frames (12)\n"
 "      --weights H,S,V[,E]    content score weights (1,1,1,0)\n"
-"      --min-shot N[s]        shortest shot, frames or seconds (15)\n"
+"      --min-shot N[s]        merge shorter shots, frames or seconds (0: none)\n"
 "      --no-flash-filter      cut on flashes as PySceneDetect does\n"
 "      --flash-len N          longest flash or interruption, frames (8)\n"
 "      --no-gradual           do not look for gradual transitions\n"

@@ -178,24 +178,27 @@ static int feed(clip_state *s, long i, const uint8_t *rgb, float *gray, uint8_t 
         }
         s->acount++;
     }
-    if (ti >= 0 || wti >= 0) {
-        /* a frame read for the text rule serves the watermark's corner
-         * text too; one read only for that looks at the corners alone */
-        avk_text_frame tf;
+    if (ti >= 0 || wti >= 0)
         gray_bytes(gray, np, g8);
-        if ((ti >= 0 ? avk_text_detect(g8, s->w, s->h, o->text_conf, o->text_min_chars, &tf)
-                     : avk_text_detect_corners(g8, s->w, s->h, o->text_conf, &tf)) < 0)
+    if (ti >= 0) {
+        avk_text_frame tf;
+        if (avk_text_detect(g8, s->w, s->h, o->text_conf, o->text_min_chars, &tf) < 0)
             return -1;
-        if (ti >= 0) {
-            if (tf.cover > o->text_cover)
-                r->text_frames++;
-            if (tf.cover > r->text_cover)
-                r->text_cover = tf.cover;
-        }
-        if (wti >= 0)
-            s->wtext[s->nwtext++] = tf;
-        else
-            avk_text_frame_free(&tf);
+        if (tf.cover > o->text_cover)
+            r->text_frames++;
+        if (tf.cover > r->text_cover)
+            r->text_cover = tf.cover;
+        avk_text_frame_free(&tf);
+    }
+    if (wti >= 0) {
+        /* the watermark's corner text reads the corners alone, even from a
+         * frame the text rule read whole: small corner words are found
+         * more surely so, and the score is the same with or without the
+         * text rule */
+        avk_text_frame tf;
+        if (avk_text_detect_corners(g8, s->w, s->h, o->text_conf, &tf) < 0)
+            return -1;
+        s->wtext[s->nwtext++] = tf;
     }
     if (wfi >= 0) {
         s->wframes[s->nwf] = avk_xmalloc(np * sizeof(float));

@@ -1,6 +1,9 @@
 /* av-filter's options and keep rules: the defaults (the seed paper's
  * thresholds where it gives them), the --scores list, and the order in
- * which the rules name the reason a clip is dropped. */
+ * which the rules name the reason a clip is dropped. The first rule,
+ * "short", takes the place of av-shotcut's old minimum shot length: a
+ * shot shorter than a training clip is dropped here instead of being
+ * merged into its neighbour there, which would put a cut inside a clip. */
 #include <string.h>
 
 #include "avkit/util/common.h"
@@ -11,6 +14,7 @@ void avk_filter_opts_default(avk_filter_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->scores = AVK_SCORE_ALL;
+    o->min_frames = 15;
     o->size = 360;
     o->static_diff = 0.9;
     o->static_frac = 0.3;
@@ -65,6 +69,8 @@ void avk_filter_decide(const avk_filter_opts *o, avk_filter_result *r)
     r->keep = 0;
     if (!r->readable)
         r->reason = "unreadable";
+    else if (r->nframes < o->min_frames)
+        r->reason = "short";
     else if ((o->scores & AVK_SCORE_STATIC) && r->static_frac >= o->static_frac)
         r->reason = "static";
     else if ((o->scores & AVK_SCORE_MOTION) && !r->dynamic)

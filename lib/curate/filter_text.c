@@ -98,6 +98,8 @@ static int recognize(TessBaseAPI *api, const uint8_t *img, int w, int h,
                 continue;
             float conf = TessResultIteratorConfidence(ri, RIL_WORD) / 100.0f;
             int nch = count_chars(txt);
+            char word[sizeof ((avk_text_box *)0)->word];
+            snprintf(word, sizeof word, "%s", txt);
             TessDeleteText(txt);
             int x0, y0, x1, y1;
             if (conf < min_conf || nch < 1 ||
@@ -125,6 +127,7 @@ static int recognize(TessBaseAPI *api, const uint8_t *img, int w, int h,
                         b->x0 = x0; b->y0 = y0; b->x1 = x1; b->y1 = y1;
                         b->conf = conf;
                         b->nchars = nch;
+                        memcpy(b->word, word, sizeof word);
                     }
                 }
             }
@@ -138,6 +141,7 @@ static int recognize(TessBaseAPI *api, const uint8_t *img, int w, int h,
             b->x0 = x0; b->y0 = y0; b->x1 = x1; b->y1 = y1;
             b->conf = conf;
             b->nchars = nch;
+            memcpy(b->word, word, sizeof word);
         } while (TessPageIteratorNext(pi, RIL_WORD));
         TessResultIteratorDelete(ri);
     }

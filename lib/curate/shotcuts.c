@@ -12,6 +12,9 @@
 
 /* ---- decision rules on per-frame arrays ------------------------------- */
 
+/* The thumbnail cue of the adaptive detector (thumb_cut). */
+static const double THUMB_MIN = 6.0, THUMB_RATIO = 4.0, THUMB_CONTENT_RATIO = 1.5;
+
 /* Ratio of each frame's score to the mean of its window neighbours. */
 void avk_adaptive_ratios(const float *score, size_t n, int window, double min_content,
                          float *ratio)
@@ -390,6 +393,32 @@ static void find_gradual(const avk_shot_analyzer *a, cutlist *hard, cutlist *out
     free(gc);
 }
 
+/* The second cue of the adaptive detector: a cut the content score
+ * leaves under its gates, because grain raises every frame's score (a
+ * dark, grainy scene) or a picture without colour scores a third of a
+ * coloured one (H and S do not change). The 16x12 thumbnails average grain
+ * away and keep the layout: frame i is a cut when its thumbnail distance
+ * to frame i-1 is at least THUMB_MIN and THUMB_RATIO times the mean of its
+ * window neighbours', and its content ratio is at least THUMB_CONTENT_RATIO
+ * (the pixels changed more than around it too). A pan changes thumbnails
+ * steadily, frame after frame, and does not pass. */
+static int thumb_cut(const avk_shot_analyzer *a, int64_t i, double content_ratio)
+{
+    int win = a->p.window;
+    if (i < win + 1 || i + win >= a->n || content_ratio < THUMB_CONTENT_RATIO)
+        return 0;
+    double d = shot_thumb_dist(a, i - 1, i);
+    if (d < THUMB_MIN)
+        return 0;
+    double sum = 0;
+    for (int k = 1; k <= win; k++)
+        sum += shot_thumb_dist(a, i - 1 - k, i - k) + shot_thumb_dist(a, i - 1 + k, i + k);
+    double mean = sum / (2.0 * win);
+    avk_info(3, "thumbnail: frame %lld distance %.2f, %.2f around, content ratio %.2f",
+             (long long)i, d, mean, content_ratio);
+    return d >= THUMB_RATIO * mean;
+}
+
 /* Decide cuts, build shots and stitch events. */
 size_t avk_shot_analyzer_finish(avk_shot_analyzer *a, avk_shot **shots)
 {
@@ -416,6 +445,8 @@ size_t avk_shot_analyzer_finish(avk_shot_analyzer *a, avk_shot **shots)
             int hit = p->detector == AVK_DETECT_ADAPTIVE ?
                 (ratio[i] >= p->adaptive_threshold && a->score[i] >= p->min_content) :
                 (a->score[i] >= p->threshold);
+            if (!hit && p->detector == AVK_DETECT_ADAPTIVE)
+                hit = thumb_cut(a, i, ratio[i]);
             if (hit)
                 cut_push(&hard, i, i, i);
         }

@@ -32,7 +32,7 @@ void avk_shot_params_default(avk_shot_params *p)
     p->window = 2;
     p->threshold = 27.0;
     p->fade_threshold = 12.0;
-    p->min_shot = 15;
+    p->min_shot = 0;
     p->flash_filter = 1;
     p->flash_len = 8;
     p->gradual = 1;

@@ -107,7 +107,9 @@ static int sample_heun(const double *ts, int steps, avk_velocity_fn fn, void *ct
 static int sample_ab2(const double *ts, int steps, avk_velocity_fn fn, void *ctx, float *x,
                       int64_t n)
 {
-    float *v = avk_falloc(n), *vprev = avk_falloc(n);
+    /* vprev starts at zeros: the first step multiplies it by 0, and 0 times
+     * an uninitialized Inf or NaN would poison the sample */
+    float *v = avk_falloc(n), *vprev = avk_fzeros(n);
     int rc = 0;
     double h_prev = 0.0;
     for (int i = 0; i < steps && rc == 0; i++) {

@@ -166,7 +166,29 @@ static void mlp2_bwd(avk_dit *m, dit_arena *ar, const dit_lin *l1, const dit_lin
     dit_linear_bwd(m, dx, dit_g(m, l1->w), dit_g(m, l1->b), dh, x, dit_w(m, l1->w), B, l1->in, D);
 }
 
-avk_dit_acts *avk_dit_forward(avk_dit *m, const avk_dit_batch *b, float *pred)
+/* The first block's modulated video input LN(x0) (1 + scale) + shift,
+ * computed as that block computes it (the cache's change indicator). */
+static float *first_block_modulated(avk_dit_acts *a)
+{
+    avk_dit *m = a->c.m;
+    dit_ctx *c = &a->c;
+    const dit_lin *mod = &m->lay->blocks[0].mod;
+    int B = c->B, D = c->D;
+    int64_t BD = (int64_t)B * D, Rv = c->Rv;
+    float *raw = dit_alloc(c->ar, 6 * BD), *mk = dit_alloc(c->ar, 6 * BD);
+    dit_linear_fwd(m, raw, a->sc, dit_w(m, mod->w), dit_w(m, mod->b), B, D, 6 * D);
+    avk_permute(mk, raw, 3, (int64_t[]){B, 6, D}, (int[]){1, 0, 2});
+    float *n = dit_alloc(c->ar, Rv * D), *mu = dit_alloc(c->ar, Rv), *rs = dit_alloc(c->ar, Rv);
+    float *y = dit_alloc(c->ar, Rv * D);
+    avk_layernorm_fwd(n, mu, rs, a->x0, NULL, NULL, Rv, D, LN_EPS);
+    avk_modulate_fwd(y, n, mk, mk + BD, B, c->N, 1, D);
+    return y;
+}
+
+/* The forward; with hooks (inference only) the block stack may be
+ * skipped, and *ran says whether it ran. */
+static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
+                             const avk_dit_hooks *hk, int *ran)
 {
     if (avk_dit_batch_check(m, b) < 0)
         return NULL;
@@ -222,14 +244,28 @@ avk_dit_acts *avk_dit_forward(avk_dit *m, const avk_dit_batch *b, float *pred)
     avk_add(a->cond, a->temb, a->pemb, BD);
     avk_silu_fwd(a->sc, a->cond, BD);
 
-    /* the blocks */
+    /* the blocks (or, when a hook says so, the input plus a stored
+     * residual in their place) */
+    int run = 1;
+    if (hk && hk->decide)
+        run = hk->decide(hk->ctx, first_block_modulated(a), Rv * D) != 0 || !hk->reuse;
     a->blocks = dit_alloc_bytes(ar, (size_t)cf->depth * sizeof *a->blocks);
     const float *x = a->x0, *e = a->ctx;
-    for (int i = 0; i < cf->depth; i++) {
-        dit_block_fwd(c, &a->blocks[i], &l->blocks[i], x, e, a->sc);
-        x = a->blocks[i].x2;
-        e = a->blocks[i].e2;
+    if (run) {
+        for (int i = 0; i < cf->depth; i++) {
+            dit_block_fwd(c, &a->blocks[i], &l->blocks[i], x, e, a->sc);
+            x = a->blocks[i].x2;
+            e = a->blocks[i].e2;
+        }
+        if (hk && hk->store)
+            hk->store(hk->ctx, a->x0, x, Rv * D);
+    } else {
+        float *xs = dit_alloc(ar, Rv * D);
+        hk->reuse(hk->ctx, a->x0, xs, Rv * D);
+        x = xs;
     }
+    if (ran)
+        *ran = run;
     a->xl = x;
 
     /* final adaLN (scale, shift) and projection to patches */
@@ -247,6 +283,23 @@ avk_dit_acts *avk_dit_forward(avk_dit *m, const avk_dit_batch *b, float *pred)
     dit_linear_fwd(m, a->y, a->ym, dit_w(m, l->proj_out.w), dit_w(m, l->proj_out.b), Rv, D, a->K);
     avk_unpatchify_fwd(pred, a->y, &a->pa);
     return a;
+}
+
+avk_dit_acts *avk_dit_forward(avk_dit *m, const avk_dit_batch *b, float *pred)
+{
+    return forward(m, b, pred, NULL, NULL);
+}
+
+/* Today the plain forward with its activations dropped at once: the same
+ * bits, at the memory of a training pass for one batch. */
+int avk_dit_infer(avk_dit *m, const avk_dit_batch *b, float *pred, const avk_dit_hooks *hooks)
+{
+    int ran = 1;
+    avk_dit_acts *a = forward(m, b, pred, hooks, &ran);
+    if (!a)
+        return -1;
+    avk_dit_acts_free(a);
+    return ran;
 }
 
 void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
@@ -299,11 +352,7 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
 
 int avk_dit_predict(avk_dit *m, const avk_dit_batch *b, float *pred)
 {
-    avk_dit_acts *a = avk_dit_forward(m, b, pred);
-    if (!a)
-        return -1;
-    avk_dit_acts_free(a);
-    return 0;
+    return avk_dit_infer(m, b, pred, NULL) < 0 ? -1 : 0;
 }
 
 void avk_dit_acts_free(avk_dit_acts *a)

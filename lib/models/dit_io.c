@@ -49,7 +49,9 @@ avk_dit *avk_dit_load(const char *path)
     snprintf(what, sizeof what, "%s: metadata \"config\"", path);
     avk_dit_config c;
     avk_dit *m = NULL;
-    avk_params_load_opts lo = {.model = "DiT"};
+    /* an EMA copy beside the weights ("ema." tensors, read by samplers
+     * through avk_dit_read_tensors) is not an unexpected tensor */
+    avk_params_load_opts lo = {.model = "DiT", .ignore_prefix = "ema."};
     if (avk_dit_config_parse(&c, meta, strlen(meta), what) == 0 && (m = avk_dit_new(&c)) &&
         avk_params_load(m->par, m->w, f, &lo) < 0) {
         avk_dit_free(m);

@@ -154,13 +154,29 @@ static void test_watermark(void)
     avk_watermark_measure((const float *const *)still, n, w, h, NULL, 0, &wm);
     ok(wm.edge_score == 0, "a still picture: edge part 0");
     /* corner text repeated at one place */
-    avk_text_box b1 = {5, 5, 60, 20, 0.9f, 5}, b2 = {6, 5, 61, 21, 0.8f, 5}, mid = {100, 80, 200, 100, 0.9f, 5};
+    avk_text_box b1 = {5, 5, 60, 20, 0.9f, 5, "CAM12"}, b2 = {6, 5, 61, 21, 0.8f, 5, "CAM12"};
+    avk_text_box mid = {100, 80, 200, 100, 0.9f, 5, "CAM12"};
     avk_text_frame tf[3] = {{1, &b1, 0}, {1, &b2, 0}, {1, &mid, 0}};
     avk_watermark_measure((const float *const *)clean, n, w, h, tf, 3, &wm);
     ok(fabs(wm.text_score - 0.9) < 1e-9 && wm.score >= 0.9, "corner word in two frames: text part 0.9");
     avk_text_frame tf2[2] = {{1, &b1, 0}, {1, &mid, 0}};
     avk_watermark_measure((const float *const *)clean, n, w, h, tf2, 2, &wm);
     ok(wm.text_score == 0, "corner word in one frame only: text part 0");
+    /* a running timecode reads differently in each frame */
+    avk_text_box t1 = {5, 5, 60, 20, 0.9f, 8, "00:00:01"}, t2 = {5, 5, 60, 20, 0.9f, 8, "00:00:02"};
+    avk_text_frame tf3[2] = {{1, &t1, 0}, {1, &t2, 0}};
+    avk_watermark_measure((const float *const *)clean, n, w, h, tf3, 2, &wm);
+    ok(wm.text_score == 0, "a word read differently (a timecode): text part 0");
+    /* a word of the picture that a slow pan moves by a third of its width */
+    avk_text_box p1 = {5, 5, 65, 20, 0.9f, 4, "SHOP"}, p2 = {25, 5, 85, 20, 0.9f, 4, "SHOP"};
+    avk_text_frame tf4[2] = {{1, &p1, 0}, {1, &p2, 0}};
+    avk_watermark_measure((const float *const *)clean, n, w, h, tf4, 2, &wm);
+    ok(wm.text_score == 0, "a word that moved: text part 0");
+    /* texture read as symbols: fewer than 3 letters or digits */
+    avk_text_box g1 = {5, 5, 60, 20, 0.9f, 3, "\u00abIN"}, g2 = g1;
+    avk_text_frame tf5[2] = {{1, &g1, 0}, {1, &g2, 0}};
+    avk_watermark_measure((const float *const *)clean, n, w, h, tf5, 2, &wm);
+    ok(wm.text_score == 0, "a word of symbols and two letters: text part 0");
     for (int k = 0; k < n; k++) {
         free(clean[k]);
         free(logo[k]);
@@ -186,6 +202,7 @@ static void test_rules(void)
     avk_filter_opts_default(&o);
     avk_filter_result r = {0};
     r.readable = 1;
+    r.nframes = 50;
     r.static_frac = 0.1;
     r.dynamic = 1;
     r.aesthetic = 6;
@@ -200,6 +217,16 @@ static void test_rules(void)
     r.static_frac = 0.3;
     avk_filter_decide(&o, &r);
     ok(!strcmp(r.reason, "static"), "static_frac 0.3 is static (>= 0.3)");
+    r.nframes = 14;
+    avk_filter_decide(&o, &r);
+    ok(!r.keep && !strcmp(r.reason, "short"), "14 frames: short, before the scores");
+    o.min_frames = 0;
+    avk_filter_decide(&o, &r);
+    ok(!strcmp(r.reason, "static"), "--min-frames 0 keeps short clips");
+    o.min_frames = 15;
+    r.nframes = 15;
+    avk_filter_decide(&o, &r);
+    ok(!strcmp(r.reason, "static"), "15 frames is long enough");
     r.readable = 0;
     avk_filter_decide(&o, &r);
     ok(!strcmp(r.reason, "unreadable"), "unreadable first");

@@ -240,8 +240,14 @@ static void test_flash(void)
     p.flash_filter = 0;
     size_t ns = run(&p, 100, flash_frame, NULL, &sh);
     show("noflash", sh, ns);
-    ok(ns == 2 && sh[1].start == 40, "without the flash filter the flash cuts (as the peers do)");
-    ok(ns == 2 && sh[0].event == sh[1].event, "event stitching merges the two halves of the flash");
+    ok(ns == 3 && sh[1].start == 40 && sh[2].start == 42,
+       "without the flash filter the 2-frame flash is a shot of its own");
+    ok(ns == 3 && sh[0].event == sh[1].event && sh[1].event == sh[2].event,
+       "event stitching merges the flash and the two halves around it");
+    free(sh);
+    p.min_shot = 15;
+    ns = run(&p, 100, flash_frame, NULL, &sh);
+    ok(ns == 2 && sh[1].start == 40, "... and with --min-shot 15 one cut (as the peers do)");
     free(sh);
 }
 

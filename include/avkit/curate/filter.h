@@ -96,6 +96,7 @@ typedef struct avk_text_box {
     int x0, y0, x1, y1;   /* pixels, x1/y1 exclusive */
     float conf;           /* 0..1 */
     int nchars;           /* UTF-8 code points */
+    char word[32];        /* the word read (cut to 31 bytes) */
 } avk_text_box;
 
 typedef struct avk_text_frame {
@@ -143,6 +144,7 @@ enum {
 
 typedef struct avk_filter_opts {
     unsigned scores;          /* AVK_SCORE_* bits */
+    long   min_frames;        /* drop clips of fewer frames ("short"); 0 keeps all */
     int    size;              /* analysis short side (decode size) */
     int    threads;           /* decoder threads (0 auto) */
     int    fast;              /* decoder may skip work (avk_decode_opts.fast) */

@@ -28,7 +28,7 @@ typedef struct avk_shot_params {
     int    window;              /* 2 frames each side */
     double threshold;           /* content detector: 27.0 */
     double fade_threshold;      /* fade detector: 12.0 */
-    int    min_shot;            /* frames; 15 */
+    int    min_shot;            /* frames; 0: a cut at every boundary found */
     int    flash_filter;        /* 1: a change that returns within flash_len frames is no cut */
     int    flash_len;           /* 8 frames */
     int    gradual;             /* 1: detect gradual transitions */

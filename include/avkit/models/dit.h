@@ -132,7 +132,8 @@ int avk_dit_param_decays(const avk_dit_param *p);
 
 /* Load a safetensors checkpoint whose metadata "config" holds the
  * configuration; every tensor must be present with the right shape and
- * finite (F32, F16 or BF16), and no other tensor may be there. NULL with
+ * finite (F32, F16 or BF16), and no other tensor may be there but an EMA
+ * copy under the prefix "ema." (skipped here). NULL with
  * an error naming the file and the tensor or field. */
 avk_dit *avk_dit_load(const char *path);
 /* Copy the tensors of an opened safetensors file into dst, a buffer laid
@@ -179,6 +180,27 @@ void avk_dit_acts_free(avk_dit_acts *a);
  * run it on the caption and on the empty caption (<bos> <eos>, or
  * text_len 0) and mix the two velocities. */
 int avk_dit_predict(avk_dit *m, const avk_dit_batch *b, float *pred);
+
+/* Hooks of an inference forward around the block stack, for a caller
+ * that may skip the blocks (the diffusion cache lives a layer above; the
+ * model only offers the places). All over the video stream: `mod` is the
+ * first block's timestep-modulated input LN(x0) (1 + scale) + shift
+ * [B * tokens * D], `in` and `out` the input and output of the block stack
+ * [B * tokens * D]. decide returns 1 to run the blocks (then store sees
+ * their input and output) or 0 to skip them (then reuse writes out from
+ * in). Any hook may be NULL: no decide means always run. */
+typedef struct avk_dit_hooks {
+    void *ctx;
+    int  (*decide)(void *ctx, const float *mod, int64_t n);
+    void (*store)(void *ctx, const float *in, const float *out, int64_t n);
+    void (*reuse)(void *ctx, const float *in, float *out, int64_t n);
+} avk_dit_hooks;
+
+/* Inference forward: pred [B, C, T, H, W] as avk_dit_forward computes it,
+ * bit for bit when the blocks run, with nothing kept for a backward.
+ * hooks may be NULL. Returns 1 when the blocks ran, 0 when skipped, -1
+ * (error set) on a bad batch. */
+int avk_dit_infer(avk_dit *m, const avk_dit_batch *b, float *pred, const avk_dit_hooks *hooks);
 
 /* Floating-point operations of one training step (forward + backward,
  * 2 per multiply-add of every matrix product and attention) of a batch
