@@ -22,6 +22,7 @@
 #include "avkit/models/vae_train.h"
 #include "avkit/nn/checkpoint.h"
 #include "avkit/nn/trainer.h"
+#include "avkit/models/dit.h"
 #include "avkit/diffusion/dit_train.h"
 #include "avkit/dist/dist.h"
 #include "avkit/dist/comm.h"
@@ -66,6 +67,8 @@ static void usage(void)
            "      --caption-dropout P dit: empty caption with probability P (default 0.1)\n"
            "      --shift S           dit: shift of t, t' = S t / (1 + (S - 1) t) (default 1)\n"
            "      --ema X             dit: EMA decay of the weights (default 0.999)\n"
+           "      --precision P       dit: fp32 or bf16 (bf16 matrix products, the rest\n"
+           "                          in f32; fp32 where the CPU has no bf16) (default fp32)\n"
            "      --log FILE          dit: CSV of every step's loss, gradient norm,\n"
            "                          learning rate and speed\n"
            "      --zero N            dit under mpirun: 1 = shard the AdamW state over the\n"
@@ -89,6 +92,7 @@ typedef struct opts {
     int cosine;
     long long seed;
     int seed_given;
+    int precision;
     char **inputs;
     int ninputs;
 } opts;
@@ -207,6 +211,7 @@ static int train_dit(const opts *op)
     o.zero = op->zero;
     if (avk_dist_size() > 1)
         o.dp = avk_comm_world();   /* data parallel over every rank of the job */
+    o.precision = op->precision;
     int signo = 0;
     int rc = avk_dit_train(&o, stdout, &signo);
     int lead = avk_dist_rank() == 0;
@@ -247,7 +252,7 @@ int main(int argc, char **argv)
     op.cosine = 1;
     enum { O_CONFIG = 256, O_INIT, O_RESUME, O_STEPS, O_BATCH, O_CROP, O_LR, O_WARMUP, O_WD,
            O_CLIP, O_KL, O_FPC, O_VAL, O_SAVE, O_LOG, O_SEED, O_SCHED, O_BASE, O_AUG, O_VERSION,
-           O_DROP, O_SHIFT, O_EMA, O_CSV, O_ZERO };
+           O_DROP, O_SHIFT, O_EMA, O_CSV, O_ZERO, O_PREC };
     static const struct option lo[] = {
         {"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'},
         {"config", required_argument, 0, O_CONFIG}, {"init", required_argument, 0, O_INIT},
@@ -263,6 +268,7 @@ int main(int argc, char **argv)
         {"caption-dropout", required_argument, 0, O_DROP}, {"shift", required_argument, 0, O_SHIFT},
         {"ema", required_argument, 0, O_EMA}, {"log", required_argument, 0, O_CSV},
         {"zero", required_argument, 0, O_ZERO},
+        {"precision", required_argument, 0, O_PREC},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "m:o:vh", lo, NULL)) != -1) {
@@ -300,6 +306,10 @@ int main(int argc, char **argv)
         case O_EMA: op.ema = avk_parse_double("--ema", optarg, 0, 1); break;
         case O_CSV: op.log = optarg; break;
         case O_ZERO: op.zero = (int)avk_parse_long("--zero", optarg, 0, 1); break;
+        case O_PREC:
+            if ((op.precision = avk_dit_precision_parse(optarg)) < 0)
+                avk_usage_error("--precision: '%s' is not fp32 or bf16", optarg);
+            break;
         case 'v': avk_verbose++; break;
         case 'h': usage(); break;
         case O_VERSION: avk_print_version(); break;
@@ -310,6 +320,8 @@ int main(int argc, char **argv)
         avk_usage_error("--model is required (vae or dit)");
     if (strcmp(op.model, "vae") != 0 && strcmp(op.model, "dit") != 0)
         avk_usage_error("unknown model '%s' (vae or dit)", op.model);
+    if (op.precision != AVK_DIT_FP32 && strcmp(op.model, "dit") != 0)
+        avk_usage_error("--precision bf16 is for --model dit");
     if (!op.out)
         avk_usage_error("-o MODEL.safetensors is required");
     if (strcmp(op.out, "-") == 0)

@@ -13,6 +13,7 @@
 #include "avkit/data/latents.h"
 #include "avkit/nn/ops.h"
 #include "avkit/nn/trainer.h"
+#include "avkit/nn/ops_bf16.h"
 #include "avkit/nn/checkpoint.h"
 #include "avkit/models/dit.h"
 #include "avkit/diffusion/flow_train.h"
@@ -355,7 +356,8 @@ static int dit_task_after_step(void *ctx, int64_t step, const avk_train_result *
     return 0;
 }
 
-/* The weights' metadata: the configuration and the format tag. */
+/* The weights' metadata: the configuration, the format tag and the
+ * precision the steps ran in. */
 static int dit_task_save_meta(void *ctx, const avk_train_opts *o, avk_st_writer *w)
 {
     (void)o;
@@ -363,6 +365,7 @@ static int dit_task_save_meta(void *ctx, const avk_train_opts *o, avk_st_writer 
     char *cfg = avk_dit_config_json(&k->m->cfg);
     avk_st_writer_meta(w, "format", "pt");
     avk_st_writer_meta(w, "config", cfg);
+    avk_st_writer_meta(w, "precision", avk_dit_precision_name(k->m->precision));
     free(cfg);
     return 0;
 }
@@ -401,6 +404,12 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report, int *signo)
         goto out;
     if ((rc = avk_train_agree(dp, dit_setup(o, size, &data, &val, &m) < 0)) != 0)
         goto out;
+
+    /* bf16: resolve the kernel now, so that a CPU without bf16 says so
+     * once (the operators then run in fp32) before the first step */
+    m->precision = o->precision == AVK_DIT_BF16 ? AVK_DIT_BF16 : AVK_DIT_FP32;
+    if (m->precision == AVK_DIT_BF16)
+        avk_info(1, "precision bf16: %s", avk_bf16_kernel_name());
 
     avk_train_opts to = avk_train_opts_default();
     to.out = o->out;

@@ -194,3 +194,19 @@ out:
     avk_json_free(root);
     return rc;
 }
+
+/* The precision's name, as --precision and the checkpoint metadata spell it. */
+const char *avk_dit_precision_name(avk_dit_precision p)
+{
+    return p == AVK_DIT_BF16 ? "bf16" : "fp32";
+}
+
+/* A precision from its name; -1 when it is neither. */
+int avk_dit_precision_parse(const char *s)
+{
+    if (!strcmp(s, "fp32"))
+        return AVK_DIT_FP32;
+    if (!strcmp(s, "bf16"))
+        return AVK_DIT_BF16;
+    return -1;
+}

@@ -1,34 +1,58 @@
 /* The one place where the DiT calls its matrix products: every linear
- * layer and every attention of the model goes through these, so a second
- * precision (the bf16 operators of avkit/nn/ops_bf16.h, which have the
- * same signatures) or a second backend switches here, per model, without
- * touching the model code. Today: the fp32 operators of avkit/nn/ops.h. */
+ * layer and every attention of the model goes through these, so the
+ * model's precision (m->precision) switches here without touching the
+ * model code: fp32, the operators of avkit/nn/ops.h; bf16, those of
+ * avkit/nn/ops_bf16.h (same signatures; bf16 operands with f32
+ * accumulation and f32 softmax statistics, the kernel chosen by the
+ * CPU). Bias, norms, activations and everything else stay f32 in the
+ * model code either way. */
 #ifndef AVKIT_DIT_OPS_H
 #define AVKIT_DIT_OPS_H
 
 #include "avkit/nn/ops.h"
+#include "avkit/nn/ops_bf16.h"
 #include "avkit/models/dit.h"
+
+/* Time a product into the profile counter `which` (gemm or attn) when
+ * avk_dit_prof_enable turned counting on. */
+#define DIT_TIMED(which, call)                                         \
+    do {                                                               \
+        if (__builtin_expect(avk_dit_prof_on, 0)) {                    \
+            double t0_ = avk_dit_prof_clock();                         \
+            call;                                                      \
+            avk_dit_prof_acc.which##_s += avk_dit_prof_clock() - t0_;  \
+            avk_dit_prof_acc.which##_n++;                              \
+        } else {                                                       \
+            call;                                                      \
+        }                                                              \
+    } while (0)
 
 static inline void dit_linear_fwd(const avk_dit *m, float *y, const float *x, const float *w,
                                   const float *b, int64_t M, int64_t K, int64_t N)
 {
-    (void)m;
-    avk_linear_fwd(y, x, w, b, M, K, N);
+    if (m->precision == AVK_DIT_BF16)
+        DIT_TIMED(gemm, avk_linear_bf16_fwd(y, x, w, b, M, K, N));
+    else
+        DIT_TIMED(gemm, avk_linear_fwd(y, x, w, b, M, K, N));
 }
 
 static inline void dit_linear_bwd(const avk_dit *m, float *dx, float *dw, float *db,
                                   const float *dy, const float *x, const float *w, int64_t M,
                                   int64_t K, int64_t N)
 {
-    (void)m;
-    avk_linear_bwd(dx, dw, db, dy, x, w, M, K, N);
+    if (m->precision == AVK_DIT_BF16)
+        DIT_TIMED(gemm, avk_linear_bf16_bwd(dx, dw, db, dy, x, w, M, K, N));
+    else
+        DIT_TIMED(gemm, avk_linear_bwd(dx, dw, db, dy, x, w, M, K, N));
 }
 
 static inline void dit_attention_fwd(const avk_dit *m, float *o, float *lse, const float *q,
                                      const float *k, const float *v, const avk_attn *a)
 {
-    (void)m;
-    avk_attention_fwd(o, lse, q, k, v, a);
+    if (m->precision == AVK_DIT_BF16)
+        DIT_TIMED(attn, avk_attention_bf16_fwd(o, lse, q, k, v, a));
+    else
+        DIT_TIMED(attn, avk_attention_fwd(o, lse, q, k, v, a));
 }
 
 static inline void dit_attention_bwd(const avk_dit *m, float *dq, float *dk, float *dv,
@@ -36,8 +60,10 @@ static inline void dit_attention_bwd(const avk_dit *m, float *dq, float *dk, flo
                                      const float *v, const float *o, const float *lse,
                                      const avk_attn *a)
 {
-    (void)m;
-    avk_attention_bwd(dq, dk, dv, dout, q, k, v, o, lse, a);
+    if (m->precision == AVK_DIT_BF16)
+        DIT_TIMED(attn, avk_attention_bf16_bwd(dq, dk, dv, dout, q, k, v, o, lse, a));
+    else
+        DIT_TIMED(attn, avk_attention_bwd(dq, dk, dv, dout, q, k, v, o, lse, a));
 }
 
 #endif

@@ -20,10 +20,20 @@
  * callers that need exact zeros mask explicitly). Max error ~2 ulp. */
 static inline float avk_expf(float x)
 {
-    x = x < -87.3f ? -87.3f : x;
-    x = x > 88.7f ? 88.7f : x;
+    /* the clamps on the bits (x < -87.3 and x > 88.7 as unsigned compares
+     * of the sign-magnitude pattern; NaN passes unchanged): the same
+     * values as float compares, but GCC if-converts float selects only
+     * with AVX-512 masks, so float clamps kept every loop calling this
+     * scalar in the AVX2 clone; integer masks vectorize at every level */
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    uint32_t lo = 0u - (uint32_t)((u > 0xc2ae999au) & (u <= 0xff800000u));   /* [-inf, -87.3) */
+    uint32_t hi = 0u - (uint32_t)((u > 0x42b16666u) & (u <= 0x7f800000u));   /* (88.7, inf] */
+    u = (u & ~(lo | hi)) | (0xc2ae999au & lo) | (0x42b16666u & hi);
+    memcpy(&x, &u, sizeof u);
     /* round to nearest via the 1.5*2^23 trick (vectorizes on any ISA) */
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float big = x * 1.44269504088896341f + 12582912.0f;
+    float n = big - 12582912.0f;
     float r = x - n * 0.693145751953125f;       /* ln2 high part (exact) */
     r = r - n * 1.42860682030941723e-6f;        /* ln2 low part */
     float p = 1.0f / 5040.0f;
@@ -34,10 +44,12 @@ static inline float avk_expf(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    /* a NaN input stays NaN through p; n is kept a valid integer so the
-     * conversion and the shift are defined */
-    int32_t ni = n == n ? (int32_t)n : 0;
-    uint32_t bits = (uint32_t)(ni + 127) << 23;
+    /* n as an integer without a float conversion: big = 1.5*2^23 + n has
+     * ulp 1, so its bits are those of 1.5*2^23 plus n (a NaN gives some
+     * integer, and p keeps the result NaN) */
+    uint32_t nb;
+    memcpy(&nb, &big, sizeof nb);
+    uint32_t bits = (nb - 0x4b400000u + 127u) << 23;
     float s;
     memcpy(&s, &bits, sizeof s);
     return p * s;

@@ -33,6 +33,9 @@ typedef struct avk_dit_train_opts {
                                  * batch (batch must divide by the group's size);
                                  * see avk_train_opts.dp */
     int zero;                   /* with dp: 1 = ZeRO-1 (avk_train_opts.zero) */
+    int precision;              /* AVK_DIT_FP32 (default) or AVK_DIT_BF16 (mixed: bf16
+                                   matrix products, everything else f32); recorded in
+                                   the checkpoint's metadata "precision" */
 } avk_dit_train_opts;
 
 /* The defaults: 400 steps, batch 4, lr 1e-4, warmup 20, cosine, wd 0.01,

@@ -88,6 +88,21 @@ typedef avk_param avk_dit_param;
 
 typedef struct avk_dit_layout avk_dit_layout;   /* private: parameter indices */
 
+/* The precision of the model's matrix products (every linear layer and
+ * every attention; lib/models/dit_ops.h switches on it). Weights,
+ * activations, gradients, norms, softmax statistics and the loss are f32
+ * either way; bf16 runs the products through avkit/nn/ops_bf16.h (bf16
+ * operands, f32 accumulation), whose kernel is chosen by the CPU: where
+ * the CPU has no bf16 instructions those operators run in fp32 (one
+ * message on stderr), so a bf16 model then computes exactly as fp32. */
+typedef enum avk_dit_precision {
+    AVK_DIT_FP32 = 0,
+    AVK_DIT_BF16 = 1,
+} avk_dit_precision;
+/* "fp32" / "bf16", and back (-1 for anything else). */
+const char *avk_dit_precision_name(avk_dit_precision p);
+int avk_dit_precision_parse(const char *s);
+
 typedef struct avk_dit {
     avk_dit_config  cfg;
     avk_params     *par;        /* the table, its buffers, moments, EMA, step */
@@ -97,6 +112,7 @@ typedef struct avk_dit {
     int64_t         nfloats;    /* par->total: size of w and g */
     float          *w, *g;      /* par->w, par->g (both zeroed by new) */
     avk_dit_layout *lay;
+    avk_dit_precision precision; /* of the matrix products (fp32 after new) */
 } avk_dit;
 
 /* A model of that configuration with zero weights; NULL (error set) when
@@ -190,6 +206,22 @@ int avk_dit_infer(avk_dit *m, const avk_dit_batch *b, float *pred, const avk_dit
  * 2 per multiply-add of every matrix product and attention) of a batch
  * of B clips of T x H x W latents and L text positions. */
 double avk_dit_step_flop(const avk_dit_config *c, int B, int T, int H, int W, int L);
+
+/* Where a step's time goes, for bench/dit.sh: while enabled, every
+ * matrix product of the model (lib/models/dit_ops.h) adds its time on the
+ * given clock to a counter: linear layers (GEMMs, forward and backward)
+ * and attention (the products and softmax inside the attention kernels);
+ * the rest of the step is everything else. Counting is for one thread
+ * driving the model (the products thread inside). */
+typedef struct avk_dit_prof {
+    double gemm_s, attn_s;       /* seconds */
+    long gemm_n, attn_n;         /* calls */
+} avk_dit_prof;
+void avk_dit_prof_enable(double (*clock)(void));   /* NULL: off (the default) */
+avk_dit_prof avk_dit_prof_take(void);               /* the counts, then zero */
+extern int avk_dit_prof_on;                         /* for dit_ops.h */
+extern double (*avk_dit_prof_clock)(void);
+extern avk_dit_prof avk_dit_prof_acc;
 
 /* Tokens per clip (video) for a latent shape, or -1 if the patch does
  * not divide it. */
