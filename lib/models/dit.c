@@ -15,13 +15,18 @@
 
 struct avk_dit_acts {
     dit_arena ar;
-    dit_ctx c;
+    dit_arena re;                       /* a recomputed block's forward */
+    dit_arena bw;                       /* one block's backward */
+    dit_ctx c;                          /* the whole batch */
+    dit_ctx cb;                         /* the blocks' rows (this rank's share
+                                         * under sequence parallelism) */
     avk_dit_batch b;
     avk_patch pa;
     int K;                              /* features per patch */
-    float *tok_in, *x0;                 /* patches [Rv, K], tokens [Rv, D] */
+    float *tok_in, *x0;                 /* patches, tokens: the blocks' rows */
     dit_text_st text;
     float *ctx;                         /* text tokens [Rt, D] */
+    float *e0;                          /* the blocks' text rows (ctx, or its share) */
     float *pooled, *p1, *p1s, *pemb;    /* [B, D] */
     float *tin, *t1, *t1s, *temb;       /* [B, freq_dim], [B, D] ... */
     float *cond, *sc;                   /* c and SiLU(c) [B, D] */
@@ -101,7 +106,40 @@ int avk_dit_batch_check(const avk_dit *m, const avk_dit_batch *b)
     return 0;
 }
 
-/* The rotary table with one row per (token, head), the sequence sets. */
+/* Global row of this rank's video row r (b, f, local position il) and
+ * of its text row r (b, local position jl) under sequence parallelism, or
+ * -1 for a padded one. */
+static int64_t global_video_row(const dit_ctx *k, int64_t r)
+{
+    int64_t b = r / k->N, f = r % k->N / k->S, i = (int64_t)k->spr * k->S + r % k->S;
+    return i < k->Sg ? (b * k->T + f) * k->Sg + i : -1;
+}
+
+static int64_t global_text_row(const dit_ctx *k, int64_t r)
+{
+    int64_t b = r / k->L, j = (int64_t)k->spr * k->L + r % k->L;
+    return j < k->Lg ? b * k->Lg + j : -1;
+}
+
+/* dst [rows, w] = this rank's share of src (global rows), zeros where
+ * padded; video (text 0) or text rows (text 1). */
+static void take_rows(const dit_ctx *k, float *dst, const float *src, int64_t rows, int w,
+                      int text)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t g = text ? global_text_row(k, r) : global_video_row(k, r);
+        if (g < 0)
+            memset(dst + r * w, 0, (size_t)w * sizeof(float));
+        else
+            memcpy(dst + r * w, src + g * w, (size_t)w * sizeof(float));
+    }
+}
+
+/* The shapes of the batch, the text encoder's sequences; then the blocks'
+ * context: under sequence parallelism this rank's share of the spatial
+ * and text positions (padded to ceil(S / n), ceil(L / n)); its rotary
+ * table with one row per (token, head) at the global positions, and the
+ * blocks' sequence sets. */
 static void setup_ctx(avk_dit *m, avk_dit_acts *a)
 {
     dit_ctx *c = &a->c;
@@ -121,25 +159,50 @@ static void setup_ctx(avk_dit *m, avk_dit_acts *a)
     c->Rv = c->B * c->N;
     c->Rt = (int64_t)c->B * c->L;
     c->text_len = a->b.text_len;
-    int *pos = dit_alloc_bytes(&a->ar, (size_t)c->N * 3 * sizeof(int));
-    float *tab = dit_alloc(&a->ar, c->N * c->Dh);
-    avk_rope_grid_positions(pos, c->T, c->Hp, c->Wp);
-    avk_rope3d_table(tab, pos, c->N, cf->rope_dims, (float)cf->rope_theta);
-    c->rope = dit_alloc(&a->ar, c->N * c->H * c->Dh);
-    for (int64_t n = 0; n < c->N; n++)
-        for (int h = 0; h < c->H; h++)
-            memcpy(c->rope + (n * c->H + h) * c->Dh, tab + n * c->Dh, (size_t)c->Dh * sizeof(float));
-    c->sp_q = dit_seqs_spatial(c, 1);
-    c->sp_kv = dit_seqs_spatial(c, 0);
-    c->temp = dit_seqs_temporal(c);
-    if (cf->joint) {
-        c->joint_q = dit_seqs_joint(c, 1);
-        c->joint_kv = dit_seqs_joint(c, 0);
-    } else {
-        c->cross = dit_seqs_cross(c);
-    }
+    c->sp = NULL;
+    c->spn = 1;
+    c->spr = 0;
+    c->Sg = c->S;
+    c->Lg = c->L;
     if (cf->text_emb_dim == 0)
         c->text = dit_seqs_text(c);
+
+    dit_ctx *k = &a->cb;
+    *k = *c;
+    if (m->sp && avk_comm_size(m->sp) > 1) {
+        int n = avk_comm_size(m->sp);
+        k->sp = m->sp;
+        k->spn = n;
+        k->spr = avk_comm_rank(m->sp);
+        k->S = (c->S + n - 1) / n;
+        k->L = (c->L + n - 1) / n;
+        k->N = (int64_t)k->T * k->S;
+        k->Rv = k->B * k->N;
+        k->Rt = (int64_t)k->B * k->L;
+    }
+    int *pos = dit_alloc_bytes(&a->ar, (size_t)k->N * 3 * sizeof(int));
+    for (int64_t r = 0; r < k->N; r++) {
+        int64_t g = global_video_row(k, r);     /* sample 0's rows; padded: position 0 */
+        int64_t i = g < 0 ? 0 : g % k->Sg;
+        pos[r * 3 + 0] = (int)(r / k->S);
+        pos[r * 3 + 1] = (int)(i / k->Wp);
+        pos[r * 3 + 2] = (int)(i % k->Wp);
+    }
+    float *tab = dit_alloc(&a->ar, k->N * k->Dh);
+    avk_rope3d_table(tab, pos, k->N, cf->rope_dims, (float)cf->rope_theta);
+    k->rope = dit_alloc(&a->ar, k->N * k->H * k->Dh);
+    for (int64_t n = 0; n < k->N; n++)
+        for (int h = 0; h < k->H; h++)
+            memcpy(k->rope + (n * k->H + h) * k->Dh, tab + n * k->Dh, (size_t)k->Dh * sizeof(float));
+    k->sp_q = dit_seqs_spatial(k, 1);
+    k->sp_kv = dit_seqs_spatial(k, 0);
+    k->temp = dit_seqs_temporal(k);
+    if (cf->joint) {
+        k->joint_q = dit_seqs_joint(k, 1);
+        k->joint_kv = dit_seqs_joint(k, 0);
+    } else {
+        k->cross = dit_seqs_cross(k);
+    }
 }
 
 /* y = l2(SiLU(l1(x))) for the two embedders, saving the intermediates. */
@@ -171,7 +234,7 @@ static void mlp2_bwd(avk_dit *m, dit_arena *ar, const dit_lin *l1, const dit_lin
 static float *first_block_modulated(avk_dit_acts *a)
 {
     avk_dit *m = a->c.m;
-    dit_ctx *c = &a->c;
+    dit_ctx *c = &a->cb;
     const dit_lin *mod = &m->lay->blocks[0].mod;
     int B = c->B, D = c->D;
     int64_t BD = (int64_t)B * D, Rv = c->Rv;
@@ -196,27 +259,37 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
     const avk_dit_layout *l = m->lay;
     avk_dit_acts *a = avk_xcalloc(1, sizeof *a);
     a->ar = m->lay->spare;              /* the last step's buffers, if any */
+    a->re = m->lay->spare_re;
+    a->bw = m->lay->spare_bw;
     memset(&m->lay->spare, 0, sizeof m->lay->spare);
+    memset(&m->lay->spare_re, 0, sizeof m->lay->spare_re);
+    memset(&m->lay->spare_bw, 0, sizeof m->lay->spare_bw);
     dit_arena_rewind(&a->ar);
     a->b = *b;
     setup_ctx(m, a);
-    dit_ctx *c = &a->c;
+    dit_ctx *c = &a->c, *k = &a->cb;
     dit_arena *ar = &a->ar;
-    int B = c->B, D = c->D;
-    int64_t BD = (int64_t)B * D, Rv = c->Rv, Rt = c->Rt;
+    int B = c->B, D = c->D, split = k->spn > 1;
+    int64_t BD = (int64_t)B * D, Rv = k->Rv;
 
-    /* patches -> video tokens */
+    /* patches -> video tokens (this rank's under sequence parallelism) */
     a->pa = (avk_patch){B, cf->in_channels, b->T, b->H, b->W, cf->patch[0], cf->patch[1], cf->patch[2]};
     a->K = cf->in_channels * cf->patch[0] * cf->patch[1] * cf->patch[2];
     a->tok_in = dit_alloc(ar, Rv * a->K);
-    avk_patchify_fwd(a->tok_in, b->x, &a->pa);
+    if (split) {
+        float *all = dit_alloc(ar, c->Rv * a->K);
+        avk_patchify_fwd(all, b->x, &a->pa);
+        take_rows(k, a->tok_in, all, Rv, a->K, 0);
+    } else {
+        avk_patchify_fwd(a->tok_in, b->x, &a->pa);
+    }
     a->x0 = dit_alloc(ar, Rv * D);
     dit_linear_fwd(m, a->x0, a->tok_in, dit_w(m, l->patch_w), dit_w(m, l->patch_b), Rv, a->K, D);
 
     /* text tokens and their masked mean */
     if (cf->text_emb_dim > 0) {
-        a->ctx = dit_alloc(ar, Rt * D);
-        dit_linear_fwd(m, a->ctx, b->text_emb, dit_w(m, l->ctx.w), dit_w(m, l->ctx.b), Rt,
+        a->ctx = dit_alloc(ar, c->Rt * D);
+        dit_linear_fwd(m, a->ctx, b->text_emb, dit_w(m, l->ctx.w), dit_w(m, l->ctx.b), c->Rt,
                        cf->text_emb_dim, D);
     } else {
         dit_text_fwd(c, &a->text, b->tokens);
@@ -231,6 +304,11 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
             avk_scale(a->pooled + (int64_t)i * D, 1.0f / (float)n, D);
     }
     mlp2_fwd(m, ar, &l->p1, &l->p2, a->pooled, B, &a->p1, &a->p1s, &a->pemb);
+    a->e0 = a->ctx;
+    if (split) {
+        a->e0 = dit_alloc(ar, k->Rt * D);
+        take_rows(k, a->e0, a->ctx, k->Rt, D, 1);
+    }
 
     /* timestep features of 1000 t */
     float *ts = dit_alloc(ar, B);
@@ -250,12 +328,28 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
     if (hk && hk->decide)
         run = hk->decide(hk->ctx, first_block_modulated(a), Rv * D) != 0 || !hk->reuse;
     a->blocks = dit_alloc_bytes(ar, (size_t)cf->depth * sizeof *a->blocks);
-    const float *x = a->x0, *e = a->ctx;
+    const float *x = a->x0, *e = a->e0;
     if (run) {
         for (int i = 0; i < cf->depth; i++) {
-            dit_block_fwd(c, &a->blocks[i], &l->blocks[i], x, e, a->sc);
-            x = a->blocks[i].x2;
-            e = a->blocks[i].e2;
+            dit_block_st *st = &a->blocks[i];
+            if (!avk_dit_block_recomputes(i, cf->depth, m->recompute)) {
+                dit_block_fwd(k, st, &l->blocks[i], x, e, a->sc);
+                x = st->x2;
+                e = st->e2;
+                continue;
+            }
+            /* recomputed in the backward: its activations in the scratch
+             * arena, only its outputs (the next block's inputs) kept */
+            dit_arena_rewind(&a->re);
+            k->ar = &a->re;
+            dit_block_fwd(k, st, &l->blocks[i], x, e, a->sc);
+            k->ar = ar;
+            float *x2 = dit_alloc(ar, Rv * D), *e2 = st->e2 ? dit_alloc(ar, k->Rt * D) : NULL;
+            memcpy(x2, st->x2, (size_t)(Rv * D) * sizeof(float));
+            if (e2)
+                memcpy(e2, st->e2, (size_t)(k->Rt * D) * sizeof(float));
+            x = x2;
+            e = e2;
         }
         if (hk && hk->store)
             hk->store(hk->ctx, a->x0, x, Rv * D);
@@ -278,10 +372,25 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
     a->so = dit_alloc(ar, Rv);
     a->ym = dit_alloc(ar, Rv * D);
     avk_layernorm_fwd(a->no, a->mo, a->so, x, NULL, NULL, Rv, D, LN_EPS);
-    avk_modulate_fwd(a->ym, a->no, a->omod + BD, a->omod, B, c->N, 1, D);
+    avk_modulate_fwd(a->ym, a->no, a->omod + BD, a->omod, B, k->N, 1, D);
     a->y = dit_alloc(ar, Rv * a->K);
     dit_linear_fwd(m, a->y, a->ym, dit_w(m, l->proj_out.w), dit_w(m, l->proj_out.b), Rv, D, a->K);
-    avk_unpatchify_fwd(pred, a->y, &a->pa);
+    if (split) {     /* every rank's rows, put back in place: the whole prediction */
+        float *got = dit_alloc(ar, k->spn * Rv * a->K), *all = dit_alloc(ar, c->Rv * a->K);
+        if (avk_comm_allgather(k->sp, a->y, got, (size_t)(Rv * a->K), AVK_COMM_F32) < 0)
+            avk_die_lib();
+        dit_ctx o = *k;
+        for (o.spr = 0; o.spr < k->spn; o.spr++)
+            for (int64_t r = 0; r < Rv; r++) {
+                int64_t g = global_video_row(&o, r);
+                if (g >= 0)
+                    memcpy(all + g * a->K, got + ((int64_t)o.spr * Rv + r) * a->K,
+                           (size_t)a->K * sizeof(float));
+            }
+        avk_unpatchify_fwd(pred, all, &a->pa);
+    } else {
+        avk_unpatchify_fwd(pred, a->y, &a->pa);
+    }
     return a;
 }
 
@@ -306,30 +415,63 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
 {
     const avk_dit_config *cf = &m->cfg;
     const avk_dit_layout *l = m->lay;
-    dit_ctx *c = &a->c;
+    dit_ctx *c = &a->c, *k = &a->cb;
     dit_arena *ar = &a->ar;
-    int B = c->B, D = c->D;
-    int64_t BD = (int64_t)B * D, Rv = c->Rv, Rt = c->Rt;
+    int B = c->B, D = c->D, split = k->spn > 1;
+    int64_t BD = (int64_t)B * D, Rv = k->Rv, Rt = k->Rt;
 
-    float *dy = dit_zeros(ar, Rv * a->K), *dym = dit_zeros(ar, Rv * D);
+    /* the prediction's gradient, this rank's rows of it */
+    float *dy = dit_zeros(ar, c->Rv * a->K), *dym = dit_zeros(ar, Rv * D);
     avk_unpatchify_bwd(dy, dpred, &a->pa);
+    if (split) {
+        float *mine = dit_alloc(ar, Rv * a->K);
+        take_rows(k, mine, dy, Rv, a->K, 0);
+        dy = mine;
+    }
     dit_linear_bwd(m, dym, dit_g(m, l->proj_out.w), dit_g(m, l->proj_out.b), dy, a->ym,
                    dit_w(m, l->proj_out.w), Rv, D, a->K);
     float *domod = dit_zeros(ar, 2 * BD), *dno = dit_zeros(ar, Rv * D);
     float *dx = dit_zeros(ar, Rv * D);
-    avk_modulate_bwd(dno, domod + BD, domod, dym, a->no, a->omod, B, c->N, 1, D);
+    avk_modulate_bwd(dno, domod + BD, domod, dym, a->no, a->omod, B, k->N, 1, D);
     avk_layernorm_bwd(dx, NULL, NULL, dno, a->xl, a->mo, a->so, NULL, Rv, D);
     float *dsc = dit_zeros(ar, BD), *draw = dit_zeros(ar, 2 * BD);
     avk_permute_acc(draw, domod, 3, (int64_t[]){2, B, D}, (int[]){1, 0, 2});
     dit_linear_bwd(m, dsc, dit_g(m, l->out_mod.w), dit_g(m, l->out_mod.b), draw, a->sc,
                    dit_w(m, l->out_mod.w), B, D, 2 * D);
 
+    /* the blocks, last first: a recomputed block runs its forward again
+     * (same inputs, same operations: the same bits) in the scratch arena;
+     * every block's backward temporaries live in another arena rewound
+     * per block; the input gradients alternate between two buffers */
+    float *dxs[2] = {dit_alloc(ar, Rv * D), dit_alloc(ar, Rv * D)};
+    float *des[2] = {dit_alloc(ar, Rt * D), dit_alloc(ar, Rt * D)};
     float *de = NULL;
     for (int i = cf->depth - 1; i >= 0; i--) {
-        float *dxi = dit_zeros(ar, Rv * D), *dei = dit_zeros(ar, Rt * D);
-        dit_block_bwd(c, &a->blocks[i], dx, de, a->sc, dxi, dei, dsc);
+        dit_block_st *st = &a->blocks[i];
+        if (avk_dit_block_recomputes(i, cf->depth, m->recompute)) {
+            const float *xi = st->x, *ei = st->e;
+            dit_arena_rewind(&a->re);
+            k->ar = &a->re;
+            dit_block_fwd(k, st, st->p, xi, ei, a->sc);
+        }
+        float *dxi = dxs[i & 1], *dei = des[i & 1];
+        memset(dxi, 0, (size_t)(Rv * D) * sizeof(float));
+        memset(dei, 0, (size_t)(Rt * D) * sizeof(float));
+        dit_arena_rewind(&a->bw);
+        k->ar = &a->bw;
+        dit_block_bwd(k, st, dx, de, a->sc, dxi, dei, dsc);
+        k->ar = ar;
         dx = dxi;
         de = dei;
+    }
+    if (split) {     /* this rank's text rows in place; zero elsewhere */
+        float *all = dit_zeros(ar, c->Rt * D);
+        for (int64_t r = 0; r < Rt; r++) {
+            int64_t g = global_text_row(k, r);
+            if (g >= 0)
+                memcpy(all + g * D, de + r * D, (size_t)D * sizeof(float));
+        }
+        de = all;
     }
 
     float *dcond = dit_zeros(ar, BD), *dpooled = dit_zeros(ar, BD);
@@ -343,7 +485,7 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
     }
     if (cf->text_emb_dim > 0)
         dit_linear_bwd(m, NULL, dit_g(m, l->ctx.w), dit_g(m, l->ctx.b), de, a->b.text_emb,
-                       dit_w(m, l->ctx.w), Rt, cf->text_emb_dim, D);
+                       dit_w(m, l->ctx.w), c->Rt, cf->text_emb_dim, D);
     else
         dit_text_bwd(c, &a->text, a->b.tokens, de);
     dit_linear_bwd(m, NULL, dit_g(m, l->patch_w), dit_g(m, l->patch_b), dx, a->tok_in,
@@ -360,9 +502,39 @@ void avk_dit_acts_free(avk_dit_acts *a)
     if (!a)
         return;
     avk_dit *m = a->c.m;
-    if (m->lay->spare.n == 0)           /* keep the buffers for the next step */
+    if (m->lay->spare.n == 0) {         /* keep the buffers for the next step */
         m->lay->spare = a->ar;
-    else
+        m->lay->spare_re = a->re;
+        m->lay->spare_bw = a->bw;
+    } else {
         dit_arena_free(&a->ar);
+        dit_arena_free(&a->re);
+        dit_arena_free(&a->bw);
+    }
     free(a);
+}
+
+int avk_dit_set_sp(avk_dit *m, avk_comm *sp)
+{
+    int n = sp ? avk_comm_size(sp) : 1;
+    if (n > 1 && m->cfg.heads % n != 0)
+        return avk_error("sequence parallelism over %d ranks: the model's %d attention heads "
+                         "do not divide by %d", n, m->cfg.heads, n);
+    m->sp = n > 1 ? sp : NULL;
+    return 0;
+}
+
+void avk_dit_set_recompute(avk_dit *m, double share)
+{
+    m->recompute = share < 0 ? 0 : share > 1 ? 1 : share;
+}
+
+/* round(share * depth) blocks, block i taken when the running count
+ * floor((i + 1) k / depth) steps up: evenly spread, the last included. */
+int avk_dit_block_recomputes(int i, int depth, double share)
+{
+    int k = (int)floor(share * depth + 0.5);
+    if (k <= 0)
+        return 0;
+    return (int64_t)(i + 1) * k / depth > (int64_t)i * k / depth;
 }

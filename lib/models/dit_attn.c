@@ -6,6 +6,7 @@
  * function then serves every branch, forward and backward. */
 #include <math.h>
 #include <string.h>
+#include "avkit/util/common.h"
 #include "avkit/nn/ops.h"
 #include "dit_internal.h"
 #include "dit_ops.h"
@@ -62,6 +63,40 @@ static const dit_lin *proj_of(const dit_attn_p *p, int s, int which, int *norm)
     return text ? &p->av : &p->v;
 }
 
+/* Sequence parallelism, sequence split -> head split: this rank's rows
+ * X [R, D] (R = Rv + Rt, every rank alike) go out in spn blocks of columns
+ * (block d: the heads of rank d); back come every rank's rows for this
+ * rank's heads, rank-major: [spn * R, D / spn]. */
+static float *to_heads(dit_ctx *c, const float *X, int64_t R)
+{
+    int n = c->spn, Dn = c->D / n;
+    float *send = dit_alloc(c->ar, R * c->D), *recv = dit_alloc(c->ar, R * c->D);
+    for (int d = 0; d < n; d++)
+        for (int64_t r = 0; r < R; r++)
+            memcpy(send + ((int64_t)d * R + r) * Dn, X + r * c->D + (int64_t)d * Dn,
+                   (size_t)Dn * sizeof(float));
+    if (avk_comm_alltoall(c->sp, send, recv, (size_t)(R * Dn), AVK_COMM_F32) < 0)
+        avk_die_lib();
+    return recv;
+}
+
+/* Head split -> sequence split, the inverse of to_heads: Xg [spn * R,
+ * D / spn] (block s: rank s's rows) ADDED into this rank's rows X [R, D]. */
+static void from_heads(dit_ctx *c, float *X, const float *Xg, int64_t R)
+{
+    int n = c->spn, Dn = c->D / n;
+    float *recv = dit_alloc(c->ar, R * c->D);
+    if (avk_comm_alltoall(c->sp, Xg, recv, (size_t)(R * Dn), AVK_COMM_F32) < 0)
+        avk_die_lib();
+    for (int d = 0; d < n; d++)
+        for (int64_t r = 0; r < R; r++) {
+            float *o = X + r * c->D + (int64_t)d * Dn;
+            const float *g = recv + ((int64_t)d * R + r) * Dn;
+            for (int k = 0; k < Dn; k++)
+                o[k] += g[k];
+        }
+}
+
 void dit_attn_fwd(dit_ctx *c, dit_attn_st *st, float *y[2])
 {
     avk_dit *m = c->m;
@@ -103,20 +138,32 @@ void dit_attn_fwd(dit_ctx *c, dit_attn_st *st, float *y[2])
         if (st->kvs[0])
             avk_rope_fwd(st->K, st->K, c->rope, c->B, c->N * H, Dh);
     }
-    int64_t nqe = (int64_t)sq->nseq * H * sq->nq * Dh, nke = (int64_t)sq->nseq * H * sq->nk * Dh;
+    /* under sequence parallelism: this rank's heads of every rank's rows */
+    int split = sq->heads_split && c->spn > 1;
+    int Hh = split ? H / c->spn : H, Dr = split ? D / c->spn : D;
+    const float *Qa = split ? to_heads(c, st->Q, R) : st->Q;
+    const float *Ka = split ? to_heads(c, st->K, R) : st->K;
+    const float *Va = split ? to_heads(c, st->V, R) : st->V;
+    int64_t nqe = (int64_t)sq->nseq * Hh * sq->nq * Dh, nke = (int64_t)sq->nseq * Hh * sq->nk * Dh;
     st->qg = dit_alloc(c->ar, nqe);
     st->kg = dit_alloc(c->ar, nke);
     st->vg = dit_alloc(c->ar, nke);
     st->og = dit_alloc(c->ar, nqe);
-    st->lse = dit_alloc(c->ar, (int64_t)sq->nseq * H * sq->nq);
-    gather_heads(st->qg, st->Q, sq->qidx, NULL, sq->nseq, sq->nq, H, Dh, D);
-    gather_heads(st->kg, st->K, sq->kidx, NULL, sq->nseq, sq->nk, H, Dh, D);
-    gather_heads(st->vg, st->V, sq->kidx, NULL, sq->nseq, sq->nk, H, Dh, D);
-    avk_attn a = avk_attn_make(sq->nseq, H, sq->nq, sq->nk, Dh);
+    st->lse = dit_alloc(c->ar, (int64_t)sq->nseq * Hh * sq->nq);
+    gather_heads(st->qg, Qa, sq->qidx, NULL, sq->nseq, sq->nq, Hh, Dh, Dr);
+    gather_heads(st->kg, Ka, sq->kidx, NULL, sq->nseq, sq->nk, Hh, Dh, Dr);
+    gather_heads(st->vg, Va, sq->kidx, NULL, sq->nseq, sq->nk, Hh, Dh, Dr);
+    avk_attn a = avk_attn_make(sq->nseq, Hh, sq->nq, sq->nk, Dh);
     a.kv_len = sq->kv_len;
     dit_attention_fwd(m, st->og, st->lse, st->qg, st->kg, st->vg, &a);
     st->O = dit_zeros(c->ar, R * D);
-    scatter_heads(st->O, st->og, sq->qidx, sq->qw, sq->nseq, sq->nq, H, Dh, D);
+    if (split) {
+        float *Og = dit_zeros(c->ar, R * D);
+        scatter_heads(Og, st->og, sq->qidx, sq->qw, sq->nseq, sq->nq, Hh, Dh, Dr);
+        from_heads(c, st->O, Og, R);
+    } else {
+        scatter_heads(st->O, st->og, sq->qidx, sq->qw, sq->nseq, sq->nq, H, Dh, D);
+    }
     for (int s = 0; s < 2; s++) {
         if (!st->qs[s])
             continue;
@@ -142,17 +189,30 @@ void dit_attn_bwd(dit_ctx *c, dit_attn_st *st, const float *dy[2], float *dx[2])
         dit_linear_bwd(m, dO + off * D, dit_g(m, o->w), dit_g(m, o->b), dy[s], st->O + off * D,
                        dit_w(m, o->w), st->R[s], D, D);
     }
-    int64_t nqe = (int64_t)sq->nseq * H * sq->nq * Dh, nke = (int64_t)sq->nseq * H * sq->nk * Dh;
+    int split = sq->heads_split && c->spn > 1;
+    int Hh = split ? H / c->spn : H, Dr = split ? D / c->spn : D;
+    const float *dOa = split ? to_heads(c, dO, R) : dO;
+    int64_t nqe = (int64_t)sq->nseq * Hh * sq->nq * Dh, nke = (int64_t)sq->nseq * Hh * sq->nk * Dh;
     float *dog = dit_alloc(c->ar, nqe);
-    gather_heads(dog, dO, sq->qidx, sq->qw, sq->nseq, sq->nq, H, Dh, D);
+    gather_heads(dog, dOa, sq->qidx, sq->qw, sq->nseq, sq->nq, Hh, Dh, Dr);
     float *dqg = dit_zeros(c->ar, nqe), *dkg = dit_zeros(c->ar, nke), *dvg = dit_zeros(c->ar, nke);
-    avk_attn a = avk_attn_make(sq->nseq, H, sq->nq, sq->nk, Dh);
+    avk_attn a = avk_attn_make(sq->nseq, Hh, sq->nq, sq->nk, Dh);
     a.kv_len = sq->kv_len;
     dit_attention_bwd(m, dqg, dkg, dvg, dog, st->qg, st->kg, st->vg, st->og, st->lse, &a);
     float *dQ = dit_zeros(c->ar, R * D), *dK = dit_zeros(c->ar, R * D), *dV = dit_zeros(c->ar, R * D);
-    scatter_heads(dQ, dqg, sq->qidx, NULL, sq->nseq, sq->nq, H, Dh, D);
-    scatter_heads(dK, dkg, sq->kidx, NULL, sq->nseq, sq->nk, H, Dh, D);
-    scatter_heads(dV, dvg, sq->kidx, NULL, sq->nseq, sq->nk, H, Dh, D);
+    float *g3[3] = {dQ, dK, dV};
+    const float *s3[3] = {dqg, dkg, dvg};
+    for (int i = 0; i < 3; i++) {
+        const int32_t *idx = i ? sq->kidx : sq->qidx;
+        int n = i ? sq->nk : sq->nq;
+        if (split) {
+            float *gg = dit_zeros(c->ar, R * D);
+            scatter_heads(gg, s3[i], idx, NULL, sq->nseq, n, Hh, Dh, Dr);
+            from_heads(c, g3[i], gg, R);
+        } else {
+            scatter_heads(g3[i], s3[i], idx, NULL, sq->nseq, n, H, Dh, D);
+        }
+    }
     if (st->rope) {     /* rotate the video rows' gradients back */
         int64_t n0 = st->R[0] * D;
         for (int which = 0; which < 2; which++) {
@@ -199,25 +259,42 @@ static dit_seqs *seqs_new(dit_ctx *c, int nseq, int nq, int nk, int masked, int 
     return s;
 }
 
-/* Per frame: the frame's S video tokens, then the caption's L tokens
+/* Row of video token (frame f, spatial position i of the whole frame) of
+ * sample b, and of text position j, in the rows the attention reads: this
+ * rank's rows without sequence parallelism; with it, the gathered rows
+ * (rank-major blocks of Rv + Rt rows; position i lives on rank i / S). */
+static int32_t video_row(const dit_ctx *c, int b, int f, int i)
+{
+    int s = i / c->S, il = i % c->S;
+    return (int32_t)((int64_t)s * (c->Rv + c->Rt) + (int64_t)b * c->N + (int64_t)f * c->S + il);
+}
+
+static int32_t text_row(const dit_ctx *c, int b, int j)
+{
+    int s = j / c->L, jl = j % c->L;
+    return (int32_t)((int64_t)s * (c->Rv + c->Rt) + c->Rv + (int64_t)b * c->L + jl);
+}
+
+/* Per frame: the frame's Sg video tokens, then the caption's Lg tokens
  * (queries too when text_queries; the text's outputs are averaged over
- * the T frames). */
+ * the T frames). Padded positions are in no sequence. */
 dit_seqs *dit_seqs_spatial(dit_ctx *c, int text_queries)
 {
-    int S = c->S, L = c->L, nq = S + (text_queries ? L : 0);
+    int S = c->Sg, L = c->Lg, nq = S + (text_queries ? L : 0);
     dit_seqs *s = seqs_new(c, c->B * c->T, nq, S + L, 1, text_queries);
+    s->heads_split = 1;
     for (int b = 0; b < c->B; b++)
         for (int f = 0; f < c->T; f++) {
             int q = b * c->T + f;
             for (int i = 0; i < S; i++) {
-                int32_t row = (int32_t)(b * c->N + (int64_t)f * S + i);
+                int32_t row = video_row(c, b, f, i);
                 s->qidx[(int64_t)q * nq + i] = row;
                 s->kidx[(int64_t)q * (S + L) + i] = row;
                 if (s->qw)
                     s->qw[(int64_t)q * nq + i] = 1.0f;
             }
             for (int j = 0; j < L; j++) {
-                int32_t row = (int32_t)(c->Rv + (int64_t)b * L + j);
+                int32_t row = text_row(c, b, j);
                 s->kidx[(int64_t)q * (S + L) + S + j] = row;
                 if (text_queries) {
                     s->qidx[(int64_t)q * nq + S + j] = row;
@@ -229,7 +306,8 @@ dit_seqs *dit_seqs_spatial(dit_ctx *c, int text_queries)
     return s;
 }
 
-/* Per spatial position: its T tokens across the frames. */
+/* Per spatial position: its T tokens across the frames (this rank's
+ * positions: local under sequence parallelism). */
 dit_seqs *dit_seqs_temporal(dit_ctx *c)
 {
     dit_seqs *s = seqs_new(c, c->B * c->S, c->T, c->T, 0, 0);
@@ -242,15 +320,17 @@ dit_seqs *dit_seqs_temporal(dit_ctx *c)
     return s;
 }
 
-/* Per clip: all N video tokens attend to the caption's L tokens. */
+/* Per clip: all T * Sg video tokens attend to the caption's Lg tokens. */
 dit_seqs *dit_seqs_cross(dit_ctx *c)
 {
-    dit_seqs *s = seqs_new(c, c->B, (int)c->N, c->L, 1, 0);
+    int N = c->T * c->Sg, L = c->Lg;
+    dit_seqs *s = seqs_new(c, c->B, N, L, 1, 0);
+    s->heads_split = 1;
     for (int b = 0; b < c->B; b++) {
-        for (int64_t n = 0; n < c->N; n++)
-            s->qidx[b * c->N + n] = (int32_t)(b * c->N + n);
-        for (int j = 0; j < c->L; j++)
-            s->kidx[(int64_t)b * c->L + j] = (int32_t)(c->Rv + (int64_t)b * c->L + j);
+        for (int n = 0; n < N; n++)
+            s->qidx[(int64_t)b * N + n] = video_row(c, b, n / c->Sg, n % c->Sg);
+        for (int j = 0; j < L; j++)
+            s->kidx[(int64_t)b * L + j] = text_row(c, b, j);
         s->kv_len[b] = c->text_len[b];
     }
     return s;
@@ -259,11 +339,12 @@ dit_seqs *dit_seqs_cross(dit_ctx *c)
 /* Per clip: all video tokens then the caption, jointly. */
 dit_seqs *dit_seqs_joint(dit_ctx *c, int text_queries)
 {
-    int N = (int)c->N, L = c->L, nq = N + (text_queries ? L : 0);
+    int N = c->T * c->Sg, L = c->Lg, nq = N + (text_queries ? L : 0);
     dit_seqs *s = seqs_new(c, c->B, nq, N + L, 1, 0);
+    s->heads_split = 1;
     for (int b = 0; b < c->B; b++) {
         for (int i = 0; i < N + L; i++) {
-            int32_t row = (int32_t)(i < N ? (int64_t)b * N + i : c->Rv + (int64_t)b * L + i - N);
+            int32_t row = i < N ? video_row(c, b, i / c->Sg, i % c->Sg) : text_row(c, b, i - N);
             s->kidx[(int64_t)b * (N + L) + i] = row;
             if (i < nq)
                 s->qidx[(int64_t)b * nq + i] = row;

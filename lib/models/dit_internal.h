@@ -56,6 +56,7 @@ typedef struct dit_text_layer_p {
 
 struct avk_dit_layout {
     dit_arena spare;            /* the last step's buffers, for the next */
+    dit_arena spare_re, spare_bw;   /* its recompute and block-backward scratch */
     int patch_w, patch_b;       /* pos_embed.proj */
     int tok_emb, pos_emb;       /* text_encoder.token_embedding / position_embedding */
     dit_text_layer_p *text;     /* [text_layers] */
@@ -79,6 +80,8 @@ static inline float *dit_g(avk_dit *m, int i) { return i < 0 ? 0 : m->g + m->par
  * query's output is added into its row with weight qw (NULL: 1). */
 typedef struct dit_seqs {
     int nseq, nq, nk;
+    int heads_split;            /* rows are the gathered head-parallel rows of the
+                                 * sequence-parallel group (dit_ctx.sp) */
     int32_t *qidx, *kidx;
     int *kv_len;
     float *qw;
@@ -107,6 +110,14 @@ typedef struct dit_ctx {
     int B, T, Hp, Wp, S, L, D, H, Dh;
     int64_t N;                  /* video tokens per clip = T * S */
     int64_t Rv, Rt;             /* rows: B * N, B * L */
+    /* Sequence parallelism (the blocks' context only; see avk_dit_set_sp):
+     * S, L, N, Rv, Rt above are then this rank's share (padded), Sg and Lg
+     * the whole clip's, and the rows of every rank form, after the
+     * all-to-all, the gathered matrix of spn * (Rv + Rt) rows, rank-major,
+     * with D / spn columns (this rank's heads). Without it spn = 1,
+     * Sg = S, Lg = L. */
+    avk_comm *sp;
+    int spn, spr, Sg, Lg;
     const int *text_len;        /* [B] */
     float *rope;                /* [N * H, Dh] rotary table, one row per (token, head) */
     /* the attention sequences: spatial and joint with and without text

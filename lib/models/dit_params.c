@@ -186,6 +186,8 @@ void avk_dit_free(avk_dit *m)
         return;
     if (m->lay) {
         dit_arena_free(&m->lay->spare);
+        dit_arena_free(&m->lay->spare_re);
+        dit_arena_free(&m->lay->spare_bw);
         free(m->lay->text);
         free(m->lay->blocks);
         free(m->lay);

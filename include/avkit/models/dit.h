@@ -47,6 +47,7 @@
 #include <stdint.h>
 #include "avkit/nn/tensor.h"
 #include "avkit/nn/params.h"
+#include "avkit/dist/comm.h"
 
 typedef struct avk_dit_config {
     int in_channels;        /* latent channels C (4) */
@@ -113,6 +114,8 @@ typedef struct avk_dit {
     float          *w, *g;      /* par->w, par->g (both zeroed by new) */
     avk_dit_layout *lay;
     avk_dit_precision precision; /* of the matrix products (fp32 after new) */
+    avk_comm       *sp;         /* sequence-parallel group (avk_dit_set_sp), or NULL */
+    double          recompute;  /* share of blocks recomputed (avk_dit_set_recompute) */
 } avk_dit;
 
 /* A model of that configuration with zero weights; NULL (error set) when
@@ -222,6 +225,28 @@ avk_dit_prof avk_dit_prof_take(void);               /* the counts, then zero */
 extern int avk_dit_prof_on;                         /* for dit_ops.h */
 extern double (*avk_dit_prof_clock)(void);
 extern avk_dit_prof avk_dit_prof_acc;
+
+/* Ulysses sequence parallelism over the ranks of `sp` (NULL or one rank:
+ * none). Every rank of the group runs the same batch; each keeps the
+ * video tokens of its share of the spatial positions (ceil(S / n) of each
+ * frame's S patches, contiguous, across all frames: temporal attention
+ * stays local) and its share of the text positions (ceil(L / n)), padded
+ * where the counts do not divide. Around the spatial and the cross or
+ * joint attention an all-to-all trades the sequence split for a split of
+ * the heads and back; padded positions are left out of every attention
+ * sequence. Rotary positions are the global ones. The text encoder and the
+ * conditioning run whole on every rank; the prediction is gathered, so
+ * every rank gets the whole pred. The backward ADDS this rank's part of
+ * every gradient: the sum over the group is the gradient. Forward and
+ * backward are then collective over the group. -1 (error set) when the
+ * heads do not divide by the group's size. */
+int avk_dit_set_sp(avk_dit *m, avk_comm *sp);
+/* Selective recomputation: round(share * depth) of the blocks, spread
+ * evenly, keep only their inputs in the forward and run their forward
+ * again in the backward (same bits, less memory). share in [0, 1]. */
+void avk_dit_set_recompute(avk_dit *m, double share);
+/* Does block i of `depth` recompute at that share? (the even spread) */
+int avk_dit_block_recomputes(int i, int depth, double share);
 
 /* Tokens per clip (video) for a latent shape, or -1 if the patch does
  * not divide it. */
