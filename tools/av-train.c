@@ -73,6 +73,11 @@ static void usage(void)
            "                          learning rate and speed\n"
            "      --zero N            dit under mpirun: 1 = shard the AdamW state over the\n"
            "                          ranks (ZeRO-1), 0 = none (default 0)\n"
+           "      --sp N              dit under mpirun: sequence parallel over groups of N\n"
+           "                          consecutive ranks (Ulysses; data parallel across\n"
+           "                          the groups; N divides the heads) (default 1)\n"
+           "      --recompute R       dit: recompute that share (0 to 1) of the blocks'\n"
+           "                          forward in the backward, to save memory (default 0)\n"
            "      --save-every N      also write a checkpoint every N steps\n"
            "      --log-every N       with -v, print the loss every N steps (default 10)\n"
            "      --seed N            seed of the initialization and the crops (default 0)\n"
@@ -85,7 +90,8 @@ static void usage(void)
 typedef struct opts {
     const char *model, *out, *config, *init, *resume, *val, *log;
     double caption_dropout, shift, ema;
-    int zero;
+    int zero, sp;
+    double recompute;
     long steps, batch, crop, warmup, frames_per_clip, save_every, log_every, base;
     int augment;
     double lr, wd, clip, kl_weight;
@@ -209,6 +215,8 @@ static int train_dit(const opts *op)
     o.ema = op->ema;
     o.seed_given = op->seed_given;
     o.zero = op->zero;
+    o.sp = op->sp;
+    o.recompute = op->recompute;
     if (avk_dist_size() > 1)
         o.dp = avk_comm_world();   /* data parallel over every rank of the job */
     o.precision = op->precision;
@@ -252,7 +260,7 @@ int main(int argc, char **argv)
     op.cosine = 1;
     enum { O_CONFIG = 256, O_INIT, O_RESUME, O_STEPS, O_BATCH, O_CROP, O_LR, O_WARMUP, O_WD,
            O_CLIP, O_KL, O_FPC, O_VAL, O_SAVE, O_LOG, O_SEED, O_SCHED, O_BASE, O_AUG, O_VERSION,
-           O_DROP, O_SHIFT, O_EMA, O_CSV, O_ZERO, O_PREC };
+           O_DROP, O_SHIFT, O_EMA, O_CSV, O_ZERO, O_PREC, O_SP, O_RECOMP };
     static const struct option lo[] = {
         {"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'},
         {"config", required_argument, 0, O_CONFIG}, {"init", required_argument, 0, O_INIT},
@@ -269,6 +277,7 @@ int main(int argc, char **argv)
         {"ema", required_argument, 0, O_EMA}, {"log", required_argument, 0, O_CSV},
         {"zero", required_argument, 0, O_ZERO},
         {"precision", required_argument, 0, O_PREC},
+        {"sp", required_argument, 0, O_SP}, {"recompute", required_argument, 0, O_RECOMP},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "m:o:vh", lo, NULL)) != -1) {
@@ -306,6 +315,8 @@ int main(int argc, char **argv)
         case O_EMA: op.ema = avk_parse_double("--ema", optarg, 0, 1); break;
         case O_CSV: op.log = optarg; break;
         case O_ZERO: op.zero = (int)avk_parse_long("--zero", optarg, 0, 1); break;
+        case O_SP: op.sp = (int)avk_parse_long("--sp", optarg, 1, 4096); break;
+        case O_RECOMP: op.recompute = avk_parse_double("--recompute", optarg, 0, 1); break;
         case O_PREC:
             if ((op.precision = avk_dit_precision_parse(optarg)) < 0)
                 avk_usage_error("--precision: '%s' is not fp32 or bf16", optarg);
@@ -322,6 +333,8 @@ int main(int argc, char **argv)
         avk_usage_error("unknown model '%s' (vae or dit)", op.model);
     if (op.precision != AVK_DIT_FP32 && strcmp(op.model, "dit") != 0)
         avk_usage_error("--precision bf16 is for --model dit");
+    if ((op.sp > 1 || op.recompute > 0) && strcmp(op.model, "dit") != 0)
+        avk_usage_error("--sp and --recompute are for --model dit");
     if (!op.out)
         avk_usage_error("-o MODEL.safetensors is required");
     if (strcmp(op.out, "-") == 0)

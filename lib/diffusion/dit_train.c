@@ -286,6 +286,7 @@ typedef struct dit_task {
     int64_t plan_epoch;
     int nb;                         /* batches an epoch */
     int dp_rank, dp_size;           /* this rank's share of each batch */
+    int sp_rank;                    /* place in the sequence-parallel group */
     FILE *log;
     double t0;                      /* the current step's start */
 } dit_task;
@@ -330,6 +331,8 @@ static int dit_task_step(void *ctx, int64_t step, avk_rng *r, avk_train_result *
         res->loss = run_batch(m, &d, 1, share);
         if (k->dp_size > 1)
             res->loss *= (double)(hi - lo) / B;
+        if (k->sp_rank > 0)     /* the group's ranks all have the loss: count it once */
+            res->loss = 0;
         batch_free(&d);
     }
     res->samples = B;
@@ -371,8 +374,8 @@ static int dit_task_save_meta(void *ctx, const avk_train_opts *o, avk_st_writer 
 }
 
 /* Read the data, start the model, check both (every rank alike); 0 or -1. */
-static int dit_setup(const avk_dit_train_opts *o, int dp_size, avk_latent_set *data,
-                     avk_latent_set *val, avk_dit **m)
+static int dit_setup(const avk_dit_train_opts *o, int dp_size, avk_comm *sp,
+                     avk_latent_set *data, avk_latent_set *val, avk_dit **m)
 {
     if (dp_size > 1 && o->batch % dp_size != 0)
         return avk_error("--batch %ld does not divide by the %d data-parallel ranks (the "
@@ -386,6 +389,13 @@ static int dit_setup(const avk_dit_train_opts *o, int dp_size, avk_latent_set *d
         return -1;
     if (!(*m = start_model(o, data)) || check_data(*m, data) < 0 || check_data(*m, val) < 0)
         return -1;
+    if (o->sp > 1 && (*m)->cfg.heads % o->sp != 0)
+        return avk_error("--sp %d: the model's %d attention heads do not divide by %d "
+                         "(Ulysses splits the heads over the group)", o->sp, (*m)->cfg.heads,
+                         o->sp);
+    if (avk_dit_set_sp(*m, sp) < 0)
+        return -1;
+    avk_dit_set_recompute(*m, o->recompute);
     return 0;
 }
 
@@ -394,15 +404,27 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report, int *signo)
     avk_latent_set data = {0}, val = {0};
     avk_dit *m = NULL;
     dit_task k = {0};
-    int rank = o->dp ? avk_comm_rank(o->dp) : 0, size = o->dp ? avk_comm_size(o->dp) : 1;
-    avk_comm *dp = size > 1 ? o->dp : NULL;
+    int wrank = o->dp ? avk_comm_rank(o->dp) : 0, wsize = o->dp ? avk_comm_size(o->dp) : 1;
+    avk_comm *dp = wsize > 1 ? o->dp : NULL;   /* the trainer reduces over every rank */
+    avk_comm *spc = NULL;
+    int spn = o->sp > 1 ? o->sp : 1;
+    int rank = wrank / spn, size = wsize / spn;   /* the data-parallel place and count */
     int rc;
     *signo = 0;
+    /* sequence parallel groups of spn consecutive ranks */
+    if ((rc = avk_train_agree(dp, wsize % spn != 0 &&
+                              avk_error("--sp %d does not divide the job's %d rank%s", spn,
+                                        wsize, wsize == 1 ? "" : "s") < 0)) != 0)
+        goto out;
+    if (spn > 1 && avk_comm_grid(o->dp, spn, NULL, &spc) < 0) {
+        rc = -1;
+        goto out;
+    }
     /* rank 0 finishes a half-done checkpoint commit before any rank reads it */
-    rc = avk_train_agree(dp, o->resume && rank == 0 && avk_ckpt_recover(o->resume) < 0);
+    rc = avk_train_agree(dp, o->resume && wrank == 0 && avk_ckpt_recover(o->resume) < 0);
     if (rc != 0)
         goto out;
-    if ((rc = avk_train_agree(dp, dit_setup(o, size, &data, &val, &m) < 0)) != 0)
+    if ((rc = avk_train_agree(dp, dit_setup(o, size, spc, &data, &val, &m) < 0)) != 0)
         goto out;
 
     /* bf16: resolve the kernel now, so that a CPU without bf16 says so
@@ -436,6 +458,7 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report, int *signo)
     k.sched = &to.sched;
     k.dp_rank = rank;
     k.dp_size = size;
+    k.sp_rank = wrank % spn;
     task.ctx = &k;
     task.params = m->par;
     task.step = dit_task_step;
@@ -451,7 +474,7 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report, int *signo)
     avk_latents_plan(&k.plan, &data, (int)o->batch, ro.seed, 0);
     k.nb = k.plan.nbatch;                  /* the same every epoch */
     int bad = 0;
-    if (o->log && rank == 0) {
+    if (o->log && wrank == 0) {
         k.log = fopen(o->log, m->par->step > 0 ? "a" : "w");
         if (!k.log)
             bad = avk_error("%s: cannot open: %s", o->log, strerror(errno));
@@ -460,14 +483,18 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report, int *signo)
     }
     if ((rc = avk_train_agree(dp, bad)) != 0)
         goto out;
-    if (rank == 0)
+    if (wrank == 0)
         avk_info(1, "%d clips, model of %lld parameters (%s, %s attention), steps %lld..%ld%s",
                  data.n, (long long)m->nfloats, m->cfg.mmdit ? "MM-DiT" : "single-stream",
                  m->cfg.joint ? "joint" : "cross", (long long)m->par->step + 1, o->steps,
                  size > 1 ? ", data parallel" : "");
     if (size > 1)
-        avk_info(1, "rank %d of %d: samples [%ld, %ld) of each batch of %ld", rank, size,
+        avk_info(1, "rank %d of %d: samples [%ld, %ld) of each batch of %ld", wrank, wsize,
                  o->batch * rank / size, o->batch * (rank + 1) / size, o->batch);
+    if (spn > 1)
+        avk_info(1, "rank %d of %d: sequence parallel, place %d of a group of %d (heads %d "
+                 "of %d each)", wrank, wsize, wrank % spn, spn, m->cfg.heads / spn,
+                 m->cfg.heads);
     rc = avk_train(&to, &task, signo);
     bad = k.log && fclose(k.log) != 0;
     k.log = NULL;
@@ -479,7 +506,7 @@ int avk_dit_train(const avk_dit_train_opts *o, FILE *report, int *signo)
     }
     if (rc == 0 && o->val) {
         double vl = validate(m, &val, ro.seed);
-        if (rank == 0)
+        if (wrank == 0)
             fprintf(report, "val_loss\t%.6f\tsamples\t%d\n", vl, val.n * 9);
     }
 out:
@@ -487,6 +514,7 @@ out:
         fclose(k.log);
     avk_latents_plan_free(&k.plan);
     avk_dit_free(m);
+    avk_comm_free(spc);
     avk_latents_free(&data);
     avk_latents_free(&val);
     return rc;

@@ -33,6 +33,11 @@ typedef struct avk_dit_train_opts {
                                  * batch (batch must divide by the group's size);
                                  * see avk_train_opts.dp */
     int zero;                   /* with dp: 1 = ZeRO-1 (avk_train_opts.zero) */
+    int sp;                     /* > 1: sequence parallel (avk_dit_set_sp) over groups of
+                                 * sp consecutive ranks of dp (the job's ranks), data
+                                 * parallel across the groups; sp divides the ranks
+                                 * and the heads */
+    double recompute;           /* share of the blocks recomputed (avk_dit_set_recompute) */
     int precision;              /* AVK_DIT_FP32 (default) or AVK_DIT_BF16 (mixed: bf16
                                    matrix products, everything else f32); recorded in
                                    the checkpoint's metadata "precision" */
