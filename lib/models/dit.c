@@ -17,6 +17,7 @@ struct avk_dit_acts {
     dit_arena ar;
     dit_arena re;                       /* a recomputed block's forward */
     dit_arena bw;                       /* one block's backward */
+    int re_block;                       /* whose forward `re` holds now, or -1 */
     dit_ctx c;                          /* the whole batch */
     dit_ctx cb;                         /* the blocks' rows (this rank's share
                                          * under sequence parallelism) */
@@ -328,6 +329,7 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
     if (hk && hk->decide)
         run = hk->decide(hk->ctx, first_block_modulated(a), Rv * D) != 0 || !hk->reuse;
     a->blocks = dit_alloc_bytes(ar, (size_t)cf->depth * sizeof *a->blocks);
+    a->re_block = -1;
     const float *x = a->x0, *e = a->e0;
     if (run) {
         for (int i = 0; i < cf->depth; i++) {
@@ -344,6 +346,7 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
             k->ar = &a->re;
             dit_block_fwd(k, st, &l->blocks[i], x, e, a->sc);
             k->ar = ar;
+            a->re_block = i;
             float *x2 = dit_alloc(ar, Rv * D), *e2 = st->e2 ? dit_alloc(ar, k->Rt * D) : NULL;
             memcpy(x2, st->x2, (size_t)(Rv * D) * sizeof(float));
             if (e2)
@@ -377,8 +380,12 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
     dit_linear_fwd(m, a->y, a->ym, dit_w(m, l->proj_out.w), dit_w(m, l->proj_out.b), Rv, D, a->K);
     if (split) {     /* every rank's rows, put back in place: the whole prediction */
         float *got = dit_alloc(ar, k->spn * Rv * a->K), *all = dit_alloc(ar, c->Rv * a->K);
-        if (avk_comm_allgather(k->sp, a->y, got, (size_t)(Rv * a->K), AVK_COMM_F32) < 0)
+        int rc;
+        DIT_TIMED(comm, rc = avk_comm_allgather(k->sp, a->y, got, (size_t)(Rv * a->K),
+                                                AVK_COMM_F32));
+        if (rc < 0)
             avk_die_lib();
+        avk_dit_prof_acc.comm_bytes += (double)(k->spn - 1) * Rv * a->K * sizeof(float);
         dit_ctx o = *k;
         for (o.spr = 0; o.spr < k->spn; o.spr++)
             for (int64_t r = 0; r < Rv; r++) {
@@ -448,11 +455,16 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
     float *de = NULL;
     for (int i = cf->depth - 1; i >= 0; i--) {
         dit_block_st *st = &a->blocks[i];
+        /* (the last recomputed block's forward is still in the scratch
+         * arena: nothing ran there since) */
         if (avk_dit_block_recomputes(i, cf->depth, m->recompute)) {
-            const float *xi = st->x, *ei = st->e;
-            dit_arena_rewind(&a->re);
-            k->ar = &a->re;
-            dit_block_fwd(k, st, st->p, xi, ei, a->sc);
+            if (i != a->re_block) {
+                const float *xi = st->x, *ei = st->e;
+                dit_arena_rewind(&a->re);
+                k->ar = &a->re;
+                dit_block_fwd(k, st, st->p, xi, ei, a->sc);
+            }
+            a->re_block = -1;
         }
         float *dxi = dxs[i & 1], *dei = des[i & 1];
         memset(dxi, 0, (size_t)(Rv * D) * sizeof(float));
@@ -512,6 +524,20 @@ void avk_dit_acts_free(avk_dit_acts *a)
         dit_arena_free(&a->bw);
     }
     free(a);
+}
+
+static int64_t arena_bytes(const dit_arena *a)
+{
+    int64_t n = 0;
+    for (int i = 0; i < a->n; i++)
+        n += a->sizes[i];
+    return n * (int64_t)sizeof(float);
+}
+
+int64_t avk_dit_act_bytes(const avk_dit *m)
+{
+    const avk_dit_layout *l = m->lay;
+    return arena_bytes(&l->spare) + arena_bytes(&l->spare_re) + arena_bytes(&l->spare_bw);
 }
 
 int avk_dit_set_sp(avk_dit *m, avk_comm *sp)

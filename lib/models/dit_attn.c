@@ -75,7 +75,10 @@ static float *to_heads(dit_ctx *c, const float *X, int64_t R)
         for (int64_t r = 0; r < R; r++)
             memcpy(send + ((int64_t)d * R + r) * Dn, X + r * c->D + (int64_t)d * Dn,
                    (size_t)Dn * sizeof(float));
-    if (avk_comm_alltoall(c->sp, send, recv, (size_t)(R * Dn), AVK_COMM_F32) < 0)
+    int rc;
+    DIT_TIMED(comm, rc = avk_comm_alltoall(c->sp, send, recv, (size_t)(R * Dn), AVK_COMM_F32));
+    avk_dit_prof_acc.comm_bytes += (double)(n - 1) * R * Dn * sizeof(float);
+    if (rc < 0)
         avk_die_lib();
     return recv;
 }
@@ -86,7 +89,10 @@ static void from_heads(dit_ctx *c, float *X, const float *Xg, int64_t R)
 {
     int n = c->spn, Dn = c->D / n;
     float *recv = dit_alloc(c->ar, R * c->D);
-    if (avk_comm_alltoall(c->sp, Xg, recv, (size_t)(R * Dn), AVK_COMM_F32) < 0)
+    int rc;
+    DIT_TIMED(comm, rc = avk_comm_alltoall(c->sp, Xg, recv, (size_t)(R * Dn), AVK_COMM_F32));
+    avk_dit_prof_acc.comm_bytes += (double)(n - 1) * R * Dn * sizeof(float);
+    if (rc < 0)
         avk_die_lib();
     for (int d = 0; d < n; d++)
         for (int64_t r = 0; r < R; r++) {

@@ -219,6 +219,9 @@ double avk_dit_step_flop(const avk_dit_config *c, int B, int T, int H, int W, in
 typedef struct avk_dit_prof {
     double gemm_s, attn_s;       /* seconds */
     long gemm_n, attn_n;         /* calls */
+    double comm_s;               /* sequence parallelism's all-to-alls and gather */
+    long comm_n;
+    double comm_bytes;           /* bytes this rank sent to the others in them */
 } avk_dit_prof;
 void avk_dit_prof_enable(double (*clock)(void));   /* NULL: off (the default) */
 avk_dit_prof avk_dit_prof_take(void);               /* the counts, then zero */
@@ -247,6 +250,11 @@ int avk_dit_set_sp(avk_dit *m, avk_comm *sp);
 void avk_dit_set_recompute(avk_dit *m, double share);
 /* Does block i of `depth` recompute at that share? (the even spread) */
 int avk_dit_block_recomputes(int i, int depth, double share);
+
+/* Bytes of activation memory the last forward and backward held (the
+ * arenas kept for the next step: saved activations, a recomputed block's,
+ * one block's backward temporaries); 0 before the first step. */
+int64_t avk_dit_act_bytes(const avk_dit *m);
 
 /* Tokens per clip (video) for a latent shape, or -1 if the patch does
  * not divide it. */
