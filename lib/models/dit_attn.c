@@ -110,9 +110,12 @@ void dit_attn_fwd(dit_ctx *c, dit_attn_st *st, float *y[2])
     const dit_seqs *sq = st->s;
     int D = c->D, H = c->H, Dh = c->Dh;
     int64_t R = st->R[0] + st->R[1];
-    st->Q = dit_zeros(c->ar, R * D);
-    st->K = dit_zeros(c->ar, R * D);
-    st->V = dit_zeros(c->ar, R * D);
+    /* rows of a stream the module does not project stay unwritten: no
+     * sequence reads them (the index lists name only the streams in qs /
+     * kvs) */
+    st->Q = dit_alloc(c->ar, R * D);
+    st->K = dit_alloc(c->ar, R * D);
+    st->V = dit_alloc(c->ar, R * D);
     st->Qr = st->Kr = st->rq = st->rk = NULL;
     for (int s = 0; s < 2; s++) {
         int64_t off = s ? st->R[0] : 0;
@@ -126,8 +129,8 @@ void dit_attn_fwd(dit_ctx *c, dit_attn_st *st, float *y[2])
                 float **raw = which == 0 ? &st->Qr : &st->Kr;
                 float **rs = which == 0 ? &st->rq : &st->rk;
                 if (!*raw) {
-                    *raw = dit_zeros(c->ar, R * D);
-                    *rs = dit_zeros(c->ar, R * H);
+                    *raw = dit_alloc(c->ar, R * D);
+                    *rs = dit_alloc(c->ar, R * H);
                 }
                 dit_linear_fwd(m, *raw + off * D, st->x[s], dit_w(m, l->w), dit_w(m, l->b),
                                st->R[s], D, D);
