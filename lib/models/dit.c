@@ -107,35 +107,6 @@ int avk_dit_batch_check(const avk_dit *m, const avk_dit_batch *b)
     return 0;
 }
 
-/* Global row of this rank's video row r (b, f, local position il) and
- * of its text row r (b, local position jl) under sequence parallelism, or
- * -1 for a padded one. */
-static int64_t global_video_row(const dit_ctx *k, int64_t r)
-{
-    int64_t b = r / k->N, f = r % k->N / k->S, i = (int64_t)k->spr * k->S + r % k->S;
-    return i < k->Sg ? (b * k->T + f) * k->Sg + i : -1;
-}
-
-static int64_t global_text_row(const dit_ctx *k, int64_t r)
-{
-    int64_t b = r / k->L, j = (int64_t)k->spr * k->L + r % k->L;
-    return j < k->Lg ? b * k->Lg + j : -1;
-}
-
-/* dst [rows, w] = this rank's share of src (global rows), zeros where
- * padded; video (text 0) or text rows (text 1). */
-static void take_rows(const dit_ctx *k, float *dst, const float *src, int64_t rows, int w,
-                      int text)
-{
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t g = text ? global_text_row(k, r) : global_video_row(k, r);
-        if (g < 0)
-            memset(dst + r * w, 0, (size_t)w * sizeof(float));
-        else
-            memcpy(dst + r * w, src + g * w, (size_t)w * sizeof(float));
-    }
-}
-
 /* The shapes of the batch, the text encoder's sequences; then the blocks'
  * context: under sequence parallelism this rank's share of the spatial
  * and text positions (padded to ceil(S / n), ceil(L / n)); its rotary
@@ -183,7 +154,7 @@ static void setup_ctx(avk_dit *m, avk_dit_acts *a)
     }
     int *pos = dit_alloc_bytes(&a->ar, (size_t)k->N * 3 * sizeof(int));
     for (int64_t r = 0; r < k->N; r++) {
-        int64_t g = global_video_row(k, r);     /* sample 0's rows; padded: position 0 */
+        int64_t g = dit_global_video_row(k, r);     /* sample 0's rows; padded: position 0 */
         int64_t i = g < 0 ? 0 : g % k->Sg;
         pos[r * 3 + 0] = (int)(r / k->S);
         pos[r * 3 + 1] = (int)(i / k->Wp);
@@ -280,7 +251,7 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
     if (split) {
         float *all = dit_alloc(ar, c->Rv * a->K);
         avk_patchify_fwd(all, b->x, &a->pa);
-        take_rows(k, a->tok_in, all, Rv, a->K, 0);
+        dit_take_rows(k, a->tok_in, all, Rv, a->K, 0);
     } else {
         avk_patchify_fwd(a->tok_in, b->x, &a->pa);
     }
@@ -308,7 +279,7 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
     a->e0 = a->ctx;
     if (split) {
         a->e0 = dit_alloc(ar, k->Rt * D);
-        take_rows(k, a->e0, a->ctx, k->Rt, D, 1);
+        dit_take_rows(k, a->e0, a->ctx, k->Rt, D, 1);
     }
 
     /* timestep features of 1000 t */
@@ -389,7 +360,7 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
         dit_ctx o = *k;
         for (o.spr = 0; o.spr < k->spn; o.spr++)
             for (int64_t r = 0; r < Rv; r++) {
-                int64_t g = global_video_row(&o, r);
+                int64_t g = dit_global_video_row(&o, r);
                 if (g >= 0)
                     memcpy(all + g * a->K, got + ((int64_t)o.spr * Rv + r) * a->K,
                            (size_t)a->K * sizeof(float));
@@ -432,7 +403,7 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
     avk_unpatchify_bwd(dy, dpred, &a->pa);
     if (split) {
         float *mine = dit_alloc(ar, Rv * a->K);
-        take_rows(k, mine, dy, Rv, a->K, 0);
+        dit_take_rows(k, mine, dy, Rv, a->K, 0);
         dy = mine;
     }
     dit_linear_bwd(m, dym, dit_g(m, l->proj_out.w), dit_g(m, l->proj_out.b), dy, a->ym,
@@ -479,7 +450,7 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
     if (split) {     /* this rank's text rows in place; zero elsewhere */
         float *all = dit_zeros(ar, c->Rt * D);
         for (int64_t r = 0; r < Rt; r++) {
-            int64_t g = global_text_row(k, r);
+            int64_t g = dit_global_text_row(k, r);
             if (g >= 0)
                 memcpy(all + g * D, de + r * D, (size_t)D * sizeof(float));
         }
@@ -524,43 +495,4 @@ void avk_dit_acts_free(avk_dit_acts *a)
         dit_arena_free(&a->bw);
     }
     free(a);
-}
-
-static int64_t arena_bytes(const dit_arena *a)
-{
-    int64_t n = 0;
-    for (int i = 0; i < a->n; i++)
-        n += a->sizes[i];
-    return n * (int64_t)sizeof(float);
-}
-
-int64_t avk_dit_act_bytes(const avk_dit *m)
-{
-    const avk_dit_layout *l = m->lay;
-    return arena_bytes(&l->spare) + arena_bytes(&l->spare_re) + arena_bytes(&l->spare_bw);
-}
-
-int avk_dit_set_sp(avk_dit *m, avk_comm *sp)
-{
-    int n = sp ? avk_comm_size(sp) : 1;
-    if (n > 1 && m->cfg.heads % n != 0)
-        return avk_error("sequence parallelism over %d ranks: the model's %d attention heads "
-                         "do not divide by %d", n, m->cfg.heads, n);
-    m->sp = n > 1 ? sp : NULL;
-    return 0;
-}
-
-void avk_dit_set_recompute(avk_dit *m, double share)
-{
-    m->recompute = share < 0 ? 0 : share > 1 ? 1 : share;
-}
-
-/* round(share * depth) blocks, block i taken when the running count
- * floor((i + 1) k / depth) steps up: evenly spread, the last included. */
-int avk_dit_block_recomputes(int i, int depth, double share)
-{
-    int k = (int)floor(share * depth + 0.5);
-    if (k <= 0)
-        return 0;
-    return (int64_t)(i + 1) * k / depth > (int64_t)i * k / depth;
 }

@@ -141,6 +141,17 @@ dit_seqs *dit_seqs_cross(dit_ctx *c);
 dit_seqs *dit_seqs_joint(dit_ctx *c, int text_queries);
 dit_seqs *dit_seqs_text(dit_ctx *c);
 
+/* ---- sequence parallelism's rows (dit_par.c) ------------------------ */
+
+/* The row in the whole batch of this rank's video row r (sample, frame,
+ * local position) and of its text row r, or -1 for a padded one; k is
+ * the blocks' context. */
+int64_t dit_global_video_row(const dit_ctx *k, int64_t r);
+int64_t dit_global_text_row(const dit_ctx *k, int64_t r);
+/* dst [rows, w] = this rank's share of src (rows of the whole batch),
+ * zeros where padded; video (text 0) or text rows (text 1). */
+void dit_take_rows(const dit_ctx *k, float *dst, const float *src, int64_t rows, int w, int text);
+
 /* ---- one block (dit_block.c) ---------------------------------------- */
 
 typedef struct dit_block_st {
