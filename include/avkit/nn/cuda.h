@@ -1,0 +1,46 @@
+/* The CUDA backend's extras, beyond the avk_backend table of ops.h (which
+ * is how models reach it: avk_backend_find("cuda")). Built only with
+ * `make CUDA=1` (AVK_HAVE_CUDA); the sources are in lib/nn/cuda/. All
+ * pointers named as tensors are device memory from the table's alloc.
+ *
+ * Precision of the table's GEMMs
+ * ------------------------------
+ * The table is f32 at its interface. Its GEMMs (gemm, linear, conv2d) run
+ * through cuBLAS in one of three modes, per process:
+ *   "fp32"  plain f32 products (the default; TF32 is never used
+ *           unless asked for), within ~1e-6 of the CPU reference;
+ *   "tf32"  TF32 tensor cores (10-bit mantissa products, f32 sums);
+ *   "bf16"  the operands rounded to bf16 inside cuBLAS, f32
+ *           accumulation: the numerics of ops_bf16.h (~1e-2 relative to
+ *           fp32), on the tensor cores.
+ * The environment variable AVK_CUDA_MATH sets the mode at the backend's
+ * first use; avk_cuda_set_math changes it later.
+ */
+#ifndef AVKIT_NN_CUDA_H
+#define AVKIT_NN_CUDA_H
+
+#include <stdint.h>
+
+/* 0, or -1 (error set) for a name other than "fp32", "tf32", "bf16". */
+int avk_cuda_set_math(const char *mode);
+const char *avk_cuda_math(void);
+
+/* C = alpha op(A) op(B) + beta C as avk_gemm_bf16 (ops_bf16.h): A and B
+ * (f32, device) rounded to bf16 (nearest even) into device scratch, then
+ * one cuBLAS GEMM with bf16 inputs, f32 accumulation and f32 C. The
+ * reference is avk_gemm_ref on bf16-rounded copies (avk_gemm_bf16_ref). */
+void avk_cuda_gemm_bf16(char transa, char transb, int64_t M, int64_t N, int64_t K,
+                        float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                        float beta, float *C, int64_t ldc);
+/* avk_linear_bf16_fwd / _bwd on the device: x, w and dy rounded to bf16
+ * for the products, bias and db in f32. */
+void avk_cuda_linear_bf16_fwd(float *y, const float *x, const float *w, const float *b,
+                              int64_t M, int64_t K, int64_t N);
+void avk_cuda_linear_bf16_bwd(float *dx, float *dw, float *db, const float *dy,
+                              const float *x, const float *w, int64_t M, int64_t K, int64_t N);
+
+/* The device's name, its count of streaming multiprocessors and compute
+ * capability (for reports); -1 (error set) without a device. */
+int avk_cuda_device_info(char *name, int name_size, int *sms, int *major, int *minor);
+
+#endif
