@@ -56,6 +56,9 @@ NVCCFLAGS  := -O2 -std=c++17 -Iinclude -Ilib $(foreach a,$(CUDA_ARCHS),-gencode 
               -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-fno-strict-aliasing --Werror all-warnings
 CFLAGS   += -DAVK_HAVE_CUDA -I$(CUDA_HOME)/include
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+# The architectures the kernels were built for: a change rebuilds them.
+CU_STAMP := $(BUILD)/lib/nn/cuda/archs
+$(shell mkdir -p $(BUILD)/lib/nn/cuda && echo '$(CUDA_ARCHS)' | cmp -s - $(CU_STAMP) || echo '$(CUDA_ARCHS)' >$(CU_STAMP))
 CU_SRC   := $(wildcard lib/nn/cuda/*.cu)
 CU_OBJ   := $(patsubst lib/%.cu,$(BUILD)/lib/%.o,$(CU_SRC)) \
             $(patsubst lib/%.c,$(BUILD)/lib/%.o,$(wildcard lib/nn/cuda/*.c))
@@ -83,7 +86,7 @@ $(BUILD)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
-$(BUILD)/lib/%.o: lib/%.cu
+$(BUILD)/lib/%.o: lib/%.cu $(CU_STAMP)
 	@mkdir -p $(@D)
 	$(NVCC) $(NVCCFLAGS) -MMD -MP -c -o $@ $<
 

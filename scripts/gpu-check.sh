@@ -19,27 +19,30 @@
 # operators, not the backend table): step 3 is its blocks, not the whole
 # model (the script says so in its output).
 #
-# Usage: scripts/gpu-check.sh [--cpu-only] [--out DIR]
+# Usage: scripts/gpu-check.sh [--cpu-only] [--no-torch] [--out DIR]
 #   --cpu-only  build everything (nvcc still compiles the kernels) and run
 #               what runs without a GPU: the test (which then skips), the
 #               benchmark (which says there is no device), the PyTorch
 #               twin on a tiny CPU shape. Proves the build needs none of
 #               avkit's other dependencies.
+#   --no-torch  leave out the PyTorch side.
 # Environment: CUDA_HOME (default /usr/local/cuda), CC (default cc),
 #   PYTHON (default: the first python3 with torch), CUDA_ARCHS ("80 90"),
 #   SHAPE (benchmark "batch tokens width heads depth steps", default
 #   "4 1024 1152 16 4 10"), AVK_PEAK_TFLOPS (bf16 peak if the GPU's name is
 #   not in the table), COMPILE_TIMEOUT (seconds for the torch.compile way,
-#   default 240). Exit status: 0 when every operator met its target (or,
+#   default 240), JOBS (parallel compilations, default: the CPU count).
+#   Exit status: 0 when every operator met its target (or,
 #   with --cpu-only, everything built and ran), 1 otherwise.
 set -eu
 cd "$(dirname "$0")/.."
-ROOT=$(pwd)
 CPU_ONLY=0
+TORCH=1
 OUT=build/gpu-check
 while [ $# -gt 0 ]; do
     case $1 in
     --cpu-only) CPU_ONLY=1 ;;
+    --no-torch) TORCH=0 ;;
     --out) OUT=$2; shift ;;
     -h|--help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu-check.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -56,7 +59,7 @@ SHAPE=${SHAPE:-4 1024 1152 16 4 10}
 [ -n "$NVCC" ] || { echo "gpu-check.sh: nvcc not found (set CUDA_HOME or NVCC)" >&2; exit 1; }
 command -v "$CC" >/dev/null || { echo "gpu-check.sh: no C compiler ($CC)" >&2; exit 1; }
 PY=
-for p in ${PYTHON:-} python3 /work/venv/bin/python; do
+[ $TORCH = 1 ] && for p in ${PYTHON:-} python3 /work/venv/bin/python; do
     if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import torch' 2>/dev/null; then PY=$p; break; fi
 done
 
@@ -75,7 +78,7 @@ CFLAGS="-O2 -std=gnu11 -D_GNU_SOURCE -fopenmp -Wall -Wno-unused-parameter -DAVK_
 NN="tensor ops_act ops_attention ops_clamp ops_conv ops_embed ops_linear ops_loss
     ops_modulate ops_norm ops_patch ops_posemb ops_resample ops_softmax ops_split
     optim_adamw backend backend_cpu"
-pids=
+# shellcheck disable=SC2086  # CFLAGS and LIBS are word lists
 build_c() {   # SRC OBJ
     $CC $CFLAGS -c -o "$2" "$1" || { echo "gpu-check.sh: $1 does not compile" >&2; return 1; }
 }
@@ -91,13 +94,28 @@ CPU_OBJS="$CPU_OBJS $OUT/obj/common.o $OUT/obj/dnnl_sgemm_plain.o $OUT/obj/backe
     build_c bench/bench_cuda_block.c "$OUT/obj/bench_cuda_block.o"
 ) &
 cpid=$!
+# the kernels, JOBS nvcc at a time
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 CU_OBJS=
+cu_pids=
+cu_fail=0
+wait_cu() {
+    for p in $cu_pids; do wait "$p" || cu_fail=1; done
+    cu_pids=
+}
+n=0
 for cu in lib/nn/cuda/*.cu; do
     o=$OUT/obj/$(basename "$cu" .cu).cu.o
     CU_OBJS="$CU_OBJS $o"
-    "$NVCC" -O2 -std=c++17 -Iinclude -Ilib $GENCODE -c -o "$o" "$cu" ||
-        { echo "gpu-check.sh: $cu does not compile" >&2; wait $cpid || true; exit 1; }
+    # shellcheck disable=SC2086
+    { "$NVCC" -O2 -std=c++17 -Iinclude -Ilib $GENCODE -c -o "$o" "$cu" ||
+        { echo "gpu-check.sh: $cu does not compile" >&2; exit 1; }; } &
+    cu_pids="$cu_pids $!"
+    n=$((n + 1))
+    [ $((n % JOBS)) -eq 0 ] && wait_cu
 done
+wait_cu
+[ $cu_fail = 0 ] || { wait $cpid || true; exit 1; }
 wait $cpid || exit 1
 LIBS="-L$CUDA_HOME/lib64 -Wl,-rpath,$CUDA_HOME/lib64 -lcublas -lcudart -lstdc++ -lm -lpthread -fopenmp"
 $CC -o "$OUT/test_cuda_ops" "$OUT/obj/test_cuda_ops.o" $CPU_OBJS $CU_OBJS $LIBS
@@ -132,9 +150,11 @@ say "operators, not the backend table); this is a stack of its blocks, not the"
 say "whole model (no patch, timestep or caption embedding, no final layer)."
 # shellcheck disable=SC2086
 "$OUT/bench_cuda_block" $SHAPE | tee "$OUT/bench_avkit.txt" || status=1
-if [ -z "$PY" ]; then
+if [ $TORCH = 0 ]; then
+    say "(--no-torch: the PyTorch side is left out)"
+elif [ -z "$PY" ]; then
     say "no Python with PyTorch found: the PyTorch side is skipped"
-    status=1
+    [ $CPU_ONLY = 1 ] || status=1
 elif [ $CPU_ONLY = 1 ]; then
     "$PY" scripts/gpu-check/torch_dit_block.py --cpu-dry | tee "$OUT/bench_torch.txt" || status=1
 else
