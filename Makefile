@@ -59,6 +59,13 @@ LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
 # The architectures the kernels were built for: a change rebuilds them.
 CU_STAMP := $(BUILD)/lib/nn/cuda/archs
 $(shell mkdir -p $(BUILD)/lib/nn/cuda && echo '$(CUDA_ARCHS)' | cmp -s - $(CU_STAMP) || echo '$(CUDA_ARCHS)' >$(CU_STAMP))
+# NCCL for the device collectives, where its header is found (else those
+# functions report that the library was built without it).
+NCCL_INC := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h /usr/local/include/nccl.h))
+ifneq ($(NCCL_INC),)
+NVCCFLAGS += -DAVK_HAVE_NCCL -I$(dir $(NCCL_INC))
+LDLIBS   += -lnccl
+endif
 CU_SRC   := $(wildcard lib/nn/cuda/*.cu)
 CU_OBJ   := $(patsubst lib/%.cu,$(BUILD)/lib/%.o,$(CU_SRC)) \
             $(patsubst lib/%.c,$(BUILD)/lib/%.o,$(wildcard lib/nn/cuda/*.c))

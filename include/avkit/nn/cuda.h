@@ -19,7 +19,9 @@
 #ifndef AVKIT_NN_CUDA_H
 #define AVKIT_NN_CUDA_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include "avkit/dist/comm.h"
 
 /* 0, or -1 (error set) for a name other than "fp32", "tf32", "bf16". */
 int avk_cuda_set_math(const char *mode);
@@ -38,6 +40,27 @@ void avk_cuda_linear_bf16_fwd(float *y, const float *x, const float *w, const fl
                               int64_t M, int64_t K, int64_t N);
 void avk_cuda_linear_bf16_bwd(float *dx, float *dw, float *db, const float *dy,
                               const float *x, const float *w, int64_t M, int64_t K, int64_t N);
+
+/* ---- collectives on device memory (NCCL) --------------------------------
+ * MPI starts the job and carries the host-side collectives (dist/comm.h);
+ * gradients on the device go through NCCL. A communicator over the ranks
+ * of c is made collectively (rank 0 makes NCCL's id, avk_comm_bcast sends
+ * it). Each call is queued on the backend's stream, in order with the
+ * kernels (be->sync or a download waits for it). Counts are in floats;
+ * the semantics are those of avk_comm_allreduce, _reduce_scatter,
+ * _allgather (send NULL: in place) and _bcast. Functions return 0 or -1
+ * with the error set; without NCCL at build time every one says so. Each
+ * rank of a node uses its own device: AVK_CUDA_DEVICE, else the launcher's
+ * local rank (OMPI_COMM_WORLD_LOCAL_RANK, LOCAL_RANK) modulo the devices. */
+typedef struct avk_cuda_comm avk_cuda_comm;
+int avk_cuda_have_nccl(void);
+avk_cuda_comm *avk_cuda_comm_new(avk_comm *c);
+void avk_cuda_comm_free(avk_cuda_comm *cc);
+int avk_cuda_allreduce(avk_cuda_comm *cc, float *data, size_t n, avk_comm_op op);
+int avk_cuda_reduce_scatter(avk_cuda_comm *cc, const float *send, float *recv, size_t count,
+                            avk_comm_op op);
+int avk_cuda_allgather(avk_cuda_comm *cc, const float *send, float *recv, size_t count);
+int avk_cuda_bcast(avk_cuda_comm *cc, float *data, size_t n, int root);
 
 /* The device's name, its count of streaming multiprocessors and compute
  * capability (for reports); -1 (error set) without a device. */

@@ -3,6 +3,8 @@
  * plus the shared scratch buffers and the stream/cuBLAS setup. */
 #include "cuda_common.cuh"
 
+#include <stdlib.h>
+
 cudaStream_t avkc_stream;
 static cublasHandle_t cublas_handle;
 static int init_state;            /* 0 not tried, 1 ready, -1 no device */
@@ -24,6 +26,14 @@ int avkc_init(void)
         init_state = -1;
         return avk_error("%s", init_error);
     }
+    /* one device per rank: AVK_CUDA_DEVICE, else the launcher's local rank */
+    const char *pick = getenv("AVK_CUDA_DEVICE");
+    if (!pick || !*pick)
+        pick = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    if (!pick || !*pick)
+        pick = getenv("LOCAL_RANK");
+    int dev = pick && *pick ? atoi(pick) % n : 0;
+    CU_CHECK(cudaSetDevice(dev < 0 ? 0 : dev));
     CU_CHECK(cudaStreamCreateWithFlags(&avkc_stream, cudaStreamNonBlocking));
     CUBLAS_CHECK(cublasCreate(&cublas_handle));
     CUBLAS_CHECK(cublasSetStream(cublas_handle, avkc_stream));
