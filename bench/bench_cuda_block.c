@@ -4,9 +4,10 @@
  * fused qkv, full attention, projection, gated residual, GELU(tanh) MLP,
  * gated residual; an MSE loss, the backward, one AdamW step. Prints the
  * step time, TFLOP/s (model FLOPs: 3x the forward's matrix products) and
- * MFU against the GPU's bf16 peak, for the GEMM math modes fp32 and bf16
- * (attention, norms and the rest are f32 kernels in both), then the time
- * of single operators at the block's shapes.
+ * MFU against the GPU's bf16 peak, for the math modes fp32 (cuBLAS f32,
+ * attention on the CUDA cores) and bf16 (cuBLAS bf16 tensor cores and the
+ * tensor-core attention); norms and the rest are f32 kernels in both.
+ * Then the time of single operators at the block's shapes.
  *
  * Not the DiT of lib/models (that model calls the CPU operators directly,
  * not the table): no patch/timestep/caption embedding, no final layer;
@@ -313,6 +314,10 @@ static void bench_ops(void)
     avk_cuda_set_math("fp32");
     TIME_OP("attention_fwd", 5, be->attention_fwd(s->o, s->lse, s->qkvp, s->qkvp + hs, s->qkvp + 2 * hs, &at));
     TIME_OP("attention_bwd", 3, be->attention_bwd(dqkvp, dqkvp + hs, dqkvp + 2 * hs, dob, s->qkvp, s->qkvp + hs, s->qkvp + 2 * hs, s->o, s->lse, &at));
+    avk_cuda_set_math("bf16");   /* attention on the tensor cores */
+    TIME_OP("attention_fwd_bf16", 5, be->attention_fwd(s->o, s->lse, s->qkvp, s->qkvp + hs, s->qkvp + 2 * hs, &at));
+    TIME_OP("attention_bwd_bf16", 3, be->attention_bwd(dqkvp, dqkvp + hs, dqkvp + 2 * hs, dob, s->qkvp, s->qkvp + hs, s->qkvp + 2 * hs, s->o, s->lse, &at));
+    avk_cuda_set_math("fp32");
     TIME_OP("layernorm_fwd", 20, be->layernorm_fwd(s->h1, s->mean1, s->rstd1, xs[0], NULL, NULL, M, D, 1e-6f));
     TIME_OP("layernorm_bwd", 20, be->layernorm_bwd(dh1, NULL, NULL, dx2, xs[0], s->mean1, s->rstd1, NULL, M, D));
     TIME_OP("modulate_fwd", 20, be->modulate_fwd(s->m1, s->h1, modv(mod, 0, 0), modv(mod, 0, 1), B, N, 1, D));

@@ -429,6 +429,42 @@ static void check_attention_case(int B, int Hh, int Nq, int Nk, int D, const int
     release();
 }
 
+/* The tensor-core kernels (bf16 products) against the fp32 reference, and
+ * the table in the "bf16" math mode giving the direct call's bits. */
+static void check_attention_bf16(int B, int Hh, int Nq, int Nk, int D, const int *kv_len,
+                                 const char *what)
+{
+    avk_attn a = avk_attn_make(B, Hh, Nq, Nk, D);
+    a.kv_len = kv_len;
+    int64_t nq = (int64_t)B * Hh * Nq * D, nk = (int64_t)B * Hh * Nk * D, nl = (int64_t)B * Hh * Nq;
+    float *q = H(nq, 1), *k = H(nk, 1), *v = H(nk, 1), *dout = H(nq, 1);
+    float *o = H(nq, 0), *lse = H(nl, 0), *gq = H(nq, 0), *gk = H(nk, 0), *gv = H(nk, 0);
+    float *qd = UP(q, nq), *kd = UP(k, nk), *vd = UP(v, nk), *dod = UP(dout, nq);
+    float *od = dalloc(nq * 4), *ld = dalloc(nl * 4), *od2 = dalloc(nq * 4), *ld2 = dalloc(nl * 4);
+    float *dq = UP(gq, nq), *dk = UP(gk, nk), *dv = UP(gv, nk);
+    char name[96];
+    avk_attention_fwd_ref(o, lse, q, k, v, &a);
+    avk_cuda_attention_bf16_fwd(od, ld, qd, kd, vd, &a);
+    snprintf(name, sizeof name, "attention_bf16_fwd %s vs fp32", what);
+    report(name, DOWN(od, nq), o, nq, TOL_BF16);
+    avk_cuda_set_math("bf16");
+    be->attention_fwd(od2, ld2, qd, kd, vd, &a);
+    avk_cuda_set_math("fp32");
+    ok(!memcmp(DOWN(od2, nq), DOWN(od, nq), (size_t)nq * 4),
+       "cuda attention_fwd in math mode bf16 is the bf16 kernel %s", what);
+    be->to_device(ld, lse, nl * 4);     /* the backward from the reference's lse */
+    be->to_device(od, o, nq * 4);
+    avk_attention_bwd_ref(gq, gk, gv, dout, q, k, v, o, lse, &a);
+    avk_cuda_attention_bf16_bwd(dq, dk, dv, dod, qd, kd, vd, od, ld, &a);
+    snprintf(name, sizeof name, "attention_bf16_bwd dq %s vs fp32", what);
+    report(name, DOWN(dq, nq), gq, nq, TOL_BF16);
+    snprintf(name, sizeof name, "attention_bf16_bwd dk %s vs fp32", what);
+    report(name, DOWN(dk, nk), gk, nk, TOL_BF16);
+    snprintf(name, sizeof name, "attention_bf16_bwd dv %s vs fp32", what);
+    report(name, DOWN(dv, nk), gv, nk, TOL_BF16);
+    release();
+}
+
 static void check_attention(void)
 {
     check_attention_case(2, 3, 77, 77, 64, NULL, "(self, D 64)");
@@ -436,6 +472,10 @@ static void check_attention(void)
     int kv[3] = {13, 0, 50};
     check_attention_case(3, 2, 33, 50, 32, kv, "(kv_len 13, 0, 50)");
     check_attention_case(1, 1, 65, 65, 128, NULL, "(D 128)");
+    check_attention_bf16(2, 3, 130, 130, 64, NULL, "(self, D 64)");
+    check_attention_bf16(1, 2, 40, 100, 72, NULL, "(Nq != Nk, D 72)");
+    check_attention_bf16(3, 2, 33, 70, 32, kv, "(kv_len 13, 0, 50)");
+    check_attention_bf16(1, 1, 65, 65, 128, NULL, "(D 128)");
 }
 
 /* ---- DiT operators ------------------------------------------------------- */

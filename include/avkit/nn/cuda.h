@@ -12,7 +12,8 @@
  *   "tf32"  TF32 tensor cores (10-bit mantissa products, f32 sums);
  *   "bf16"  the operands rounded to bf16 inside cuBLAS, f32
  *           accumulation: the numerics of ops_bf16.h (~1e-2 relative to
- *           fp32), on the tensor cores.
+ *           fp32), on the tensor cores; the table's attention entries
+ *           then run avk_cuda_attention_bf16_fwd/_bwd (below) too.
  * The environment variable AVK_CUDA_MATH sets the mode at the backend's
  * first use; avk_cuda_set_math changes it later.
  */
@@ -22,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "avkit/dist/comm.h"
+#include "avkit/nn/ops.h"
 
 /* 0, or -1 (error set) for a name other than "fp32", "tf32", "bf16". */
 int avk_cuda_set_math(const char *mode);
@@ -40,6 +42,17 @@ void avk_cuda_linear_bf16_fwd(float *y, const float *x, const float *w, const fl
                               int64_t M, int64_t K, int64_t N);
 void avk_cuda_linear_bf16_bwd(float *dx, float *dw, float *db, const float *dy,
                               const float *x, const float *w, int64_t M, int64_t K, int64_t N);
+
+/* Attention with bf16 products on the tensor cores (WMMA), f32 softmax
+ * statistics and accumulation, flash-style (the score matrix never in
+ * global memory), same description, mask, layouts and saved lse as
+ * avk_attention_fwd / _bwd; P and dS are rounded to bf16 before their
+ * products. Within ~1e-2 of the fp32 reference. Head dimension <= 128. */
+void avk_cuda_attention_bf16_fwd(float *o, float *lse, const float *q, const float *k,
+                                 const float *v, const avk_attn *a);
+void avk_cuda_attention_bf16_bwd(float *dq, float *dk, float *dv, const float *dout,
+                                 const float *q, const float *k, const float *v, const float *o,
+                                 const float *lse, const avk_attn *a);
 
 /* ---- collectives on device memory (NCCL) --------------------------------
  * MPI starts the job and carries the host-side collectives (dist/comm.h);

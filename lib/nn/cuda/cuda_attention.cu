@@ -13,8 +13,15 @@
  *            query row over the key tiles, as the forward; (3) dK, dV: a
  *            warp per key row over tiles of 32 query rows. No atomics:
  *            every output row has one owner.
+ * In the "bf16" math mode (cuda.h) the entries hand over to the tensor-
+ * core kernels of cuda_attention_tc.cu.
  * CPU reference: avk_attention_fwd_ref / _bwd_ref (ops_attention.c). */
 #include "cuda_common.cuh"
+#include "cuda_gemm.cuh"
+
+extern "C" {
+#include "avkit/nn/cuda.h"
+}
 
 #include <math.h>
 
@@ -236,6 +243,10 @@ static void check_shape(const avk_attn *a)
 void avkc_attention_fwd(float *o, float *lse, const float *q, const float *k, const float *v,
                         const avk_attn *a)
 {
+    if (avkc_math() == CUBLAS_COMPUTE_32F_FAST_16BF) {
+        avk_cuda_attention_bf16_fwd(o, lse, q, k, v, a);   /* the "bf16" math mode */
+        return;
+    }
     check_shape(a);
     if ((int64_t)a->B * a->H * a->Nq <= 0)
         return;
@@ -251,6 +262,10 @@ void avkc_attention_bwd(float *dq, float *dk, float *dv, const float *dout, cons
                         const float *k, const float *v, const float *o, const float *lse,
                         const avk_attn *a)
 {
+    if (avkc_math() == CUBLAS_COMPUTE_32F_FAST_16BF) {
+        avk_cuda_attention_bf16_bwd(dq, dk, dv, dout, q, k, v, o, lse, a);
+        return;
+    }
     check_shape(a);
     int64_t rows = (int64_t)a->B * a->H * a->Nq;
     if (rows <= 0 || (!dq && !dk && !dv))
