@@ -7,7 +7,11 @@
  * MFU against the GPU's bf16 peak, for the math modes fp32 (cuBLAS f32,
  * attention on the CUDA cores) and bf16 (cuBLAS bf16 tensor cores and the
  * tensor-core attention); norms and the rest are f32 kernels in both.
- * Then the time of single operators at the block's shapes.
+ * With depth >= 3, the bf16 step once more with activation offload (two
+ * blocks' activations on the device, the rest in pinned host memory,
+ * copied on a second stream under the compute): its time, and the device
+ * memory it saves. Then the time of single operators at the block's
+ * shapes.
  *
  * Not the DiT of lib/models (that model calls the CPU operators directly,
  * not the table): no patch/timestep/caption embedding, no final layer;
@@ -116,9 +120,10 @@ static float *modv(float *base, int l, int c)
 static const int QKV_PERM[5] = {2, 0, 3, 1, 4};   /* [B,N,3,H,Dh] -> [3][B,H,N,Dh] */
 static const int HEAD_PERM[4] = {0, 2, 1, 3};     /* [B,H,N,Dh] <-> [B,N,H,Dh] */
 
-static void block_fwd(int l, const float *x, float *out)
+/* Block l's forward with its activations in set `slot` of A. */
+static void block_fwd(int slot, int l, const float *x, float *out)
 {
-    acts *s = &A[l];
+    acts *s = &A[slot];
     int Dh = D / NH;
     int64_t hs = (int64_t)B * NH * N * Dh;
     avk_attn at = avk_attn_make(B, NH, N, N, Dh);
@@ -141,9 +146,9 @@ static void block_fwd(int l, const float *x, float *out)
 }
 
 /* dout: gradient of the block's output; dx: the input's, accumulated. */
-static void block_bwd(int l, const float *dout, float *dx)
+static void block_bwd(int slot, int l, const float *dout, float *dx)
 {
-    acts *s = &A[l];
+    acts *s = &A[slot];
     int Dh = D / NH;
     int64_t nd = M * D, hs = (int64_t)B * NH * N * Dh;
     avk_attn at = avk_attn_make(B, NH, N, N, Dh);
@@ -183,21 +188,99 @@ static void block_bwd(int l, const float *dout, float *dx)
     be->layernorm_bwd(dx, NULL, NULL, dh1, s->x, s->mean1, s->rstd1, NULL, M, D);
 }
 
+/* ---- activation offload ----------------------------------------------- */
+
+/* The saved activations a block's backward reads (its input x stays on
+ * the device, and qkv before the permutation is not needed again). */
+enum { NFIELD = 17 };
+static void fields(acts *s, float **p[NFIELD], int64_t n[NFIELD])
+{
+    int64_t nd = M * D, hs = (int64_t)B * NH * N * (D / NH), bhn = (int64_t)B * NH * N;
+    float **ptr[NFIELD] = {&s->mean1, &s->rstd1, &s->h1, &s->m1, &s->qkvp, &s->o, &s->lse,
+                           &s->o2, &s->a, &s->x2, &s->mean2, &s->rstd2, &s->h2, &s->m2,
+                           &s->f1, &s->g, &s->f2};
+    int64_t cnt[NFIELD] = {M, M, nd, nd, 3 * hs, hs, bhn, nd, nd, nd, M, M, nd, nd,
+                           4 * nd, 4 * nd, nd};
+    for (int i = 0; i < NFIELD; i++) {
+        p[i] = ptr[i];
+        n[i] = cnt[i];
+    }
+}
+
+static double block_act_bytes(void)
+{
+    acts tmp;
+    float **p[NFIELD];
+    int64_t n[NFIELD];
+    double b = 0;
+    fields(&tmp, p, n);
+    for (int i = 0; i < NFIELD; i++)
+        b += (double)n[i] * 4;
+    return b;
+}
+
+static acts *Ah;           /* pinned host copies of every block's activations */
+static int offload_on;     /* blocks use two device sets (A[0], A[1]) in turn */
+
+/* Copy every saved field of block l between its device set and its host
+ * set; returns the token of the last copy (they complete in order). */
+static int move_block(int l, int to_host)
+{
+    float **pd[NFIELD], **ph[NFIELD];
+    int64_t n[NFIELD];
+    int tok = -1;
+    fields(&A[l % 2], pd, n);   /* the set block l computes in */
+    fields(&Ah[l], ph, n);
+    for (int i = 0; i < NFIELD; i++)
+        tok = to_host ? avk_cuda_offload(*ph[i], *pd[i], (size_t)n[i] * 4)
+                      : avk_cuda_prefetch(*pd[i], *ph[i], (size_t)n[i] * 4);
+    return tok;
+}
+
+static void setup_offload(void)
+{
+    if (L < 3)
+        return;
+    Ah = avk_xmalloc(sizeof(acts) * (size_t)L);
+    for (int l = 0; l < L; l++) {
+        float **p[NFIELD];
+        int64_t n[NFIELD];
+        fields(&Ah[l], p, n);
+        for (int i = 0; i < NFIELD; i++)
+            if (!(*p[i] = avk_cuda_host_alloc((size_t)n[i] * 4)))
+                avk_die_lib();
+    }
+}
+
 /* One training step (forward, MSE against the target, backward, AdamW);
- * returns the loss (which waits for the queued work). */
+ * returns the loss (which waits for the queued work). With offload_on,
+ * block l computes in device set l % 2; blocks 0..L-3 go to pinned host
+ * memory while the next block runs its forward, and come back while the
+ * block above runs its backward; the device holds two blocks' activations
+ * instead of L. */
 static double train_step(int t, const avk_adamw *opt)
 {
     int64_t nd = M * D;
+    int tok[2] = {-1, -1};
     be->zero(G, (size_t)nparam * 4);
     be->zero(dmod, (size_t)L * 6 * B * D * 4);
-    for (int l = 0; l < L; l++)
-        block_fwd(l, xs[l], xs[l + 1]);
+    for (int l = 0; l < L; l++) {
+        if (offload_on && l >= 2)
+            avk_cuda_copy_wait(tok[l % 2]);      /* block l-2 has left set l%2 */
+        block_fwd(offload_on ? l % 2 : l, l, xs[l], xs[l + 1]);
+        if (offload_on && l < L - 2)
+            tok[l % 2] = move_block(l, 1);
+    }
     be->zero(dx3, nd * 4);
     double loss = be->mse_loss(dx3, xs[L], target, nd, 1.0f);
     for (int l = L - 1; l >= 0; l--) {
+        if (offload_on && l < L - 2)
+            avk_cuda_copy_wait(tok[l % 2]);      /* block l is back in set l%2 */
         be->zero(dbuf, nd * 4);
-        block_bwd(l, dx3, dbuf);
+        block_bwd(offload_on ? l % 2 : l, l, dx3, dbuf);
         be->copy(dx3, dbuf, nd * 4);
+        if (offload_on && l >= 2)
+            tok[l % 2] = move_block(l - 2, 0);   /* into the set block l just used */
     }
     be->adamw_step(opt, t, P, G, mom1, mom2, nparam);
     return loss;
@@ -267,10 +350,12 @@ static double step_flop(void)
     return 3.0 * L * (linear + attn);
 }
 
-/* Median-free and simple: the mean over `steps` timed steps after two
- * warm-up steps (the loss read back each step waits for the GPU). */
-static void bench_mode(const char *math, int steps, double peak, const char *devname)
+/* The mean over `steps` timed steps after two warm-up steps (the loss
+ * read back each step waits for the GPU). offload: the bf16 step again
+ * with activation offload to pinned host memory. */
+static void bench_mode(const char *math, int offload, int steps, double peak)
 {
+    offload_on = offload;
     if (avk_cuda_set_math(math) < 0)
         avk_die_lib();
     avk_adamw opt = avk_adamw_defaults();
@@ -283,10 +368,10 @@ static void bench_mode(const char *math, int steps, double peak, const char *dev
         loss = train_step(3 + s, &opt);
     be->sync();
     double ms = (now() - t0) * 1e3 / steps, tf = step_flop() / (ms * 1e-3) / 1e12;
-    printf("avkit-cuda gemm=%s step_ms %.3f tflops %.2f mfu %s%.1f%s loss %.6f -> %.6f\n", math,
-           ms, tf, peak > 0 ? "" : "(unknown peak) ", peak > 0 ? 100.0 * tf / peak : 0.0,
-           peak > 0 ? "%" : "", l0, loss);
-    (void)devname;
+    printf("avkit-cuda %s%s step_ms %.3f tflops %.2f mfu %s%.1f%s loss %.6f -> %.6f\n", math,
+           offload ? "+offload" : "", ms, tf, peak > 0 ? "" : "(unknown peak) ",
+           peak > 0 ? 100.0 * tf / peak : 0.0, peak > 0 ? "%" : "", l0, loss);
+    offload_on = 0;
 }
 
 /* Average milliseconds of fn over reps calls (after one warm-up). */
@@ -353,8 +438,16 @@ int main(int argc, char **argv)
     printf("# DiT blocks: batch %d, tokens %d, width %d, heads %d, depth %d; %.1f GFLOP per step\n",
            B, N, D, NH, L, step_flop() / 1e9);
     setup();
-    bench_mode("fp32", steps, peak, name);
-    bench_mode("bf16", steps, peak, name);
+    bench_mode("fp32", 0, steps, peak);
+    bench_mode("bf16", 0, steps, peak);
+    if (L >= 3) {
+        setup_offload();
+        bench_mode("bf16", 1, steps, peak);
+        printf("# offload: saved activations on the device %.1f MB -> %.1f MB (2 of %d blocks "
+               "kept; %.1f MB per block through pinned host memory each way per step)\n",
+               L * block_act_bytes() / 1e6, 2 * block_act_bytes() / 1e6, L,
+               block_act_bytes() / 1e6);
+    }
     bench_ops();
     return 0;
 }

@@ -164,9 +164,9 @@ else
 fi
 if [ $CPU_ONLY = 0 ] && [ -s "$OUT/bench_torch.txt" ]; then
     best=$(awk '/^torch [a-z0-9-]* step_ms/ {print $4, $2}' "$OUT/bench_torch.txt" | sort -n | head -1)
-    ours=$(awk '/^avkit-cuda gemm=bf16 step_ms/ {print $3}' "$OUT/bench_avkit.txt")
+    ours=$(awk '/^avkit-cuda bf16 step_ms/ {print $4}' "$OUT/bench_avkit.txt")
     if [ -n "$best" ] && [ -n "$ours" ]; then
-        say "step time: avkit bf16-GEMM $ours ms; PyTorch's best (${best#* }) ${best%% *} ms;" \
+        say "step time: avkit bf16 $ours ms; PyTorch's best (${best#* }) ${best%% *} ms;" \
             "ratio $(awk -v a="$ours" -v b="${best%% *}" 'BEGIN {printf "%.2f", a / b}') (< 1: avkit faster)"
     fi
 fi

@@ -54,6 +54,20 @@ void avk_cuda_attention_bf16_bwd(float *dq, float *dk, float *dv, const float *d
                                  const float *q, const float *k, const float *v, const float *o,
                                  const float *lse, const avk_attn *a);
 
+/* ---- activation offload ---------------------------------------------------
+ * Pinned host memory, and copies between it and the device on a second
+ * stream: each starts after the work queued so far on the backend's
+ * stream and returns a token; avk_cuda_copy_wait(token) makes the work
+ * queued afterwards wait for that copy (a token is good for the next 128
+ * copies). So a model offloads a block's saved activations while the next
+ * block computes, and prefetches them while the block after it runs its
+ * backward. bench/bench_cuda_block.c measures what it saves and costs. */
+void *avk_cuda_host_alloc(size_t bytes);    /* NULL (error set) on failure */
+void avk_cuda_host_free(void *p);
+int avk_cuda_offload(void *host_dst, const void *dev_src, size_t bytes);
+int avk_cuda_prefetch(void *dev_dst, const void *host_src, size_t bytes);
+void avk_cuda_copy_wait(int token);
+
 /* ---- collectives on device memory (NCCL) --------------------------------
  * MPI starts the job and carries the host-side collectives (dist/comm.h);
  * gradients on the device go through NCCL. A communicator over the ranks
