@@ -4,7 +4,8 @@
 #   make check           build, install missing dependencies, run the TAP suite
 #   make demo            run the whole flow on the bundled example footage
 #   make SANITIZE=1 check   the same suite under AddressSanitizer and UBSan
-#   make CUDA=1          also build the CUDA backend with nvcc (not written yet)
+#   make CUDA=1          also build the CUDA backend (lib/nn/cuda/) with nvcc, in
+#                        build/rel-cuda (CUDA_ARCHS, default sm_80 and sm_90)
 #   make golden          regenerate tests/golden/ (needs PyTorch; commit with a reason)
 #   make fuzz            run the libFuzzer targets for a short while
 #   make install PREFIX=/usr/local
@@ -18,15 +19,14 @@
 VERSION  := 0.1.0
 PREFIX   ?= /usr/local
 CC       := mpicc
-NVCC     ?= nvcc
 PKGS     := libavformat libavcodec libavutil libswscale libtiff-4 zlib libdeflate tesseract lept
 
 ifeq ($(SANITIZE),1)
-BUILD    ?= build/san
+BUILD    ?= build/san$(if $(filter 1,$(CUDA)),-cuda)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT      := -O1
 else
-BUILD    ?= build/rel
+BUILD    ?= build/rel$(if $(filter 1,$(CUDA)),-cuda)
 SANFLAGS :=
 OPT      := -O2
 endif
@@ -42,17 +42,33 @@ LDFLAGS  += -fopenmp $(SANFLAGS)
 LDLIBS   += $(PKG_LIBS) -ldnnl -lm -lpthread
 
 ifeq ($(CUDA),1)
-# The CUDA backend will live in lib/cuda/ behind the backend table of
-# include/avkit/nn/ops.h; until its sources exist, say so rather than link
-# CUDA libraries for nothing.
-ifeq ($(wildcard lib/cuda/*.cu),)
-$(error CUDA=1: the CUDA backend is not written yet (no lib/cuda/*.cu); build without CUDA=1)
+# The CUDA backend: lib/nn/cuda/*.cu (kernels, compiled by nvcc for the
+# architectures in CUDA_ARCHS, no device needed to build) and
+# lib/nn/cuda/*.c (its table), behind the backend table of
+# include/avkit/nn/ops.h. Objects and programs go to their own build folder.
+ifeq ($(wildcard lib/nn/cuda/*.cu),)
+$(error CUDA=1: no lib/nn/cuda/*.cu in this tree; build without CUDA=1)
 endif
-CUDA_HOME ?= /usr/local/cuda
+CUDA_HOME  ?= /usr/local/cuda
+NVCC       ?= $(CUDA_HOME)/bin/nvcc
+CUDA_ARCHS ?= 80 90
+NVCCFLAGS  := -O2 -std=c++17 -Iinclude -Ilib $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
+              -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-fno-strict-aliasing --Werror all-warnings
 CFLAGS   += -DAVK_HAVE_CUDA -I$(CUDA_HOME)/include
-LDLIBS   += -L$(CUDA_HOME)/lib64 -lcudart -lcublas
-CU_SRC   := $(wildcard lib/cuda/*.cu)
-CU_OBJ   := $(patsubst lib/cuda/%.cu,$(BUILD)/lib/cuda/%.o,$(CU_SRC))
+LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+# The architectures the kernels were built for: a change rebuilds them.
+CU_STAMP := $(BUILD)/lib/nn/cuda/archs
+$(shell mkdir -p $(BUILD)/lib/nn/cuda && echo '$(CUDA_ARCHS)' | cmp -s - $(CU_STAMP) || echo '$(CUDA_ARCHS)' >$(CU_STAMP))
+# NCCL for the device collectives, where its header is found (else those
+# functions report that the library was built without it).
+NCCL_INC := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h /usr/local/include/nccl.h))
+ifneq ($(NCCL_INC),)
+NVCCFLAGS += -DAVK_HAVE_NCCL -I$(dir $(NCCL_INC))
+LDLIBS   += -lnccl
+endif
+CU_SRC   := $(wildcard lib/nn/cuda/*.cu)
+CU_OBJ   := $(patsubst lib/%.cu,$(BUILD)/lib/%.o,$(CU_SRC)) \
+            $(patsubst lib/%.c,$(BUILD)/lib/%.o,$(wildcard lib/nn/cuda/*.c))
 endif
 
 LAYERS   := util dist io data curate nn models diffusion
@@ -77,9 +93,9 @@ $(BUILD)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
-$(BUILD)/lib/cuda/%.o: lib/cuda/%.cu
+$(BUILD)/lib/%.o: lib/%.cu $(CU_STAMP)
 	@mkdir -p $(@D)
-	$(NVCC) -O2 -Iinclude -Xcompiler -fPIC -c -o $@ $<
+	$(NVCC) $(NVCCFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(@D)

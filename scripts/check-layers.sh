@@ -5,7 +5,8 @@
 # include (doc/architecture.md explains the order). Every #include of
 # "avkit/LAYER/..." or of a private "LAYER/..." header in lib/LAYER/ and
 # include/avkit/LAYER/ must name the file's own layer or one it may use.
-# Prints one line per violation, FILE:LINE: LAYER includes HEADER, and
+# A layer's subfolders (lib/nn/cuda/: .c, .h, .cu and .cuh files) belong
+# to that layer. Prints one line per violation, FILE:LINE: LAYER includes HEADER, and
 # exits 1 if there is any; exits 0 silently otherwise.
 set -u
 root=${1:-$(dirname "$0")/..}
@@ -31,7 +32,7 @@ for dir in "$root"/lib/* "$root"/include/avkit/*; do
         echo "$dir: not a known layer" && status=1
         continue
     fi
-    for f in "$dir"/*.[ch]; do
+    for f in "$dir"/*.[ch] "$dir"/*/*.[ch] "$dir"/*/*.cu "$dir"/*/*.cuh; do
         [ -e "$f" ] || continue
         # "avkit/LAYER/x.h" (public) or "LAYER/x.h" (private, via -Ilib)
         out=$(grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" |

@@ -1,5 +1,5 @@
 /* Finding a backend by name. The CPU backend is always built; the CUDA
- * backend only with `make CUDA=1` (AVK_HAVE_CUDA, lib/cuda/), and asking
+ * backend only with `make CUDA=1` (AVK_HAVE_CUDA, lib/nn/cuda/), and asking
  * for it otherwise says so instead of failing later. */
 #include "avkit/nn/ops.h"
 #include "avkit/util/common.h"
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #ifdef AVK_HAVE_CUDA
-const avk_backend *avk_backend_cuda(void);   /* lib/cuda/ */
+const avk_backend *avk_backend_cuda(void);   /* lib/nn/cuda/backend_cuda.c */
 #endif
 
 const char *avk_backend_names(void)

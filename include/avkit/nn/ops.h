@@ -69,11 +69,12 @@
  *   "cuda") returns either. A CUDA operator test allocates on "cuda",
  *   uploads its host inputs, runs the entry, downloads the output and
  *   compares it with avk_OP_fwd_ref on the same host inputs, in one run.
- * - The CUDA backend (a later issue) lives in lib/cuda/ (.cu files), built with
- *   `make CUDA=1` (which fails with a clear message until those sources
- *   exist) and defining AVK_HAVE_CUDA and avk_backend_cuda(); without it,
- *   avk_backend_find("cuda") returns NULL with an error saying that the
- *   library was built without CUDA.
+ * - The CUDA backend lives in lib/nn/cuda/ (.cu kernels, its table in
+ *   backend_cuda.c; extras such as the GEMM math mode in avkit/nn/cuda.h),
+ *   built with `make CUDA=1`, which defines AVK_HAVE_CUDA and
+ *   avk_backend_cuda(); without it, avk_backend_find("cuda") returns NULL
+ *   with an error saying that the library was built without CUDA, and on
+ *   a machine without a device, with "no CUDA device".
  */
 #ifndef AVKIT_OPS_H
 #define AVKIT_OPS_H
