@@ -305,7 +305,7 @@ int main(int argc, char **argv)
         case O_SHIFT: op.shift = avk_parse_double("--shift", optarg, 0.01, 100); break;
         case O_EMA: op.ema = avk_parse_double("--ema", optarg, 0, 1); break;
         case O_CSV: op.log = optarg; break;
-        case O_ZERO: op.zero = (int)avk_parse_long("--zero", optarg, 0, 1); break;
+        case O_ZERO: op.zero = (int)avk_parse_long("--zero", optarg, 0, 2); break;
         case O_PREC:
             if ((op.precision = avk_dit_precision_parse(optarg)) < 0)
                 avk_usage_error("--precision: '%s' is not fp32 or bf16", optarg);

@@ -171,6 +171,51 @@ static int to_ints(const size_t *v, int n, int *out, const char *what)
     return 0;
 }
 
+/* Reduce-scatter of variable blocks: rank r gets counts[r] elements, the
+ * reduction of block r of every rank's send (the blocks laid out one
+ * after another in rank order). The int counts live in the request until
+ * a nonblocking one completes. */
+static int reduce_scatterv(avk_comm *c, const void *send, void *recv, const size_t *counts,
+                           avk_comm_type t, avk_comm_op op, avk_request *q)
+{
+    MPI_Op mop;
+    if (comm_mpi_op(t, op, &mop) < 0)
+        return -1;
+    if (!c->mpi_on) {
+        memmove(recv, send, counts[0] * avk_comm_type_size(t));
+        return 0;
+    }
+    int p = c->size, *ints = avk_xmalloc((size_t)p * sizeof *ints);
+    if (to_ints(counts, p, ints, "reduce-scatter count") < 0) {
+        free(ints);
+        return -1;
+    }
+    int rc;
+    if (q) {
+        rc = MPI_Ireduce_scatter(send, recv, ints, comm_mpi_type(t), mop, c->mpi,
+                                 comm_req_slot(q));
+        free(q->ints);
+        q->ints = ints;
+    } else {
+        rc = MPI_Reduce_scatter(send, recv, ints, comm_mpi_type(t), mop, c->mpi);
+        free(ints);
+    }
+    return comm_check(rc, "MPI_Reduce_scatter");
+}
+
+int avk_comm_reduce_scatterv(avk_comm *c, const void *send, void *recv, const size_t *counts,
+                             avk_comm_type t, avk_comm_op op)
+{
+    return reduce_scatterv(c, send, recv, counts, t, op, NULL);
+}
+
+int avk_comm_ireduce_scatterv(avk_comm *c, const void *send, void *recv, const size_t *counts,
+                              avk_comm_type t, avk_comm_op op, avk_request **req)
+{
+    avk_request *q = start(req);
+    return finish(req, q, reduce_scatterv(c, send, recv, counts, t, op, q));
+}
+
 /* The variable-count all-to-all. The int arrays live in the request until
  * a nonblocking one completes (MPI reads them until then). */
 static int alltoallv(avk_comm *c, const void *send, const size_t *scount, const size_t *sdispl,

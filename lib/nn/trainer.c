@@ -4,6 +4,7 @@
 #include "avkit/nn/trainer.h"
 #include "avkit/nn/checkpoint.h"
 #include "avkit/util/common.h"
+#include "trainer_sync.h"
 #include "trainer_zero.h"
 
 #include <errno.h>
@@ -313,48 +314,22 @@ static int dp_agree_step(const avk_train_opts *o, int failed, int *sig)
     return v[0] == dp_rank(o) ? -1 : AVK_TRAIN_PEER_FAILED;
 }
 
-/* Sum the ranks' shares of the gradients (each a share of the global
- * mean), the loss and the metrics over the group, then clip. One
- * nonblocking allreduce per parameter block, started in block order; the
- * blocks are then waited for in that order and each one's sum of squares
- * taken while the later ones are still moving, so the norm's work
- * overlaps the communication. The norm sums the blocks in a fixed order
- * (every rank gets the same value). Returns the norm before clipping, or
- * -1 with the error set. */
-static double dp_reduce_clip(const avk_train_opts *o, avk_params *P, avk_train_result *res)
+/* After the buckets (trainer_sync.c) are in: the global norm (DP: the
+ * blocks' sums of squares added in table order; ZeRO: the shards', in
+ * rank order), then clipping. The norm before clipping, or -1. */
+static double dp_norm_clip(const avk_train_opts *o, train_sync *s, train_zero *z,
+                           avk_train_result *res)
 {
-    int nb = P->nblock, nm = res->nmetric;
-    avk_request **req = avk_xcalloc((size_t)nb + 1, sizeof *req);
-    double sums[1 + AVK_TRAIN_MAX_METRICS];
-    sums[0] = res->loss;
-    for (int i = 0; i < nm; i++)
-        sums[1 + i] = res->metric[i];
-    int rc = 0;
-    for (int b = 0; b < nb && rc == 0; b++)
-        rc = avk_comm_iallreduce(o->dp, P->g + P->block[b].offset, (size_t)P->block[b].size,
-                                 AVK_COMM_F32, AVK_COMM_SUM, &req[b]);
-    if (rc == 0)
-        rc = avk_comm_iallreduce(o->dp, sums, (size_t)(1 + nm), AVK_COMM_F64, AVK_COMM_SUM,
-                                 &req[nb]);
-    double ss = 0;
-    for (int b = 0; b < nb && rc == 0; b++) {
-        rc = avk_request_wait(&req[b]);
-        ss += avk_sumsq(P->g + P->block[b].offset, P->block[b].size);
-    }
-    if (rc == 0)
-        rc = avk_request_wait(&req[nb]);
-    if (rc < 0)
-        avk_request_waitall((size_t)nb + 1, req);
-    free(req);
-    if (rc < 0)
+    avk_params *P = s->P;
+    double ss;
+    if (sync_wait(s, res, &ss) < 0)
         return -1;
-    res->loss = sums[0];
-    for (int i = 0; i < nm; i++)
-        res->metric[i] = sums[1 + i];
+    if (z)
+        return zero_norm_clip(z, P, o->clip);
     double norm = sqrt(ss);
     double coef = o->clip / (norm + 1e-6);
     if (o->clip > 0 && coef < 1.0)
-        for (int b = 0; b < nb; b++)
+        for (int b = 0; b < P->nblock; b++)
             avk_scale(P->g + P->block[b].offset, (float)coef, P->block[b].size);
     return norm;
 }
@@ -372,18 +347,26 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
     sched.steps = o->steps;
     avk_adamw ad = o->adamw;
     int dp = dp_size(o) > 1, lead = dp_rank(o) == 0;
-    int zero = dp && o->zero >= 1;
+    int zero = dp && o->zero >= 1, zero2 = dp && o->zero >= 2;
     train_zero z;
+    train_sync sy;
     if (zero)
         zero_init(&z, o->dp, P);
+    if (dp)
+        sync_init(&sy, o->dp, P, zero ? &z : NULL, zero2);
     if (dp) {
-        double mib = 4.0 / 1048576.0;
-        double gf = (double)P->total + (zero ? (double)z.S : 0.0);
+        double mib = 4.0 / 1048576.0, big = 0;
+        for (int b = 0; b < P->nblock; b++)
+            big = P->block[b].size > big ? (double)P->block[b].size : big;
+        double gf = zero2 ? (double)(z.S + z.tail) : (double)P->total + (zero ? (double)z.S : 0.0);
         double of = zero ? 2.0 * (double)(z.S + z.tail) : 2.0 * (double)P->total;
-        avk_info(1, "rank %d of %d: weights %.2f MiB, gradients %.2f MiB, optimizer state "
-                 "%.2f MiB%s", dp_rank(o), dp_size(o), P->total * mib, gf * mib, of * mib,
-                 zero ? " (ZeRO-1 shard)" : "");
+        avk_info(1, "rank %d of %d: weights %.2f MiB, gradients %.2f MiB%s, optimizer state "
+                 "%.2f MiB%s", dp_rank(o), dp_size(o), P->total * mib, gf * mib,
+                 zero2 ? " (ZeRO-2 shard) + buckets in the backward" : "", of * mib,
+                 zero ? (zero2 ? " (ZeRO-2 shard)" : " (ZeRO-1 shard)") : "");
+        (void)big;
     }
+    double comm_s = 0, steps_s = 0;
 
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
@@ -405,15 +388,30 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         double tstep = avk_now();
         avk_rng r;
         avk_train_step_rng(&r, o->seed, step);
-        avk_params_zero_grads(P);
+        if (zero2)      /* the buckets came back zeroed; the tail stays */
+            memset(P->g + z.S * z.size, 0, (size_t)z.tail * sizeof(float));
+        else
+            avk_params_zero_grads(P);
         avk_train_result res;
         memset(&res, 0, sizeof res);
+        if (dp)
+            sync_begin(&sy);
         int bad = t->step(t->ctx, step, &r, &res) < 0;
-        sig = stop_signal;
-        if ((rc = dp_agree_step(o, bad, &sig)) != 0)
+        if (dp && sync_flush(&sy, &res) < 0) {
+            sync_abandon(&sy);
+            rc = -1;
             break;
-        double gnorm = zero ? zero_reduce_clip(&z, P, o->clip, &res)
-                       : dp ? dp_reduce_clip(o, P, &res) : avk_params_clip(P, o->clip);
+        }
+        sig = stop_signal;
+        double tc = avk_now();
+        if ((rc = dp_agree_step(o, bad, &sig)) != 0) {
+            if (dp)
+                sync_abandon(&sy);
+            break;
+        }
+        double gnorm = dp ? dp_norm_clip(o, &sy, zero ? &z : NULL, &res)
+                          : avk_params_clip(P, o->clip);
+        comm_s += avk_now() - tc;
         if (dp && gnorm < 0) {
             rc = -1;
             break;
@@ -431,12 +429,17 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
             break;
         }
         ad.lr = avk_lr_at(&sched, step);
-        if (!zero)
+        if (!zero) {
             avk_params_adamw(P, &ad);
-        else if (zero_step(&z, P, &ad) < 0) {
-            rc = -1;
-            break;
+        } else {
+            double ta = avk_now();
+            if (zero_step(&z, P, &ad) < 0) {
+                rc = -1;
+                break;
+            }
+            comm_s += avk_now() - ta;   /* AdamW on the shard counted in: small */
         }
+        steps_s += avk_now() - tstep;
         if (o->ema_decay > 0)
             avk_params_ema_update(P, o->ema_decay);
         /* rank 0's own work (logs, checkpoints), then agreement on it */
@@ -485,6 +488,13 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         rc = avk_error("%s: cannot write: %s", o->log_csv, strerror(errno));
     if (rc == 0 && zero && zero_gather_optim(&z, P) < 0)   /* stays whole after training */
         rc = -1;
+    if (dp && avk_verbose && steps_s > 0)
+        avk_info(1, "rank %d of %d: waiting on gradient communication %.3f s of %.3f s of "
+                 "steps (%.1f%%); %lld of %lld buckets started during the backward",
+                 dp_rank(o), dp_size(o), comm_s, steps_s, 100.0 * comm_s / steps_s,
+                 (long long)sy.early, (long long)sy.buckets);
+    if (dp)
+        sync_free(&sy);
     if (zero)
         zero_free(&z);
     if (rc == 0) {

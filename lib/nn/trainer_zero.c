@@ -51,32 +51,14 @@ int zero_init(train_zero *z, avk_comm *dp, avk_params *P)
     return 0;
 }
 
-/* Sum the gradients into this rank's shard (reduce-scatter) and the loss
- * and metrics over the ranks; the global norm from every rank's sum of
- * squares added in rank order; clip the shard. The norm, or -1. */
-double zero_reduce_clip(train_zero *z, avk_params *P, double clip, avk_train_result *res)
+/* After the buckets' reduce-scatters (trainer_sync.c): the global
+ * gradient norm from every rank's shard sum of squares, added in rank
+ * order (the same value everywhere), plus the tail's; the shard and the
+ * tail clipped. The norm, or -1. */
+double zero_norm_clip(train_zero *z, avk_params *P, double clip)
 {
-    int nm = res->nmetric;
-    double sums[1 + AVK_TRAIN_MAX_METRICS];
-    sums[0] = res->loss;
-    for (int i = 0; i < nm; i++)
-        sums[1 + i] = res->metric[i];
-    avk_request *req[3] = {NULL, NULL, NULL};
-    int rc = avk_comm_ireduce_scatter(z->dp, P->g, z->gs, (size_t)z->S, AVK_COMM_F32,
-                                      AVK_COMM_SUM, &req[0]);
-    if (rc == 0)
-        rc = avk_comm_iallreduce(z->dp, sums, (size_t)(1 + nm), AVK_COMM_F64, AVK_COMM_SUM,
-                                 &req[1]);
-    float *gt = P->g + z->S * z->size;
-    if (rc == 0 && z->tail > 0)
-        rc = avk_comm_iallreduce(z->dp, gt, (size_t)z->tail, AVK_COMM_F32, AVK_COMM_SUM,
-                                 &req[2]);
-    if (avk_request_waitall(3, req) < 0 || rc < 0)
-        return -1;
-    res->loss = sums[0];
-    for (int i = 0; i < nm; i++)
-        res->metric[i] = sums[1 + i];
     int64_t n = z->S;
+    float *gt = P->g + z->S * z->size;
     double ss = n > 0 ? avk_sumsq(z->gs, n) : 0.0;
     if (avk_comm_allgather(z->dp, &ss, z->part, 1, AVK_COMM_F64) < 0)
         return -1;
@@ -97,8 +79,7 @@ double zero_reduce_clip(train_zero *z, avk_params *P, double clip, avk_train_res
 }
 
 /* AdamW on this rank's shard and on the tail, then every rank's new
- * weight shard to all (an in-place allgather through the gradient
- * buffer, free by then). 0 or -1. */
+ * weight shard to all (an allgather in place in the weights). 0 or -1. */
 int zero_step(train_zero *z, avk_params *P, const avk_adamw *ad)
 {
     int64_t step = P->step + 1, n = z->S, all = z->S * z->size;
@@ -107,12 +88,8 @@ int zero_step(train_zero *z, avk_params *P, const avk_adamw *ad)
     if (z->tail > 0)
         avk_params_adamw_range(P, ad, step, all, P->total, P->g + all, z->mt, z->vt);
     P->step = step;
-    if (n > 0) {
-        memcpy(P->g + z->lo, P->w + z->lo, (size_t)n * sizeof(float));
-        if (avk_comm_allgather(z->dp, NULL, P->g, (size_t)n, AVK_COMM_F32) < 0)
-            return -1;
-        memcpy(P->w, P->g, (size_t)all * sizeof(float));
-    }
+    if (n > 0 && avk_comm_allgather(z->dp, NULL, P->w, (size_t)n, AVK_COMM_F32) < 0)
+        return -1;
     return 0;
 }
 

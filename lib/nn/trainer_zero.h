@@ -19,7 +19,7 @@ typedef struct train_zero {
 } train_zero;
 
 int zero_init(train_zero *z, avk_comm *dp, avk_params *P);
-double zero_reduce_clip(train_zero *z, avk_params *P, double clip, avk_train_result *res);
+double zero_norm_clip(train_zero *z, avk_params *P, double clip);
 int zero_step(train_zero *z, avk_params *P, const avk_adamw *ad);
 int zero_gather_optim(train_zero *z, avk_params *P);
 void zero_release_optim(avk_params *P);
