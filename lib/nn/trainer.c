@@ -61,10 +61,13 @@ static char *ema_path(const char *ckpt)
 
 /* ---- checkpoints ----------------------------------------------------- */
 
-int avk_train_save(const avk_train_opts *o, avk_train_task *t)
+/* Write a checkpoint as one commit: the weights, the optimizer file ow
+ * (consumed; the run's metadata added), the parts the other ranks wrote
+ * for shards 1 .. shards - 1 (shards > 1: a ZeRO checkpoint), the EMA. */
+static int commit_checkpoint(const avk_train_opts *o, avk_train_task *t, avk_st_writer *ow,
+                             int shards)
 {
     avk_params *P = t->params;
-    avk_params_optim(P);
     char step[32], seed[32], hash[17];
     snprintf(step, sizeof step, "%lld", (long long)P->step);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
@@ -72,6 +75,7 @@ int avk_train_save(const avk_train_opts *o, avk_train_task *t)
     t->note[0] = 0;
     if (t->save_meta && t->save_meta(t->ctx, o, ww) < 0) {
         avk_st_writer_free(ww);
+        avk_st_writer_free(ow);
         return -1;
     }
     avk_st_writer_meta(ww, "step", step);
@@ -79,9 +83,6 @@ int avk_train_save(const avk_train_opts *o, avk_train_task *t)
     avk_st_writer_meta(ww, "seed", seed);
     avk_params_st_add(P, P->w, ww);
 
-    avk_st_writer *ow = avk_st_writer_new();
-    char **names = avk_params_optim_names(P);
-    avk_params_st_add_optim(P, ow, names);
     avk_st_writer_meta(ow, "model", o->model);
     avk_st_writer_meta(ow, "seed", seed);
     avk_params_hash(P, P->w, hash);
@@ -97,6 +98,11 @@ int avk_train_save(const avk_train_opts *o, avk_train_task *t)
         rc = avk_ckpt_add(c, opath, ow);
     else
         avk_st_writer_free(ow);
+    for (int r = 1; r < shards && rc == 0; r++) {
+        char *sp = zero_shard_path(o->out, r, shards);
+        rc = avk_ckpt_adopt(c, sp);
+        free(sp);
+    }
     if (rc == 0 && P->ema) {
         avk_st_writer *ew = avk_st_writer_new();
         if (t->save_meta && t->save_meta(t->ctx, o, ew) < 0) {
@@ -116,11 +122,53 @@ int avk_train_save(const avk_train_opts *o, avk_train_task *t)
     else
         avk_ckpt_abort(c);
     if (rc == 0)
-        avk_info(1, "step %lld: wrote %s and %s%s", (long long)P->step, o->out, opath, t->note);
-    avk_params_free_names(P, names);
+        avk_info(1, "step %lld: wrote %s and %s%s%s", (long long)P->step, o->out, opath,
+                 shards > 1 ? " (first of the optimizer shards)" : "", t->note);
     free(ds);
     free(opath);
     free(epath);
+    return rc;
+}
+
+int avk_train_save(const avk_train_opts *o, avk_train_task *t)
+{
+    avk_params *P = t->params;
+    avk_params_optim(P);
+    avk_st_writer *ow = avk_st_writer_new();
+    char **names = avk_params_optim_names(P);
+    avk_params_st_add_optim(P, ow, names);
+    int rc = commit_checkpoint(o, t, ow, 0);
+    avk_params_free_names(P, names);
+    return rc;
+}
+
+/* Under ZeRO, collective: every rank writes its optimizer shard (ranks
+ * above 0 as parts), the ranks agree that all parts are written, then
+ * rank 0 commits the weights, its shard, the others' parts and the EMA as
+ * one checkpoint, and all agree on that. 0, -1 (this rank's error set) or
+ * AVK_TRAIN_PEER_FAILED. */
+static int save_sharded(const avk_train_opts *o, avk_train_task *t, train_zero *z)
+{
+    avk_params *P = t->params;
+    float *buf;
+    avk_st_writer *w = zero_shard_writer(z, P, &buf);
+    char hash[17];
+    avk_params_hash(P, P->w, hash);
+    avk_st_writer_meta(w, "weights_hash", hash);
+    int bad = 0;
+    if (z->rank > 0) {
+        char *path = zero_shard_path(o->out, z->rank, z->size);
+        bad = avk_ckpt_write_part(path, w) < 0;
+        free(path);
+    }
+    int rc = avk_train_agree(o->dp, bad);
+    if (z->rank == 0 && rc != 0)
+        avk_st_writer_free(w);
+    if (rc == 0) {
+        bad = z->rank == 0 && commit_checkpoint(o, t, w, z->size) < 0;
+        rc = avk_train_agree(o->dp, bad);
+    }
+    avk_ffree(buf);
     return rc;
 }
 
@@ -139,7 +187,10 @@ int avk_train_resume(avk_train_opts *o, avk_train_task *t)
         goto out;
     if (avk_st_meta_int64(wf, "step", &wstep) < 0)
         goto out;
-    if (!(of = avk_st_open(opath)) || avk_params_load_optim(P, of) < 0)
+    if (!(of = avk_st_open(opath)))
+        goto out;
+    if (avk_st_meta(of, "shards") ? zero_load_shards(P, path, of) < 0
+                                  : avk_params_load_optim(P, of) < 0)
         goto out;
     if (wstep != P->step) {
         avk_error("%s: step %lld does not match step %lld of %s (interrupted between the two "
@@ -469,13 +520,16 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         if (lead)
             avk_progress_update(&prog, (double)step);
         int saving = o->save_every > 0 && step % o->save_every == 0 && step < o->steps;
-        if (saving && zero && zero_gather_optim(&z, P) < 0)
+        int agreed = 0;
+        if (saving && zero) {
+            bad = avk_train_agree(o->dp, bad);
+            agreed = 1;
+            if (!bad)
+                bad = save_sharded(o, t, &z);
+        } else if (!bad && lead && saving && avk_train_save(o, t) < 0) {
             bad = 1;
-        if (!bad && lead && saving && avk_train_save(o, t) < 0)
-            bad = 1;
-        if (saving && zero)
-            zero_release_optim(P);
-        if (dp)
+        }
+        if (dp && !agreed)
             bad = avk_train_agree(o->dp, bad);
         if (bad) {
             rc = bad > 0 && !dp ? -1 : bad;
@@ -486,8 +540,6 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         avk_progress_end(&prog);
     if (csv && fclose(csv) != 0 && rc == 0)
         rc = avk_error("%s: cannot write: %s", o->log_csv, strerror(errno));
-    if (rc == 0 && zero && zero_gather_optim(&z, P) < 0)   /* stays whole after training */
-        rc = -1;
     if (dp && avk_verbose && steps_s > 0)
         avk_info(1, "rank %d of %d: waiting on gradient communication %.3f s of %.3f s of "
                  "steps (%.1f%%); %lld of %lld buckets started during the backward",
@@ -495,13 +547,15 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
                  (long long)sy.early, (long long)sy.buckets);
     if (dp)
         sync_free(&sy);
-    if (zero)
-        zero_free(&z);
-    if (rc == 0) {
+    if (rc == 0 && zero) {
+        rc = save_sharded(o, t, &z);
+    } else if (rc == 0) {
         rc = lead && avk_train_save(o, t) < 0 ? -1 : 0;
         if (dp)
             rc = avk_train_agree(o->dp, rc < 0);
     }
+    if (zero)
+        zero_free(&z);
     if (rc == 0 && sig && P->step < o->steps) {
         *signo = sig;
         rc = AVK_TRAIN_STOPPED;
