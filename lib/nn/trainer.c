@@ -448,6 +448,10 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         if (dp)
             sync_begin(&sy);
         int bad = t->step(t->ctx, step, &r, &res) < 0;
+        if (dp && !bad && !isfinite(res.loss))   /* found here, said by this rank */
+            bad = avk_error("step %lld: the loss of rank %d's share of the batch is %s; stopped, "
+                            "the last checkpoint written is kept", (long long)step, dp_rank(o),
+                            isnan(res.loss) ? "NaN" : "Inf") < 0;
         if (dp && sync_flush(&sy, &res) < 0) {
             sync_abandon(&sy);
             rc = -1;
