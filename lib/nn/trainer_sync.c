@@ -7,8 +7,8 @@
  * computes while it moves. Every announcement also tests the buckets in
  * flight, since MPI moves nonblocking collectives only inside MPI calls.
  * Buckets start strictly in reverse table order, the same on every rank
- * (MPI matches collectives by order): an announcement starts any skipped
- * block before it, and after the step the ones never announced (a model
+ * (MPI matches collectives by order): a block announced early waits for
+ * the ones after it, and after the step the ones never announced (a model
  * without hooks, a rank whose step failed) are started too, so the
  * sequence of collectives never differs between ranks and a failing rank
  * never leaves the others waiting in a collective it will not join.
@@ -58,6 +58,7 @@ void sync_init(train_sync *s, avk_comm *dp, avk_params *P, train_zero *z, int re
     s->req = avk_xcalloc(2 * (size_t)(P->nblock + 1), sizeof *s->req);
     s->ss = avk_xcalloc((size_t)P->nblock + 1, sizeof *s->ss);
     s->done = avk_xcalloc((size_t)P->nblock + 1, 1);
+    s->ready = avk_xcalloc((size_t)P->nblock + 1, 1);
     if (s->release)
         sync_release(P->g, z->S * z->size);
 }
@@ -68,6 +69,7 @@ void sync_free(train_sync *s)
     free(s->req);
     free(s->ss);
     free(s->done);
+    free(s->ready);
     memset(s, 0, sizeof *s);
 }
 
@@ -158,13 +160,18 @@ static int start_to(train_sync *s, int upto)
     return s->failed ? -1 : 0;
 }
 
-/* The hook: block b's gradients are final. */
+/* The hook: block b's gradients are final. The buckets start in reverse
+ * table order only: b's waits until every block after it is final too. */
 static void on_ready(void *ctx, int b)
 {
     train_sync *s = ctx;
-    int before = s->next;
-    if (start_to(s, b) == 0)
-        progress(s);
+    s->ready[b] = 1;
+    int before = s->next, upto = s->next + 1;
+    while (upto > 0 && s->ready[upto - 1])
+        upto--;
+    if (upto <= s->next && start_to(s, upto) < 0)
+        return;
+    progress(s);
     s->early += before - s->next;
 }
 
@@ -173,6 +180,7 @@ void sync_begin(train_sync *s)
     s->next = s->P->nblock - 1;
     s->failed = 0;
     memset(s->done, 0, (size_t)s->P->nblock);
+    memset(s->ready, 0, (size_t)s->P->nblock);
     s->P->ready = on_ready;
     s->P->ready_ctx = s;
 }

@@ -19,6 +19,7 @@ typedef struct train_sync {
     avk_request **req;      /* 2 per block: the bucket, its part in z's tail */
     double *ss;             /* DP: each block's sum of squares after the sum */
     char *done;             /* this step: the block's reduction finished */
+    char *ready;            /* this step: the block was announced final */
     double sums[1 + AVK_TRAIN_MAX_METRICS];
     avk_request *sums_req;
     double wait_s;          /* seconds spent blocked waiting (all steps) */

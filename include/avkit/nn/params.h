@@ -86,9 +86,10 @@ void avk_params_zero_grads(avk_params *t);
  * later part of this backward adds to them), so a data-parallel trainer
  * can start reducing them while the rest of the backward runs. Blocks are
  * best announced in reverse table order (the order a backward produces
- * them); a block announced early starts the later ones before it, and a
- * backward that announces nothing still trains (everything is reduced
- * after it). A no-op unless t->ready is set. */
+ * them): the reductions start in that order only, so a block announced
+ * early waits for the ones after it; a block never announced is reduced
+ * after the backward (a backward that announces nothing still trains).
+ * A no-op unless t->ready is set. */
 void avk_params_grads_ready(avk_params *t, int block);
 /* The AdamW moments (allocated zeroed, step 0, on first use). */
 void avk_params_optim(avk_params *t);
