@@ -215,11 +215,20 @@ static int train_dit(const opts *op)
     int signo = 0;
     int rc = avk_dit_train(&o, stdout, &signo);
     int lead = avk_dist_rank() == 0;
-    avk_dist_finalize();
-    if (rc == AVK_TRAIN_PEER_FAILED)   /* another rank said why */
+    if (rc < 0 || rc == AVK_TRAIN_PEER_FAILED) {
+        /* every rank knows it failed: the failing one says why, and the
+         * others wait for that before exiting (mpirun ends the job at the
+         * first rank's exit, which must not cut the message short) */
+        if (rc < 0) {
+            avk_warn_lib();
+            fflush(stderr);
+        }
+        if (o.dp)
+            avk_comm_barrier(o.dp);
+        avk_dist_finalize();
         exit(1);
-    if (rc < 0)
-        avk_die_lib();
+    }
+    avk_dist_finalize();
     if (rc == AVK_TRAIN_STOPPED) {
         if (lead)
             avk_warn("%s: checkpoint written to %s", strsignal(signo), op->out);
