@@ -113,7 +113,8 @@ printf "2 ranks: CPU s/step a rank "; cut -d' ' -f2 eff.txt | spread; echo
 printf "efficiency %%: "; awk '{ print 100 * $1 / $2 }' eff.txt | spread; echo
 echo
 echo "== memory and communication share, global batch 4, $steps steps"
-printf "%-5s %-7s %12s %12s %12s %14s %10s\n" ranks mode "weights MiB" "grads MiB" "AdamW MiB" "peak RSS MiB" "comm %"
+printf "%-5s %-7s %8s %8s %8s %9s %8s %8s %7s\n" ranks mode "weights" "grads" "AdamW" "peak RSS" \
+    "step s" "comm s" "comm %"
 for np in 2 4; do
     for mode in 0 1 2; do
         run "$np" "$steps" --batch 4 --zero "$mode"
@@ -124,10 +125,16 @@ for np in 2 4; do
         g=$(echo "$line" | sed -n 's/.*gradients \([0-9.]*\) MiB.*/\1/p')
         o=$(echo "$line" | sed -n 's/.*optimizer state \([0-9.]*\) MiB.*/\1/p')
         rss=$(cat cpu.* | awk '$3 > m { m = $3 } END { printf "%.1f", m / 1024 }')
+        # mean over the ranks: step wall seconds, waiting seconds (per step), share
         comm=$(grep "waiting on gradient communication" err |
-            sed -n 's/.*(\([0-9.]*\)%).*/\1/p' | awk '{ s += $1; n++ } END { printf "%.1f", s / n }')
-        printf "%-5s %-7s %12s %12s %12s %14s %10s\n" "$np" "$name" "$w" "$g" "$o" "$rss" "$comm"
+            sed -n 's/.*communication \([0-9.]*\) s of \([0-9.]*\) s of steps.*/\1 \2/p' |
+            awk -v n="$steps" '{ c += $1; t += $2; k++ }
+                END { printf "%8.4f %8.4f %7.1f", t / k / n, c / k / n, 100 * c / t }')
+        printf "%-5s %-7s %8s %8s %8s %9s %s\n" "$np" "$name" "$w" "$g" "$o" "$rss" "$comm"
     done
 done
-echo "(ZeRO-2's gradients: the shard kept between steps; during the backward the"
-echo " buckets not yet reduced are resident too, released once reduced)"
+echo "(MiB a rank. ZeRO-1's gradients: the whole buffer plus the reduced shard;"
+echo " ZeRO-2's: the shard kept between steps, and during the backward the buckets"
+echo " not yet reduced, each released once reduced. step s and comm s: wall seconds"
+echo " a step, mean of the ranks; comm % = comm s / step s)"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
