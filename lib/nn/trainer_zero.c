@@ -1,19 +1,21 @@
-/* ZeRO-1: the AdamW moments sharded over the data-parallel ranks.
+/* ZeRO-1 and ZeRO-2: the AdamW moments (and with ZeRO-2 the reduced
+ * gradients) sharded over the data-parallel ranks.
  *
  * The table's floats are cut into `size` equal shards of S floats (S a
- * multiple of 64 bytes): comm.h's reduce-scatter and allgather take equal
- * counts, so a shard boundary may fall inside a block. The few floats
- * left after the shards (under 16 a rank) are the tail: summed with an
- * allreduce and updated on every rank alike. Each step: a reduce-scatter sums the
- * gradients and leaves each rank its shard's sums; the gradient norm adds
- * the ranks' sums of squares in rank order (the same value everywhere);
+ * multiple of 64 bytes), so a shard boundary may fall inside a block. The
+ * few floats left after the shards (under 16 a rank) are the tail: summed
+ * with an allreduce and updated on every rank alike. Each step the
+ * gradient buckets are reduce-scattered into this rank's shard as the
+ * backward produces them (trainer_sync.c); the gradient norm adds the
+ * ranks' sums of squares in rank order (the same value everywhere);
  * AdamW updates the shard's weights with the shard's moments; an
- * allgather of the weight shards (through the gradient buffer, which is
- * free by then) gives every rank the whole new weights. The moments live
- * only as shards (2 S floats a rank instead of 2 total); they are
- * gathered whole only around a checkpoint. The fp32 weights are the
- * model's own, so there is no separate master copy to shard; the EMA
- * stays whole on every rank. */
+ * allgather in place in the weights gives every rank the whole new
+ * weights. The moments live only as shards (2 S floats a rank instead of
+ * 2 total); a checkpoint holds one optimizer file a rank (its shard), and
+ * resume reads every shard of any rank count back into the whole
+ * moments before cutting its own. The fp32 weights are the model's own,
+ * so there is no separate master copy to shard; the EMA stays whole on
+ * every rank. */
 #include "trainer_zero.h"
 #include "avkit/nn/tensor.h"
 #include "avkit/util/common.h"

@@ -1,5 +1,6 @@
-/* ZeRO-1 for the trainer (private to lib/nn): the AdamW moments sharded
- * over the data-parallel ranks. See trainer_zero.c. */
+/* ZeRO-1 and ZeRO-2 for the trainer (private to lib/nn): the AdamW moments
+ * and the reduced gradients sharded over the data-parallel ranks, and the
+ * sharded checkpoints. See trainer_zero.c. */
 #ifndef AVKIT_NN_TRAINER_ZERO_H
 #define AVKIT_NN_TRAINER_ZERO_H
 

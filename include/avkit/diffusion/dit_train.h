@@ -32,7 +32,7 @@ typedef struct avk_dit_train_opts {
                                  * rank takes its contiguous share of every global
                                  * batch (batch must divide by the group's size);
                                  * see avk_train_opts.dp */
-    int zero;                   /* with dp: 1 = ZeRO-1 (avk_train_opts.zero) */
+    int zero;                   /* with dp: 1 = ZeRO-1, 2 = ZeRO-2 (avk_train_opts.zero) */
     int precision;              /* AVK_DIT_FP32 (default) or AVK_DIT_BF16 (mixed: bf16
                                    matrix products, everything else f32); recorded in
                                    the checkpoint's metadata "precision" */
