@@ -5,9 +5,9 @@
 #
 # 1. Data-parallel efficiency from 1 to 2 ranks of 1 thread each, the same
 #    per-rank batch (2 samples; the global batch doubles), in CPU time: a
-#    rank's CPU seconds per step, taken as the difference between a run of
-#    STEPS steps and one of 2 steps (start-up and the first touches cancel
-#    out). Efficiency = CPU per step at 1 rank / mean CPU per step of a rank
+#    rank's CPU seconds per step as the trainer's -v line reports them
+#    (the process's CPU time over the steps after the second, so start-up
+#    and the first touches are left out). Efficiency = CPU per step at 1 rank / mean CPU per step of a rank
 #    at 2 ranks: 100% when the second rank adds no work to the first
 #    (Open MPI polls while it waits, so waiting counts as CPU). On a shared
 #    machine wall time measures the other tenants, CPU time much less so;
@@ -76,24 +76,19 @@ run() {
         $TRAIN --steps "$n" -v "$@" train.avt -o out.safetensors 2>err
 }
 
-# mean over the ranks of user + system seconds
-cpu_mean() {
-    cat cpu.* | awk '{ s += $1 + $2; n++ } END { printf "%.4f\n", s / n }'
-}
-
 # median (min..max) of the numbers on stdin
 spread() {
     sort -g | awk '{ v[NR] = $1 } END {
         printf "%.4f (%.4f..%.4f)", v[int((NR + 1) / 2)], v[1], v[NR] }'
 }
 
-# CPU seconds per step of a rank: NP ranks, per-rank batch 2
+# CPU seconds per step of a rank (mean over the ranks): NP ranks, per-rank
+# batch 2, from the trainer's -v lines (process CPU time of the steps after
+# the second: start-up and the first touches left out)
 cpu_per_step() {
     run "$1" "$steps" --batch $((2 * $1))
-    long=$(cpu_mean)
-    run "$1" 2 --batch $((2 * $1))
-    short=$(cpu_mean)
-    awk -v a="$long" -v b="$short" -v n="$steps" 'BEGIN { printf "%.5f\n", (a - b) / (n - 2) }'
+    sed -n 's/.*(*\([0-9.]*\) s CPU over \([0-9]*\) steps after the second.*/\1 \2/p' err |
+        awk '{ s += $1 / $2; n++ } END { printf "%.5f\n", s / n }'
 }
 
 params=$(OMP_NUM_THREADS=1 av-train --model dit --config bench.json --steps 1 --batch 1 -v \

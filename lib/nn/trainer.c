@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- schedule and seeding -------------------------------------------- */
@@ -325,6 +326,14 @@ static int csv_row(FILE *fp, const char *path, int64_t step, const avk_train_res
     return 0;
 }
 
+/* CPU seconds this process has used (every thread), for the -v lines. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* ---- data parallelism -------------------------------------------------- */
 
 /* This rank's place in the data-parallel group (one process: 0 of 1). */
@@ -406,18 +415,16 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
     if (dp)
         sync_init(&sy, o->dp, P, zero ? &z : NULL, zero2);
     if (dp) {
-        double mib = 4.0 / 1048576.0, big = 0;
-        for (int b = 0; b < P->nblock; b++)
-            big = P->block[b].size > big ? (double)P->block[b].size : big;
+        double mib = 4.0 / 1048576.0;
         double gf = zero2 ? (double)(z.S + z.tail) : (double)P->total + (zero ? (double)z.S : 0.0);
         double of = zero ? 2.0 * (double)(z.S + z.tail) : 2.0 * (double)P->total;
         avk_info(1, "rank %d of %d: weights %.2f MiB, gradients %.2f MiB%s, optimizer state "
                  "%.2f MiB%s", dp_rank(o), dp_size(o), P->total * mib, gf * mib,
                  zero2 ? " (ZeRO-2 shard) + buckets in the backward" : "", of * mib,
                  zero ? (zero2 ? " (ZeRO-2 shard)" : " (ZeRO-1 shard)") : "");
-        (void)big;
     }
-    double comm_s = 0, steps_s = 0;
+    double comm_s = 0, steps_s = 0, cpu_s = 0;   /* cpu_s: steps after the first two */
+    int64_t cpu_steps = 0, first = P->step;
 
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
@@ -436,7 +443,7 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         avk_progress_start(&prog, avk_progname, (double)o->steps);
     while (P->step < o->steps && !(dp ? sig : (sig = stop_signal))) {
         int64_t step = P->step + 1;
-        double tstep = avk_now();
+        double tstep = avk_now(), cstep = cpu_now();
         avk_rng r;
         avk_train_step_rng(&r, o->seed, step);
         if (zero2)      /* the buckets came back zeroed; the tail stays */
@@ -492,9 +499,13 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
                 rc = -1;
                 break;
             }
-            comm_s += avk_now() - ta;   /* AdamW on the shard counted in: small */
+            comm_s += avk_now() - ta;   /* the weight allgather (and the shard's AdamW) */
         }
         steps_s += avk_now() - tstep;
+        if (step > first + 2) {
+            cpu_s += cpu_now() - cstep;
+            cpu_steps++;
+        }
         if (o->ema_decay > 0)
             avk_params_ema_update(P, o->ema_decay);
         /* rank 0's own work (logs, checkpoints), then agreement on it */
@@ -546,9 +557,10 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         rc = avk_error("%s: cannot write: %s", o->log_csv, strerror(errno));
     if (dp && avk_verbose && steps_s > 0)
         avk_info(1, "rank %d of %d: waiting on gradient communication %.3f s of %.3f s of "
-                 "steps (%.1f%%); %lld of %lld buckets started during the backward",
-                 dp_rank(o), dp_size(o), comm_s, steps_s, 100.0 * comm_s / steps_s,
-                 (long long)sy.early, (long long)sy.buckets);
+                 "steps (%.1f%%); %lld of %lld buckets started during the backward; "
+                 "%.3f s CPU over %lld steps after the second", dp_rank(o), dp_size(o), comm_s,
+                 steps_s, 100.0 * comm_s / steps_s, (long long)sy.early, (long long)sy.buckets,
+                 cpu_s, (long long)cpu_steps);
     if (dp)
         sync_free(&sy);
     if (rc == 0 && zero) {
@@ -564,7 +576,8 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         *signo = sig;
         rc = AVK_TRAIN_STOPPED;
     } else if (rc == 0 && lead) {
-        avk_info(1, "trained to step %lld in %.1f s", (long long)P->step, avk_now() - t0);
+        avk_info(1, "trained to step %lld in %.1f s (%.3f s CPU over %lld steps after the "
+                 "second)", (long long)P->step, avk_now() - t0, cpu_s, (long long)cpu_steps);
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
