@@ -87,7 +87,7 @@ spread() {
 # the second: start-up and the first touches left out)
 cpu_per_step() {
     run "$1" "$steps" --batch $((2 * $1))
-    sed -n 's/.*(*\([0-9.]*\) s CPU over \([0-9]*\) steps after the second.*/\1 \2/p' err |
+    sed -n 's/.*[( ]\([0-9.]*\) s CPU over \([0-9]*\) steps after the second.*/\1 \2/p' err |
         awk '{ s += $1 / $2; n++ } END { printf "%.5f\n", s / n }'
 }
 
