@@ -72,7 +72,8 @@ static void usage(void)
            "      --log FILE          dit: CSV of every step's loss, gradient norm,\n"
            "                          learning rate and speed\n"
            "      --zero N            dit under mpirun: 1 = shard the AdamW state over the\n"
-           "                          ranks (ZeRO-1), 0 = none (default 0)\n"
+           "                          ranks (ZeRO-1), 2 = the gradients too (ZeRO-2),\n"
+           "                          0 = none (default 0)\n"
            "      --sp N              dit under mpirun: sequence parallel over groups of N\n"
            "                          consecutive ranks (Ulysses; data parallel across\n"
            "                          the groups; N divides the heads) (default 1)\n"
@@ -223,11 +224,20 @@ static int train_dit(const opts *op)
     int signo = 0;
     int rc = avk_dit_train(&o, stdout, &signo);
     int lead = avk_dist_rank() == 0;
-    avk_dist_finalize();
-    if (rc == AVK_TRAIN_PEER_FAILED)   /* another rank said why */
+    if (rc < 0 || rc == AVK_TRAIN_PEER_FAILED) {
+        /* every rank knows it failed: the failing one says why, and the
+         * others wait for that before exiting (mpirun ends the job at the
+         * first rank's exit, which must not cut the message short) */
+        if (rc < 0) {
+            avk_warn_lib();
+            fflush(stderr);
+        }
+        if (o.dp)
+            avk_comm_barrier(o.dp);
+        avk_dist_finalize();
         exit(1);
-    if (rc < 0)
-        avk_die_lib();
+    }
+    avk_dist_finalize();
     if (rc == AVK_TRAIN_STOPPED) {
         if (lead)
             avk_warn("%s: checkpoint written to %s", strsignal(signo), op->out);
@@ -314,7 +324,7 @@ int main(int argc, char **argv)
         case O_SHIFT: op.shift = avk_parse_double("--shift", optarg, 0.01, 100); break;
         case O_EMA: op.ema = avk_parse_double("--ema", optarg, 0, 1); break;
         case O_CSV: op.log = optarg; break;
-        case O_ZERO: op.zero = (int)avk_parse_long("--zero", optarg, 0, 1); break;
+        case O_ZERO: op.zero = (int)avk_parse_long("--zero", optarg, 0, 2); break;
         case O_SP: op.sp = (int)avk_parse_long("--sp", optarg, 1, 4096); break;
         case O_RECOMP: op.recompute = avk_parse_double("--recompute", optarg, 0, 1); break;
         case O_PREC:

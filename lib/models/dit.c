@@ -416,6 +416,7 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
     avk_permute_acc(draw, domod, 3, (int64_t[]){2, B, D}, (int[]){1, 0, 2});
     dit_linear_bwd(m, dsc, dit_g(m, l->out_mod.w), dit_g(m, l->out_mod.b), draw, a->sc,
                    dit_w(m, l->out_mod.w), B, D, 2 * D);
+    avk_params_grads_ready(m->par, m->params[l->out_mod.w].block);  /* "final" */
 
     /* the blocks, last first: a recomputed block runs its forward again
      * (same inputs, same operations: the same bits) in the scratch arena;
@@ -444,6 +445,7 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
         k->ar = &a->bw;
         dit_block_bwd(k, st, dx, de, a->sc, dxi, dei, dsc);
         k->ar = ar;
+        avk_params_grads_ready(m->par, m->params[l->blocks[i].mod.w].block);
         dx = dxi;
         de = dei;
     }
@@ -473,6 +475,7 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
         dit_text_bwd(c, &a->text, a->b.tokens, de);
     dit_linear_bwd(m, NULL, dit_g(m, l->patch_w), dit_g(m, l->patch_b), dx, a->tok_in,
                    dit_w(m, l->patch_w), Rv, a->K, D);
+    avk_params_grads_ready(m->par, m->params[l->patch_w].block);      /* "embed" */
 }
 
 int avk_dit_predict(avk_dit *m, const avk_dit_batch *b, float *pred)

@@ -14,14 +14,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CKPT_MAX_FILES 8
 #define MARKER_MAGIC "avkit checkpoint commit 1"
 
 struct avk_ckpt {
     char    *first;                   /* names the marker */
     char    *dir;                     /* the directory of every file */
     int      n;
-    char    *tmp[CKPT_MAX_FILES], *dest[CKPT_MAX_FILES];
+    int      cap;
+    char   **tmp, **dest;
     sigset_t old_mask;
 };
 
@@ -82,6 +82,20 @@ static int sync_dir(const char *dir)
     return 0;
 }
 
+/* One more file of the checkpoint: its temporary name and its target
+ * (both owned by c from now on). */
+static void remember(avk_ckpt *c, char *tmp, char *dest)
+{
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 8;
+        c->tmp = avk_xrealloc(c->tmp, (size_t)c->cap * sizeof *c->tmp);
+        c->dest = avk_xrealloc(c->dest, (size_t)c->cap * sizeof *c->dest);
+    }
+    c->tmp[c->n] = tmp;
+    c->dest[c->n] = dest;
+    c->n++;
+}
+
 avk_ckpt *avk_ckpt_begin(const char *first_path)
 {
     avk_ckpt *c = avk_xcalloc(1, sizeof *c);
@@ -109,11 +123,10 @@ int avk_ckpt_add(avk_ckpt *c, const char *path, avk_st_writer *w)
         return avk_error("%s: a checkpoint must be a regular file (not a device, FIFO or socket)",
                          path);
     }
-    if (!same || c->n == CKPT_MAX_FILES) {
+    if (!same) {
         free(dest);
         avk_st_writer_free(w);
-        return avk_error("%s: a checkpoint's files must share one directory (at most %d)",
-                         path, CKPT_MAX_FILES);
+        return avk_error("%s: a checkpoint's files must share one directory", path);
     }
     char *tmp;
     int fd = avk_tmp_create(dest, &tmp);
@@ -122,9 +135,7 @@ int avk_ckpt_add(avk_ckpt *c, const char *path, avk_st_writer *w)
         avk_st_writer_free(w);
         return -1;
     }
-    c->tmp[c->n] = tmp;
-    c->dest[c->n] = dest;
-    c->n++;
+    remember(c, tmp, dest);
     FILE *fp = fdopen(fd, "wb");
     if (!fp) {
         close(fd);
@@ -137,6 +148,53 @@ int avk_ckpt_add(avk_ckpt *c, const char *path, avk_st_writer *w)
     if (fclose(fp) != 0 && rc == 0)
         rc = avk_error("%s: cannot write: %s", path, strerror(errno));
     return rc;
+}
+
+char *avk_ckpt_part_path(const char *path)
+{
+    char *p = resolve(path, NULL);
+    const char *b = base_of(p);
+    char *m = avk_xasprintf("%.*s.%s.part", (int)(b - p), p, b);
+    free(p);
+    return m;
+}
+
+int avk_ckpt_write_part(const char *path, avk_st_writer *w)
+{
+    char *part = avk_ckpt_part_path(path);
+    FILE *fp = fopen(part, "wb");
+    if (!fp) {
+        avk_st_writer_free(w);
+        int rc = avk_error("%s: cannot create: %s", part, strerror(errno));
+        free(part);
+        return rc;
+    }
+    int rc = avk_st_writer_write_fp(w, fp, path);
+    if (rc == 0 && (fflush(fp) != 0 || fsync(fileno(fp)) != 0))
+        rc = avk_error("%s: cannot write: %s", part, strerror(errno));
+    if (fclose(fp) != 0 && rc == 0)
+        rc = avk_error("%s: cannot write: %s", part, strerror(errno));
+    if (rc < 0)
+        unlink(part);
+    free(part);
+    return rc;
+}
+
+int avk_ckpt_adopt(avk_ckpt *c, const char *path)
+{
+    char *dest = resolve(path, NULL), *dir = dir_of(dest);
+    int same = strcmp(dir, c->dir) == 0;
+    free(dir);
+    char *part = avk_ckpt_part_path(path);
+    if (!same || access(part, F_OK) != 0) {
+        int rc = avk_error("%s: %s", path, same ? "the part written for it is missing"
+                                              : "a checkpoint's files must share one directory");
+        free(part);
+        free(dest);
+        return rc;
+    }
+    remember(c, part, dest);
+    return 0;
 }
 
 /* Write the marker listing "TMP\tDEST" base names, synced, under a
@@ -177,6 +235,8 @@ static void ckpt_end(avk_ckpt *c)
         free(c->dest[i]);
     }
     pthread_sigmask(SIG_SETMASK, &c->old_mask, NULL);
+    free(c->tmp);
+    free(c->dest);
     free(c->first);
     free(c->dir);
     free(c);

@@ -127,6 +127,12 @@ void avk_params_zero_grads(avk_params *t)
     memset(avk_params_grads(t), 0, (size_t)t->total * sizeof(float));
 }
 
+void avk_params_grads_ready(avk_params *t, int block)
+{
+    if (t->ready && block >= 0 && block < t->nblock)
+        t->ready(t->ready_ctx, block);
+}
+
 void avk_params_optim(avk_params *t)
 {
     if (!t->m) {

@@ -4,6 +4,7 @@
 #include "avkit/nn/trainer.h"
 #include "avkit/nn/checkpoint.h"
 #include "avkit/util/common.h"
+#include "trainer_sync.h"
 #include "trainer_zero.h"
 
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- schedule and seeding -------------------------------------------- */
@@ -60,10 +62,13 @@ static char *ema_path(const char *ckpt)
 
 /* ---- checkpoints ----------------------------------------------------- */
 
-int avk_train_save(const avk_train_opts *o, avk_train_task *t)
+/* Write a checkpoint as one commit: the weights, the optimizer file ow
+ * (consumed; the run's metadata added), the parts the other ranks wrote
+ * for shards 1 .. shards - 1 (shards > 1: a ZeRO checkpoint), the EMA. */
+static int commit_checkpoint(const avk_train_opts *o, avk_train_task *t, avk_st_writer *ow,
+                             int shards)
 {
     avk_params *P = t->params;
-    avk_params_optim(P);
     char step[32], seed[32], hash[17];
     snprintf(step, sizeof step, "%lld", (long long)P->step);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
@@ -71,6 +76,7 @@ int avk_train_save(const avk_train_opts *o, avk_train_task *t)
     t->note[0] = 0;
     if (t->save_meta && t->save_meta(t->ctx, o, ww) < 0) {
         avk_st_writer_free(ww);
+        avk_st_writer_free(ow);
         return -1;
     }
     avk_st_writer_meta(ww, "step", step);
@@ -78,9 +84,6 @@ int avk_train_save(const avk_train_opts *o, avk_train_task *t)
     avk_st_writer_meta(ww, "seed", seed);
     avk_params_st_add(P, P->w, ww);
 
-    avk_st_writer *ow = avk_st_writer_new();
-    char **names = avk_params_optim_names(P);
-    avk_params_st_add_optim(P, ow, names);
     avk_st_writer_meta(ow, "model", o->model);
     avk_st_writer_meta(ow, "seed", seed);
     avk_params_hash(P, P->w, hash);
@@ -96,6 +99,11 @@ int avk_train_save(const avk_train_opts *o, avk_train_task *t)
         rc = avk_ckpt_add(c, opath, ow);
     else
         avk_st_writer_free(ow);
+    for (int r = 1; r < shards && rc == 0; r++) {
+        char *sp = zero_shard_path(o->out, r, shards);
+        rc = avk_ckpt_adopt(c, sp);
+        free(sp);
+    }
     if (rc == 0 && P->ema) {
         avk_st_writer *ew = avk_st_writer_new();
         if (t->save_meta && t->save_meta(t->ctx, o, ew) < 0) {
@@ -115,11 +123,53 @@ int avk_train_save(const avk_train_opts *o, avk_train_task *t)
     else
         avk_ckpt_abort(c);
     if (rc == 0)
-        avk_info(1, "step %lld: wrote %s and %s%s", (long long)P->step, o->out, opath, t->note);
-    avk_params_free_names(P, names);
+        avk_info(1, "step %lld: wrote %s and %s%s%s", (long long)P->step, o->out, opath,
+                 shards > 1 ? " (first of the optimizer shards)" : "", t->note);
     free(ds);
     free(opath);
     free(epath);
+    return rc;
+}
+
+int avk_train_save(const avk_train_opts *o, avk_train_task *t)
+{
+    avk_params *P = t->params;
+    avk_params_optim(P);
+    avk_st_writer *ow = avk_st_writer_new();
+    char **names = avk_params_optim_names(P);
+    avk_params_st_add_optim(P, ow, names);
+    int rc = commit_checkpoint(o, t, ow, 0);
+    avk_params_free_names(P, names);
+    return rc;
+}
+
+/* Under ZeRO, collective: every rank writes its optimizer shard (ranks
+ * above 0 as parts), the ranks agree that all parts are written, then
+ * rank 0 commits the weights, its shard, the others' parts and the EMA as
+ * one checkpoint, and all agree on that. 0, -1 (this rank's error set) or
+ * AVK_TRAIN_PEER_FAILED. */
+static int save_sharded(const avk_train_opts *o, avk_train_task *t, train_zero *z)
+{
+    avk_params *P = t->params;
+    float *buf;
+    avk_st_writer *w = zero_shard_writer(z, P, &buf);
+    char hash[17];
+    avk_params_hash(P, P->w, hash);
+    avk_st_writer_meta(w, "weights_hash", hash);
+    int bad = 0;
+    if (z->rank > 0) {
+        char *path = zero_shard_path(o->out, z->rank, z->size);
+        bad = avk_ckpt_write_part(path, w) < 0;
+        free(path);
+    }
+    int rc = avk_train_agree(o->dp, bad);
+    if (z->rank == 0 && rc != 0)
+        avk_st_writer_free(w);
+    if (rc == 0) {
+        bad = z->rank == 0 && commit_checkpoint(o, t, w, z->size) < 0;
+        rc = avk_train_agree(o->dp, bad);
+    }
+    avk_ffree(buf);
     return rc;
 }
 
@@ -138,7 +188,10 @@ int avk_train_resume(avk_train_opts *o, avk_train_task *t)
         goto out;
     if (avk_st_meta_int64(wf, "step", &wstep) < 0)
         goto out;
-    if (!(of = avk_st_open(opath)) || avk_params_load_optim(P, of) < 0)
+    if (!(of = avk_st_open(opath)))
+        goto out;
+    if (avk_st_meta(of, "shards") ? zero_load_shards(P, path, of) < 0
+                                  : avk_params_load_optim(P, of) < 0)
         goto out;
     if (wstep != P->step) {
         avk_error("%s: step %lld does not match step %lld of %s (interrupted between the two "
@@ -273,6 +326,14 @@ static int csv_row(FILE *fp, const char *path, int64_t step, const avk_train_res
     return 0;
 }
 
+/* CPU seconds this process has used (every thread), for the -v lines. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* ---- data parallelism -------------------------------------------------- */
 
 /* This rank's place in the data-parallel group (one process: 0 of 1). */
@@ -313,48 +374,22 @@ static int dp_agree_step(const avk_train_opts *o, int failed, int *sig)
     return v[0] == dp_rank(o) ? -1 : AVK_TRAIN_PEER_FAILED;
 }
 
-/* Sum the ranks' shares of the gradients (each a share of the global
- * mean), the loss and the metrics over the group, then clip. One
- * nonblocking allreduce per parameter block, started in block order; the
- * blocks are then waited for in that order and each one's sum of squares
- * taken while the later ones are still moving, so the norm's work
- * overlaps the communication. The norm sums the blocks in a fixed order
- * (every rank gets the same value). Returns the norm before clipping, or
- * -1 with the error set. */
-static double dp_reduce_clip(const avk_train_opts *o, avk_params *P, avk_train_result *res)
+/* After the buckets (trainer_sync.c) are in: the global norm (DP: the
+ * blocks' sums of squares added in table order; ZeRO: the shards', in
+ * rank order), then clipping. The norm before clipping, or -1. */
+static double dp_norm_clip(const avk_train_opts *o, train_sync *s, train_zero *z,
+                           avk_train_result *res)
 {
-    int nb = P->nblock, nm = res->nmetric;
-    avk_request **req = avk_xcalloc((size_t)nb + 1, sizeof *req);
-    double sums[1 + AVK_TRAIN_MAX_METRICS];
-    sums[0] = res->loss;
-    for (int i = 0; i < nm; i++)
-        sums[1 + i] = res->metric[i];
-    int rc = 0;
-    for (int b = 0; b < nb && rc == 0; b++)
-        rc = avk_comm_iallreduce(o->dp, P->g + P->block[b].offset, (size_t)P->block[b].size,
-                                 AVK_COMM_F32, AVK_COMM_SUM, &req[b]);
-    if (rc == 0)
-        rc = avk_comm_iallreduce(o->dp, sums, (size_t)(1 + nm), AVK_COMM_F64, AVK_COMM_SUM,
-                                 &req[nb]);
-    double ss = 0;
-    for (int b = 0; b < nb && rc == 0; b++) {
-        rc = avk_request_wait(&req[b]);
-        ss += avk_sumsq(P->g + P->block[b].offset, P->block[b].size);
-    }
-    if (rc == 0)
-        rc = avk_request_wait(&req[nb]);
-    if (rc < 0)
-        avk_request_waitall((size_t)nb + 1, req);
-    free(req);
-    if (rc < 0)
+    avk_params *P = s->P;
+    double ss;
+    if (sync_wait(s, res, &ss) < 0)
         return -1;
-    res->loss = sums[0];
-    for (int i = 0; i < nm; i++)
-        res->metric[i] = sums[1 + i];
+    if (z)
+        return zero_norm_clip(z, P, o->clip);
     double norm = sqrt(ss);
     double coef = o->clip / (norm + 1e-6);
     if (o->clip > 0 && coef < 1.0)
-        for (int b = 0; b < nb; b++)
+        for (int b = 0; b < P->nblock; b++)
             avk_scale(P->g + P->block[b].offset, (float)coef, P->block[b].size);
     return norm;
 }
@@ -372,18 +407,24 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
     sched.steps = o->steps;
     avk_adamw ad = o->adamw;
     int dp = dp_size(o) > 1, lead = dp_rank(o) == 0;
-    int zero = dp && o->zero >= 1;
+    int zero = dp && o->zero >= 1, zero2 = dp && o->zero >= 2;
     train_zero z;
+    train_sync sy;
     if (zero)
         zero_init(&z, o->dp, P);
+    if (dp)
+        sync_init(&sy, o->dp, P, zero ? &z : NULL, zero2);
     if (dp) {
         double mib = 4.0 / 1048576.0;
-        double gf = (double)P->total + (zero ? (double)z.S : 0.0);
+        double gf = zero2 ? (double)(z.S + z.tail) : (double)P->total + (zero ? (double)z.S : 0.0);
         double of = zero ? 2.0 * (double)(z.S + z.tail) : 2.0 * (double)P->total;
-        avk_info(1, "rank %d of %d: weights %.2f MiB, gradients %.2f MiB, optimizer state "
-                 "%.2f MiB%s", dp_rank(o), dp_size(o), P->total * mib, gf * mib, of * mib,
-                 zero ? " (ZeRO-1 shard)" : "");
+        avk_info(1, "rank %d of %d: weights %.2f MiB, gradients %.2f MiB%s, optimizer state "
+                 "%.2f MiB%s", dp_rank(o), dp_size(o), P->total * mib, gf * mib,
+                 zero2 ? " (ZeRO-2 shard) + buckets in the backward" : "", of * mib,
+                 zero ? (zero2 ? " (ZeRO-2 shard)" : " (ZeRO-1 shard)") : "");
     }
+    double comm_s = 0, steps_s = 0, cpu_s = 0;   /* cpu_s: steps after the first two */
+    int64_t cpu_steps = 0, first = P->step;
 
     struct sigaction sa, old_int, old_term;
     memset(&sa, 0, sizeof sa);
@@ -402,18 +443,37 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         avk_progress_start(&prog, avk_progname, (double)o->steps);
     while (P->step < o->steps && !(dp ? sig : (sig = stop_signal))) {
         int64_t step = P->step + 1;
-        double tstep = avk_now();
+        double tstep = avk_now(), cstep = cpu_now();
         avk_rng r;
         avk_train_step_rng(&r, o->seed, step);
-        avk_params_zero_grads(P);
+        if (zero2)      /* the buckets came back zeroed; the tail stays */
+            memset(P->g + z.S * z.size, 0, (size_t)z.tail * sizeof(float));
+        else
+            avk_params_zero_grads(P);
         avk_train_result res;
         memset(&res, 0, sizeof res);
+        if (dp)
+            sync_begin(&sy);
         int bad = t->step(t->ctx, step, &r, &res) < 0;
-        sig = stop_signal;
-        if ((rc = dp_agree_step(o, bad, &sig)) != 0)
+        if (dp && !bad && !isfinite(res.loss))   /* found here, said by this rank */
+            bad = avk_error("step %lld: the loss of rank %d's share of the batch is %s; stopped, "
+                            "the last checkpoint written is kept", (long long)step, dp_rank(o),
+                            isnan(res.loss) ? "NaN" : "Inf") < 0;
+        if (dp && sync_flush(&sy, &res) < 0) {
+            sync_abandon(&sy);
+            rc = -1;
             break;
-        double gnorm = zero ? zero_reduce_clip(&z, P, o->clip, &res)
-                       : dp ? dp_reduce_clip(o, P, &res) : avk_params_clip(P, o->clip);
+        }
+        sig = stop_signal;
+        double tc = avk_now();
+        if ((rc = dp_agree_step(o, bad, &sig)) != 0) {
+            if (dp)
+                sync_abandon(&sy);
+            break;
+        }
+        double gnorm = dp ? dp_norm_clip(o, &sy, zero ? &z : NULL, &res)
+                          : avk_params_clip(P, o->clip);
+        comm_s += avk_now() - tc;
         if (dp && gnorm < 0) {
             rc = -1;
             break;
@@ -431,11 +491,20 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
             break;
         }
         ad.lr = avk_lr_at(&sched, step);
-        if (!zero)
+        if (!zero) {
             avk_params_adamw(P, &ad);
-        else if (zero_step(&z, P, &ad) < 0) {
-            rc = -1;
-            break;
+        } else {
+            double ta = avk_now();
+            if (zero_step(&z, P, &ad) < 0) {
+                rc = -1;
+                break;
+            }
+            comm_s += avk_now() - ta;   /* the weight allgather (and the shard's AdamW) */
+        }
+        steps_s += avk_now() - tstep;
+        if (step > first + 2) {
+            cpu_s += cpu_now() - cstep;
+            cpu_steps++;
         }
         if (o->ema_decay > 0)
             avk_params_ema_update(P, o->ema_decay);
@@ -466,13 +535,16 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         if (lead)
             avk_progress_update(&prog, (double)step);
         int saving = o->save_every > 0 && step % o->save_every == 0 && step < o->steps;
-        if (saving && zero && zero_gather_optim(&z, P) < 0)
+        int agreed = 0;
+        if (saving && zero) {
+            bad = avk_train_agree(o->dp, bad);
+            agreed = 1;
+            if (!bad)
+                bad = save_sharded(o, t, &z);
+        } else if (!bad && lead && saving && avk_train_save(o, t) < 0) {
             bad = 1;
-        if (!bad && lead && saving && avk_train_save(o, t) < 0)
-            bad = 1;
-        if (saving && zero)
-            zero_release_optim(P);
-        if (dp)
+        }
+        if (dp && !agreed)
             bad = avk_train_agree(o->dp, bad);
         if (bad) {
             rc = bad > 0 && !dp ? -1 : bad;
@@ -483,20 +555,29 @@ int avk_train(const avk_train_opts *o, avk_train_task *t, int *signo)
         avk_progress_end(&prog);
     if (csv && fclose(csv) != 0 && rc == 0)
         rc = avk_error("%s: cannot write: %s", o->log_csv, strerror(errno));
-    if (rc == 0 && zero && zero_gather_optim(&z, P) < 0)   /* stays whole after training */
-        rc = -1;
-    if (zero)
-        zero_free(&z);
-    if (rc == 0) {
+    if (dp && avk_verbose && steps_s > 0)
+        avk_info(1, "rank %d of %d: waiting on gradient communication %.3f s of %.3f s of "
+                 "steps (%.1f%%); %lld of %lld buckets started during the backward; "
+                 "%.3f s CPU over %lld steps after the second", dp_rank(o), dp_size(o), comm_s,
+                 steps_s, 100.0 * comm_s / steps_s, (long long)sy.early, (long long)sy.buckets,
+                 cpu_s, (long long)cpu_steps);
+    if (dp)
+        sync_free(&sy);
+    if (rc == 0 && zero) {
+        rc = save_sharded(o, t, &z);
+    } else if (rc == 0) {
         rc = lead && avk_train_save(o, t) < 0 ? -1 : 0;
         if (dp)
             rc = avk_train_agree(o->dp, rc < 0);
     }
+    if (zero)
+        zero_free(&z);
     if (rc == 0 && sig && P->step < o->steps) {
         *signo = sig;
         rc = AVK_TRAIN_STOPPED;
     } else if (rc == 0 && lead) {
-        avk_info(1, "trained to step %lld in %.1f s", (long long)P->step, avk_now() - t0);
+        avk_info(1, "trained to step %lld in %.1f s (%.3f s CPU over %lld steps after the "
+                 "second)", (long long)P->step, avk_now() - t0, cpu_s, (long long)cpu_steps);
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);

@@ -32,7 +32,7 @@ typedef struct avk_dit_train_opts {
                                  * rank takes its contiguous share of every global
                                  * batch (batch must divide by the group's size);
                                  * see avk_train_opts.dp */
-    int zero;                   /* with dp: 1 = ZeRO-1 (avk_train_opts.zero) */
+    int zero;                   /* with dp: 1 = ZeRO-1, 2 = ZeRO-2 (avk_train_opts.zero) */
     int sp;                     /* > 1: sequence parallel (avk_dit_set_sp) over groups of
                                  * sp consecutive ranks of dp (the job's ranks), data
                                  * parallel across the groups; sp divides the ranks

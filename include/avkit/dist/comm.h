@@ -81,6 +81,13 @@ int avk_comm_allreduce(avk_comm *c, void *data, size_t n, avk_comm_type t, avk_c
 int avk_comm_reduce_scatter(avk_comm *c, const void *send, void *recv, size_t count,
                             avk_comm_type t, avk_comm_op op);
 
+/* The variable-count form: send holds size blocks one after another,
+ * block r of counts[r] elements; rank r receives in recv[0..counts[r])
+ * the element-wise op over all ranks of their block r. counts has size
+ * entries, the same on every rank. */
+int avk_comm_reduce_scatterv(avk_comm *c, const void *send, void *recv, const size_t *counts,
+                             avk_comm_type t, avk_comm_op op);
+
 /* Every rank's `count` elements land in recv at block rank (recv holds size
  * blocks). send == NULL means in place: this rank's block is already in
  * recv. */
@@ -117,6 +124,8 @@ int avk_comm_iallreduce(avk_comm *c, void *data, size_t n, avk_comm_type t, avk_
                         avk_request **req);
 int avk_comm_ireduce_scatter(avk_comm *c, const void *send, void *recv, size_t count,
                              avk_comm_type t, avk_comm_op op, avk_request **req);
+int avk_comm_ireduce_scatterv(avk_comm *c, const void *send, void *recv, const size_t *counts,
+                              avk_comm_type t, avk_comm_op op, avk_request **req);
 int avk_comm_iallgather(avk_comm *c, const void *send, void *recv, size_t count, avk_comm_type t,
                         avk_request **req);
 int avk_comm_ialltoall(avk_comm *c, const void *send, void *recv, size_t count, avk_comm_type t,

@@ -16,6 +16,15 @@
  * leaves the marker, and avk_ckpt_recover() finishes the renames it
  * lists, so the files always form one checkpoint: the previous or the new.
  * All files of a checkpoint live in one directory.
+ *
+ * Several processes (the ranks of a sharded checkpoint) write one
+ * checkpoint together: every rank but the committing one writes its file
+ * with avk_ckpt_write_part (a synced ".NAME.part" beside it); once all
+ * are written (the ranks agree), the committing rank adds its own files,
+ * adopts the others' parts with avk_ckpt_adopt, and commits: the marker,
+ * written last, lists every part, so a write interrupted anywhere before
+ * it leaves the previous checkpoint as it was (stale parts are
+ * overwritten by the next write and never read).
  */
 #ifndef AVKIT_NN_CHECKPOINT_H
 #define AVKIT_NN_CHECKPOINT_H
@@ -32,6 +41,15 @@ avk_ckpt *avk_ckpt_begin(const char *first_path);
  * beside `path`. 0, or -1 with the error set (the checkpoint must then be
  * aborted). */
 int avk_ckpt_add(avk_ckpt *c, const char *path, avk_st_writer *w);
+/* Another process's file of the checkpoint: write `path`'s part (the
+ * writer is consumed), synced, without committing anything. 0 or -1. */
+int avk_ckpt_write_part(const char *path, avk_st_writer *w);
+/* Take the part written for `path` (avk_ckpt_write_part, by any process)
+ * into c: it is renamed over path by the commit. 0, or -1 with the error
+ * set when it is missing (the checkpoint must then be aborted). */
+int avk_ckpt_adopt(avk_ckpt *c, const char *path);
+/* The part's name for path: ".NAME.part" beside it. */
+char *avk_ckpt_part_path(const char *path);
 /* Commit: marker, renames, directory sync, marker removed; restores the
  * signal mask and frees c. 0 or -1 (error set; the previous checkpoint is
  * then intact unless the marker was written, when recovery finishes it). */

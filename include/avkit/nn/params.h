@@ -55,6 +55,10 @@ typedef struct avk_params {
     float           *m, *v;            /* AdamW moments, NULL until avk_params_optim */
     float           *ema;              /* EMA weights, NULL until avk_params_ema */
     int64_t          step;             /* optimizer steps taken */
+    /* Set by a data-parallel trainer for one backward: called when a
+     * block's gradients are final (avk_params_grads_ready). */
+    void           (*ready)(void *ctx, int block);
+    void            *ready_ctx;
 } avk_params;
 
 /* ---- building -------------------------------------------------------- */
@@ -78,6 +82,15 @@ const avk_param *avk_params_find(const avk_params *t, const char *name);
 /* The gradient buffer (allocated zeroed on first use) / zero it. */
 float *avk_params_grads(avk_params *t);
 void avk_params_zero_grads(avk_params *t);
+/* A model's backward says that block `block`'s gradients are final (no
+ * later part of this backward adds to them), so a data-parallel trainer
+ * can start reducing them while the rest of the backward runs. Blocks are
+ * best announced in reverse table order (the order a backward produces
+ * them): the reductions start in that order only, so a block announced
+ * early waits for the ones after it; a block never announced is reduced
+ * after the backward (a backward that announces nothing still trains).
+ * A no-op unless t->ready is set. */
+void avk_params_grads_ready(avk_params *t, int block);
 /* The AdamW moments (allocated zeroed, step 0, on first use). */
 void avk_params_optim(avk_params *t);
 /* The EMA buffer, a copy of the weights when first asked for. */

@@ -115,15 +115,23 @@ typedef struct avk_train_opts {
                                     * samples' loss scaled by their share of the
                                     * global batch) and returns that share of the
                                     * loss; the trainer sums both over the group
-                                    * (per-block nonblocking allreduces in block
-                                    * order, overlapped with the gradient norm),
+                                    * (one bucket a parameter block, its
+                                    * nonblocking collective started when the
+                                    * task's backward announces the block with
+                                    * avk_params_grads_ready, so it overlaps the
+                                    * rest of the backward; blocks never
+                                    * announced are reduced after the step),
                                     * every rank steps the same weights, rank 0
                                     * alone writes checkpoints and logs, and all
                                     * ranks stop together. */
     int             zero;          /* with dp: 1 = ZeRO-1, the AdamW moments
                                     * sharded over the ranks (reduce-scatter of
-                                    * the gradients, AdamW on the shard,
-                                    * allgather of the weights); 0 = none */
+                                    * each bucket, AdamW on the shard, allgather
+                                    * of the weights; the checkpoint's optimizer
+                                    * state one file a rank, re-sharded on
+                                    * resume); 2 = ZeRO-2, the gradients too
+                                    * (a bucket's full gradients are given back
+                                    * once reduced); 0 = none */
 } avk_train_opts;
 
 /* Default options: steps 400, cosine to 0.1 lr, AdamW torch defaults
