@@ -1,6 +1,6 @@
 #!/bin/sh
-# Benchmark of av-shotcut: frames/s of shot detection (default and --fast)
-# against, in the same run, decoding alone (ffmpeg -threads T -i X -f null -)
+# Benchmark of av-shotcut: frames/s of shot detection (the default, which
+# skips decoder work the analysis cannot see, and --full-decode) against, in the same run, decoding alone (ffmpeg -threads T -i X -f null -)
 # and ffmpeg's own scene detector (-vf scdet), at 360p and 1080p, on H.264
 # videos of 2,000 frames with cuts, generated with ffmpeg into build/.
 #
@@ -100,13 +100,13 @@ for h in $SIZES; do
         time_once dec ffmpeg -nostdin -v error -threads "$T" -i "$v" -f null -
         time_once scd ffmpeg -nostdin -v error -threads "$T" -i "$v" -vf scdet -f null -
         time_once def "$BIN/av-shotcut" -j "$T" "$v"
-        time_once fst "$BIN/av-shotcut" -j "$T" --fast "$v"
+        time_once ful "$BIN/av-shotcut" -j "$T" --full-decode "$v"
         i=$((i + 1))
     done
     dec=$(cat "$MEDIA/.best-dec") scd=$(cat "$MEDIA/.best-scd")
-    def=$(cat "$MEDIA/.best-def") fst=$(cat "$MEDIA/.best-fst")
+    def=$(cat "$MEDIA/.best-def") ful=$(cat "$MEDIA/.best-ful")
     for row in "ffmpeg -f null (baseline):$dec" "ffmpeg -vf scdet:$scd" \
-               "av-shotcut:$def" "av-shotcut --fast:$fst"; do
+               "av-shotcut:$def" "av-shotcut --full-decode:$ful"; do
         what=${row%%:*}
         t=${row#*:}
         echo "$t $dec" | awk -v n="$n" -v h="${h}p" -v c="$content" -v what="$what" '{

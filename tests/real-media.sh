@@ -6,7 +6,8 @@
 # corner caption), two spoiled clips, and ffmpeg's testsrc2. Each clip's
 # labels, the rules that should drop it, are in tests/real/labels.tsv.
 # Sourced after lib.sh (clips are cached in $MEDIA like the other test
-# media) by t710 and by bench/curate-eval.sh.
+# media) by t710, t712, t713 and by bench/curate-eval.sh and
+# bench/shotcut-eval.sh, which also use the videos with cuts at the end.
 
 REAL_DIR="$TESTS_DIR/real"
 REAL_FONT=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
@@ -75,4 +76,42 @@ real_manifest() {
         printf '%s#0-%d\t%s\t0\t0\t%d\t0.000\t%.3f\t25\t%d\t%d\t0\t-\t-\n' \
             "$path" $n "$path" $n "$(echo "$n / 25" | bc -l)" $w $h
     done
+}
+
+# ---- videos with cuts, made from the same photographs -------------------
+
+# hard_media NAME: the clip's path (made once): cuts the content score
+# alone misses (t713), each a single cut at frame 40 of 80 frames.
+hard_media() {
+    local R=$REAL_DIR C=$REAL_CANVAS
+    case $1 in
+    jump-grey) test_media hard-jump-grey.mp4 -loop 1 -framerate 25 -i "$R/camera.jpg" \
+        -vf "$C,crop=480:270:x='150+if(gte(n,40),24,0)+2*sin(1.3*n)':y='90+if(gte(n,40),10,0)+2*sin(1.7*n)'" \
+        -frames:v 80 $REAL_ENC ;;
+    jump-colour) test_media hard-jump-colour.mp4 -loop 1 -framerate 25 -i "$R/coffee.jpg" \
+        -vf "$C,crop=480:270:x='150+if(gte(n,40),30,0)+2*sin(1.3*n)':y='90+if(gte(n,40),12,0)+2*sin(1.7*n)'" \
+        -frames:v 80 $REAL_ENC ;;
+    dark-grey|dark-colour)
+        if [ $1 = dark-grey ]; then s=camera; else s=coffee; fi
+        test_media hard-$1.mp4 -loop 1 -framerate 25 -i "$R/$s.jpg" \
+        -vf "$C,crop=480:270:x='if(gte(n,40),300,20)':y='if(gte(n,40),170,20)',eq=brightness=-0.3:contrast=0.5,noise=alls=20:allf=t" \
+        -frames:v 80 $REAL_ENC ;;
+    whip) test_media hard-whip.mp4 -loop 1 -framerate 25 -i "$R/chelsea.jpg" -loop 1 -framerate 25 -i "$R/rocket.jpg" \
+        -filter_complex "[0]$C,crop=480:270:x='100+6*n':y=90,trim=end_frame=40,setpts=PTS-STARTPTS[a];[1]scale=2400:1350:force_original_aspect_ratio=increase,crop=2400:1350,setsar=1,crop=480:270:x='50*n':y=500,trim=end_frame=40,setpts=PTS-STARTPTS[b];[a][b]concat=n=2" \
+        $REAL_ENC ;;
+    esac
+}
+
+# real_short_shots: a video of 7 real shots, three of them short (8, 12
+# and 5 frames), cut at $REAL_SHORT_CUTS (t712). Its path (made once).
+REAL_SHORT_CUTS="50 58 108 120 170 175"
+real_short_shots() {
+    local a b c d e f g
+    a=$(real_clip astronaut pan none) && b=$(real_clip coffee shake none) &&
+    c=$(real_clip chelsea pan none) && d=$(real_clip rocket zoom none) &&
+    e=$(real_clip camera shake none) && f=$(real_clip hubble pan none) &&
+    g=$(real_clip astronaut zoom none) &&
+    test_media real-short-shots.mp4 -i "$a" -i "$b" -i "$c" -i "$d" -i "$e" -i "$f" -i "$g" \
+        -filter_complex "[1]trim=end_frame=8,setpts=PTS-STARTPTS[b];[3]trim=end_frame=12,setpts=PTS-STARTPTS[d];[5]trim=end_frame=5,setpts=PTS-STARTPTS[f];[0][b][2][d][4][f][6]concat=n=7" \
+        $REAL_ENC
 }

@@ -9,18 +9,10 @@
 for t in av-shotcut av-filter; do
     command -v $t >/dev/null || skip_all "$t not built"
 done
-# the cuts of the video below
-CUTS="50 58 108 120 170 175"
+CUTS=$REAL_SHORT_CUTS
 
 test_expect_success 'a video of 7 real shots, three of them short' '
-    a=$(real_clip astronaut pan none) && b=$(real_clip coffee shake none) &&
-    c=$(real_clip chelsea pan none) && d=$(real_clip rocket zoom none) &&
-    e=$(real_clip camera shake none) && f=$(real_clip hubble pan none) &&
-    g=$(real_clip astronaut zoom none) &&
-    v=$(test_media real-short-shots.mp4 -i "$a" -i "$b" -i "$c" -i "$d" -i "$e" -i "$f" -i "$g" \
-        -filter_complex "[1]trim=end_frame=8,setpts=PTS-STARTPTS[b];[3]trim=end_frame=12,setpts=PTS-STARTPTS[d];[5]trim=end_frame=5,setpts=PTS-STARTPTS[f];[0][b][2][d][4][f][6]concat=n=7" \
-        $REAL_ENC) &&
-    ln -s "$v" shots.mp4
+    v=$(real_short_shots) && ln -s "$v" shots.mp4
 '
 # cuts_inside CLIPS: "start-end cut" for every kept clip that spans a cut
 cuts_inside() {

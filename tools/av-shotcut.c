@@ -29,7 +29,7 @@ typedef struct config {
     double min_shot_sec;        /* >= 0 when --min-shot was given in seconds */
     int width;                  /* analysis width */
     int threads;
-    int fast;
+    int fast;                   /* skip decoder work the analysis cannot see (default) */
     const char *split_dir;
     int split_mode;
     int crf;
@@ -63,9 +63,11 @@ static void usage(void)
 "      --split DIR            also write each shot as DIR/NAME-shotNNN.mp4\n"
 "      --split-mode MODE      auto (default), copy or encode\n"
 "      --crf N                quality of re-encoded shots\n"
-"      --width N              analysis width in pixels (256; 128 with --fast)\n"
-"      --fast                 skip decoder work the analysis cannot see, analyse\n"
-"                             at half the width\n"
+"      --width N              analysis width in pixels (256)\n"
+"      --full-decode          decode every frame in full (deblocking and all), as\n"
+"                             before the default skipped what the analysis cannot\n"
+"                             see; the same cuts, slower\n"
+"      --fast                 the default decoding (kept for old scripts)\n"
 "  -j, --threads N            decoder threads (0 = all cores)\n"
 "  -v, --verbose              more messages (repeat for more)\n"
 "  -h, --help                 this help\n"
@@ -474,7 +476,7 @@ static int shot_rows(size_t i, avk_buf *rows, void *ctx)
 enum {
     O_ADAPTIVE = 256, O_MINCONTENT, O_WINDOW, O_THRESHOLD, O_FADE, O_WEIGHTS, O_MINSHOT,
     O_NOFLASH, O_FLASHLEN, O_NOGRADUAL, O_MAXTRANS, O_GRATIO, O_GMIN, O_STITCH, O_STITCHF,
-    O_SPLIT, O_SPLITMODE, O_CRF, O_WIDTH, O_FAST, O_VERSION
+    O_SPLIT, O_SPLITMODE, O_CRF, O_WIDTH, O_FAST, O_FULL, O_VERSION
 };
 
 int main(int argc, char **argv)
@@ -504,6 +506,7 @@ int main(int argc, char **argv)
         {"crf", required_argument, 0, O_CRF},
         {"width", required_argument, 0, O_WIDTH},
         {"fast", no_argument, 0, O_FAST},
+        {"full-decode", no_argument, 0, O_FULL},
         {"threads", required_argument, 0, 'j'},
         {"verbose", no_argument, 0, 'v'},
         {"help", no_argument, 0, 'h'},
@@ -515,10 +518,10 @@ int main(int argc, char **argv)
     avk_shot_params_default(&c.p);
     c.min_shot_sec = -1.0;
     c.width = 256;
+    c.fast = 1;
     c.crf = -1;
     c.split_mode = SPLIT_AUTO;
     const char *output = "-";
-    int width_set = 0;
     char **lists = NULL;
     size_t nlists = 0;
     int opt;
@@ -559,11 +562,9 @@ int main(int argc, char **argv)
             else avk_usage_error("--split-mode: '%s' is not auto, copy or encode", optarg);
             break;
         case O_CRF: c.crf = (int)avk_parse_long("--crf", optarg, 0, 51); break;
-        case O_WIDTH:
-            c.width = (int)avk_parse_long("--width", optarg, 16, 4096);
-            width_set = 1;
-            break;
+        case O_WIDTH: c.width = (int)avk_parse_long("--width", optarg, 16, 4096); break;
         case O_FAST: c.fast = 1; break;
+        case O_FULL: c.fast = 0; break;
         case 'j': c.threads = (int)avk_parse_long("--threads", optarg, 0, 256); break;
         case 'v': avk_verbose++; break;
         case 'h': usage(); return AVK_EXIT_OK;
@@ -574,8 +575,6 @@ int main(int argc, char **argv)
             avk_usage_error("unrecognized option '%s'", argv[optind - 1]);
         }
     }
-    if (c.fast && !width_set)
-        c.width = 128;
     size_t n = 0, cap = 0;
     char **in = NULL;
     for (int i = optind; i < argc; i++) {
