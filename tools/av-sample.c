@@ -791,23 +791,31 @@ static int emit_block(void *ctx, int blk, const float *lat)
 static int run_long(job *j)
 {
     const opts *op = j->op;
-    if (begin(j) < 0)
-        return -1;
-    if (j->fmt == FMT_MP4) {
+    int lead = avk_dist_rank() == 0, rc = 0;
+    if (lead && (rc = begin(j)) == 0 && j->fmt == FMT_MP4) {
         char *p = video_path(j, 0, 0);
         j->enc = avk_encoder_open(p, j->W, j->H, j->fps, -1);
         free(p);
-        if (!j->enc)
-            return -1;
+        rc = j->enc ? 0 : -1;
     }
+    if (avk_dist_active() && avk_dist_sum_long(rc < 0))   /* the pipeline needs every rank */
+        return lead ? rc : -1;
+    if (rc < 0)
+        return -1;
     avk_long_opts lo = {(int)op->long_frames, (int)op->block, (int)op->context, (int)op->steps,
-                        op->shift, op->cfg, (uint64_t)op->seed, 0};
+                        op->shift, op->cfg, (uint64_t)op->seed, 0, op->cache, 1,
+                        avk_dist_active() ? avk_comm_world() : NULL};
     avk_sample_text cond = {j->tok, j->len[0]}, unc = {j->utok, j->ulen};
     avk_long_stats st;
-    int rc = avk_long_sample(j->m, &lo, j->h, j->w, j->L, &cond, &unc, emit_block, j, &st);
+    rc = avk_long_sample(j->m, &lo, j->h, j->w, j->L, &cond, &unc, emit_block, j, &st);
+    if (rc == 0 && lead)
+        avk_info(1, "--long: %lld blocks, %lld transformer evaluations, %lld skipped by the "
+                 "cache", (long long)st.blocks, (long long)(st.evals + st.skips),
+                 (long long)st.skips);
     if (rc == 0)
-        avk_info(1, "--long: %lld blocks, %lld transformer evaluations", (long long)st.blocks,
-                 (long long)st.evals);
+        avk_info(1, "--long: rank %d: blocks %d-%d: embed %.3f s, blocks %.3f s, head %.3f s, "
+                 "total %.3f s", avk_dist_rank(), st.l0, st.l1 - 1, st.embed_s, st.blocks_s,
+                 st.head_s, st.total_s);
     if (j->enc) {
         if (rc == 0)
             rc = avk_encoder_finish(j->enc);
@@ -836,8 +844,6 @@ static void check_long(opts *op)
         avk_usage_error("--frames and --long exclude each other (--long gives the length)");
     if (op->solver_given && op->solver != AVK_FLOW_EULER)
         avk_usage_error("--long samples with --solver euler only");
-    if (op->cache >= 0)
-        avk_usage_error("--cache with --long is not supported");
     if (op->image || op->video)
         avk_usage_error("--%s with --long is not supported", op->image ? "image" : "video");
     if (op->sheet)
@@ -950,11 +956,6 @@ int main(int argc, char **argv)
     check_long(&op);
     if (avk_dist_init(&argc, &argv) < 0)
         avk_die_lib();
-    if (op.long_frames && avk_dist_size() > 1) {
-        avk_error("--long under mpirun (a layer pipeline across ranks) is not done yet: run "
-                  "one process");
-        fail();
-    }
     if (read_prompts(&op) < 0)
         fail();
     if (op.nprompts == 0) {

@@ -340,8 +340,9 @@ static void test_memory(void)
     int64_t f16, f64, f256;
     long p16 = child_peak(16, &f16), p64 = child_peak(64, &f64), p256 = child_peak(256, &f256);
     ok(p16 > 0 && p64 > 0 && p256 > 0, "runs of 16, 64 and 256 latent frames complete");
-    ok(f16 == f64 && f64 == f256 && f16 > 0, "the run's buffers: %lld floats at every length",
-       (long long)f16);
+    ok(f64 == f256 && f16 <= f64 && f16 > 0, "the run's buffers: %lld / %lld / %lld floats "
+       "(the feature cache fills up with the first blocks, then stays)", (long long)f16,
+       (long long)f64, (long long)f256);
     ok(p256 <= 1.5 * p16 && p64 <= 1.5 * p16,
        "peak RSS %ld / %ld / %ld KiB at 16 / 64 / 256 frames: at most 1.5x the short run", p16,
        p64, p256);
