@@ -754,14 +754,20 @@ static int emit_block(void *ctx, int blk, const float *lat)
 {
     job *j = ctx;
     int C = j->m->cfg.in_channels, B = j->T;
-    int64_t hw = (int64_t)j->h * j->w, n = (int64_t)C * B * hw, px = (int64_t)3 * j->W * j->H;
+    long left = j->op->long_frames - (long)blk * B;
+    int nf = left < B ? (int)left : B;          /* the last block may run past the end */
+    int64_t hw = (int64_t)j->h * j->w, n = (int64_t)C * nf * hw, px = (int64_t)3 * j->W * j->H;
     float *x = avk_falloc(n);
-    for (int64_t k = 0; k < n; k++)
-        x[k] = (float)(lat[k] / j->scale + j->shift_lat);
+    for (int c = 0; c < C; c++)
+        for (int64_t k = 0; k < nf * hw; k++)
+            x[c * nf * hw + k] = (float)(lat[(int64_t)c * B * hw + k] / j->scale + j->shift_lat);
     int rc = 0;
     if (j->fmt == FMT_AVT) {
+        j->T = nf;                               /* the record's frames */
         rc = write_record(j, 0, x, blk);
+        j->T = B;
     } else {
+        B = nf;
         float *z = avk_falloc(C * hw), *y = avk_falloc(px);
         uint8_t *rgb = avk_xmalloc((size_t)px);
         for (int t = 0; t < B && rc == 0; t++) {
@@ -772,7 +778,7 @@ static int emit_block(void *ctx, int blk, const float *lat)
             if (rc == 0 && j->fmt == FMT_MP4)
                 rc = avk_encoder_write(j->enc, rgb);
             if (rc == 0 && j->fmt == FMT_TIFF) {
-                char *p = video_path(j, 0, blk * B + t);
+                char *p = video_path(j, 0, blk * j->T + t);
                 avk_image img = {j->W, j->H, 3, AVK_SAMPLE_U8, rgb};
                 rc = avk_tiff_write(p, &img, 1);
                 free(p);
@@ -836,8 +842,6 @@ static void check_long(opts *op)
     }
     if (!op->block)
         avk_usage_error("--long needs --block B (latent frames per block)");
-    if (op->long_frames % op->block)
-        avk_usage_error("--block %ld does not divide --long %ld", op->block, op->long_frames);
     if (op->context >= op->block)
         avk_usage_error("--context %ld: must be less than --block %ld", op->context, op->block);
     if (op->frames)

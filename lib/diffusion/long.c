@@ -16,9 +16,6 @@ int avk_long_check(const avk_long_opts *o, int pt)
         return avk_error("--block %d: must be at least 1", o->block);
     if (o->frames < 1)
         return avk_error("--long %d: must be at least 1 latent frame", o->frames);
-    if (o->frames % o->block)
-        return avk_error("--block %d does not divide --long %d (latent frames)", o->block,
-                         o->frames);
     if (o->context < 0 || o->context >= o->block)
         return avk_error("--context %d: must be from 0 to --block - 1 (%d)", o->context,
                          o->block - 1);
@@ -73,7 +70,7 @@ int avk_long_run(const avk_long_opts *o, int C, int H, int W, avk_long_model_fn 
 {
     if (avk_long_check(o, 1) < 0)
         return -1;
-    int B = o->block, K = o->context, S = o->steps, nb = o->frames / B;
+    int B = o->block, K = o->context, S = o->steps, nb = (o->frames + B - 1) / B;
     int64_t hw = (int64_t)H * W, nblk = (int64_t)C * B * hw;
     double *ts = avk_xmalloc((size_t)(S + 1) * sizeof *ts);
     avk_flow_timesteps(ts, S, o->shift);

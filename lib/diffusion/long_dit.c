@@ -199,7 +199,7 @@ static int issue(lp *p, const hdr *h)
  * pool at step 0. */
 static int lead(lp *p)
 {
-    int nb = p->o->frames / p->B, rc = 0;
+    int nb = (p->o->frames + p->B - 1) / p->B, rc = 0;
     avk_sample_noise(p->pool, p->nblk, p->o->seed, p->o->index, 0);
     for (int i = 0; i < nb + p->S - 1 && rc == 0; i++) {
         int newest = i < nb - 1 ? i : nb - 1, oldest = i - p->S + 1 > 0 ? i - p->S + 1 : 0;

@@ -49,7 +49,9 @@
 
 typedef struct avk_long_opts {
     int    frames;         /* latent frames of the whole video */
-    int    block;          /* latent frames per block (divides frames) */
+    int    block;          /* latent frames per block; when it does not divide
+                              frames, the last block's frames past the end
+                              are computed and dropped by the caller */
     int    context;        /* frames of the previous block seen (< block) */
     int    steps;          /* Euler steps = blocks in flight */
     double shift;          /* timestep shift (1: none) */
