@@ -819,8 +819,8 @@ static int run_long(job *j)
                  "cache", (long long)st.blocks, (long long)(st.evals + st.skips),
                  (long long)st.skips);
     if (rc == 0)
-        avk_info(1, "--long: rank %d: blocks %d-%d: embed %.3f s, blocks %.3f s, head %.3f s, "
-                 "total %.3f s", avk_dist_rank(), st.l0, st.l1 - 1, st.embed_s, st.blocks_s,
+        avk_info(1, "--long: rank %d: blocks %d-%d: CPU embed %.3f s, blocks %.3f s, head %.3f s; "
+                 "wall %.3f s", avk_dist_rank(), st.l0, st.l1 - 1, st.embed_s, st.blocks_s,
                  st.head_s, st.total_s);
     if (j->enc) {
         if (rc == 0)

@@ -80,8 +80,9 @@ typedef int (*avk_long_emit_fn)(void *ctx, int blk, const float *lat);
 typedef struct avk_long_stats {
     int64_t evals, blocks, floats;
     int64_t skips;         /* evaluations the diffusion cache skipped */
-    /* this rank in avk_long_sample: its blocks [l0, l1), seconds spent in
-     * the embedding, its blocks, the head and step (rank 0), and all */
+    /* this rank in avk_long_sample: its blocks [l0, l1), the process CPU
+     * seconds of the embedding, its blocks, the head and step (rank 0),
+     * and the wall-clock seconds of the whole run */
     int l0, l1;
     double embed_s, blocks_s, head_s, total_s;
 } avk_long_stats;
