@@ -53,7 +53,7 @@ cmp "$DIR/one.avt" "$DIR/two.avt" && echo "# 1 and 2 ranks: the same video, bit 
 cat "$DIR/one.err" "$DIR/two.err" | sed 's/^/# /'
 ev=$(sed -n 's/.*blocks, \([0-9]*\) transformer evaluations.*/\1/p' "$DIR/one.err")
 # "rank R: blocks A-B: CPU embed X s, blocks Y s, head Z s; wall T s"
-stage() { sed -n "s/.*rank $2: blocks [0-9]*-[0-9]*: CPU embed \([0-9.]*\) s, blocks \([0-9.]*\) s, head \([0-9.]*\) s; wall \([0-9.]*\) s/\1 \2 \3 \4/p" "$1"; }
+stage() { sed -n "s/.*rank $2: blocks [0-9]*-[0-9]*: CPU embed \([0-9.]*\) s, blocks \([0-9.]*\) s, head \([0-9.]*\) s; wall \([0-9.]*\) s.*/\1 \2 \3 \4/p" "$1"; }
 set -- $(stage "$DIR/one.err" 0)
 e=$(echo "($1 + $3) / $ev" | bc -l) b=$(echo "$2 / $ev / $DEPTH" | bc -l)
 set -- $(stage "$DIR/two.err" 0) $(stage "$DIR/two.err" 1)

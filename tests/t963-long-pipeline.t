@@ -41,9 +41,10 @@ test_expect_success '--cache with --long under mpirun -np 2: the one-process bit
     cmp c.avt c2.avt
 '
 
-test_expect_success 'every rank reports its share of the blocks' '
+test_expect_success 'every rank reports its share of the blocks, the other weights released' '
     avk_mpirun 2 av-sample -v $LARGS $LONG -p "a red circle" -o v2.avt 2>err &&
-    test_grep "rank 0: blocks 0-0" err && test_grep "rank 1: blocks 1-1" err
+    test_grep "rank 0: blocks 0-0" err && test_grep "rank 1: blocks 1-1" err &&
+    test_grep "rank 1: .*weights released [1-9][0-9]* KiB" err
 '
 
 test_done

@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "avkit/util/common.h"
 #include "avkit/dist/dist.h"
@@ -818,10 +820,21 @@ static int run_long(job *j)
         avk_info(1, "--long: %lld blocks, %lld transformer evaluations, %lld skipped by the "
                  "cache", (long long)st.blocks, (long long)(st.evals + st.skips),
                  (long long)st.skips);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    long pages = 0, resident = 0;
+    FILE *sm = fopen("/proc/self/statm", "r");
+    if (sm) {
+        if (fscanf(sm, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(sm);
+    }
     if (rc == 0)
         avk_info(1, "--long: rank %d: blocks %d-%d: CPU embed %.3f s, blocks %.3f s, head %.3f s; "
-                 "wall %.3f s", avk_dist_rank(), st.l0, st.l1 - 1, st.embed_s, st.blocks_s,
-                 st.head_s, st.total_s);
+                 "wall %.3f s; weights released %lld KiB, RSS at the end %ld KiB (peak %ld KiB, "
+                 "at loading)", avk_dist_rank(), st.l0, st.l1 - 1, st.embed_s, st.blocks_s,
+                 st.head_s, st.total_s, (long long)(st.released >> 10),
+                 resident * (sysconf(_SC_PAGESIZE) >> 10), ru.ru_maxrss);
     if (j->enc) {
         if (rc == 0)
             rc = avk_encoder_finish(j->enc);

@@ -305,6 +305,8 @@ int avk_long_sample(avk_dit *m, const avk_long_opts *o, int H, int W, int L,
                          cf->depth);
     p.l0 = (int)((int64_t)cf->depth * p.rank / p.P);
     p.l1 = (int)((int64_t)cf->depth * (p.rank + 1) / p.P);
+    /* this rank holds its own blocks' weights only, and no gradients */
+    p.st.released = avk_dit_keep_stage(m, p.l0, p.l1, p.rank == 0);
     p.hw = (int64_t)H * W;
     p.nblk = (int64_t)p.C * p.B * p.hw;
     int64_t nv = avk_dit_tokens(cf, p.B, H, W) * cf->hidden;

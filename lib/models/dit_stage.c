@@ -3,7 +3,10 @@
  * include/avkit/models/dit_stage.h. The pieces do what dit.c's forward
  * does, in the same order on the same data, so that a full run gives its
  * bits. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <string.h>
 #include "avkit/models/dit_stage.h"
 #include "avkit/nn/ops.h"
@@ -311,4 +314,39 @@ void avk_dit_run_head(avk_dit_run *r, float *pred)
     avk_modulate_fwd(ym, no, omod + BD, omod, B, c->N, 1, D);
     dit_linear_fwd(m, y, ym, dit_w(m, l->proj_out.w), dit_w(m, l->proj_out.b), Rv, D, r->K);
     avk_unpatchify_fwd(pred, y, &r->pa);
+}
+
+/* Release whole pages strictly inside floats [a, b) of buffer w. */
+static int64_t release(float *w, int64_t a, int64_t b)
+{
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)(w + a) + pg - 1) & ~(pg - 1), hi = (uintptr_t)(w + b) & ~(pg - 1);
+    if (hi <= lo || madvise((void *)lo, hi - lo, MADV_DONTNEED) < 0)
+        return 0;
+    return (int64_t)(hi - lo);
+}
+
+int64_t avk_dit_keep_stage(avk_dit *m, int l0, int l1, int ends)
+{
+    int64_t freed = release(m->g, 0, m->nfloats), run = -1;
+    for (int i = 0; i <= m->nparam; i++) {
+        int need = 0;
+        if (i < m->nparam) {
+            const avk_dit_param *p = &m->params[i];
+            int blk;
+            if (sscanf(p->name, "transformer_blocks.%d.", &blk) == 1)
+                need = blk >= l0 && blk < l1;
+            else
+                need = ends;
+        }
+        int64_t at = i < m->nparam ? m->params[i].offset : m->nfloats;
+        if (!need && run < 0)
+            run = at;
+        if (need || i == m->nparam) {
+            if (run >= 0)
+                freed += release(m->w, run, at);
+            run = -1;
+        }
+    }
+    return freed;
 }

@@ -33,7 +33,9 @@
  * while rank 0 goes on to the next evaluation, and so on; the last rank
  * sends the state back to rank 0, which runs the head and the Euler step
  * and writes the blocks out. Every rank holds the keys and values of its
- * own range only. The evaluations and their order are those of one
+ * own range only, and gives the memory of the other weights back
+ * (avk_dit_keep_stage; one process gives its gradients back alike): after
+ * avk_long_sample the model serves this rank's stage only. The evaluations and their order are those of one
  * process, so the video is the same bits.
  *
  * Noise: one pool of B noise frames drawn from (seed, index), and block j
@@ -85,6 +87,7 @@ typedef struct avk_long_stats {
      * and the wall-clock seconds of the whole run */
     int l0, l1;
     double embed_s, blocks_s, head_s, total_s;
+    int64_t released;      /* bytes of weights and gradients given back */
 } avk_long_stats;
 
 /* Check the options against a latent of C channels, H x W, and the

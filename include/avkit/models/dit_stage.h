@@ -58,4 +58,10 @@ void avk_dit_run_blocks(avk_dit_run *r, int l0, int l1, const avk_dit_kv *ctx, a
 /* The prediction [B, C, T, H, W] from the state. */
 void avk_dit_run_head(avk_dit_run *r, float *pred);
 
+/* For a pipeline stage that runs blocks [l0, l1) (and, with ends, the
+ * embedding and the head): give the memory of every other weight, and of
+ * the gradients, back to the system (their pages read as zeros after).
+ * The model then serves that stage only. Returns the bytes released. */
+int64_t avk_dit_keep_stage(avk_dit *m, int l0, int l1, int ends);
+
 #endif
