@@ -40,28 +40,30 @@ A="-m $M/dit.safetensors --vocab $M/vocab.txt -P $P --frames $FRAMES --size ${SI
 echo "# $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $M: $(grep -c . "$P") held-out prompts, $FRAMES frames of ${SIZE}x$SIZE, $SOLVER $STEPS steps, cfg $CFG, seed $SEED"
 
-# run NAME ARGS...: latents to OUT/NAME.avt, videos to OUT/NAME/; prints
-# "evaluations cpu_seconds wall_seconds joint_accuracy"
+# run NAME ARGS...: latents to OUT/NAME.avt, videos to OUT/NAME/; writes
+# "evaluations cpu_seconds wall_seconds joint_accuracy" to OUT/NAME.res
 run() {
     name=$1; shift
     /usr/bin/env time -f "%U %S %e" -o "$OUT/$name.time" \
         av-sample $A "$@" -v -o "$OUT/$name.avt" 2>"$OUT/$name.err" ||
-        { cat "$OUT/$name.err" >&2; exit 1; }
+        { cat "$OUT/$name.err" >&2; return 1; }
     ev=$(awk '/transformer evaluations/ { s += $4 } END { print s }' "$OUT/$name.err")
     rm -rf "$OUT/$name"
-    av-vaeenc -d -m "$M/vae.safetensors" -o "$OUT/$name" "$OUT/$name.avt"
-    avk-eval -P "$P" -o "$OUT/$name.eval" "$OUT/$name"/*.mp4 >"$OUT/$name.acc"
+    av-vaeenc -d -m "$M/vae.safetensors" -o "$OUT/$name" "$OUT/$name.avt" || return 1
+    avk-eval -P "$P" -o "$OUT/$name.eval" "$OUT/$name"/*.mp4 >"$OUT/$name.acc" || return 1
     acc=$(awk '$1 == "all" || $1 == "joint" { print $4 }' "$OUT/$name.acc")
     set -- $(cat "$OUT/$name.time")
-    echo "$ev $(echo "$1 + $2" | bc) $3 ${acc:-?}"
+    echo "$ev $(echo "$1 + $2" | bc) $3 ${acc:-?}" >"$OUT/$name.res"
 }
 
-set -- $(run none)
+run none || exit 1
+set -- $(cat "$OUT/none.res")
 bev=$1 bcpu=$2 bwall=$3 bacc=$4
 printf "thresh\tevals\tfewer\tcpu_speedup\twall_speedup\tpsnr_dB\trel_l2\taccuracy\n" >"$OUT/cache.tsv"
 printf "none\t%s\t1.00\t1.00\t1.00\tinf\t0\t%s\n" "$bev" "$bacc" >>"$OUT/cache.tsv"
 for th in $THRESHOLDS; do
-    set -- $(run "c$th" --cache "$th")
+    run "c$th" --cache "$th" || exit 1
+    set -- $(cat "$OUT/c$th.res")
     c=$(sample_compare --vae "$M/vae.safetensors" "$OUT/none.avt" "$OUT/c$th.avt")
     printf "%s\t%s\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\n" "$th" "$1" "$(echo "$bev / $1" | bc -l)" \
         "$(echo "$bcpu / $2" | bc -l)" "$(echo "$bwall / $3" | bc -l)" \
