@@ -17,11 +17,15 @@
 # Settings from the environment, defaulting to the demo's sampling:
 #   FRAMES=16 SIZE=64 STEPS=20 CFG=4 SEED=1 SOLVER=ab2
 #   THRESHOLDS="0.02 0.05 0.1 0.2 0.3 0.5 0.8"
+#   SAMPLE_ARGS="" (more av-sample options, e.g. --no-ema for a model
+#   trained too briefly for its EMA weights)
 # Run it niced on a loaded machine: CPU time is the fairer speed measure.
 set -e
 cd "$(dirname "$0")/.."
 BUILD=$(cd "${AVKIT_BUILD:-build/rel}" && pwd)
 export PATH="$BUILD/bin:$BUILD/bench:$BUILD/examples:$PATH"
+# idle OpenMP threads that spin slow everything on a busy machine
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 [ $# -ge 1 ] || { echo "usage: bench/cache.sh DIR [OUT]" >&2; exit 2; }
 M=$(cd "$1" && pwd)
 for f in dit.safetensors vae.safetensors vocab.txt raw/heldout.txt; do
@@ -35,10 +39,10 @@ fi
 FRAMES=${FRAMES:-16} SIZE=${SIZE:-64} STEPS=${STEPS:-20} CFG=${CFG:-4} SEED=${SEED:-1}
 SOLVER=${SOLVER:-ab2} THRESHOLDS=${THRESHOLDS:-"0.02 0.05 0.1 0.2 0.3 0.5 0.8"}
 P=$M/raw/heldout.txt
-A="-m $M/dit.safetensors --vocab $M/vocab.txt -P $P --frames $FRAMES --size ${SIZE}x$SIZE
-   --base $SIZE --steps $STEPS --cfg $CFG --seed $SEED --solver $SOLVER"
+A="-m $M/dit.safetensors --vae $M/vae.safetensors --vocab $M/vocab.txt -P $P --frames $FRAMES --size ${SIZE}x$SIZE
+   --base $SIZE --steps $STEPS --cfg $CFG --seed $SEED --solver $SOLVER ${SAMPLE_ARGS:-}"
 echo "# $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# $M: $(grep -c . "$P") held-out prompts, $FRAMES frames of ${SIZE}x$SIZE, $SOLVER $STEPS steps, cfg $CFG, seed $SEED"
+echo "# $M: $(grep -c . "$P") held-out prompts, $FRAMES frames of ${SIZE}x$SIZE, $SOLVER $STEPS steps, cfg $CFG, seed $SEED ${SAMPLE_ARGS:-}"
 
 # run NAME ARGS...: latents to OUT/NAME.avt, videos to OUT/NAME/; writes
 # "evaluations cpu_seconds wall_seconds joint_accuracy" to OUT/NAME.res

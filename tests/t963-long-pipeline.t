@@ -41,6 +41,13 @@ test_expect_success '--cache with --long under mpirun -np 2: the one-process bit
     cmp c.avt c2.avt
 '
 
+test_expect_success '--cache default is the documented threshold' '
+    av-sample --help >help && test_grep "or .default. (0.1)" help &&
+    av-sample $LARGS $LONG --cache default -p "a red circle" -o d.avt &&
+    av-sample $LARGS $LONG --cache 0.1 -p "a red circle" -o d1.avt &&
+    cmp d.avt d1.avt
+'
+
 test_expect_success 'every rank reports its share of the blocks, the other weights released' '
     avk_mpirun 2 av-sample -v $LARGS $LONG -p "a red circle" -o v2.avt 2>err &&
     test_grep "rank 0: blocks 0-0" err && test_grep "rank 1: blocks 1-1" err &&
