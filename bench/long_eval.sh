@@ -8,7 +8,8 @@
 # shape, direction) of the first and of the last full block, decoded.
 #
 # Usage: bench/long_eval.sh DIR   (DIR as for bench/cache.sh; settings
-#   FRAMES=1025 BLOCK=16 CONTEXT=4 STEPS=20 SIZE=64 from the environment)
+#   FRAMES=1025 BLOCK=16 CONTEXT=4 STEPS=20 SIZE=64 from the environment;
+#   SAMPLE_ARGS: more av-sample options, e.g. --no-ema)
 set -e
 cd "$(dirname "$0")/.."
 BUILD=$(cd "${AVKIT_BUILD:-build/rel}" && pwd)
@@ -21,7 +22,7 @@ DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 PROMPT=$(head -n 1 "$M/raw/heldout.txt")
 A="-m $M/dit.safetensors --vae $M/vae.safetensors --vocab $M/vocab.txt --size ${SIZE}x$SIZE
-   --base $SIZE --steps $STEPS --cfg 4 --seed 1 --long $FRAMES --block $BLOCK"
+   --base $SIZE --steps $STEPS --cfg 4 --seed 1 --long $FRAMES --block $BLOCK ${SAMPLE_ARGS:-}"
 echo "# $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $M: \"$PROMPT\", $FRAMES latent frames, blocks of $BLOCK, $STEPS steps, cfg 4"
 /usr/bin/time -f "%e s wall, %U s user CPU, %M KiB peak RSS" \
