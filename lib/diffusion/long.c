@@ -1,6 +1,7 @@
 /* Long videos by block-wise pipelined denoising. See
  * include/avkit/diffusion/long.h. */
 #include "avkit/diffusion/long.h"
+#include "long_internal.h"
 #include "avkit/diffusion/flow.h"
 #include "avkit/nn/tensor.h"
 #include "avkit/util/common.h"
@@ -15,9 +16,6 @@ int avk_long_check(const avk_long_opts *o, int pt)
         return avk_error("--block %d: must be at least 1", o->block);
     if (o->frames < 1)
         return avk_error("--long %d: must be at least 1 latent frame", o->frames);
-    if (o->frames % o->block)
-        return avk_error("--block %d does not divide --long %d (latent frames)", o->block,
-                         o->frames);
     if (o->context < 0 || o->context >= o->block)
         return avk_error("--context %d: must be from 0 to --block - 1 (%d)", o->context,
                          o->block - 1);
@@ -43,8 +41,8 @@ static void copy_frames(float *dst, int U, int g0, const float *src, int T, int 
 
 /* Block blk's starting noise: the pool's B frames in a permutation drawn
  * from (seed, index, blk) alone (Fisher-Yates). */
-static void block_noise(float *x, const float *pool, const avk_long_opts *o, int blk, int C,
-                        int64_t hw)
+void avk_long_block_noise(float *x, const float *pool, const avk_long_opts *o, int blk, int C,
+                          int64_t hw)
 {
     int B = o->block, *perm = avk_xmalloc((size_t)B * sizeof *perm);
     avk_rng r;
@@ -72,7 +70,7 @@ int avk_long_run(const avk_long_opts *o, int C, int H, int W, avk_long_model_fn 
 {
     if (avk_long_check(o, 1) < 0)
         return -1;
-    int B = o->block, K = o->context, S = o->steps, nb = o->frames / B;
+    int B = o->block, K = o->context, S = o->steps, nb = (o->frames + B - 1) / B;
     int64_t hw = (int64_t)H * W, nblk = (int64_t)C * B * hw;
     double *ts = avk_xmalloc((size_t)(S + 1) * sizeof *ts);
     avk_flow_timesteps(ts, S, o->shift);
@@ -90,7 +88,7 @@ int avk_long_run(const avk_long_opts *o, int C, int H, int W, avk_long_model_fn 
             int step = i - j;
             float *x = queue + (int64_t)(j % S) * nblk;
             if (step == 0)
-                block_noise(x, pool, o, j, C, hw);
+                avk_long_block_noise(x, pool, o, j, C, hw);
             int nctx = j > 0 ? K : 0;
             if (nctx) {
                 if (j - 1 >= oldest)      /* still in flight, one step ahead */
@@ -128,74 +126,4 @@ int avk_long_run(const avk_long_opts *o, int C, int H, int W, avk_long_model_fn 
     if (st)
         *st = s;
     return rc < 0 ? -1 : 0;
-}
-
-/* The DiT as a block model: both guidance passes on context + block at the
- * block's time, the block's frames of the prediction kept. */
-typedef struct dit_ctx {
-    avk_dit *m;
-    const avk_long_opts *o;
-    int H, W, L;
-    const avk_sample_text *text[2];
-    int npass;
-    float *pred, *vu;        /* [C, K + B, H, W] each */
-    int64_t evals;
-} dit_ctx;
-
-static int dit_block(void *vctx, const float *x, int nctx, int B, double t, int blk, int step,
-                     float *v)
-{
-    dit_ctx *d = vctx;
-    int C = d->m->cfg.in_channels, T = nctx + B;
-    int64_t hw = (int64_t)d->H * d->W, n = (int64_t)C * B * hw;
-    float tf = (float)t;
-    (void)step;
-    for (int p = 0; p < d->npass; p++) {
-        avk_dit_batch b = {.B = 1, .T = T, .H = d->H, .W = d->W, .x = x, .t = &tf, .L = d->L,
-                           .tokens = d->text[p]->tokens, .text_len = &d->text[p]->len};
-        if (avk_dit_infer(d->m, &b, p == 0 ? d->pred : d->vu, NULL) < 0) {
-            char *why = avk_xstrdup(avk_errmsg());
-            avk_error("block %d: %s", blk, why);
-            free(why);
-            return -1;
-        }
-        d->evals++;
-    }
-    copy_frames(v, B, 0, d->pred, T, nctx, B, C, hw);
-    if (d->npass == 2) {
-        float *u = d->pred;     /* the unconditional block, reusing pred */
-        copy_frames(u, B, 0, d->vu, T, nctx, B, C, hw);
-        double g = d->o->cfg;
-        for (int64_t k = 0; k < n; k++)
-            v[k] = (float)(u[k] + g * ((double)v[k] - u[k]));
-    }
-    return 0;
-}
-
-int avk_long_sample(avk_dit *m, const avk_long_opts *o, int H, int W, int L,
-                    const avk_sample_text *cond, const avk_sample_text *uncond,
-                    avk_long_emit_fn emit, void *ectx, avk_long_stats *st)
-{
-    const avk_dit_config *cf = &m->cfg;
-    if (avk_long_check(o, cf->patch[0]) < 0)
-        return -1;
-    if (avk_dit_tokens(cf, o->block, H, W) < 0)
-        return avk_error("latent %dx%d (rows x columns) is not divisible by the patch %dx%d", H,
-                         W, cf->patch[1], cf->patch[2]);
-    int npass = o->cfg == 1.0 ? 1 : 2;
-    if (npass == 2 && !uncond)
-        return avk_error("guidance scale %g needs an unconditional text", o->cfg);
-    int64_t nfull = (int64_t)cf->in_channels * (o->context + o->block) * H * W;
-    dit_ctx d = {.m = m, .o = o, .H = H, .W = W, .L = L, .text = {cond, uncond}, .npass = npass};
-    d.pred = avk_falloc(nfull);
-    d.vu = npass == 2 ? avk_falloc(nfull) : NULL;
-    avk_long_stats s = {0};
-    int rc = avk_long_run(o, cf->in_channels, H, W, dit_block, &d, emit, ectx, &s);
-    avk_ffree(d.pred);
-    avk_ffree(d.vu);
-    s.evals = d.evals;
-    s.floats += nfull * npass;
-    if (st)
-        *st = s;
-    return rc;
 }

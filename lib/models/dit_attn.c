@@ -109,10 +109,12 @@ void dit_attn_fwd(dit_ctx *c, dit_attn_st *st, float *y[2])
     const dit_attn_p *p = st->p;
     const dit_seqs *sq = st->s;
     int D = c->D, H = c->H, Dh = c->Dh;
-    int64_t R = st->R[0] + st->R[1];
+    int slot = c->kv_in || c->kv_out ? dit_kv_slot(c, p) : -1;
+    int64_t Rc = slot >= 0 && c->kv_in ? c->Rc : 0;     /* context rows after the text */
+    int64_t R = st->R[0] + st->R[1] + Rc;
     /* rows of a stream the module does not project stay unwritten: no
      * sequence reads them (the index lists name only the streams in qs /
-     * kvs) */
+     * kvs); the context rows' keys and values are placed below */
     st->Q = dit_alloc(c->ar, R * D);
     st->K = dit_alloc(c->ar, R * D);
     st->V = dit_alloc(c->ar, R * D);
@@ -141,13 +143,18 @@ void dit_attn_fwd(dit_ctx *c, dit_attn_st *st, float *y[2])
             }
         }
     }
+    if (slot >= 0 && c->kv_out)     /* the last frames' keys (unrotated) and values */
+        dit_kv_keep(c, slot, st->K, st->V);
     if (st->rope) {      /* stream 0 is the video: [B, N, H, Dh] rows */
         if (st->qs[0])
             avk_rope_fwd(st->Q, st->Q, c->rope, c->B, c->N * H, Dh);
         if (st->kvs[0])
             avk_rope_fwd(st->K, st->K, c->rope, c->B, c->N * H, Dh);
     }
-    /* under sequence parallelism: this rank's heads of every rank's rows */
+    if (Rc)                          /* the context's, rotated at its own frames */
+        dit_kv_place(c, slot, st->K + (st->R[0] + st->R[1]) * D, st->V + (st->R[0] + st->R[1]) * D);
+    /* under sequence parallelism (never with a context): this rank's heads
+     * of every rank's rows */
     int split = sq->heads_split && c->spn > 1;
     int Hh = split ? H / c->spn : H, Dr = split ? D / c->spn : D;
     const float *Qa = split ? to_heads(c, st->Q, R) : st->Q;
@@ -316,16 +323,23 @@ dit_seqs *dit_seqs_spatial(dit_ctx *c, int text_queries)
 }
 
 /* Per spatial position: its T tokens across the frames (this rank's
- * positions: local under sequence parallelism). */
+ * positions: local under sequence parallelism; keys: after the Tc context
+ * frames' tokens at that position, when there is a context). */
 dit_seqs *dit_seqs_temporal(dit_ctx *c)
 {
-    dit_seqs *s = seqs_new(c, c->B * c->S, c->T, c->T, 0, 0);
+    int Tc = c->Rc ? c->Tc : 0, nk = Tc + c->T;
+    dit_seqs *s = seqs_new(c, c->B * c->S, c->T, nk, 0, 0);
     for (int b = 0; b < c->B; b++)
-        for (int i = 0; i < c->S; i++)
+        for (int i = 0; i < c->S; i++) {
+            int64_t q = (int64_t)b * c->S + i;
+            for (int f = 0; f < Tc; f++)
+                s->kidx[q * nk + f] = (int32_t)(c->Rv + c->Rt + (int64_t)f * c->S + i);
             for (int f = 0; f < c->T; f++) {
-                int64_t at = ((int64_t)b * c->S + i) * c->T + f;
-                s->qidx[at] = s->kidx[at] = (int32_t)(b * c->N + (int64_t)f * c->S + i);
+                int32_t row = (int32_t)(b * c->N + (int64_t)f * c->S + i);
+                s->qidx[q * c->T + f] = row;
+                s->kidx[q * nk + Tc + f] = row;
             }
+        }
     return s;
 }
 
@@ -348,17 +362,20 @@ dit_seqs *dit_seqs_cross(dit_ctx *c)
 /* Per clip: all video tokens then the caption, jointly. */
 dit_seqs *dit_seqs_joint(dit_ctx *c, int text_queries)
 {
-    int N = c->T * c->Sg, L = c->Lg, nq = N + (text_queries ? L : 0);
-    dit_seqs *s = seqs_new(c, c->B, nq, N + L, 1, 0);
+    int N = c->T * c->Sg, L = c->Lg, nq = N + (text_queries ? L : 0), Rc = (int)c->Rc;
+    int nk = Rc + N + L;       /* keys: the context's tokens first, when there is one */
+    dit_seqs *s = seqs_new(c, c->B, nq, nk, 1, 0);
     s->heads_split = 1;
     for (int b = 0; b < c->B; b++) {
+        for (int i = 0; i < Rc; i++)
+            s->kidx[(int64_t)b * nk + i] = (int32_t)(c->Rv + c->Rt + i);
         for (int i = 0; i < N + L; i++) {
             int32_t row = i < N ? video_row(c, b, i / c->Sg, i % c->Sg) : text_row(c, b, i - N);
-            s->kidx[(int64_t)b * (N + L) + i] = row;
+            s->kidx[(int64_t)b * nk + Rc + i] = row;
             if (i < nq)
                 s->qidx[(int64_t)b * nq + i] = row;
         }
-        s->kv_len[b] = N + c->text_len[b];
+        s->kv_len[b] = Rc + N + c->text_len[b];
     }
     return s;
 }

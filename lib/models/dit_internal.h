@@ -123,7 +123,33 @@ typedef struct dit_ctx {
     /* the attention sequences: spatial and joint with and without text
      * queries, temporal, cross, the text encoder's */
     dit_seqs *sp_q, *sp_kv, *joint_q, *joint_kv, *temp, *cross, *text;
+    /* inference with a key/value context (dit_stage.c; all 0 otherwise):
+     * Rc context video rows (Tc frames before the clip, B = 1) follow the
+     * text rows in the temporal and joint attention; their keys and
+     * values come from kv_in, and the clip's last Tc frames' go to kv_out */
+    int Tc;
+    int64_t Rc;
+    float *ctx_rope;            /* [Rc * H, Dh] rotary table of the context */
+    const struct avk_dit_kv *kv_in;
+    struct avk_dit_kv *kv_out;
 } dit_ctx;
+
+/* Keys (after the norm, before rotation) and values of the last frames of
+ * one evaluation, per block and per context-taking branch (slot 0
+ * temporal, 1 joint): [depth][2] pairs of [rows, D], allocated on first
+ * use so that a pipeline stage holds its own blocks' only. */
+struct avk_dit_kv {
+    int depth, frames, valid;
+    int64_t rows, D;            /* rows = frames / pt * S */
+    float **k, **v;             /* [depth * 2] */
+};
+/* Which slot a module fills, or -1 (no context for it). */
+int dit_kv_slot(const dit_ctx *c, const dit_attn_p *p);
+/* Copy the clip's last frames' rows of K (unrotated) and V [R, D] into
+ * kv_out's slot / the slot of kv_in into the context rows, K rotated at
+ * the context's frames. */
+void dit_kv_keep(dit_ctx *c, int slot, const float *K, const float *V);
+void dit_kv_place(dit_ctx *c, int slot, float *K, float *V);
 
 /* Run the module: queries, keys and values of the streams it uses,
  * attention over the sequences, output projections into y[stream]

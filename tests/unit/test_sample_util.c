@@ -2,7 +2,7 @@
  * DiT checkpoint with every weight random, so that sampling from it is
  * fast and every part of the model matters.
  *
- *   test_sample_util mkdit OUT.safetensors [--channels C] [--ema] [KEY=VALUE]...
+ *   test_sample_util mkdit OUT.safetensors [--channels C] [--depth N] [--hidden D] [--ema] [KEY=VALUE]...
  *
  * The configuration: patch 1x2x2, width 32, 2 heads, 2 blocks, MLP ratio
  * 2, 512 token ids, text length 16, one text layer, MM-DiT with joint
@@ -113,7 +113,7 @@ int main(int argc, char **argv)
     if (argc >= 4 && !strcmp(argv[1], "cmp"))
         return cmp_main(argc, argv);
     if (argc < 3 || strcmp(argv[1], "mkdit"))
-        avk_die(2, "usage: test_sample_util mkdit OUT.safetensors [--channels C] [--ema] [KEY=VALUE]...");
+        avk_die(2, "usage: test_sample_util mkdit OUT.safetensors [--channels C] [--depth N] [--hidden D] [--ema] [KEY=VALUE]...");
     avk_dit_config c = avk_dit_config_default();
     c.hidden = 32;
     c.heads = 2;
@@ -131,6 +131,10 @@ int main(int argc, char **argv)
             ema = 1;
         else if (!strcmp(argv[i], "--channels") && i + 1 < argc)
             c.in_channels = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--depth") && i + 1 < argc)
+            c.depth = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--hidden") && i + 1 < argc)
+            c.hidden = atoi(argv[++i]), c.heads = c.hidden / 32;
     avk_dit *m = avk_dit_new(&c);
     if (!m)
         avk_die_lib();
