@@ -16,7 +16,7 @@ set -e
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${AVKIT_BUILD:-$ROOT/build/rel}
 TRAIN=$1 VAL=$2 OUT=$3
-CONFIG=${4:-$ROOT/examples/dit-demo.json}
+CONFIG=${4:-$ROOT/examples/dit-demo.json}   # no spaces in this path
 STEPS=${STEPS:-0 20 40 80 120 160 200}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 mkdir -p "$OUT"
@@ -24,10 +24,12 @@ run() {     # precision: prints "step val_loss" per evaluation point
     prev=
     for s in $STEPS; do
         ck="$OUT/$1-$s.safetensors"
-        val=$("$BUILD/bin/av-train" --model dit --config "$CONFIG" --seed "${SEED:-1}" \
+        if [ -z "$prev" ]; then from="--config $CONFIG"; else from="--resume $prev"; fi
+        "$BUILD/bin/av-train" --model dit $from --seed "${SEED:-1}" \
             --batch "${BATCH:-8}" --lr "${LR:-5e-4}" --schedule constant --precision "$1" \
-            --steps "$s" --val "$VAL" --log "$OUT/$1.csv" ${prev:+--resume "$prev"} \
-            "$TRAIN" -o "$ck" | awk '$1 == "val_loss" { print $2 }')
+            --steps "$s" --val "$VAL" --log "$OUT/$1.csv" "$TRAIN" -o "$ck" >"$OUT/report"
+        val=$(awk '$1 == "val_loss" { print $2 }' "$OUT/report")
+        [ -n "$val" ] || { echo "dit_val.sh: no val_loss from av-train at step $s" >&2; exit 1; }
         echo "$s $val"
         [ -z "$prev" ] || rm -f "$prev" "${prev%.safetensors}.optim.safetensors"
         prev=$ck
