@@ -14,6 +14,8 @@ set -e
 cd "$(dirname "$0")/.."
 BUILD=$(cd "${AVKIT_BUILD:-build/rel}" && pwd)
 export PATH="$BUILD/bin:$BUILD/bench:$PATH"
+# spinning OpenMP threads slow small matrix products badly on a busy machine
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 test $# -ge 1 || { echo "usage: bench/solvers.sh OUT_DIR [N_PROMPTS [CFG]]" >&2; exit 2; }
 M=$1 N=${2:-8} CFG=${3:-4}
 DIR=$(mktemp -d)
@@ -29,7 +31,7 @@ run() {
     /usr/bin/time -f "%U %S" -o "$DIR/$name.time" \
         av-sample $A "$@" -v -o "$DIR/$name.avt" 2>"$DIR/$name.err" ||
         { cat "$DIR/$name.err" >&2; exit 1; }
-    ev=$(awk '/transformer evaluations/ { s += $4 } END { print s / NR }' "$DIR/$name.err")
+    ev=$(awk '/transformer evaluations/ { s += $4; n++ } END { print s / n }' "$DIR/$name.err")
     echo "$ev $(awk '{ print $1 + $2 }' "$DIR/$name.time")"
 }
 
