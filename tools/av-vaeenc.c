@@ -235,6 +235,10 @@ static void build_record(avt_record *out, const avk_clip *c, const avk_vae *v, c
     char buf[64];
     snprintf(buf, sizeof buf, "%dx%d", b.w, b.h);
     avt_record_set_meta(out, "bucket", buf);
+    snprintf(buf, sizeof buf, "%ld", op->base);
+    avt_record_set_meta(out, "bucket_base", buf);
+    snprintf(buf, sizeof buf, "%ld", op->unit);
+    avt_record_set_meta(out, "bucket_unit", buf);
     snprintf(buf, sizeof buf, "%.9g", fps);
     avt_record_set_meta(out, "vae_fps", buf);
     snprintf(buf, sizeof buf, "%lld", (long long)T);

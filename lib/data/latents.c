@@ -70,6 +70,38 @@ static int read_caption(avk_latent_item *it, const avt_record *r, const char *wh
                      "before av-vaeenc)", where);
 }
 
+/* A positive number from the record's metadata, or 0 when absent or not
+ * one (these are defaults for a sampler, never required). */
+static double meta_pos(const avt_record *r, const char *key)
+{
+    const char *v = avt_record_get_meta(r, key);
+    char *e;
+    if (!v)
+        return 0;
+    double x = strtod(v, &e);
+    return e != v && *e == '\0' && isfinite(x) && x > 0 ? x : 0;
+}
+
+/* The source description av-vaeenc writes beside each latent. */
+static void read_source(avk_latent_item *it, const avt_record *r)
+{
+    it->frames = (int)meta_pos(r, "vae_frames");
+    it->factor = (int)meta_pos(r, "vae_factor");
+    it->base = (int)meta_pos(r, "bucket_base");
+    it->unit = (int)meta_pos(r, "bucket_unit");
+    it->fps = meta_pos(r, "vae_fps");
+    it->scaling = meta_pos(r, "latent_scaling_factor");
+    const char *b = avt_record_get_meta(r, "bucket"), *sh = avt_record_get_meta(r, "latent_shift_factor");
+    char tail;
+    if (!b || sscanf(b, "%dx%d%c", &it->bucket_w, &it->bucket_h, &tail) != 2 ||
+        it->bucket_w <= 0 || it->bucket_h <= 0)
+        it->bucket_w = it->bucket_h = 0;
+    char *e;
+    it->shift_factor = sh ? strtod(sh, &e) : 0;
+    if (!sh || e == sh || *e || !isfinite(it->shift_factor))
+        it->shift_factor = 0;
+}
+
 int avk_latents_read(avk_latent_set *s, const char *path)
 {
     avt_reader *rd = avt_reader_open(path);
@@ -119,6 +151,7 @@ int avk_latents_read(avk_latent_set *s, const char *path)
         it.H = (int)lat->shape[2];
         it.W = (int)lat->shape[3];
         it.key = avk_xstrdup(r.key);
+        read_source(&it, &r);
         if (s->n == s->cap) {
             s->cap = s->cap ? 2 * s->cap : 64;
             s->items = avk_xrealloc(s->items, (size_t)s->cap * sizeof *s->items);

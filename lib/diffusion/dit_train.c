@@ -359,8 +359,101 @@ static int dit_task_after_step(void *ctx, int64_t step, const avk_train_result *
     return 0;
 }
 
-/* The weights' metadata: the configuration, the format tag and the
- * precision the steps ran in. */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The most common nonzero value of get(item) over the data set (the
+ * smallest of equally common ones), 0 when every item has 0. */
+static double data_mode(const avk_latent_set *s, double (*get)(const avk_latent_item *))
+{
+    double *v = avk_xmalloc((size_t)(s->n ? s->n : 1) * sizeof *v), best = 0;
+    int n = 0, bestn = 0;
+    for (int i = 0; i < s->n; i++) {
+        double x = get(&s->items[i]);
+        if (x != 0)
+            v[n++] = x;
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    for (int i = 0, j; i < n; i = j) {
+        for (j = i; j < n && v[j] == v[i]; j++)
+            ;
+        if (j - i > bestn) {
+            bestn = j - i;
+            best = v[i];
+        }
+    }
+    free(v);
+    return best;
+}
+
+static double get_frames(const avk_latent_item *it) { return it->frames ? it->frames : it->T; }
+static double get_factor(const avk_latent_item *it) { return it->factor; }
+static double get_base(const avk_latent_item *it) { return it->base; }
+static double get_unit(const avk_latent_item *it) { return it->unit; }
+static double get_fps(const avk_latent_item *it) { return it->fps; }
+static double get_scaling(const avk_latent_item *it) { return it->scaling; }
+/* The pixel size as one number, width * 2^20 + height. */
+static double get_size(const avk_latent_item *it)
+{
+    int w = it->bucket_w ? it->bucket_w : it->W * it->factor;
+    int h = it->bucket_w ? it->bucket_h : it->H * it->factor;
+    return w > 0 && h > 0 ? (double)w * 1048576.0 + h : 0;
+}
+
+/* Set metadata key to the number x (a %.9g), unless x is 0. */
+static void meta_num(avk_st_writer *w, const char *key, double x)
+{
+    char buf[64];
+    if (x == 0)
+        return;
+    snprintf(buf, sizeof buf, "%.9g", x);
+    avk_st_writer_meta(w, key, buf);
+}
+
+/* What the sampler's defaults come from, described by the training data
+ * as av-vaeenc recorded it: the most common video length (video_frames)
+ * and frame size (video_size) of the clips, their size buckets'
+ * bucket_base and bucket_unit, the VAE's vae_factor and latent scaling
+ * (latent_scaling_factor, latent_shift_factor, of the clips with the most
+ * common scaling), the frame rate (fps), and the timestep shift of
+ * training (shift). A key the data does not tell is left out. */
+static void data_meta(const dit_task *k, avk_st_writer *w)
+{
+    const avk_latent_set *s = k->data;
+    meta_num(w, "video_frames", data_mode(s, get_frames));
+    double size = data_mode(s, get_size);
+    if (size > 0) {
+        char buf[64];
+        long long sz = (long long)size;
+        snprintf(buf, sizeof buf, "%lldx%lld", sz >> 20, sz & 1048575);
+        avk_st_writer_meta(w, "video_size", buf);
+    }
+    meta_num(w, "bucket_base", data_mode(s, get_base));
+    meta_num(w, "bucket_unit", data_mode(s, get_unit));
+    meta_num(w, "vae_factor", data_mode(s, get_factor));
+    meta_num(w, "fps", data_mode(s, get_fps));
+    double sc = data_mode(s, get_scaling);
+    if (sc > 0) {
+        meta_num(w, "latent_scaling_factor", sc);
+        for (int i = 0; i < s->n; i++)
+            if (s->items[i].scaling == sc) {
+                char buf[64];
+                snprintf(buf, sizeof buf, "%.9g", s->items[i].shift_factor);
+                avk_st_writer_meta(w, "latent_shift_factor", buf);
+                break;
+            }
+    }
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.9g", k->o->shift);
+    avk_st_writer_meta(w, "shift", buf);
+}
+
+/* The weights' metadata: the configuration, the format tag, the
+ * precision the steps ran in, and the data's description for the
+ * sampler (data_meta). */
 static int dit_task_save_meta(void *ctx, const avk_train_opts *o, avk_st_writer *w)
 {
     (void)o;
@@ -370,6 +463,7 @@ static int dit_task_save_meta(void *ctx, const avk_train_opts *o, avk_st_writer 
     avk_st_writer_meta(w, "config", cfg);
     avk_st_writer_meta(w, "precision", avk_dit_precision_name(k->m->precision));
     free(cfg);
+    data_meta(k, w);
     return 0;
 }
 

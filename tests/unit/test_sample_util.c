@@ -13,7 +13,11 @@
  *
  * prints the largest absolute difference between the f32 "latent"
  * tensors [C, T, h, w] of record N (default 0) of two streams, over frame
- * F only and latent columns C0..C1-1 only when given. */
+ * F only and latent columns C0..C1-1 only when given.
+ *
+ *   test_sample_util meta FILE.safetensors KEY
+ *
+ * prints the value of metadata KEY, or "(none)" when the file has none. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,11 +111,25 @@ static int cmp_main(int argc, char **argv)
     return 0;
 }
 
+/* The meta subcommand. */
+static int meta_main(char **argv)
+{
+    avk_st_file *f = avk_st_open(argv[2]);
+    if (!f)
+        avk_die_lib();
+    const char *v = avk_st_meta(f, argv[3]);
+    printf("%s\n", v ? v : "(none)");
+    avk_st_close(f);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     avk_tool_init("test_sample_util");
     if (argc >= 4 && !strcmp(argv[1], "cmp"))
         return cmp_main(argc, argv);
+    if (argc == 4 && !strcmp(argv[1], "meta"))
+        return meta_main(argv);
     if (argc < 3 || strcmp(argv[1], "mkdit"))
         avk_die(2, "usage: test_sample_util mkdit OUT.safetensors [--channels C] [--depth N] [--hidden D] [--ema] [KEY=VALUE]...");
     avk_dit_config c = avk_dit_config_default();

@@ -20,6 +20,15 @@ typedef struct avk_latent_item {
     int      text_len;       /* the mask's prefix (L for text_emb) */
     float   *text_emb;       /* [L, E], or NULL */
     int      E;
+    /* What av-vaeenc recorded of the latents' source, 0 where the record's
+     * metadata lacks it (a sampler takes its defaults from these): */
+    int      frames;         /* vae_frames: video frames */
+    int      factor;         /* vae_factor: pixels a latent cell */
+    int      bucket_w, bucket_h; /* bucket: the frame size in pixels */
+    int      base, unit;     /* bucket_base, bucket_unit */
+    double   fps;            /* vae_fps */
+    double   scaling;        /* latent_scaling_factor (0: absent) */
+    double   shift_factor;   /* latent_shift_factor (with scaling) */
 } avk_latent_item;
 
 typedef struct avk_latent_set {
