@@ -72,6 +72,6 @@ for th in 0 0.05 0.1 0.2 0.4 0.8 1.6; do
     c=$(sample_compare --vae "$VAE" "$DIR/none.avt" "$DIR/c$th.avt")
     printf "%-6s %5s  %6.2fx  %s  %s\n" "$th" "${r% *}" \
         "$(echo "${base#* } / ${r#* }" | bc -l)" \
-        "$(echo "$c" | sed 's/.*rel_l2=\([^ ]*\).*/\1/')" "$(echo "$c" | sed 's/.*psnr=//')"
+        "$(echo "$c" | sed 's/.*rel_l2=\([^ ]*\).*/\1/')" "$(echo "$c" | sed 's/.*psnr=\([^ ]*\).*/\1/')"
 done
 echo "# uncached: ${base% *} evaluations in ${base#* } s"

@@ -5,8 +5,11 @@
  *
  *   sample_compare [--vae VAE.safetensors] REF.avt TEST.avt
  *
- * prints "records=N rel_l2=X psnr=Y" (psnr "inf" when identical; absent
- * without a VAE). For bench/sample.sh. */
+ * prints "records=N rel_l2=X psnr=Y identical=K": the PSNR is the mean
+ * over the K' = N - K videos that differ at all (an identical video has
+ * no finite PSNR, and counting it at some cap would flatter the mean);
+ * "inf" when all are identical; both absent without a VAE. For
+ * bench/sample.sh and bench/cache.sh. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +66,7 @@ int main(int argc, char **argv)
     if (!ra || !rb)
         avk_die_lib();
     avt_record x, y;
-    int n = 0;
+    int n = 0, same = 0;
     double l2 = 0, psnr = 0;
     while (avt_read_record(ra, &x) == 1) {
         if (avt_read_record(rb, &y) != 1)
@@ -87,7 +90,10 @@ int main(int argc, char **argv)
             for (int64_t i = 0; i < bytes; i++)
                 mse += ((double)da[i] - db[i]) * ((double)da[i] - db[i]);
             mse /= (double)bytes;
-            psnr += mse > 0 ? 10 * log10(255.0 * 255.0 / mse) : INFINITY;
+            if (mse > 0)
+                psnr += 10 * log10(255.0 * 255.0 / mse);
+            else
+                same++;
             free(da);
             free(db);
         }
@@ -98,8 +104,13 @@ int main(int argc, char **argv)
     if (n == 0)
         avk_die(1, "%s: no records", argv[a]);
     printf("records=%d rel_l2=%.6g", n, l2 / n);
-    if (v)
-        printf(isinf(psnr) ? " psnr=inf" : " psnr=%.2f", psnr / n);
+    if (v) {
+        if (same == n)
+            printf(" psnr=inf");
+        else
+            printf(" psnr=%.2f", psnr / (n - same));
+        printf(" identical=%d", same);
+    }
     printf("\n");
     avt_reader_close(ra);
     avt_reader_close(rb);
