@@ -47,7 +47,7 @@ static void cpu_sync(void)
 {
 }
 
-#define OP(name) .name = avk_##name
+#define OP(name) .name = avk_##name,
 
 static const avk_backend cpu_backend = {
     .name = "cpu",
@@ -59,22 +59,7 @@ static const avk_backend cpu_backend = {
     .zero = cpu_zero,
     .fill = cpu_fill,
     .sync = cpu_sync,
-    OP(add_inplace), OP(add), OP(axpy), OP(scale), OP(sumsq), OP(find_nonfinite),
-    OP(permute), OP(permute_acc),
-    OP(gemm), OP(linear_fwd), OP(linear_bwd), OP(embedding_fwd), OP(embedding_bwd),
-    OP(conv2d_fwd), OP(conv2d_bwd),
-    OP(groupnorm_fwd), OP(groupnorm_bwd), OP(layernorm_fwd), OP(layernorm_bwd),
-    OP(rmsnorm_fwd), OP(rmsnorm_bwd),
-    OP(silu_fwd), OP(silu_bwd), OP(gelu_fwd), OP(gelu_bwd),
-    OP(softmax_fwd), OP(softmax_bwd), OP(attention_fwd), OP(attention_bwd),
-    OP(modulate_fwd), OP(modulate_bwd), OP(gated_residual_fwd), OP(gated_residual_bwd),
-    OP(timestep_embed), OP(rope_fwd), OP(rope_bwd),
-    OP(patchify_fwd), OP(patchify_bwd), OP(unpatchify_fwd), OP(unpatchify_bwd),
-    OP(upsample_nearest_fwd), OP(upsample_nearest_bwd), OP(avgpool_fwd), OP(avgpool_bwd),
-    OP(clamp_fwd), OP(clamp_bwd), OP(split_channels_fwd), OP(split_channels_bwd),
-    OP(mse_loss), OP(l1_loss), OP(kl_gaussian_loss),
-    OP(gaussian_sample_fwd), OP(gaussian_sample_bwd),
-    OP(adamw_step), OP(grad_global_norm), OP(grad_clip),
+    AVK_BACKEND_OPS(OP)
 };
 
 const avk_backend *avk_backend_cpu(void)

@@ -513,6 +513,26 @@ typedef struct avk_backend {
     AVK_BACKEND_OP(grad_clip);
 } avk_backend;
 
+/* The operator entries by name, in the table's order, for filling a table:
+ * AVK_BACKEND_OPS(X) expands X(name) once an entry, so a backend writes
+ * the list once (backend_cpu.c, cuda/backend_cuda.c). */
+#define AVK_BACKEND_OPS(X) \
+    X(add_inplace) X(add) X(axpy) X(scale) X(sumsq) X(find_nonfinite) \
+    X(permute) X(permute_acc) X(gemm) X(linear_fwd) X(linear_bwd) \
+    X(embedding_fwd) X(embedding_bwd) X(conv2d_fwd) X(conv2d_bwd) \
+    X(groupnorm_fwd) X(groupnorm_bwd) X(layernorm_fwd) X(layernorm_bwd) \
+    X(rmsnorm_fwd) X(rmsnorm_bwd) X(silu_fwd) X(silu_bwd) X(gelu_fwd) \
+    X(gelu_bwd) X(softmax_fwd) X(softmax_bwd) X(attention_fwd) \
+    X(attention_bwd) X(modulate_fwd) X(modulate_bwd) X(gated_residual_fwd) \
+    X(gated_residual_bwd) X(timestep_embed) X(rope_fwd) X(rope_bwd) \
+    X(patchify_fwd) X(patchify_bwd) X(unpatchify_fwd) X(unpatchify_bwd) \
+    X(upsample_nearest_fwd) X(upsample_nearest_bwd) X(avgpool_fwd) \
+    X(avgpool_bwd) X(clamp_fwd) X(clamp_bwd) X(split_channels_fwd) \
+    X(split_channels_bwd) X(mse_loss) X(l1_loss) X(kl_gaussian_loss) \
+    X(gaussian_sample_fwd) X(gaussian_sample_bwd) X(adamw_step) \
+    X(grad_global_norm) X(grad_clip)
+
+
 /* The CPU backend: always built; its entries are the functions above. */
 const avk_backend *avk_backend_cpu(void);
 /* A backend by name ("cpu", "cuda"); NULL with the error set when the name
