@@ -215,8 +215,7 @@ static float *first_block_modulated(avk_dit_acts *a)
     avk_permute(mk, raw, 3, (int64_t[]){B, 6, D}, (int[]){1, 0, 2});
     float *n = dit_alloc(c->ar, Rv * D), *mu = dit_alloc(c->ar, Rv), *rs = dit_alloc(c->ar, Rv);
     float *y = dit_alloc(c->ar, Rv * D);
-    avk_layernorm_fwd(n, mu, rs, a->x0, NULL, NULL, Rv, D, LN_EPS);
-    avk_modulate_fwd(y, n, mk, mk + BD, B, c->N, 1, D);
+    avk_ln_modulate_fwd(n, mu, rs, y, a->x0, mk, mk + BD, B, c->N, 1, D, LN_EPS);
     return y;
 }
 
@@ -345,8 +344,8 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
     a->mo = dit_alloc(ar, Rv);
     a->so = dit_alloc(ar, Rv);
     a->ym = dit_alloc(ar, Rv * D);
-    avk_layernorm_fwd(a->no, a->mo, a->so, x, NULL, NULL, Rv, D, LN_EPS);
-    avk_modulate_fwd(a->ym, a->no, a->omod + BD, a->omod, B, k->N, 1, D);
+    avk_ln_modulate_fwd(a->no, a->mo, a->so, a->ym, x, a->omod + BD, a->omod, B, k->N, 1, D,
+                        LN_EPS);
     a->y = dit_alloc(ar, Rv * a->K);
     dit_linear_fwd(m, a->y, a->ym, dit_w(m, l->proj_out.w), dit_w(m, l->proj_out.b), Rv, D, a->K);
     if (split) {     /* every rank's rows, put back in place: the whole prediction */
@@ -408,10 +407,9 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
     }
     dit_linear_bwd(m, dym, dit_g(m, l->proj_out.w), dit_g(m, l->proj_out.b), dy, a->ym,
                    dit_w(m, l->proj_out.w), Rv, D, a->K);
-    float *domod = dit_zeros(ar, 2 * BD), *dno = dit_zeros(ar, Rv * D);
-    float *dx = dit_zeros(ar, Rv * D);
-    avk_modulate_bwd(dno, domod + BD, domod, dym, a->no, a->omod, B, k->N, 1, D);
-    avk_layernorm_bwd(dx, NULL, NULL, dno, a->xl, a->mo, a->so, NULL, Rv, D);
+    float *domod = dit_zeros(ar, 2 * BD), *dx = dit_zeros(ar, Rv * D);
+    avk_ln_modulate_bwd(dx, domod + BD, domod, dym, a->xl, a->no, a->mo, a->so, a->omod, B, k->N,
+                        1, D);
     float *dsc = dit_zeros(ar, BD), *draw = dit_zeros(ar, 2 * BD);
     avk_permute_acc(draw, domod, 3, (int64_t[]){2, B, D}, (int[]){1, 0, 2});
     dit_linear_bwd(m, dsc, dit_g(m, l->out_mod.w), dit_g(m, l->out_mod.b), draw, a->sc,

@@ -42,8 +42,8 @@ static void mlp_fwd(dit_ctx *c, const mlp_io *io, const float *x1, float *out, c
     *io->f1 = dit_alloc(c->ar, rows * F);
     *io->g1 = dit_alloc(c->ar, rows * F);
     *io->f2 = dit_alloc(c->ar, rows * D);
-    avk_layernorm_fwd(*io->n2, *io->m2, *io->s2, x1, NULL, NULL, rows, D, LN_EPS);
-    avk_modulate_fwd(*io->h2, *io->n2, mod + 3 * (int64_t)B * D, mod + 4 * (int64_t)B * D, B, per, 1, D);
+    avk_ln_modulate_fwd(*io->n2, *io->m2, *io->s2, *io->h2, x1, mod + 3 * (int64_t)B * D,
+                        mod + 4 * (int64_t)B * D, B, per, 1, D, LN_EPS);
     dit_linear_fwd(m, *io->f1, *io->h2, dit_w(m, f1->w), dit_w(m, f1->b), rows, D, F);
     avk_gelu_fwd(*io->g1, *io->f1, rows * F);
     dit_linear_fwd(m, *io->f2, *io->g1, dit_w(m, f2->w), dit_w(m, f2->b), rows, F, D);
@@ -60,13 +60,12 @@ static void mlp_bwd(dit_ctx *c, const mlp_io *io, const float *x1, const float *
     int64_t BD = (int64_t)B * D;
     float *df2 = dit_zeros(c->ar, rows * D), *dg1 = dit_zeros(c->ar, rows * F);
     float *df1 = dit_zeros(c->ar, rows * F), *dh2 = dit_zeros(c->ar, rows * D);
-    float *dn2 = dit_zeros(c->ar, rows * D);
     avk_gated_residual_bwd(dx1, df2, dmod + 5 * BD, dout, *io->f2, mod + 5 * BD, B, per, 1, D);
     dit_linear_bwd(m, dg1, dit_g(m, f2->w), dit_g(m, f2->b), df2, *io->g1, dit_w(m, f2->w), rows, F, D);
     avk_gelu_bwd(df1, dg1, *io->f1, rows * F);
     dit_linear_bwd(m, dh2, dit_g(m, f1->w), dit_g(m, f1->b), df1, *io->h2, dit_w(m, f1->w), rows, D, F);
-    avk_modulate_bwd(dn2, dmod + 3 * BD, dmod + 4 * BD, dh2, *io->n2, mod + 4 * BD, B, per, 1, D);
-    avk_layernorm_bwd(dx1, NULL, NULL, dn2, x1, *io->m2, *io->s2, NULL, rows, D);
+    avk_ln_modulate_bwd(dx1, dmod + 3 * BD, dmod + 4 * BD, dh2, x1, *io->n2, *io->m2, *io->s2,
+                        mod + 4 * BD, B, per, 1, D);
 }
 
 /* The three branch descriptions of a block (which streams, which
@@ -125,14 +124,14 @@ void dit_block_fwd(dit_ctx *c, dit_block_st *st, const dit_block_p *p, const flo
     st->mx = dit_alloc(c->ar, Rv);
     st->sx = dit_alloc(c->ar, Rv);
     st->mxx = dit_alloc(c->ar, Rv * D);
-    avk_layernorm_fwd(st->nx, st->mx, st->sx, x, NULL, NULL, Rv, D, LN_EPS);
-    avk_modulate_fwd(st->mxx, st->nx, st->mod, st->mod + BD, B, c->N, 1, D);
+    avk_ln_modulate_fwd(st->nx, st->mx, st->sx, st->mxx, x, st->mod, st->mod + BD, B, c->N, 1,
+                        D, LN_EPS);
     st->ne = dit_alloc(c->ar, Rt * D);
     st->me = dit_alloc(c->ar, Rt);
     st->se = dit_alloc(c->ar, Rt);
     st->mee = dit_alloc(c->ar, Rt * D);
-    avk_layernorm_fwd(st->ne, st->me, st->se, e, NULL, NULL, Rt, D, LN_EPS);
-    avk_modulate_fwd(st->mee, st->ne, st->cmod, st->cmod + BD, B, c->L, 1, D);
+    avk_ln_modulate_fwd(st->ne, st->me, st->se, st->mee, e, st->cmod, st->cmod + BD, B, c->L, 1,
+                        D, LN_EPS);
 
     setup_branches(c, st, p);
     st->av = dit_alloc(c->ar, Rv * D);
@@ -195,12 +194,10 @@ void dit_block_bwd(dit_ctx *c, dit_block_st *st, const float *dx2, const float *
         float *dxs[2] = {dmx, dme};
         dit_attn_bwd(c, &st->br[i], dy, dxs);
     }
-    float *dn = dit_zeros(c->ar, Rv * D);
-    avk_modulate_bwd(dn, dmod, dmod + BD, dmx, st->nx, st->mod + BD, B, c->N, 1, D);
-    avk_layernorm_bwd(dx, NULL, NULL, dn, st->x, st->mx, st->sx, NULL, Rv, D);
-    dn = dit_zeros(c->ar, Rt * D);
-    avk_modulate_bwd(dn, dcmod, dcmod + BD, dme, st->ne, st->cmod + BD, B, c->L, 1, D);
-    avk_layernorm_bwd(de, NULL, NULL, dn, st->e, st->me, st->se, NULL, Rt, D);
+    avk_ln_modulate_bwd(dx, dmod, dmod + BD, dmx, st->x, st->nx, st->mx, st->sx, st->mod + BD, B,
+                        c->N, 1, D);
+    avk_ln_modulate_bwd(de, dcmod, dcmod + BD, dme, st->e, st->ne, st->me, st->se, st->cmod + BD,
+                        B, c->L, 1, D);
 
     float *draw = dit_zeros(c->ar, 6 * BD);
     chunk_major_bwd(draw, dmod, B, 6, D);

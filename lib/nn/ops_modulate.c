@@ -6,37 +6,10 @@
  * Gradients of the per-group rows sum over that group's tokens. */
 #include "avkit/nn/ops.h"
 #include "ops_util.h"
+#include "ops_rows.h"
 
 #include <omp.h>
 #include <string.h>
-
-AVK_CLONES static void mod_row(float *y, const float *x, const float *sh, const float *sc, int D)
-{
-#pragma omp simd
-    for (int i = 0; i < D; i++)
-        y[i] = x[i] * (1.0f + sc[i]) + (sh ? sh[i] : 0.0f);
-}
-
-/* dx += dy (1 + scale); acc_scale += dy x; acc_shift += dy */
-AVK_CLONES static void mod_row_bwd(float *dx, float *asc, float *ash, const float *dy,
-                                   const float *x, const float *sc, int D)
-{
-    if (dx) {
-#pragma omp simd
-        for (int i = 0; i < D; i++)
-            dx[i] += dy[i] * (1.0f + sc[i]);
-    }
-    if (asc) {
-#pragma omp simd
-        for (int i = 0; i < D; i++)
-            asc[i] += dy[i] * x[i];
-    }
-    if (ash) {
-#pragma omp simd
-        for (int i = 0; i < D; i++)
-            ash[i] += dy[i];
-    }
-}
 
 AVK_CLONES static void gate_row(float *h, const float *res, const float *y, const float *g, int D)
 {

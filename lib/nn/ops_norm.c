@@ -7,6 +7,7 @@
 #include "avkit/nn/ops.h"
 #include "avkit/util/common.h"
 #include "ops_util.h"
+#include "ops_rows.h"
 
 #include <math.h>
 #include <omp.h>
@@ -14,32 +15,6 @@
 #include <string.h>
 
 /* ---- row kernels (vectorized, multiversioned) ------------------------ */
-
-/* mean and rstd of n contiguous values: double sums of float blocks. */
-AVK_CLONES static void stats(const float *x, int64_t n, float eps, float *mean, float *rstd)
-{
-    double s = 0;
-    for (int64_t i0 = 0; i0 < n; i0 += 4096) {
-        int64_t i1 = i0 + 4096 < n ? i0 + 4096 : n;
-        float t = 0;
-#pragma omp simd reduction(+ : t)
-        for (int64_t i = i0; i < i1; i++)
-            t += x[i];
-        s += t;
-    }
-    float m = (float)(s / (double)n);
-    double v = 0;
-    for (int64_t i0 = 0; i0 < n; i0 += 4096) {
-        int64_t i1 = i0 + 4096 < n ? i0 + 4096 : n;
-        float t = 0;
-#pragma omp simd reduction(+ : t)
-        for (int64_t i = i0; i < i1; i++)
-            t += (x[i] - m) * (x[i] - m);
-        v += t;
-    }
-    *mean = m;
-    *rstd = (float)(1.0 / sqrt(v / (double)n + eps));
-}
 
 /* y = (x - m) r * g + b over n values with one gamma/beta (scalars). */
 AVK_CLONES static void norm_apply_scalar(float *y, const float *x, int64_t n, float m, float r,
@@ -49,21 +24,6 @@ AVK_CLONES static void norm_apply_scalar(float *y, const float *x, int64_t n, fl
 #pragma omp simd
     for (int64_t i = 0; i < n; i++)
         y[i] = x[i] * a + c;
-}
-
-/* y = (x - m) r * gamma + beta along a row (gamma, beta may be NULL). */
-AVK_CLONES static void norm_apply_row(float *y, const float *x, int D, float m, float r,
-                                      const float *gamma, const float *beta)
-{
-#pragma omp simd
-    for (int i = 0; i < D; i++) {
-        float t = (x[i] - m) * r;
-        if (gamma)
-            t *= gamma[i];
-        if (beta)
-            t += beta[i];
-        y[i] = t;
-    }
 }
 
 /* Sums over n values of g = dy*gs and g*xhat (for one channel). */
@@ -228,41 +188,6 @@ void avk_groupnorm_bwd_ref(float *dx, float *dgamma, float *dbeta, const float *
 }
 
 /* ---- layer norm ------------------------------------------------------ */
-
-/* Per-row backward: dx += r (g - mean(g) - xhat mean(g xhat)) with
- * g = dy*gamma; adds dy*xhat and dy into the per-thread dgamma/dbeta rows. */
-AVK_CLONES static void ln_row_bwd(float *dx, float *pg, float *pb, const float *dy,
-                                  const float *x, float m, float r, const float *gamma, int D,
-                                  int rms)
-{
-    float s1 = 0, s2 = 0;
-#pragma omp simd reduction(+ : s1, s2)
-    for (int i = 0; i < D; i++) {
-        float xh = (x[i] - m) * r;
-        float g = dy[i] * (gamma ? gamma[i] : 1.0f);
-        s1 += g;
-        s2 += g * xh;
-    }
-    float c1 = rms ? 0.0f : s1 / D, c2 = s2 / D;
-    if (dx) {
-#pragma omp simd
-        for (int i = 0; i < D; i++) {
-            float xh = (x[i] - m) * r;
-            float g = dy[i] * (gamma ? gamma[i] : 1.0f);
-            dx[i] += r * (g - c1 - xh * c2);
-        }
-    }
-    if (pg) {
-#pragma omp simd
-        for (int i = 0; i < D; i++)
-            pg[i] += dy[i] * (x[i] - m) * r;
-    }
-    if (pb) {
-#pragma omp simd
-        for (int i = 0; i < D; i++)
-            pb[i] += dy[i];
-    }
-}
 
 AVK_CLONES static void rms_stats(const float *x, int D, float eps, float *rstd)
 {

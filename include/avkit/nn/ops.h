@@ -294,6 +294,31 @@ void avk_gated_residual_fwd_ref(float *h, const float *res, const float *y, cons
 void avk_gated_residual_bwd_ref(float *dres, float *dy, float *dgate, const float *dh,
                                 const float *y, const float *gate, int B, int64_t N, int G, int D);
 
+/* ---- fused adaLN (ops_adaln.c; CPU only, not in the backend table) ---- */
+
+/* Layer norm without affine, then modulation, in one pass over the rows
+ * (the DiT's adaLN input): n = LN(x) with its mean and rstd [B*N], and
+ * y = n (1 + scale) + shift, tokens in G groups as avk_modulate_fwd. The
+ * same arithmetic as avk_layernorm_fwd then avk_modulate_fwd, bit for
+ * bit, with one parallel region instead of two and each row still in
+ * cache. */
+void avk_ln_modulate_fwd(float *n, float *mean, float *rstd, float *y, const float *x,
+                         const float *shift, const float *scale, int B, int64_t N, int G,
+                         int D, float eps);
+/* Its backward from dy: ADDS into dx, dshift and dscale (shift NULL:
+ * dshift ignored). The bits of avk_modulate_bwd into a zeroed buffer then
+ * avk_layernorm_bwd, without that buffer. */
+void avk_ln_modulate_bwd(float *dx, float *dshift, float *dscale, const float *dy,
+                         const float *x, const float *n, const float *mean, const float *rstd,
+                         const float *scale, int B, int64_t N, int G, int D);
+void avk_ln_modulate_fwd_ref(float *n, float *mean, float *rstd, float *y, const float *x,
+                             const float *shift, const float *scale, int B, int64_t N, int G,
+                             int D, float eps);
+void avk_ln_modulate_bwd_ref(float *dx, float *dshift, float *dscale, const float *dy,
+                             const float *x, const float *n, const float *mean,
+                             const float *rstd, const float *scale, int B, int64_t N, int G,
+                             int D);
+
 /* ---- position embeddings (ops_posemb.c) ------------------------------ */
 
 /* Sinusoidal timestep embedding (DiT / diffusers convention, cos first):

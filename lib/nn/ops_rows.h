@@ -1,0 +1,117 @@
+/* Row kernels shared by the CPU norm, modulation and fused adaLN
+ * operators (ops_norm.c, ops_modulate.c, ops_adaln.c), so that a fused
+ * operator runs the very arithmetic of the separate ones: vectorized and
+ * multiversioned (util/simd.h). Private to lib/nn. */
+#ifndef AVKIT_OPS_ROWS_H
+#define AVKIT_OPS_ROWS_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "ops_util.h"
+
+/* mean and rstd of n contiguous values: double sums of float blocks. */
+AVK_CLONES __attribute__((unused)) static void stats(const float *x, int64_t n, float eps, float *mean, float *rstd)
+{
+    double s = 0;
+    for (int64_t i0 = 0; i0 < n; i0 += 4096) {
+        int64_t i1 = i0 + 4096 < n ? i0 + 4096 : n;
+        float t = 0;
+#pragma omp simd reduction(+ : t)
+        for (int64_t i = i0; i < i1; i++)
+            t += x[i];
+        s += t;
+    }
+    float m = (float)(s / (double)n);
+    double v = 0;
+    for (int64_t i0 = 0; i0 < n; i0 += 4096) {
+        int64_t i1 = i0 + 4096 < n ? i0 + 4096 : n;
+        float t = 0;
+#pragma omp simd reduction(+ : t)
+        for (int64_t i = i0; i < i1; i++)
+            t += (x[i] - m) * (x[i] - m);
+        v += t;
+    }
+    *mean = m;
+    *rstd = (float)(1.0 / sqrt(v / (double)n + eps));
+}
+
+/* y = (x - m) r * gamma + beta along a row (gamma, beta may be NULL). */
+AVK_CLONES __attribute__((unused)) static void norm_apply_row(float *y, const float *x, int D, float m, float r,
+                                      const float *gamma, const float *beta)
+{
+#pragma omp simd
+    for (int i = 0; i < D; i++) {
+        float t = (x[i] - m) * r;
+        if (gamma)
+            t *= gamma[i];
+        if (beta)
+            t += beta[i];
+        y[i] = t;
+    }
+}
+
+/* Per-row backward: dx += r (g - mean(g) - xhat mean(g xhat)) with
+ * g = dy*gamma; adds dy*xhat and dy into the per-thread dgamma/dbeta rows. */
+AVK_CLONES __attribute__((unused)) static void ln_row_bwd(float *dx, float *pg, float *pb, const float *dy,
+                                  const float *x, float m, float r, const float *gamma, int D,
+                                  int rms)
+{
+    float s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+    for (int i = 0; i < D; i++) {
+        float xh = (x[i] - m) * r;
+        float g = dy[i] * (gamma ? gamma[i] : 1.0f);
+        s1 += g;
+        s2 += g * xh;
+    }
+    float c1 = rms ? 0.0f : s1 / D, c2 = s2 / D;
+    if (dx) {
+#pragma omp simd
+        for (int i = 0; i < D; i++) {
+            float xh = (x[i] - m) * r;
+            float g = dy[i] * (gamma ? gamma[i] : 1.0f);
+            dx[i] += r * (g - c1 - xh * c2);
+        }
+    }
+    if (pg) {
+#pragma omp simd
+        for (int i = 0; i < D; i++)
+            pg[i] += dy[i] * (x[i] - m) * r;
+    }
+    if (pb) {
+#pragma omp simd
+        for (int i = 0; i < D; i++)
+            pb[i] += dy[i];
+    }
+}
+
+AVK_CLONES __attribute__((unused)) static void mod_row(float *y, const float *x, const float *sh, const float *sc, int D)
+{
+#pragma omp simd
+    for (int i = 0; i < D; i++)
+        y[i] = x[i] * (1.0f + sc[i]) + (sh ? sh[i] : 0.0f);
+}
+
+/* dx += dy (1 + scale); acc_scale += dy x; acc_shift += dy */
+AVK_CLONES __attribute__((unused)) static void mod_row_bwd(float *dx, float *asc, float *ash, const float *dy,
+                                   const float *x, const float *sc, int D)
+{
+    if (dx) {
+#pragma omp simd
+        for (int i = 0; i < D; i++)
+            dx[i] += dy[i] * (1.0f + sc[i]);
+    }
+    if (asc) {
+#pragma omp simd
+        for (int i = 0; i < D; i++)
+            asc[i] += dy[i] * x[i];
+    }
+    if (ash) {
+#pragma omp simd
+        for (int i = 0; i < D; i++)
+            ash[i] += dy[i];
+    }
+}
+
+#endif
