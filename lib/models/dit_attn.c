@@ -9,6 +9,7 @@
 #include "avkit/util/common.h"
 #include "avkit/nn/ops.h"
 #include "util/simd.h"
+#include "nn/ops_rows.h"
 #include "dit_internal.h"
 #include "dit_ops.h"
 
@@ -30,18 +31,43 @@ static AVK_CLONES __attribute__((optimize("O3", "fp-contract=off"))) void axpy_r
         o[d] += a * src[d];
 }
 
-/* dst[s, h, i, :] = w[s, i] * rows[idx[s, i], h*Dh ..] (w NULL: 1). */
+/* The rotation a gather applies on the way: rows below nrot (the video
+ * rows, token = row % ntok) rotated by the table [ntok * H, Dh] (one row
+ * per token and head, as dit_ctx.rope), or none (tab NULL). */
+typedef struct gather_rope {
+    const float *tab;
+    int64_t nrot, ntok;
+} gather_rope;
+
+/* dst[s, h, i, :] = w[s, i] * rows[idx[s, i], h*Dh ..] (w NULL: 1), the
+ * rows of rot rotated instead (w NULL there): the bits of avk_rope_fwd in
+ * place then the plain gather (the same row kernel, ops_rows.h), without
+ * the separate pass over the rows. */
 static void gather_heads(float *dst, const float *rows, const int32_t *idx, const float *w,
-                         int nseq, int n, int H, int Dh, int D)
+                         int nseq, int n, int H, int Dh, int D, gather_rope rot)
 {
 #pragma omp parallel for schedule(static) if ((int64_t)nseq * n * D >= 32768)
     for (int s = 0; s < nseq; s++)
         for (int h = 0; h < H; h++)
             for (int i = 0; i < n; i++) {
-                const float *src = rows + (int64_t)idx[(int64_t)s * n + i] * D + h * Dh;
+                int64_t row = idx[(int64_t)s * n + i];
+                const float *src = rows + row * D + h * Dh;
                 float *o = dst + (((int64_t)s * H + h) * n + i) * Dh;
-                scale_row(o, src, w ? w[(int64_t)s * n + i] : 1.0f, Dh);
+                if (rot.tab && row < rot.nrot)
+                    rope_row(o, src, rot.tab + ((row % rot.ntok) * H + h) * Dh, Dh, 1.0f, 0);
+                else
+                    scale_row(o, src, w ? w[(int64_t)s * n + i] : 1.0f, Dh);
             }
+}
+
+/* Rotate the rows [rows, Dh] of g back in place by the table of nt rows
+ * (row r uses table row r % nt): avk_rope_bwd into a zeroed buffer, with
+ * neither the buffer nor the copy back. */
+static void rope_back_inplace(float *g, const float *tab, int64_t rows, int64_t nt, int Dh)
+{
+#pragma omp parallel for schedule(static) if (rows * Dh >= 32768)
+    for (int64_t r = 0; r < rows; r++)
+        rope_row(g + r * Dh, g + r * Dh, tab + (r % nt) * Dh, Dh, -1.0f, 0);
 }
 
 /* rows[idx[s, i], h*Dh ..] += w[s, i] * src[s, h, i, :]. Threads split the
@@ -158,7 +184,14 @@ void dit_attn_fwd(dit_ctx *c, dit_attn_st *st, float *y[2])
     }
     if (slot >= 0 && c->kv_out)     /* the last frames' keys (unrotated) and values */
         dit_kv_keep(c, slot, st->K, st->V);
-    if (st->rope) {      /* stream 0 is the video: [B, N, H, Dh] rows */
+    /* under sequence parallelism (never with a context): this rank's heads
+     * of every rank's rows */
+    int split = sq->heads_split && c->spn > 1;
+    /* stream 0 is the video: [B, N, H, Dh] rows, rotated in place before
+     * the all-to-all under sequence parallelism, else on the way into the
+     * gathers below */
+    gather_rope none = {0}, vrot = {c->rope, st->R[0], c->N};
+    if (st->rope && split) {
         if (st->qs[0])
             avk_rope_fwd(st->Q, st->Q, c->rope, c->B, c->N * H, Dh);
         if (st->kvs[0])
@@ -166,9 +199,6 @@ void dit_attn_fwd(dit_ctx *c, dit_attn_st *st, float *y[2])
     }
     if (Rc)                          /* the context's, rotated at its own frames */
         dit_kv_place(c, slot, st->K + (st->R[0] + st->R[1]) * D, st->V + (st->R[0] + st->R[1]) * D);
-    /* under sequence parallelism (never with a context): this rank's heads
-     * of every rank's rows */
-    int split = sq->heads_split && c->spn > 1;
     int Hh = split ? H / c->spn : H, Dr = split ? D / c->spn : D;
     const float *Qa = split ? to_heads(c, st->Q, R) : st->Q;
     const float *Ka = split ? to_heads(c, st->K, R) : st->K;
@@ -179,9 +209,12 @@ void dit_attn_fwd(dit_ctx *c, dit_attn_st *st, float *y[2])
     st->vg = dit_alloc(c->ar, nke);
     st->og = dit_alloc(c->ar, nqe);
     st->lse = dit_alloc(c->ar, (int64_t)sq->nseq * Hh * sq->nq);
-    gather_heads(st->qg, Qa, sq->qidx, NULL, sq->nseq, sq->nq, Hh, Dh, Dr);
-    gather_heads(st->kg, Ka, sq->kidx, NULL, sq->nseq, sq->nk, Hh, Dh, Dr);
-    gather_heads(st->vg, Va, sq->kidx, NULL, sq->nseq, sq->nk, Hh, Dh, Dr);
+    int rot = st->rope && !split;
+    gather_heads(st->qg, Qa, sq->qidx, NULL, sq->nseq, sq->nq, Hh, Dh, Dr,
+                 rot && st->qs[0] ? vrot : none);
+    gather_heads(st->kg, Ka, sq->kidx, NULL, sq->nseq, sq->nk, Hh, Dh, Dr,
+                 rot && st->kvs[0] ? vrot : none);
+    gather_heads(st->vg, Va, sq->kidx, NULL, sq->nseq, sq->nk, Hh, Dh, Dr, none);
     avk_attn a = avk_attn_make(sq->nseq, Hh, sq->nq, sq->nk, Dh);
     a.kv_len = sq->kv_len;
     dit_attention_fwd(m, st->og, st->lse, st->qg, st->kg, st->vg, &a);
@@ -223,7 +256,7 @@ void dit_attn_bwd(dit_ctx *c, dit_attn_st *st, const float *dy[2], float *dx[2])
     const float *dOa = split ? to_heads(c, dO, R) : dO;
     int64_t nqe = (int64_t)sq->nseq * Hh * sq->nq * Dh, nke = (int64_t)sq->nseq * Hh * sq->nk * Dh;
     float *dog = dit_alloc(c->ar, nqe);
-    gather_heads(dog, dOa, sq->qidx, sq->qw, sq->nseq, sq->nq, Hh, Dh, Dr);
+    gather_heads(dog, dOa, sq->qidx, sq->qw, sq->nseq, sq->nq, Hh, Dh, Dr, (gather_rope){0});
     float *dqg = dit_zeros(c->ar, nqe), *dkg = dit_zeros(c->ar, nke), *dvg = dit_zeros(c->ar, nke);
     avk_attn a = avk_attn_make(sq->nseq, Hh, sq->nq, sq->nk, Dh);
     a.kv_len = sq->kv_len;
@@ -247,10 +280,7 @@ void dit_attn_bwd(dit_ctx *c, dit_attn_st *st, const float *dy[2], float *dx[2])
         for (int which = 0; which < 2; which++) {
             if (!(which ? st->kvs[0] : st->qs[0]))
                 continue;
-            float *g = which ? dK : dQ;
-            float *t = dit_zeros(c->ar, n0);
-            avk_rope_bwd(t, g, c->rope, c->B, c->N * H, Dh);
-            memcpy(g, t, (size_t)n0 * sizeof(float));
+            rope_back_inplace(which ? dK : dQ, c->rope, n0 / Dh, c->N * H, Dh);
         }
     }
     for (int s = 0; s < 2; s++) {

@@ -3,6 +3,7 @@
 #include "avkit/nn/ops.h"
 #include "avkit/util/common.h"
 #include "ops_util.h"
+#include "ops_rows.h"
 
 #include <math.h>
 
@@ -57,26 +58,6 @@ int avk_rope3d_table(float *table, const int *pos, int64_t N, const int dims[3],
             }
     }
     return 0;
-}
-
-/* Rotate the pairs of one row by the table (sign +1) or back (sign -1);
- * acc adds into y instead of writing. */
-AVK_CLONES static void rope_row(float *y, const float *x, const float *cs, int D, float sign,
-                                int acc)
-{
-#pragma omp simd
-    for (int p = 0; p < D / 2; p++) {
-        float c = cs[2 * p], s = sign * cs[2 * p + 1];
-        float x0 = x[2 * p], x1 = x[2 * p + 1];
-        float y0 = x0 * c - x1 * s, y1 = x0 * s + x1 * c;
-        if (acc) {
-            y[2 * p] += y0;
-            y[2 * p + 1] += y1;
-        } else {
-            y[2 * p] = y0;
-            y[2 * p + 1] = y1;
-        }
-    }
 }
 
 void avk_rope_fwd(float *y, const float *x, const float *table, int64_t BH, int64_t N, int D)

@@ -1,7 +1,8 @@
-/* Row kernels shared by the CPU norm, modulation and fused adaLN
- * operators (ops_norm.c, ops_modulate.c, ops_adaln.c), so that a fused
- * operator runs the very arithmetic of the separate ones: vectorized and
- * multiversioned (util/simd.h). Private to lib/nn. */
+/* Row kernels shared by the CPU norm, modulation, rotary and fused adaLN
+ * operators (ops_norm.c, ops_modulate.c, ops_posemb.c, ops_adaln.c) and
+ * the DiT's attention gathers (lib/models/dit_attn.c), so that a fused
+ * kernel runs the very arithmetic of the separate ones: vectorized and
+ * multiversioned (util/simd.h). Private to the library. */
 #ifndef AVKIT_OPS_ROWS_H
 #define AVKIT_OPS_ROWS_H
 
@@ -111,6 +112,26 @@ AVK_CLONES __attribute__((unused)) static void mod_row_bwd(float *dx, float *asc
 #pragma omp simd
         for (int i = 0; i < D; i++)
             ash[i] += dy[i];
+    }
+}
+
+/* Rotate the pairs of one row by the table (sign +1) or back (sign -1);
+ * acc adds into y instead of writing. */
+AVK_CLONES __attribute__((unused)) static void rope_row(float *y, const float *x, const float *cs, int D, float sign,
+                                int acc)
+{
+#pragma omp simd
+    for (int p = 0; p < D / 2; p++) {
+        float c = cs[2 * p], s = sign * cs[2 * p + 1];
+        float x0 = x[2 * p], x1 = x[2 * p + 1];
+        float y0 = x0 * c - x1 * s, y1 = x0 * s + x1 * c;
+        if (acc) {
+            y[2 * p] += y0;
+            y[2 * p + 1] += y1;
+        } else {
+            y[2 * p] = y0;
+            y[2 * p + 1] = y1;
+        }
     }
 }
 
