@@ -398,15 +398,15 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
     int64_t BD = (int64_t)B * D, Rv = k->Rv, Rt = k->Rt;
 
     /* the prediction's gradient, this rank's rows of it */
-    float *dy = dit_zeros(ar, c->Rv * a->K), *dym = dit_zeros(ar, Rv * D);
+    float *dy = dit_zeros(ar, c->Rv * a->K), *dym = dit_alloc(ar, Rv * D);
     avk_unpatchify_bwd(dy, dpred, &a->pa);
     if (split) {
         float *mine = dit_alloc(ar, Rv * a->K);
         dit_take_rows(k, mine, dy, Rv, a->K, 0);
         dy = mine;
     }
-    dit_linear_bwd(m, dym, dit_g(m, l->proj_out.w), dit_g(m, l->proj_out.b), dy, a->ym,
-                   dit_w(m, l->proj_out.w), Rv, D, a->K);
+    dit_linear_bwd_set(m, dym, dit_g(m, l->proj_out.w), dit_g(m, l->proj_out.b), dy, a->ym,
+                       dit_w(m, l->proj_out.w), Rv, D, a->K);
     float *domod = dit_zeros(ar, 2 * BD), *dx = dit_zeros(ar, Rv * D);
     avk_ln_modulate_bwd(dx, domod + BD, domod, dym, a->xl, a->no, a->mo, a->so, a->omod, B, k->N,
                         1, D);

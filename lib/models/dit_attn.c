@@ -242,14 +242,16 @@ void dit_attn_bwd(dit_ctx *c, dit_attn_st *st, const float *dy[2], float *dx[2])
     const dit_seqs *sq = st->s;
     int D = c->D, H = c->H, Dh = c->Dh;
     int64_t R = st->R[0] + st->R[1];
-    float *dO = dit_zeros(c->ar, R * D);
+    float *dO = dit_alloc(c->ar, R * D);
     for (int s = 0; s < 2; s++) {
-        if (!st->qs[s] || !dy[s])
-            continue;
-        const dit_lin *o = s == 1 && p->dual ? &p->ao : &p->o;
         int64_t off = s ? st->R[0] : 0;
-        dit_linear_bwd(m, dO + off * D, dit_g(m, o->w), dit_g(m, o->b), dy[s], st->O + off * D,
-                       dit_w(m, o->w), st->R[s], D, D);
+        if (!st->qs[s] || !dy[s]) {     /* rows no output gradient reaches */
+            memset(dO + off * D, 0, (size_t)(st->R[s] * D) * sizeof(float));
+            continue;
+        }
+        const dit_lin *o = s == 1 && p->dual ? &p->ao : &p->o;
+        dit_linear_bwd_set(m, dO + off * D, dit_g(m, o->w), dit_g(m, o->b), dy[s],
+                           st->O + off * D, dit_w(m, o->w), st->R[s], D, D);
     }
     int split = sq->heads_split && c->spn > 1;
     int Hh = split ? H / c->spn : H, Dr = split ? D / c->spn : D;
@@ -294,9 +296,8 @@ void dit_attn_bwd(dit_ctx *c, dit_attn_st *st, const float *dy[2], float *dx[2])
             if (norm >= 0) {
                 float *raw = (which == 0 ? st->Qr : st->Kr) + off * D;
                 float *rs = (which == 0 ? st->rq : st->rk) + off * H;
-                float *dn = dit_zeros(c->ar, st->R[s] * D);
-                avk_rmsnorm_bwd(dn, dit_g(m, norm), d, raw, rs, dit_w(m, norm), st->R[s] * H, Dh);
-                d = dn;
+                avk_rmsnorm_bwd_inplace(d, dit_g(m, norm), raw, rs, dit_w(m, norm),
+                                        st->R[s] * H, Dh);
             }
             dit_linear_bwd(m, dx[s], dit_g(m, l->w), dit_g(m, l->b), d, st->x[s], dit_w(m, l->w),
                            st->R[s], D, D);

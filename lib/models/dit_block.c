@@ -58,12 +58,15 @@ static void mlp_bwd(dit_ctx *c, const mlp_io *io, const float *x1, const float *
     avk_dit *m = c->m;
     int B = c->B, D = c->D, F = f1->out;
     int64_t BD = (int64_t)B * D;
-    float *df2 = dit_zeros(c->ar, rows * D), *dg1 = dit_zeros(c->ar, rows * F);
-    float *df1 = dit_zeros(c->ar, rows * F), *dh2 = dit_zeros(c->ar, rows * D);
+    float *df2 = dit_zeros(c->ar, rows * D), *df1 = dit_alloc(c->ar, rows * F);
+    float *dh2 = dit_alloc(c->ar, rows * D);
     avk_gated_residual_bwd(dx1, df2, dmod + 5 * BD, dout, *io->f2, mod + 5 * BD, B, per, 1, D);
-    dit_linear_bwd(m, dg1, dit_g(m, f2->w), dit_g(m, f2->b), df2, *io->g1, dit_w(m, f2->w), rows, F, D);
-    avk_gelu_bwd(df1, dg1, *io->f1, rows * F);
-    dit_linear_bwd(m, dh2, dit_g(m, f1->w), dit_g(m, f1->b), df1, *io->h2, dit_w(m, f1->w), rows, D, F);
+    /* the GELU's input gradient overwrites its output gradient in place */
+    dit_linear_bwd_set(m, df1, dit_g(m, f2->w), dit_g(m, f2->b), df2, *io->g1, dit_w(m, f2->w),
+                       rows, F, D);
+    avk_gelu_bwd_inplace(df1, *io->f1, rows * F);
+    dit_linear_bwd_set(m, dh2, dit_g(m, f1->w), dit_g(m, f1->b), df1, *io->h2, dit_w(m, f1->w),
+                       rows, D, F);
     avk_ln_modulate_bwd(dx1, dmod + 3 * BD, dmod + 4 * BD, dh2, x1, *io->n2, *io->m2, *io->s2,
                         mod + 4 * BD, B, per, 1, D);
 }

@@ -9,6 +9,7 @@
 #ifndef AVKIT_DIT_OPS_H
 #define AVKIT_DIT_OPS_H
 
+#include <string.h>
 #include "avkit/nn/ops.h"
 #include "avkit/nn/ops_bf16.h"
 #include "avkit/models/dit.h"
@@ -44,6 +45,20 @@ static inline void dit_linear_bwd(const avk_dit *m, float *dx, float *dw, float 
         DIT_TIMED(gemm, avk_linear_bf16_bwd(dx, dw, db, dy, x, w, M, K, N));
     else
         DIT_TIMED(gemm, avk_linear_bwd(dx, dw, db, dy, x, w, M, K, N));
+}
+
+/* As dit_linear_bwd, but dx is written, not added to (bf16: zeroed, then
+ * the accumulating call). */
+static inline void dit_linear_bwd_set(const avk_dit *m, float *dx, float *dw, float *db,
+                                      const float *dy, const float *x, const float *w,
+                                      int64_t M, int64_t K, int64_t N)
+{
+    if (m->precision == AVK_DIT_BF16) {
+        memset(dx, 0, (size_t)(M * K) * sizeof(float));
+        DIT_TIMED(gemm, avk_linear_bf16_bwd(dx, dw, db, dy, x, w, M, K, N));
+    } else {
+        DIT_TIMED(gemm, avk_linear_bwd_set(dx, dw, db, dy, x, w, M, K, N));
+    }
 }
 
 static inline void dit_attention_fwd(const avk_dit *m, float *o, float *lse, const float *q,

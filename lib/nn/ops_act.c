@@ -6,6 +6,7 @@
  * The fast versions compute e^x with avk_expf so the loops vectorize;
  * tanh(u) = 1 - 2/(e^{2u} + 1). */
 #include "avkit/nn/ops.h"
+#include "avkit/util/common.h"
 #include "ops_util.h"
 
 #include <math.h>
@@ -83,6 +84,27 @@ void avk_gelu_bwd(float *dx, const float *dy, const float *x, int64_t n)
         gelu_bwd_k(dx + i, dy + i, x + i, n - i < CHUNK ? n - i : CHUNK);
 }
 
+/* d = d * gelu'(x): gelu_bwd_k's arithmetic with its dy and dx the same
+ * row (each element read before it is written). */
+AVK_CLONES static void gelu_bwd_inplace_k(float *d, const float *x, int64_t n)
+{
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        float u = GELU_C * (v + GELU_A * v * v * v);
+        float t = 1.0f - 2.0f / (avk_expf(2.0f * u) + 1.0f);
+        float g = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * GELU_C * (1.0f + 3.0f * GELU_A * v * v);
+        d[i] = d[i] * g;
+    }
+}
+
+void avk_gelu_bwd_inplace(float *d, const float *x, int64_t n)
+{
+#pragma omp parallel for schedule(static) if (n >= AVK_PAR_MIN)
+    for (int64_t i = 0; i < n; i += CHUNK)
+        gelu_bwd_inplace_k(d + i, x + i, n - i < CHUNK ? n - i : CHUNK);
+}
+
 /* ---- references (libm, double) --------------------------------------- */
 
 void avk_silu_fwd_ref(float *y, const float *x, int64_t n)
@@ -116,4 +138,12 @@ void avk_gelu_bwd_ref(float *dx, const float *dy, const float *x, int64_t n)
         double d = 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * c * (1.0 + 3.0 * a * v * v);
         dx[i] += (float)(dy[i] * d);
     }
+}
+
+void avk_gelu_bwd_inplace_ref(float *d, const float *x, int64_t n)
+{
+    float *dx = avk_fzeros(n);
+    avk_gelu_bwd_ref(dx, d, x, n);
+    memcpy(d, dx, (size_t)n * sizeof(float));
+    avk_ffree(dx);
 }

@@ -149,9 +149,11 @@ static void add_column_sums(float *db, const float *dy, int64_t M, int64_t N)
  * and dw side by side. */
 #define LINEAR_PAIR_MAX ((int64_t)1 << 26)
 
-/* dx += dy w, dw += dy^T x, db += colsum(dy). */
-void avk_linear_bwd(float *dx, float *dw, float *db, const float *dy,
-                    const float *x, const float *w, int64_t M, int64_t K, int64_t N)
+/* dx = beta_dx dx + dy w, dw += dy^T x, db += colsum(dy); beta_dx 1
+ * (avk_linear_bwd) or 0 (avk_linear_bwd_set: dx written, the products of
+ * the accumulating call into zeros, without reading dx). */
+static void linear_bwd(float *dx, float *dw, float *db, const float *dy, const float *x,
+                       const float *w, int64_t M, int64_t K, int64_t N, float beta_dx)
 {
     if (dx && dw && omp_get_max_threads() == 2 && !omp_in_parallel() &&
         M * N * K <= LINEAR_PAIR_MAX) {
@@ -161,7 +163,7 @@ void avk_linear_bwd(float *dx, float *dw, float *db, const float *dy,
 #pragma omp parallel sections num_threads(2)
         {
 #pragma omp section
-            avk_gemm('N', 'N', M, K, N, 1.0f, dy, N, w, K, 1.0f, dx, K);
+            avk_gemm('N', 'N', M, K, N, 1.0f, dy, N, w, K, beta_dx, dx, K);
 #pragma omp section
             avk_gemm('T', 'N', N, K, M, 1.0f, dy, N, x, K, 1.0f, dw, K);
         }
@@ -170,11 +172,24 @@ void avk_linear_bwd(float *dx, float *dw, float *db, const float *dy,
         return;
     }
     if (dx)
-        avk_gemm('N', 'N', M, K, N, 1.0f, dy, N, w, K, 1.0f, dx, K);
+        avk_gemm('N', 'N', M, K, N, 1.0f, dy, N, w, K, beta_dx, dx, K);
     if (dw)
         avk_gemm('T', 'N', N, K, M, 1.0f, dy, N, x, K, 1.0f, dw, K);
     if (db)
         add_column_sums(db, dy, M, N);
+}
+
+/* dx += dy w, dw += dy^T x, db += colsum(dy). */
+void avk_linear_bwd(float *dx, float *dw, float *db, const float *dy,
+                    const float *x, const float *w, int64_t M, int64_t K, int64_t N)
+{
+    linear_bwd(dx, dw, db, dy, x, w, M, K, N, 1.0f);
+}
+
+void avk_linear_bwd_set(float *dx, float *dw, float *db, const float *dy,
+                        const float *x, const float *w, int64_t M, int64_t K, int64_t N)
+{
+    linear_bwd(dx, dw, db, dy, x, w, M, K, N, 0.0f);
 }
 
 void avk_linear_fwd_ref(float *y, const float *x, const float *w, const float *b,
@@ -215,4 +230,12 @@ void avk_linear_bwd_ref(float *dx, float *dw, float *db, const float *dy,
                 s += dy[i * N + j];
             db[j] += (float)s;
         }
+}
+
+void avk_linear_bwd_set_ref(float *dx, float *dw, float *db, const float *dy,
+                            const float *x, const float *w, int64_t M, int64_t K, int64_t N)
+{
+    if (dx)
+        memset(dx, 0, (size_t)(M * K) * sizeof(float));
+    avk_linear_bwd_ref(dx, dw, db, dy, x, w, M, K, N);
 }

@@ -320,6 +320,66 @@ void avk_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x,
     rows_bwd(dx, dw, NULL, dy, x, NULL, rstd, w, M, D, 1);
 }
 
+/* One row of the in-place RMS backward: d holds dy, gets dx (written);
+ * the arithmetic of ln_row_bwd (rms) into a zeroed dx, reordered so that
+ * dy is read (sums, the weight gradient) before it is overwritten. */
+AVK_CLONES static void rms_row_bwd_inplace(float *d, float *pg, const float *x, float r,
+                                           const float *gamma, int D)
+{
+    float s2 = 0;
+#pragma omp simd reduction(+ : s2)
+    for (int i = 0; i < D; i++) {
+        float xh = x[i] * r;
+        float g = d[i] * (gamma ? gamma[i] : 1.0f);
+        s2 += g * xh;
+    }
+    float c2 = s2 / D;
+    if (pg) {
+#pragma omp simd
+        for (int i = 0; i < D; i++)
+            pg[i] += d[i] * x[i] * r;
+    }
+#pragma omp simd
+    for (int i = 0; i < D; i++) {
+        float xh = x[i] * r;
+        float g = d[i] * (gamma ? gamma[i] : 1.0f);
+        d[i] = r * (g - xh * c2);
+    }
+}
+
+/* Rows in parallel as rows_bwd, the weight gradient summed per thread then
+ * added in thread order. */
+void avk_rmsnorm_bwd_inplace(float *d, float *dw, const float *x, const float *rstd,
+                             const float *w, int64_t M, int D)
+{
+    int nt = M * D >= AVK_PAR_MIN ? avk_ops_threads() : 1;
+    float *part = dw ? avk_fzeros((int64_t)nt * 2 * D) : NULL;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = 0;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+#endif
+        float *pg = dw ? part + (int64_t)t * 2 * D : NULL;
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < M; i++)
+            rms_row_bwd_inplace(d + i * D, pg, x + i * D, rstd[i], w, D);
+    }
+    for (int t = 0; t < nt && part; t++)
+        for (int i = 0; i < D; i++)
+            dw[i] += part[(int64_t)t * 2 * D + i];
+    avk_ffree(part);
+}
+
+void avk_rmsnorm_bwd_inplace_ref(float *d, float *dw, const float *x, const float *rstd,
+                                 const float *w, int64_t M, int D)
+{
+    float *dx = avk_fzeros(M * D);
+    avk_rmsnorm_bwd_ref(dx, dw, d, x, rstd, w, M, D);
+    memcpy(d, dx, (size_t)(M * D) * sizeof(float));
+    avk_ffree(dx);
+}
+
 void avk_rmsnorm_fwd_ref(float *y, float *rstd, const float *x, const float *w,
                          int64_t M, int D, float eps)
 {

@@ -70,11 +70,81 @@ static void ln_modulate(int B, int64_t N, int G, int D, int with_shift)
         avk_ffree(bufs[i]);
 }
 
+/* avk_linear_bwd_set: dx written (garbage in it beforehand), dw and db
+ * added; the reference within TOL, the bits of avk_linear_bwd into a
+ * zeroed dx. Shapes of the DiT's projections (the two-thread pair path)
+ * and MLP (each GEMM threaded). */
+static void linear_set(int64_t M, int64_t K, int64_t N)
+{
+    float *dy = randn(M * N, 1.0f), *x = randn(M * K, 1.0f), *w = randn(N * K, 0.05f);
+    float *dx = randn(M * K, 1.0f), *dw = randn(N * K, 1.0f), *db = randn(N, 1.0f);
+    float *dxs = avk_fzeros(M * K), *dws = avk_falloc(N * K), *dbs = avk_falloc(N);
+    float *dxr = avk_falloc(M * K), *dwr = avk_falloc(N * K), *dbr = avk_falloc(N);
+    memcpy(dws, dw, (size_t)(N * K) * sizeof(float));
+    memcpy(dbs, db, (size_t)N * sizeof(float));
+    memcpy(dwr, dw, (size_t)(N * K) * sizeof(float));
+    memcpy(dbr, db, (size_t)N * sizeof(float));
+    avk_linear_bwd_set(dx, dw, db, dy, x, w, M, K, N);
+    avk_linear_bwd(dxs, dws, dbs, dy, x, w, M, K, N);
+    avk_linear_bwd_set_ref(dxr, dwr, dbr, dy, x, w, M, K, N);
+    double e = fmax(rel_err(dx, dxr, M * K), fmax(rel_err(dw, dwr, N * K), rel_err(db, dbr, N)));
+    ok(e < TOL, "linear_bwd_set M %lld K %lld N %lld: %.1e against the reference", (long long)M,
+       (long long)K, (long long)N, e);
+    ok(same_bits(dx, dxs, M * K) && same_bits(dw, dws, N * K) && same_bits(db, dbs, N),
+       "linear_bwd_set: the bits of linear_bwd into a zeroed dx");
+    float *bufs[] = {dy, x, w, dx, dw, db, dxs, dws, dbs, dxr, dwr, dbr};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        avk_ffree(bufs[i]);
+}
+
+/* avk_rmsnorm_bwd_inplace (the query/key norm of 64-wide heads) and
+ * avk_gelu_bwd_inplace: the reference within TOL, the bits of the
+ * out-of-place operator into a zeroed buffer. */
+static void inplace_bwds(int64_t M, int D)
+{
+    int64_t n = M * D;
+    float *x = randn(n, 1.0f), *y = avk_falloc(n), *rstd = avk_falloc(M), *w = randn(D, 0.3f);
+    float *dy = randn(n, 1.0f);
+    for (int i = 0; i < D; i++)
+        w[i] += 1.0f;
+    avk_rmsnorm_fwd(y, rstd, x, w, M, D, 1e-6f);
+    float *d = avk_falloc(n), *dr = avk_falloc(n), *dxs = avk_fzeros(n);
+    float *dw = avk_fzeros(D), *dwr = avk_fzeros(D), *dws = avk_fzeros(D);
+    memcpy(d, dy, (size_t)n * sizeof(float));
+    memcpy(dr, dy, (size_t)n * sizeof(float));
+    avk_rmsnorm_bwd_inplace(d, dw, x, rstd, w, M, D);
+    avk_rmsnorm_bwd_inplace_ref(dr, dwr, x, rstd, w, M, D);
+    avk_rmsnorm_bwd(dxs, dws, dy, x, rstd, w, M, D);
+    double e = fmax(rel_err(d, dr, n), rel_err(dw, dwr, D));
+    ok(e < TOL, "rmsnorm_bwd_inplace %lld rows of %d: %.1e against the reference", (long long)M,
+       D, e);
+    ok(same_bits(d, dxs, n) && same_bits(dw, dws, D),
+       "rmsnorm_bwd_inplace: the bits of rmsnorm_bwd into a zeroed dx");
+
+    memcpy(d, dy, (size_t)n * sizeof(float));
+    memcpy(dr, dy, (size_t)n * sizeof(float));
+    memset(dxs, 0, (size_t)n * sizeof(float));
+    avk_gelu_bwd_inplace(d, x, n);
+    avk_gelu_bwd_inplace_ref(dr, x, n);
+    avk_gelu_bwd(dxs, dy, x, n);
+    e = rel_err(d, dr, n);
+    ok(e < TOL, "gelu_bwd_inplace %lld values: %.1e against the reference", (long long)n, e);
+    ok(same_bits(d, dxs, n), "gelu_bwd_inplace: the bits of gelu_bwd into a zeroed dx");
+    float *bufs[] = {x, y, rstd, w, dy, d, dr, dxs, dw, dwr, dws};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        avk_ffree(bufs[i]);
+}
+
 int main(void)
 {
     avk_rng_seed(&rng, 990);
     ln_modulate(2, 512, 1, 256, 1);   /* the video rows of the reference configuration */
     ln_modulate(2, 32, 1, 256, 1);    /* its text rows: below the threading threshold */
     ln_modulate(2, 512, 8, 64, 0);    /* per-frame conditioning, no shift */
+    linear_set(1024, 256, 256);       /* the projections */
+    linear_set(1024, 1024, 256);      /* MLP out: dx of the GELU's output */
+    linear_set(64, 256, 1024);        /* text rows */
+    inplace_bwds(1088 * 4, 64);       /* query norm of 1024 video + 64 text rows, 4 heads */
+    inplace_bwds(10, 64);             /* below the threading threshold */
     return done_testing();
 }

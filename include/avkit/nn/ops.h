@@ -107,6 +107,13 @@ void avk_linear_fwd_ref(float *y, const float *x, const float *w, const float *b
                         int64_t M, int64_t K, int64_t N);
 void avk_linear_bwd_ref(float *dx, float *dw, float *db, const float *dy,
                         const float *x, const float *w, int64_t M, int64_t K, int64_t N);
+/* As avk_linear_bwd, but dx is WRITTEN (dx = dy w; dw and db still
+ * added): the bits of avk_linear_bwd into a zeroed dx, without zeroing it
+ * first (CPU only, not in the backend table). */
+void avk_linear_bwd_set(float *dx, float *dw, float *db, const float *dy,
+                        const float *x, const float *w, int64_t M, int64_t K, int64_t N);
+void avk_linear_bwd_set_ref(float *dx, float *dw, float *db, const float *dy,
+                            const float *x, const float *w, int64_t M, int64_t K, int64_t N);
 
 /* ---- embedding lookup (ops_embed.c) ---------------------------------- */
 
@@ -193,6 +200,13 @@ void avk_rmsnorm_fwd_ref(float *y, float *rstd, const float *x, const float *w,
                          int64_t M, int D, float eps);
 void avk_rmsnorm_bwd_ref(float *dx, float *dw, const float *dy, const float *x,
                          const float *rstd, const float *w, int64_t M, int D);
+/* RMS norm backward in place: d holds dy on entry and dx on return
+ * (written, not added; dw added): the bits of avk_rmsnorm_bwd into a
+ * zeroed dx, without that buffer (CPU only, not in the backend table). */
+void avk_rmsnorm_bwd_inplace(float *d, float *dw, const float *x, const float *rstd,
+                             const float *w, int64_t M, int D);
+void avk_rmsnorm_bwd_inplace_ref(float *d, float *dw, const float *x, const float *rstd,
+                                 const float *w, int64_t M, int D);
 
 /* ---- activations (ops_act.c) ----------------------------------------- */
 
@@ -208,6 +222,11 @@ void avk_silu_fwd_ref(float *y, const float *x, int64_t n);
 void avk_silu_bwd_ref(float *dx, const float *dy, const float *x, int64_t n);
 void avk_gelu_fwd_ref(float *y, const float *x, int64_t n);
 void avk_gelu_bwd_ref(float *dx, const float *dy, const float *x, int64_t n);
+/* GELU backward in place: d holds dy on entry and dx on return (written):
+ * the bits of avk_gelu_bwd into a zeroed dx, without that buffer (CPU
+ * only, not in the backend table). */
+void avk_gelu_bwd_inplace(float *d, const float *x, int64_t n);
+void avk_gelu_bwd_inplace_ref(float *d, const float *x, int64_t n);
 
 /* ---- softmax (ops_softmax.c) ----------------------------------------- */
 
