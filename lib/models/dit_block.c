@@ -44,8 +44,9 @@ static void mlp_fwd(dit_ctx *c, const mlp_io *io, const float *x1, float *out, c
     *io->f2 = dit_alloc(c->ar, rows * D);
     avk_ln_modulate_fwd(*io->n2, *io->m2, *io->s2, *io->h2, x1, mod + 3 * (int64_t)B * D,
                         mod + 4 * (int64_t)B * D, B, per, 1, D, LN_EPS);
-    dit_linear_fwd(m, *io->f1, *io->h2, dit_w(m, f1->w), dit_w(m, f1->b), rows, D, F);
-    avk_gelu_fwd(*io->g1, *io->f1, rows * F);
+    /* the bias joins the GELU's pass over the rows */
+    dit_linear_fwd(m, *io->f1, *io->h2, dit_w(m, f1->w), NULL, rows, D, F);
+    avk_bias_gelu_fwd(*io->f1, *io->g1, dit_w(m, f1->b), rows, F);
     dit_linear_fwd(m, *io->f2, *io->g1, dit_w(m, f2->w), dit_w(m, f2->b), rows, F, D);
     avk_gated_residual_fwd(out, x1, *io->f2, mod + 5 * (int64_t)B * D, B, per, 1, D);
 }

@@ -105,6 +105,24 @@ void avk_gelu_bwd_inplace(float *d, const float *x, int64_t n)
         gelu_bwd_inplace_k(d + i, x + i, n - i < CHUNK ? n - i : CHUNK);
 }
 
+/* x[j] += b[j] over one row (the bias loop of avk_linear_fwd). */
+AVK_CLONES static void bias_row(float *x, const float *b, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++)
+        x[j] += b[j];
+}
+
+/* Rows in parallel; each row's bias then its GELU while it is in cache. */
+void avk_bias_gelu_fwd(float *x, float *y, const float *b, int64_t M, int64_t N)
+{
+#pragma omp parallel for schedule(static) if (M * N >= AVK_PAR_MIN)
+    for (int64_t i = 0; i < M; i++) {
+        if (b)
+            bias_row(x + i * N, b, N);
+        gelu_fwd_k(y + i * N, x + i * N, N);
+    }
+}
+
 /* ---- references (libm, double) --------------------------------------- */
 
 void avk_silu_fwd_ref(float *y, const float *x, int64_t n)
@@ -146,4 +164,12 @@ void avk_gelu_bwd_inplace_ref(float *d, const float *x, int64_t n)
     avk_gelu_bwd_ref(dx, d, x, n);
     memcpy(d, dx, (size_t)n * sizeof(float));
     avk_ffree(dx);
+}
+
+void avk_bias_gelu_fwd_ref(float *x, float *y, const float *b, int64_t M, int64_t N)
+{
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N && b; j++)
+            x[i * N + j] += b[j];
+    avk_gelu_fwd_ref(y, x, M * N);
 }

@@ -135,6 +135,29 @@ static void inplace_bwds(int64_t M, int D)
         avk_ffree(bufs[i]);
 }
 
+/* avk_bias_gelu_fwd on the MLP's hidden rows: the reference within TOL,
+ * the bits of avk_linear_fwd with its bias then avk_gelu_fwd. */
+static void bias_gelu(int64_t M, int64_t K, int64_t N)
+{
+    float *x = randn(M * K, 1.0f), *w = randn(N * K, 0.06f), *b = randn(N, 0.5f);
+    float *f = avk_falloc(M * N), *g = avk_falloc(M * N), *fs = avk_falloc(M * N);
+    float *gs = avk_falloc(M * N), *fr = avk_falloc(M * N), *gr = avk_falloc(M * N);
+    avk_linear_fwd(f, x, w, NULL, M, K, N);
+    memcpy(fr, f, (size_t)(M * N) * sizeof(float));
+    avk_bias_gelu_fwd(f, g, b, M, N);
+    avk_bias_gelu_fwd_ref(fr, gr, b, M, N);
+    avk_linear_fwd(fs, x, w, b, M, K, N);
+    avk_gelu_fwd(gs, fs, M * N);
+    double e = fmax(rel_err(f, fr, M * N), rel_err(g, gr, M * N));
+    ok(e < TOL, "bias_gelu_fwd %lld x %lld: %.1e against the reference", (long long)M,
+       (long long)N, e);
+    ok(same_bits(f, fs, M * N) && same_bits(g, gs, M * N),
+       "bias_gelu_fwd: the bits of linear_fwd with bias then gelu_fwd");
+    float *bufs[] = {x, w, b, f, g, fs, gs, fr, gr};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        avk_ffree(bufs[i]);
+}
+
 int main(void)
 {
     avk_rng_seed(&rng, 990);
@@ -146,5 +169,7 @@ int main(void)
     linear_set(64, 256, 1024);        /* text rows */
     inplace_bwds(1088 * 4, 64);       /* query norm of 1024 video + 64 text rows, 4 heads */
     inplace_bwds(10, 64);             /* below the threading threshold */
+    bias_gelu(1024, 256, 1024);       /* the video rows' MLP */
+    bias_gelu(64, 256, 1024);         /* the text rows' */
     return done_testing();
 }

@@ -227,6 +227,13 @@ void avk_gelu_bwd_ref(float *dx, const float *dy, const float *x, int64_t n);
  * only, not in the backend table). */
 void avk_gelu_bwd_inplace(float *d, const float *x, int64_t n);
 void avk_gelu_bwd_inplace_ref(float *d, const float *x, int64_t n);
+/* The bias of a linear layer then GELU, in one pass over the rows: x [M, N]
+ * (a GEMM's output without its bias) gets the bias b [N] added in place
+ * (the activation's input, kept for the backward), y = gelu(x): the bits
+ * of avk_linear_fwd's bias then avk_gelu_fwd (CPU only, not in the
+ * backend table). */
+void avk_bias_gelu_fwd(float *x, float *y, const float *b, int64_t M, int64_t N);
+void avk_bias_gelu_fwd_ref(float *x, float *y, const float *b, int64_t M, int64_t N);
 
 /* ---- softmax (ops_softmax.c) ----------------------------------------- */
 
