@@ -72,18 +72,44 @@ static void rope_back_inplace(float *g, const float *tab, int64_t rows, int64_t 
 
 /* rows[idx[s, i], h*Dh ..] += w[s, i] * src[s, h, i, :]. Threads split the
  * heads (disjoint columns), so rows shared by several sequences add up
- * race-free and in sequence order. */
+ * race-free and in sequence order. With first (see first_flags), the
+ * first entry of each row writes it instead (the bits of adding into a
+ * zero: a product, then + 0), so the rows need no zeroing. */
 static void scatter_heads(float *rows, const float *src, const int32_t *idx, const float *w,
-                          int nseq, int n, int H, int Dh, int D)
+                          int nseq, int n, int H, int Dh, int D, const uint8_t *first)
 {
 #pragma omp parallel for schedule(static) if ((int64_t)nseq * n * D >= 32768)
     for (int h = 0; h < H; h++)
         for (int s = 0; s < nseq; s++)
             for (int i = 0; i < n; i++) {
-                float *o = rows + (int64_t)idx[(int64_t)s * n + i] * D + h * Dh;
+                int64_t e = (int64_t)s * n + i;
+                float *o = rows + (int64_t)idx[e] * D + h * Dh;
                 const float *g = src + (((int64_t)s * H + h) * n + i) * Dh;
-                axpy_row(o, g, w ? w[(int64_t)s * n + i] : 1.0f, Dh);
+                if (first && first[e])
+                    scale_row(o, g, w ? w[e] : 1.0f, Dh);
+                else
+                    axpy_row(o, g, w ? w[e] : 1.0f, Dh);
             }
+}
+
+/* Flags for scatter_heads of the list idx [len] into R rows: 1 at the
+ * first entry of each row in the scatter's order (sequence, then
+ * position). NULL when a row that is read afterwards, one of [0, R0) if
+ * use0 or of [R0, R) if use1, is in no entry (the caller then zeroes the
+ * rows and adds). */
+static uint8_t *first_flags(dit_ctx *c, const int32_t *idx, int64_t len, int64_t R0, int64_t R,
+                            int use0, int use1)
+{
+    uint8_t *seen = dit_alloc_bytes(c->ar, (size_t)R), *first = dit_alloc_bytes(c->ar, (size_t)len);
+    memset(seen, 0, (size_t)R);
+    for (int64_t e = 0; e < len; e++) {
+        first[e] = !seen[idx[e]];
+        seen[idx[e]] = 1;
+    }
+    for (int64_t r = use0 ? 0 : R0; r < (use1 ? R : R0); r++)
+        if (!seen[r])
+            return NULL;
+    return first;
 }
 
 /* The projection of stream s for q (0), k (1) or v (2), and its norm. */
@@ -218,13 +244,16 @@ void dit_attn_fwd(dit_ctx *c, dit_attn_st *st, float *y[2])
     avk_attn a = avk_attn_make(sq->nseq, Hh, sq->nq, sq->nk, Dh);
     a.kv_len = sq->kv_len;
     dit_attention_fwd(m, st->og, st->lse, st->qg, st->kg, st->vg, &a);
-    st->O = dit_zeros(c->ar, R * D);
     if (split) {
+        st->O = dit_zeros(c->ar, R * D);
         float *Og = dit_zeros(c->ar, R * D);
-        scatter_heads(Og, st->og, sq->qidx, sq->qw, sq->nseq, sq->nq, Hh, Dh, Dr);
+        scatter_heads(Og, st->og, sq->qidx, sq->qw, sq->nseq, sq->nq, Hh, Dh, Dr, NULL);
         from_heads(c, st->O, Og, R);
-    } else {
-        scatter_heads(st->O, st->og, sq->qidx, sq->qw, sq->nseq, sq->nq, H, Dh, D);
+    } else {     /* rows written by their first entry where the list reaches them all */
+        uint8_t *qf = first_flags(c, sq->qidx, (int64_t)sq->nseq * sq->nq, st->R[0], R,
+                                  st->qs[0], st->qs[1]);
+        st->O = qf ? dit_alloc(c->ar, R * D) : dit_zeros(c->ar, R * D);
+        scatter_heads(st->O, st->og, sq->qidx, sq->qw, sq->nseq, sq->nq, H, Dh, D, qf);
     }
     for (int s = 0; s < 2; s++) {
         if (!st->qs[s])
@@ -263,7 +292,18 @@ void dit_attn_bwd(dit_ctx *c, dit_attn_st *st, const float *dy[2], float *dx[2])
     avk_attn a = avk_attn_make(sq->nseq, Hh, sq->nq, sq->nk, Dh);
     a.kv_len = sq->kv_len;
     dit_attention_bwd(m, dqg, dkg, dvg, dog, st->qg, st->kg, st->vg, st->og, st->lse, &a);
-    float *dQ = dit_zeros(c->ar, R * D), *dK = dit_zeros(c->ar, R * D), *dV = dit_zeros(c->ar, R * D);
+    /* the gradients' rows: written by the first entry of each row when the
+     * lists reach every row read below, else zeroed and added into */
+    uint8_t *qf = NULL, *kf = NULL;
+    if (!split) {
+        qf = first_flags(c, sq->qidx, (int64_t)sq->nseq * sq->nq, st->R[0], R, st->qs[0],
+                         st->qs[1]);
+        kf = first_flags(c, sq->kidx, (int64_t)sq->nseq * sq->nk, st->R[0], R, st->kvs[0],
+                         st->kvs[1]);
+    }
+    float *dQ = qf ? dit_alloc(c->ar, R * D) : dit_zeros(c->ar, R * D);
+    float *dK = kf ? dit_alloc(c->ar, R * D) : dit_zeros(c->ar, R * D);
+    float *dV = kf ? dit_alloc(c->ar, R * D) : dit_zeros(c->ar, R * D);
     float *g3[3] = {dQ, dK, dV};
     const float *s3[3] = {dqg, dkg, dvg};
     for (int i = 0; i < 3; i++) {
@@ -271,10 +311,10 @@ void dit_attn_bwd(dit_ctx *c, dit_attn_st *st, const float *dy[2], float *dx[2])
         int n = i ? sq->nk : sq->nq;
         if (split) {
             float *gg = dit_zeros(c->ar, R * D);
-            scatter_heads(gg, s3[i], idx, NULL, sq->nseq, n, Hh, Dh, Dr);
+            scatter_heads(gg, s3[i], idx, NULL, sq->nseq, n, Hh, Dh, Dr, NULL);
             from_heads(c, g3[i], gg, R);
         } else {
-            scatter_heads(g3[i], s3[i], idx, NULL, sq->nseq, n, H, Dh, D);
+            scatter_heads(g3[i], s3[i], idx, NULL, sq->nseq, n, H, Dh, D, i ? kf : qf);
         }
     }
     if (st->rope) {     /* rotate the video rows' gradients back */
