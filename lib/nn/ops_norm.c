@@ -321,29 +321,33 @@ void avk_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x,
 }
 
 /* One row of the in-place RMS backward: d holds dy, gets dx (written);
- * the arithmetic of ln_row_bwd (rms) into a zeroed dx, reordered so that
- * dy is read (sums, the weight gradient) before it is overwritten. */
-AVK_CLONES static void rms_row_bwd_inplace(float *d, float *pg, const float *x, float r,
-                                           const float *gamma, int D)
+ * ln_row_bwd's arithmetic into a zeroed dx, reordered so that dy is read
+ * (sums, the weight gradient) before it is overwritten. m (0) and rms (1)
+ * arrive as arguments as they do in ln_row_bwd, so that both compile to
+ * the same roundings (constants would let the compiler fuse differently). */
+AVK_CLONES static void rms_row_bwd_inplace(float *d, float *pg, const float *x, float m, float r,
+                                           const float *gamma, int D, int rms)
 {
-    float s2 = 0;
-#pragma omp simd reduction(+ : s2)
-    for (int i = 0; i < D; i++) {
-        float xh = x[i] * r;
-        float g = d[i] * (gamma ? gamma[i] : 1.0f);
-        s2 += g * xh;
-    }
-    float c2 = s2 / D;
+    float s1, s2;
+    ln_row_sums(d, x, m, r, gamma, D, &s1, &s2);
+    float c1 = rms ? 0.0f : s1 / D, c2 = s2 / D;
     if (pg) {
 #pragma omp simd
         for (int i = 0; i < D; i++)
-            pg[i] += d[i] * x[i] * r;
+            pg[i] += d[i] * (x[i] - m) * r;
     }
+    if (gamma) {
 #pragma omp simd
-    for (int i = 0; i < D; i++) {
-        float xh = x[i] * r;
-        float g = d[i] * (gamma ? gamma[i] : 1.0f);
-        d[i] = r * (g - xh * c2);
+        for (int i = 0; i < D; i++) {
+            float xh = (x[i] - m) * r;
+            d[i] = r * (d[i] * gamma[i] - c1 - xh * c2);
+        }
+    } else {
+#pragma omp simd
+        for (int i = 0; i < D; i++) {
+            float xh = (x[i] - m) * r;
+            d[i] = r * (d[i] - c1 - xh * c2);
+        }
     }
 }
 
@@ -363,7 +367,7 @@ void avk_rmsnorm_bwd_inplace(float *d, float *dw, const float *x, const float *r
         float *pg = dw ? part + (int64_t)t * 2 * D : NULL;
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < M; i++)
-            rms_row_bwd_inplace(d + i * D, pg, x + i * D, rstd[i], w, D);
+            rms_row_bwd_inplace(d + i * D, pg, x + i * D, 0.0f, rstd[i], w, D, 1);
     }
     for (int t = 0; t < nt && part; t++)
         for (int i = 0; i < D; i++)

@@ -37,19 +37,56 @@ AVK_CLONES __attribute__((unused)) static void stats(const float *x, int64_t n, 
     *rstd = (float)(1.0 / sqrt(v / (double)n + eps));
 }
 
-/* y = (x - m) r * gamma + beta along a row (gamma, beta may be NULL). */
-AVK_CLONES __attribute__((unused)) static void norm_apply_row(float *y, const float *x, int D, float m, float r,
-                                      const float *gamma, const float *beta)
+/* y = (x - m) r * gamma + beta along a row (gamma, beta may be NULL). One
+ * loop per case: a NULL test inside the loop kept the AVX2 clone scalar.
+ * No fused multiply-add, so every case rounds as the plain expression. */
+AVK_CLONES __attribute__((unused, optimize("fp-contract=off"))) static void norm_apply_row(
+    float *y, const float *x, int D, float m, float r, const float *gamma, const float *beta)
 {
+    if (gamma && beta) {
 #pragma omp simd
-    for (int i = 0; i < D; i++) {
-        float t = (x[i] - m) * r;
-        if (gamma)
-            t *= gamma[i];
-        if (beta)
-            t += beta[i];
-        y[i] = t;
+        for (int i = 0; i < D; i++)
+            y[i] = (x[i] - m) * r * gamma[i] + beta[i];
+    } else if (gamma) {
+#pragma omp simd
+        for (int i = 0; i < D; i++)
+            y[i] = (x[i] - m) * r * gamma[i];
+    } else if (beta) {
+#pragma omp simd
+        for (int i = 0; i < D; i++)
+            y[i] = (x[i] - m) * r + beta[i];
+    } else {
+#pragma omp simd
+        for (int i = 0; i < D; i++)
+            y[i] = (x[i] - m) * r;
     }
+}
+
+/* The sums over a row of g = dy*gamma (gamma NULL: 1) and of g xhat,
+ * vectorized (a NULL test inside the loop kept it scalar). */
+static inline __attribute__((always_inline)) void ln_row_sums(const float *dy, const float *x,
+                                                              float m, float r,
+                                                              const float *gamma, int D,
+                                                              float *s1p, float *s2p)
+{
+    float s1 = 0, s2 = 0;
+    if (gamma) {
+#pragma omp simd reduction(+ : s1, s2)
+        for (int i = 0; i < D; i++) {
+            float xh = (x[i] - m) * r, g = dy[i] * gamma[i];
+            s1 += g;
+            s2 += g * xh;
+        }
+    } else {
+#pragma omp simd reduction(+ : s1, s2)
+        for (int i = 0; i < D; i++) {
+            float xh = (x[i] - m) * r, g = dy[i];
+            s1 += g;
+            s2 += g * xh;
+        }
+    }
+    *s1p = s1;
+    *s2p = s2;
 }
 
 /* Per-row backward: dx += r (g - mean(g) - xhat mean(g xhat)) with
@@ -58,21 +95,20 @@ AVK_CLONES __attribute__((unused)) static void ln_row_bwd(float *dx, float *pg, 
                                   const float *x, float m, float r, const float *gamma, int D,
                                   int rms)
 {
-    float s1 = 0, s2 = 0;
-#pragma omp simd reduction(+ : s1, s2)
-    for (int i = 0; i < D; i++) {
-        float xh = (x[i] - m) * r;
-        float g = dy[i] * (gamma ? gamma[i] : 1.0f);
-        s1 += g;
-        s2 += g * xh;
-    }
+    float s1, s2;
+    ln_row_sums(dy, x, m, r, gamma, D, &s1, &s2);
     float c1 = rms ? 0.0f : s1 / D, c2 = s2 / D;
-    if (dx) {
+    if (dx && gamma) {
 #pragma omp simd
         for (int i = 0; i < D; i++) {
             float xh = (x[i] - m) * r;
-            float g = dy[i] * (gamma ? gamma[i] : 1.0f);
-            dx[i] += r * (g - c1 - xh * c2);
+            dx[i] += r * (dy[i] * gamma[i] - c1 - xh * c2);
+        }
+    } else if (dx) {
+#pragma omp simd
+        for (int i = 0; i < D; i++) {
+            float xh = (x[i] - m) * r;
+            dx[i] += r * (dy[i] - c1 - xh * c2);
         }
     }
     if (pg) {
@@ -116,21 +152,26 @@ AVK_CLONES __attribute__((unused)) static void mod_row_bwd(float *dx, float *asc
 }
 
 /* Rotate the pairs of one row by the table (sign +1) or back (sign -1);
- * acc adds into y instead of writing. */
+ * acc adds into y instead of writing. One loop per case (a test of acc
+ * inside the loop kept the AVX2 clone scalar). */
 AVK_CLONES __attribute__((unused)) static void rope_row(float *y, const float *x, const float *cs, int D, float sign,
                                 int acc)
 {
+    if (acc) {
 #pragma omp simd
-    for (int p = 0; p < D / 2; p++) {
-        float c = cs[2 * p], s = sign * cs[2 * p + 1];
-        float x0 = x[2 * p], x1 = x[2 * p + 1];
-        float y0 = x0 * c - x1 * s, y1 = x0 * s + x1 * c;
-        if (acc) {
-            y[2 * p] += y0;
-            y[2 * p + 1] += y1;
-        } else {
-            y[2 * p] = y0;
-            y[2 * p + 1] = y1;
+        for (int p = 0; p < D / 2; p++) {
+            float c = cs[2 * p], s = sign * cs[2 * p + 1];
+            float x0 = x[2 * p], x1 = x[2 * p + 1];
+            y[2 * p] += x0 * c - x1 * s;
+            y[2 * p + 1] += x0 * s + x1 * c;
+        }
+    } else {
+#pragma omp simd
+        for (int p = 0; p < D / 2; p++) {
+            float c = cs[2 * p], s = sign * cs[2 * p + 1];
+            float x0 = x[2 * p], x1 = x[2 * p + 1];
+            y[2 * p] = x0 * c - x1 * s;
+            y[2 * p + 1] = x0 * s + x1 * c;
         }
     }
 }
