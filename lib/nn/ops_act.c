@@ -108,6 +108,7 @@ void avk_gelu_bwd_inplace(float *d, const float *x, int64_t n)
 /* x[j] += b[j] over one row (the bias loop of avk_linear_fwd). */
 AVK_CLONES static void bias_row(float *x, const float *b, int64_t n)
 {
+#pragma omp simd
     for (int64_t j = 0; j < n; j++)
         x[j] += b[j];
 }
