@@ -8,6 +8,7 @@
 #include "avkit/nn/ops.h"
 #include "avkit/util/common.h"
 #include "ops_util.h"
+#include "ops_rows.h"
 
 #include <math.h>
 
@@ -103,14 +104,6 @@ void avk_gelu_bwd_inplace(float *d, const float *x, int64_t n)
 #pragma omp parallel for schedule(static) if (n >= AVK_PAR_MIN)
     for (int64_t i = 0; i < n; i += CHUNK)
         gelu_bwd_inplace_k(d + i, x + i, n - i < CHUNK ? n - i : CHUNK);
-}
-
-/* x[j] += b[j] over one row (the bias loop of avk_linear_fwd). */
-AVK_CLONES static void bias_row(float *x, const float *b, int64_t n)
-{
-#pragma omp simd
-    for (int64_t j = 0; j < n; j++)
-        x[j] += b[j];
 }
 
 /* Rows in parallel; each row's bias then its GELU while it is in cache. */

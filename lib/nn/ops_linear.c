@@ -4,6 +4,7 @@
 #include "avkit/nn/ops.h"
 #include "avkit/util/common.h"
 #include "ops_util.h"
+#include "ops_rows.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
@@ -101,11 +102,8 @@ void avk_linear_fwd(float *y, const float *x, const float *w, const float *b,
     avk_gemm('N', 'T', M, N, K, 1.0f, x, K, w, K, 0.0f, y, N);
     if (b) {
 #pragma omp parallel for if (M * N >= AVK_PAR_MIN) schedule(static)
-        for (int64_t i = 0; i < M; i++) {
-            float *row = y + i * N;
-            for (int64_t j = 0; j < N; j++)
-                row[j] += b[j];
-        }
+        for (int64_t i = 0; i < M; i++)
+            bias_row(y + i * N, b, N);     /* vectorized (the plain loop stayed scalar) */
     }
 }
 

@@ -176,4 +176,13 @@ AVK_CLONES __attribute__((unused)) static void rope_row(float *y, const float *x
     }
 }
 
+/* x[j] += b[j] over one row: a linear layer's bias (avk_linear_fwd,
+ * avk_bias_gelu_fwd). */
+AVK_CLONES __attribute__((unused)) static void bias_row(float *x, const float *b, int64_t n)
+{
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++)
+        x[j] += b[j];
+}
+
 #endif
