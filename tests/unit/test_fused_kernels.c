@@ -1,4 +1,4 @@
-/* The fused CPU kernels of the DiT's step (the perf2 work on the fp32
+/* The fused CPU kernels of the DiT's step (the work on the fp32
  * training step): each against its plain reference at the model's shapes
  * (1024 video rows of width 256, threaded; 64 text rows, not), and, where
  * the fused kernel promises it, bitwise against the separate fast
