@@ -53,6 +53,8 @@ static double rel_l1(const float *a, const float *b, int64_t n)
     return num / den;
 }
 
+/* The warm-up: the first tenth of the steps, rounded up (2 of 20), which
+ * always run since the early steps set the layout. */
 int avk_dcache_warmup(int nsteps)
 {
     return nsteps > 0 ? (nsteps + 9) / 10 : 0;
