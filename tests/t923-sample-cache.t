@@ -1,7 +1,9 @@
 #!/bin/sh
 # The diffusion cache in av-sample (--cache THRESH): threshold 0 is the
 # uncached run bit for bit; a large threshold runs fewer transformer
-# evaluations (each guidance pass its own cache; first and last step run).
+# evaluations (each guidance pass its own cache, the unconditional one
+# following the conditional one's decisions; first and last step run,
+# and the warm-up, here step 0 of 10).
 . "$(dirname "$0")/lib.sh"
 . "$TESTS_DIR/vae-media.sh"
 . "$TESTS_DIR/sample-media.sh"

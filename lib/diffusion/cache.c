@@ -19,6 +19,7 @@ void avk_dcache_init(avk_dcache *c, double thresh, int rescale, int64_t nmod, in
     c->in_last = avk_falloc(nh);
     c->out_last = avk_falloc(nh);
     c->k = 1.0;
+    c->last_step = -1;
 }
 
 void avk_dcache_free(avk_dcache *c)
@@ -35,6 +36,7 @@ void avk_dcache_reset(avk_dcache *c)
     c->acc = 0.0;
     c->k = 1.0;
     c->have_mod = c->have_resid = c->nfull = 0;
+    c->last_step = -1;
 }
 
 /* |a - b|_1 / |b|_1 in double, in index order (the same bits on every
@@ -51,20 +53,21 @@ static double rel_l1(const float *a, const float *b, int64_t n)
     return num / den;
 }
 
-/* The first and last steps run; otherwise run once the summed change
- * reaches the threshold. */
-int avk_dcache_decide(avk_dcache *c, const float *mod, int step, int nsteps)
+/* The warm-up: the first tenth of the steps, rounded up (2 of 20), which
+ * always run since the early steps set the layout. */
+int avk_dcache_warmup(int nsteps)
 {
-    int run = 1;
-    if (c->have_mod && c->have_resid && step > 0 && step < nsteps - 1 && c->thresh > 0.0) {
-        double d = rel_l1(mod, c->mod_prev, c->nmod);
-        if (c->rescale)
-            d *= c->k;
-        c->acc += d;
-        run = !(c->acc < c->thresh);
-    }
+    return nsteps > 0 ? (nsteps + 9) / 10 : 0;
+}
+
+/* Record a decision: the modulated input it saw, the counts, and the
+ * decision itself for a cache that follows this one. */
+static int record(avk_dcache *c, const float *mod, int step, int run)
+{
     memcpy(c->mod_prev, mod, (size_t)c->nmod * sizeof *mod);
     c->have_mod = 1;
+    c->last_step = step;
+    c->last_run = run;
     if (run) {
         c->acc = 0.0;
         c->evals++;
@@ -72,6 +75,30 @@ int avk_dcache_decide(avk_dcache *c, const float *mod, int step, int nsteps)
         c->skips++;
     }
     return run;
+}
+
+/* The first and last steps and the warm-up run; otherwise run once the
+ * summed change reaches the threshold. */
+int avk_dcache_decide(avk_dcache *c, const float *mod, int step, int nsteps)
+{
+    int run = 1;
+    if (c->have_mod && c->have_resid && step >= avk_dcache_warmup(nsteps) && step > 0 &&
+        step < nsteps - 1 && c->thresh > 0.0) {
+        double d = rel_l1(mod, c->mod_prev, c->nmod);
+        if (c->rescale)
+            d *= c->k;
+        c->acc += d;
+        run = !(c->acc < c->thresh);
+    }
+    return record(c, mod, step, run);
+}
+
+/* Skip exactly when the lead skipped this step; anything else (the lead
+ * ran, decided another step, or c has nothing to reuse) runs. */
+int avk_dcache_follow(avk_dcache *c, const avk_dcache *lead, const float *mod, int step)
+{
+    int skip = lead->last_step == step && !lead->last_run && c->have_resid && c->thresh > 0.0;
+    return record(c, mod, step, !skip);
 }
 
 /* Residual of this run; k from this run and the one before (EasyCache's

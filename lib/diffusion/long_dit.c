@@ -173,7 +173,9 @@ static int issue(lp *p, const hdr *h)
     if (dc) {
         int64_t nm;
         const float *mod = avk_dit_run_modulated(p->run, &nm);
-        run = avk_dcache_decide(dc, mod, h->step, p->S);
+        /* the unconditional pass decides as the conditional one did */
+        run = h->pass == 0 ? avk_dcache_decide(dc, mod, h->step, p->S)
+                           : avk_dcache_follow(dc, &p->dc[slot * p->npass], mod, h->step);
     }
     p->st.embed_s += cpu_now() - t0;
     float *state = avk_dit_run_state(p->run, NULL);

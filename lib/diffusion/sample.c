@@ -19,10 +19,12 @@ void avk_sample_noise(float *x, int64_t n, uint64_t seed, int64_t index, int str
     avk_fill_randn(x, n, &r, 0.0f, 1.0f);
 }
 
-/* One guidance pass: its text and, with the cache on, its cache. */
+/* One guidance pass: its text and, with the cache on, its cache (the
+ * unconditional pass's follows the conditional pass's decisions). */
 typedef struct pass {
     const avk_sample_text *text;
     avk_dcache cache;
+    const avk_dcache *lead; /* decide as this cache did, or NULL */
     int cached;
     int step, nsteps;       /* the evaluation being run, of how many */
 } pass;
@@ -44,6 +46,8 @@ static int hook_decide(void *ctx, const float *mod, int64_t n)
 {
     pass *p = ctx;
     (void)n;
+    if (p->lead)
+        return avk_dcache_follow(&p->cache, p->lead, mod, p->step);
     return avk_dcache_decide(&p->cache, mod, p->step, p->nsteps);
 }
 
@@ -133,6 +137,8 @@ int avk_sample_latents(avk_dit *m, const avk_sample_opts *o, int T, int H, int W
             avk_dcache_init(&c.p[i].cache, o->cache, o->cache_rescale, tokens * cf->hidden,
                             tokens * cf->hidden);
     }
+    if (npass == 2 && c.p[1].cached)
+        c.p[1].lead = &c.p[0].cache;
     c.xin = keep ? avk_falloc(c.n) : NULL;
     c.vu = npass == 2 ? avk_falloc(c.n) : NULL;
     int rc = avk_flow_sample(o->solver, o->steps, o->shift, velocity, &c, x, c.n);

@@ -1,9 +1,11 @@
 /* The diffusion cache's rule (lib/diffusion/cache.c) on a toy model whose
  * block stack adds a term that changes smoothly with t: threshold 0 is
- * the uncached run bit for bit; a huge threshold runs only the first and
- * last steps; in between, evaluations fall as the threshold grows while
- * the result stays close; the rescaling ratio is the measured output to
- * input change. */
+ * the uncached run bit for bit; a huge threshold runs only the warm-up
+ * (the first tenth of the steps) and the last step; in between,
+ * evaluations fall as the threshold grows while the result stays close;
+ * the rescaling ratio is the measured output to input change; a
+ * following cache (guidance's unconditional pass) skips exactly the steps
+ * its lead skipped. */
 #include "avkit/diffusion/cache.h"
 #include "avkit/diffusion/flow.h"
 #include "avkit/nn/tensor.h"
@@ -92,8 +94,12 @@ int main(void)
     int runs = sample(0.0, 1, x, steps);
     ok(runs == steps && memcmp(x, ref, sizeof x) == 0,
        "threshold 0 runs every step (%d) and equals the uncached run bit for bit", runs);
+    ok(avk_dcache_warmup(30) == 3 && avk_dcache_warmup(20) == 2 && avk_dcache_warmup(21) == 3 &&
+       avk_dcache_warmup(10) == 1 && avk_dcache_warmup(1) == 1 && avk_dcache_warmup(0) == 0,
+       "the warm-up is the first tenth of the steps, rounded up");
     runs = sample(1e30, 1, x, steps);
-    ok(runs == 2, "a huge threshold runs the first and last steps only (%d)", runs);
+    ok(runs == 4, "a huge threshold runs the warm-up (steps 0-2 of 30) and the last step only (%d)",
+       runs);
 
     int prev = steps + 1;
     double prev_err = 0;
@@ -108,9 +114,9 @@ int main(void)
         prev_err = e;
     }
     ok(monotone, "a larger threshold never runs more steps, and never comes closer");
-    runs = sample(0.32, 1, x, steps);
+    runs = sample(0.64, 1, x, steps);
     double e = rel_l2(x, ref);
-    ok(runs < steps / 2 && e < 0.05, "threshold 0.32: %d of %d steps run, within %.2e of uncached",
+    ok(runs < steps / 2 && e < 0.05, "threshold 0.64: %d of %d steps run, within %.2e of uncached",
        runs, steps, e);
 
     /* the ratio k: an output that moves twice as much as the input */
@@ -125,5 +131,39 @@ int main(void)
     avk_dcache_reuse(&c, in1, got);
     ok(fabs(got[0] - 2.3f) < 1e-6, "reuse adds the last residual (1.3): %.6f", got[0]);
     avk_dcache_free(&c);
+
+    /* following: the lead decides, the follower copies it for the same step */
+    avk_dcache lead, fol, zero;
+    avk_dcache_init(&lead, 1e30, 1, 4, 4);
+    avk_dcache_init(&fol, 1e30, 1, 4, 4);
+    avk_dcache_init(&zero, 0.0, 1, 4, 4);
+    float mod[4] = {1, 2, 3, 4};
+    int lr = avk_dcache_decide(&lead, mod, 0, 20);
+    int fr = avk_dcache_follow(&fol, &lead, mod, 0);
+    ok(lr == 1 && fr == 1, "step 0: the lead runs, so does the follower");
+    avk_dcache_store(&lead, in1, out1);
+    avk_dcache_store(&fol, in1, out1);
+    avk_dcache_store(&zero, in1, out1);
+    lr = avk_dcache_decide(&lead, mod, 1, 20);
+    fr = avk_dcache_follow(&fol, &lead, mod, 1);
+    ok(lr == 1 && fr == 1, "step 1 of 20 (warm-up): both run");
+    lr = avk_dcache_decide(&lead, mod, 2, 20);
+    fr = avk_dcache_follow(&fol, &lead, mod, 2);
+    int zr = avk_dcache_follow(&zero, &lead, mod, 2);
+    ok(lr == 0 && fr == 0 && zr == 1,
+       "step 2: the lead skips, the follower too; a follower at threshold 0 runs");
+    fr = avk_dcache_follow(&fol, &lead, mod, 3);
+    ok(fr == 1, "a follower asked about a step its lead has not decided runs");
+    avk_dcache_reset(&fol);
+    fr = avk_dcache_follow(&fol, &lead, mod, 2);
+    ok(fr == 1, "a follower with no residual runs though its lead skipped");
+    lr = avk_dcache_decide(&lead, mod, 19, 20);
+    fr = avk_dcache_follow(&fol, &lead, mod, 19);
+    ok(lr == 1 && fr == 1, "the last step: both run");
+    ok(fol.evals == 5 && fol.skips == 1 && lead.evals == 3 && lead.skips == 1,
+       "the follower counts its own runs and skips (%d, %d)", fol.evals, fol.skips);
+    avk_dcache_free(&lead);
+    avk_dcache_free(&fol);
+    avk_dcache_free(&zero);
     return done_testing();
 }

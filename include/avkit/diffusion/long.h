@@ -23,7 +23,8 @@
  * Block 0 has no context. Guidance's two passes keep separate caches.
  *
  * Diffusion cache (cache > 0): each block and pass keeps its own
- * avkit/diffusion/cache.h state, reset when the block enters; a skipped
+ * avkit/diffusion/cache.h state, reset when the block enters (the
+ * unconditional pass following the conditional one's decisions); a skipped
  * evaluation keeps no keys and values (the next block sees the ones its
  * predecessor kept last).
  *

@@ -6,7 +6,8 @@
  *
  * Guidance: v = v_u + cfg (v_c - v_u), v_u from the unconditional text
  * (the empty caption or a negative prompt); cfg = 1 runs the conditional
- * pass only. Each pass has its own cache.
+ * pass only. Each pass has its own cache; the unconditional pass follows
+ * the conditional pass's decisions (avk_dcache_follow).
  *
  * Kept latents: where the keep mask is set, the model sees the known clean
  * latent z re-noised to the current time with fixed noise e,
