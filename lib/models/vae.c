@@ -281,6 +281,14 @@ static int ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* A new model's weights. Norms start as the identity. Convolutions get
+ * He-normal weights (std sqrt(2 / fan_in), for the SiLU that precedes or
+ * follows them) and zero biases: with PyTorch's default uniform
+ * +-1/sqrt(fan_in) the residual branches start about 6x weaker in
+ * variance, the network starts nearly linear, and on the demo's small
+ * objects training stalls for over 1000 steps at a grey blob (measured on
+ * the PyTorch twin and here). The attention's linear projections keep
+ * PyTorch's default uniform range. */
 void avk_vae_init(avk_vae *v, uint64_t seed)
 {
     avk_rng r;
@@ -296,12 +304,15 @@ void avk_vae_init(avk_vae *v, uint64_t seed)
             continue;
         }
         /* fan_in from the weight of the same layer: in * kh * kw */
-        int64_t fan_in;
-        if (ends_with(p->name, ".weight")) {
-            fan_in = p->numel / p->shape[0];
-        } else {
-            const avk_vae_param *w = &v->pt->p[i - 1];   /* weight precedes bias */
-            fan_in = w->numel / w->shape[0];
+        int is_weight = ends_with(p->name, ".weight");
+        const avk_vae_param *w = is_weight ? p : &v->pt->p[i - 1];   /* weight precedes bias */
+        int64_t fan_in = w->numel / w->shape[0];
+        if (w->ndim == 4) {   /* a convolution */
+            if (is_weight)
+                avk_fill_randn(d, p->numel, &r, 0.0f, sqrtf(2.0f / (float)fan_in));
+            else
+                memset(d, 0, (size_t)p->numel * sizeof *d);
+            continue;
         }
         float bound = 1.0f / sqrtf((float)fan_in);
         avk_fill_uniform(d, p->numel, &r, -bound, bound);
