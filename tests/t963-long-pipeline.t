@@ -42,9 +42,9 @@ test_expect_success '--cache with --long under mpirun -np 2: the one-process bit
 '
 
 test_expect_success '--cache default is the documented threshold' '
-    av-sample --help >help && test_grep "or .default. .0\.4." help &&
+    av-sample --help >help && test_grep "or .default. .0\.2." help &&
     av-sample $LARGS $LONG --cache default -p "a red circle" -o d.avt &&
-    av-sample $LARGS $LONG --cache 0.4 -p "a red circle" -o d1.avt &&
+    av-sample $LARGS $LONG --cache 0.2 -p "a red circle" -o d1.avt &&
     cmp d.avt d1.avt
 '
 

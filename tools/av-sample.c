@@ -39,7 +39,7 @@
 
 /* --cache default: the threshold bench/cache.sh chose on the demo model
  * (README: the cache's table). */
-#define CACHE_DEFAULT 0.4
+#define CACHE_DEFAULT 0.2
 
 static void usage(void)
 {
