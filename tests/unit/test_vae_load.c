@@ -100,13 +100,30 @@ int main(void)
     avk_vae_init(v3, 43);
     ok(memcmp(v->pt->w, v2->pt->w, v->pt->total * 4) == 0, "same seed, same initial weights");
     ok(memcmp(v->pt->w, v3->pt->w, v->pt->total * 4) != 0, "another seed, other weights");
+    /* norms start as the identity; convolutions He-normal (std
+     * sqrt(2 / fan_in)) with zero biases; the attention's linear
+     * projections uniform in +-1/sqrt(fan_in) */
     const avk_vae_param *pn = avk_vae_find(v, "encoder.conv_norm_out.weight");
-    const avk_vae_param *pc = avk_vae_find(v, "encoder.conv_in.weight");
-    double mx = 0;
+    const avk_vae_param *pc = avk_vae_find(v, "decoder.up_blocks.0.resnets.0.conv1.weight");
+    const avk_vae_param *pb = avk_vae_find(v, "decoder.up_blocks.0.resnets.0.conv1.bias");
+    const avk_vae_param *pa = avk_vae_find(v, "encoder.mid_block.attentions.0.to_q.weight");
+    ok(pn && pc && pb && pa, "the tensors checked exist");
+    double ss = 0, bmax = 0, qmax = 0;
+    int64_t fan_in = pc->numel / pc->shape[0];
     for (int64_t i = 0; i < pc->numel; i++)
-        mx = fmax(mx, fabs(v->pt->w[pc->offset + i]));
-    ok(pn && v->pt->w[pn->offset] == 1.0f && pc && mx <= 1 / sqrt(27.0) && mx > 0.5 / sqrt(27.0),
-       "norms start at 1, convs uniform in +-1/sqrt(fan_in) (max %.4f)", mx);
+        ss += (double)v->pt->w[pc->offset + i] * v->pt->w[pc->offset + i];
+    for (int64_t i = 0; i < pb->numel; i++)
+        bmax = fmax(bmax, fabs(v->pt->w[pb->offset + i]));
+    for (int64_t i = 0; i < pa->numel; i++)
+        qmax = fmax(qmax, fabs(v->pt->w[pa->offset + i]));
+    double sd = sqrt(ss / (double)pc->numel), want = sqrt(2.0 / (double)fan_in);
+    int64_t qfan = pa->numel / pa->shape[0];
+    ok(v->pt->w[pn->offset] == 1.0f, "norms start at 1");
+    ok(fabs(sd / want - 1) < 0.15 && bmax == 0,
+       "convs He-normal: std %.4f against sqrt(2/fan_in) %.4f over %lld weights, biases 0",
+       sd, want, (long long)pc->numel);
+    ok(qmax <= 1 / sqrt((double)qfan) && qmax > 0.5 / sqrt((double)qfan),
+       "attention projections uniform in +-1/sqrt(fan_in) (max %.4f)", qmax);
     avk_vae_free(v2);
     avk_vae_free(v3);
 
