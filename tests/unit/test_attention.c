@@ -8,16 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "tap.h"
+#include "randn.h"
 #include "avkit/nn/ops.h"
-
-static avk_rng rng;
-
-static float *randn(int64_t n, float std)
-{
-    float *p = avk_falloc(n);
-    avk_fill_randn(p, n, &rng, 0.0f, std);
-    return p;
-}
 
 /* 4096 tokens, 2 heads of 64: sampled rows of o and dq. */
 static void long_sequence(void)

@@ -8,22 +8,14 @@
 #include <math.h>
 #include <string.h>
 #include "tap.h"
+#include "randn.h"
 #include "avkit/util/common.h"
 #include "avkit/nn/ops.h"
-
-static avk_rng rng;
-
-static float *randn(int64_t n)
-{
-    float *p = avk_falloc(n);
-    avk_fill_randn(p, n, &rng, 0.0f, 1.0f);
-    return p;
-}
 
 static void check(int B, int H, int Nq, int Nk, int D, const int *kv_len, const char *what)
 {
     int64_t nq = (int64_t)B * H * Nq * D, nk = (int64_t)B * H * Nk * D, nl = (int64_t)B * H * Nq;
-    float *q = randn(nq), *k = randn(nk), *v = randn(nk), *dout = randn(nq);
+    float *q = randn(nq, 1.0f), *k = randn(nk, 1.0f), *v = randn(nk, 1.0f), *dout = randn(nq, 1.0f);
     float *o = avk_falloc(nq), *ro = avk_falloc(nq), *lse = avk_falloc(nl), *rlse = avk_falloc(nl);
     float *g[6];
     for (int i = 0; i < 6; i++)

@@ -12,20 +12,12 @@
 #include <stddef.h>
 #include <string.h>
 #include "tap.h"
+#include "randn.h"
 #include "golden_st.h"
 #include "avkit/nn/ops.h"
 #include "avkit/util/common.h"
 
 #define TOL 1e-5
-
-static avk_rng rng;
-
-static float *host_randn(int64_t n, float std)
-{
-    float *p = avk_falloc(n);
-    avk_fill_randn(p, n, &rng, 0.0f, std);
-    return p;
-}
 
 /* A backend buffer holding a copy of host data. */
 static float *upload(const avk_backend *be, const float *h, int64_t n)
@@ -78,7 +70,7 @@ static void check_complete(const avk_backend *be)
 static void check_memory(const avk_backend *be)
 {
     enum { N = 1000 };
-    float *h = host_randn(N, 1.0f), *back = avk_falloc(N);
+    float *h = randn(N, 1.0f), *back = avk_falloc(N);
     float *d = be->alloc(N * sizeof(float)), *d2 = be->alloc(N * sizeof(float));
     ok(d && d2 && ((uintptr_t)d & 63) == 0, "%s: alloc gives 64-byte aligned memory", be->name);
     be->to_device(d, h, N * sizeof(float));
@@ -116,8 +108,8 @@ static void report(const avk_backend *be, const char *what, const float *got, co
 static void check_linear(const avk_backend *be, int cpu)
 {
     const int64_t M = 37, K = 29, N = 23;
-    float *x = host_randn(M * K, 1), *w = host_randn(N * K, 0.2f), *b = host_randn(N, 1);
-    float *dy = host_randn(M * N, 1);
+    float *x = randn(M * K, 1), *w = randn(N * K, 0.2f), *b = randn(N, 1);
+    float *dy = randn(M * N, 1);
     float *y_ref = avk_falloc(M * N), *y_dir = avk_falloc(M * N);
     avk_linear_fwd_ref(y_ref, x, w, b, M, K, N);
     avk_linear_fwd(y_dir, x, w, b, M, K, N);
@@ -154,7 +146,7 @@ static void check_conv_norm(const avk_backend *be, int cpu)
 {
     avk_conv2d c = avk_conv2d_make(2, 4, 9, 7, 6, 3, 1, 1);
     int64_t nx = 2 * 4 * 9 * 7, nw = 6 * 4 * 9, ny = 2 * 6 * 9 * 7;
-    float *x = host_randn(nx, 1), *w = host_randn(nw, 0.3f), *b = host_randn(6, 1);
+    float *x = randn(nx, 1), *w = randn(nw, 0.3f), *b = randn(6, 1);
     float *y_ref = avk_falloc(ny), *y_dir = avk_falloc(ny);
     avk_conv2d_fwd_ref(y_ref, x, w, b, &c);
     avk_conv2d_fwd(y_dir, x, w, b, &c);
@@ -165,7 +157,7 @@ static void check_conv_norm(const avk_backend *be, int cpu)
     report(be, "conv2d_fwd", y, y_ref, cpu ? y_dir : NULL, ny);
 
     /* group norm (2 groups) then SiLU on the conv output */
-    float *g = host_randn(6, 1), *be_ = host_randn(6, 1);
+    float *g = randn(6, 1), *be_ = randn(6, 1);
     float *n_ref = avk_falloc(ny), *n_dir = avk_falloc(ny), m[4], r[4];
     avk_groupnorm_fwd_ref(n_ref, m, r, y_ref, g, be_, 2, 6, 63, 2, 1e-6f);
     avk_silu_fwd_ref(n_ref, n_ref, ny);
@@ -191,7 +183,7 @@ static void check_attention(const avk_backend *be, int cpu)
 {
     avk_attn a = avk_attn_make(2, 1, 48, 48, 16);
     int64_t n = 2 * 48 * 16;
-    float *q = host_randn(n, 1), *k = host_randn(n, 1), *v = host_randn(n, 1);
+    float *q = randn(n, 1), *k = randn(n, 1), *v = randn(n, 1);
     float *o_ref = avk_falloc(n), *o_dir = avk_falloc(n), lse_r[96], lse_d[96];
     avk_attention_fwd_ref(o_ref, lse_r, q, k, v, &a);
     avk_attention_fwd(o_dir, lse_d, q, k, v, &a);
@@ -213,7 +205,7 @@ static void check_attention(const avk_backend *be, int cpu)
 static void check_losses(const avk_backend *be, int cpu)
 {
     const int64_t n = 777;
-    float *p = host_randn(n, 1), *t = host_randn(n, 1);
+    float *p = randn(n, 1), *t = randn(n, 1);
     float *g_dir = avk_fzeros(n);
     double l_dir = avk_mse_loss(g_dir, p, t, n, 0.5f) + avk_l1_loss(g_dir, p, t, n, 1.0f);
     float *pd = upload(be, p, n), *td = upload(be, t, n), *gd = dzeros(be, n);
@@ -235,7 +227,7 @@ static void check_losses(const avk_backend *be, int cpu)
 static void check_moments(const avk_backend *be, int cpu)
 {
     const int64_t B = 3, L = 4, S = 50, nl = B * L * S;
-    float *mom = host_randn(2 * nl, 20), *dmean = host_randn(nl, 1), *dlv = host_randn(nl, 1);
+    float *mom = randn(2 * nl, 20), *dmean = randn(nl, 1), *dlv = randn(nl, 1);
     float *mean_r = avk_falloc(nl), *lv_r = avk_falloc(nl), *clamped_r = avk_falloc(nl);
     avk_split_channels_fwd_ref(mean_r, lv_r, mom, B, L, L, S);
     avk_clamp_fwd_ref(clamped_r, lv_r, nl, -30, 20);
@@ -352,7 +344,7 @@ static void check_split_golden(void)
 static void check_large(void)
 {
     const int64_t B = 4, Ca = 16, Cb = 16, S = 4096, n = B * (Ca + Cb) * S;
-    float *x = host_randn(n, 25), *y1 = avk_falloc(n), *y2 = avk_falloc(n);
+    float *x = randn(n, 25), *y1 = avk_falloc(n), *y2 = avk_falloc(n);
     avk_clamp_fwd(y1, x, n, -30, 20);
     avk_clamp_fwd_ref(y2, x, n, -30, 20);
     int same = !memcmp(y1, y2, (size_t)n * 4);

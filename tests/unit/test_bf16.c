@@ -24,17 +24,9 @@
 #include <string.h>
 #include <oneapi/dnnl/dnnl.h>
 #include "tap.h"
+#include "randn.h"
 #include "avkit/nn/ops_bf16.h"
 #include "avkit/util/common.h"
-
-static avk_rng rng;
-
-static float *randn(int64_t n, float std)
-{
-    float *p = avk_falloc(n);
-    avk_fill_randn(p, n, &rng, 0.0f, std);
-    return p;
-}
 
 static float *copy(const float *x, int64_t n)
 {

@@ -13,21 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tap.h"
+#include "randn.h"
 #include "avkit/util/common.h"
 #include "avkit/nn/ops.h"
 #include "avkit/models/dit.h"
 
 #define TOL 1e-5
-
-static avk_rng rng;
-
-
-static float *randn(int64_t n, float std)
-{
-    float *p = avk_falloc(n);
-    avk_fill_randn(p, n, &rng, 0.0f, std);
-    return p;
-}
 
 /* 520 video + 77 text tokens jointly, 4 heads of 64, the second sample's
  * caption padded (keys past 530 masked). */

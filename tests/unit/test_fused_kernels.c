@@ -8,19 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tap.h"
+#include "randn.h"
 #include "avkit/util/common.h"
 #include "avkit/nn/ops.h"
 
 #define TOL 1e-5
-
-static avk_rng rng;
-
-static float *randn(int64_t n, float std)
-{
-    float *p = avk_falloc(n);
-    avk_fill_randn(p, n, &rng, 0.0f, std);
-    return p;
-}
 
 static int same_bits(const float *a, const float *b, int64_t n)
 {

@@ -9,25 +9,17 @@
 #include <stdio.h>
 #include <string.h>
 #include "tap.h"
+#include "randn.h"
 #include "avkit/util/common.h"
 #include "avkit/nn/ops.h"
 
 #define TOL 1e-5
 
-static avk_rng rng;
-
-static float *randn(int64_t n)
-{
-    float *p = avk_falloc(n);
-    avk_fill_randn(p, n, &rng, 0.0f, 1.0f);
-    return p;
-}
-
 /* C = A^T B with A [K, M], B [K, N]: avk_gemm against dnnl_sgemm and the
  * reference, beta 1 on a random C. */
 static void tn_case(int64_t M, int64_t N, int64_t K)
 {
-    float *A = randn(K * M), *B = randn(K * N), *C0 = randn(M * N);
+    float *A = randn(K * M, 1.0f), *B = randn(K * N, 1.0f), *C0 = randn(M * N, 1.0f);
     float *c1 = avk_falloc(M * N), *c2 = avk_falloc(M * N), *c3 = avk_falloc(M * N);
     memcpy(c1, C0, (size_t)(M * N) * sizeof(float));
     memcpy(c2, C0, (size_t)(M * N) * sizeof(float));
@@ -52,7 +44,7 @@ static void tn_case(int64_t M, int64_t N, int64_t K)
 /* The linear layer's backward, x [M, K], w [N, K], at a padded shape. */
 static void linear_case(int64_t M, int64_t K, int64_t N)
 {
-    float *x = randn(M * K), *w = randn(N * K), *dy = randn(M * N);
+    float *x = randn(M * K, 1.0f), *w = randn(N * K, 1.0f), *dy = randn(M * N, 1.0f);
     float *dx = avk_falloc(M * K), *dw = avk_falloc(N * K), *db = avk_falloc(N);
     float *rdx = avk_falloc(M * K), *rdw = avk_falloc(N * K), *rdb = avk_falloc(N);
     memset(dx, 0, (size_t)(M * K) * sizeof(float));
