@@ -45,16 +45,19 @@ AVK_CLONES static void gelu_fwd_k(float *y, const float *x, int64_t n)
     }
 }
 
+/* gelu'(v) of the tanh form, shared by the two backward kernels. */
+static inline __attribute__((always_inline)) float gelu_slope(float v)
+{
+    float u = GELU_C * (v + GELU_A * v * v * v);
+    float t = 1.0f - 2.0f / (avk_expf(2.0f * u) + 1.0f);
+    return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * GELU_C * (1.0f + 3.0f * GELU_A * v * v);
+}
+
 AVK_CLONES static void gelu_bwd_k(float *dx, const float *dy, const float *x, int64_t n)
 {
 #pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        float u = GELU_C * (v + GELU_A * v * v * v);
-        float t = 1.0f - 2.0f / (avk_expf(2.0f * u) + 1.0f);
-        float d = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * GELU_C * (1.0f + 3.0f * GELU_A * v * v);
-        dx[i] += dy[i] * d;
-    }
+    for (int64_t i = 0; i < n; i++)
+        dx[i] += dy[i] * gelu_slope(x[i]);
 }
 
 void avk_silu_fwd(float *y, const float *x, int64_t n)
@@ -85,18 +88,13 @@ void avk_gelu_bwd(float *dx, const float *dy, const float *x, int64_t n)
         gelu_bwd_k(dx + i, dy + i, x + i, n - i < CHUNK ? n - i : CHUNK);
 }
 
-/* d = d * gelu'(x): gelu_bwd_k's arithmetic with its dy and dx the same
- * row (each element read before it is written). */
+/* d = d * gelu'(x): gelu_bwd_k with its dy and dx the same row, written
+ * instead of added (each element read before it is written). */
 AVK_CLONES static void gelu_bwd_inplace_k(float *d, const float *x, int64_t n)
 {
 #pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        float u = GELU_C * (v + GELU_A * v * v * v);
-        float t = 1.0f - 2.0f / (avk_expf(2.0f * u) + 1.0f);
-        float g = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * GELU_C * (1.0f + 3.0f * GELU_A * v * v);
-        d[i] = d[i] * g;
-    }
+    for (int64_t i = 0; i < n; i++)
+        d[i] = d[i] * gelu_slope(x[i]);
 }
 
 void avk_gelu_bwd_inplace(float *d, const float *x, int64_t n)
