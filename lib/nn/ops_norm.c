@@ -211,11 +211,45 @@ void avk_layernorm_fwd(float *y, float *mean, float *rstd, const float *x,
     }
 }
 
+/* One row of the backward in place: d holds dy, gets dx (written; no beta
+ * gradient);
+ * ln_row_bwd's arithmetic into a zeroed dx, reordered so that dy is read
+ * (sums, the weight gradient) before it is overwritten. m (0) and rms (1)
+ * arrive as arguments as they do in ln_row_bwd, so that both compile to
+ * the same roundings (constants would let the compiler fuse differently). */
+AVK_CLONES static void row_bwd_inplace(float *d, float *pg, const float *x, float m, float r,
+                                       const float *gamma, int D, int rms)
+{
+    float s1, s2;
+    ln_row_sums(d, x, m, r, gamma, D, &s1, &s2);
+    float c1 = rms ? 0.0f : s1 / D, c2 = s2 / D;
+    if (pg) {
+#pragma omp simd
+        for (int i = 0; i < D; i++)
+            pg[i] += d[i] * (x[i] - m) * r;
+    }
+    if (gamma) {
+#pragma omp simd
+        for (int i = 0; i < D; i++) {
+            float xh = (x[i] - m) * r;
+            d[i] = r * (d[i] * gamma[i] - c1 - xh * c2);
+        }
+    } else {
+#pragma omp simd
+        for (int i = 0; i < D; i++) {
+            float xh = (x[i] - m) * r;
+            d[i] = r * (d[i] - c1 - xh * c2);
+        }
+    }
+}
+
 /* Shared by layer norm and RMS norm backward: rows in parallel, gamma and
- * beta gradients summed per thread then added in thread order. */
+ * beta gradients summed per thread then added in thread order. inplace:
+ * dx is dy's buffer and gets the gradient written instead of added (no
+ * beta gradient then). */
 static void rows_bwd(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
                      const float *mean, const float *rstd, const float *gamma, int64_t M, int D,
-                     int rms)
+                     int rms, int inplace)
 {
     int nt = M * D >= AVK_PAR_MIN ? avk_ops_threads() : 1;
     float *part = (dgamma || dbeta) ? avk_fzeros((int64_t)nt * 2 * D) : NULL;
@@ -228,9 +262,14 @@ static void rows_bwd(float *dx, float *dgamma, float *dbeta, const float *dy, co
         float *pg = dgamma ? part + (int64_t)t * 2 * D : NULL;
         float *pb = dbeta ? part + (int64_t)t * 2 * D + D : NULL;
 #pragma omp for schedule(static)
-        for (int64_t i = 0; i < M; i++)
-            ln_row_bwd(dx ? dx + i * D : NULL, pg, pb, dy + i * D, x + i * D,
-                       rms ? 0.0f : mean[i], rstd[i], gamma, D, rms);
+        for (int64_t i = 0; i < M; i++) {
+            float m = rms ? 0.0f : mean[i];
+            if (inplace)
+                row_bwd_inplace(dx + i * D, pg, x + i * D, m, rstd[i], gamma, D, rms);
+            else
+                ln_row_bwd(dx ? dx + i * D : NULL, pg, pb, dy + i * D, x + i * D, m, rstd[i],
+                           gamma, D, rms);
+        }
     }
     for (int t = 0; t < nt && part; t++)
         for (int i = 0; i < D; i++) {
@@ -246,7 +285,7 @@ void avk_layernorm_bwd(float *dx, float *dgamma, float *dbeta, const float *dy,
                        const float *x, const float *mean, const float *rstd,
                        const float *gamma, int64_t M, int D)
 {
-    rows_bwd(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, M, D, 0);
+    rows_bwd(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, M, D, 0, 0);
 }
 
 void avk_layernorm_fwd_ref(float *y, float *mean, float *rstd, const float *x,
@@ -317,62 +356,15 @@ void avk_rmsnorm_fwd(float *y, float *rstd, const float *x, const float *w,
 void avk_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x,
                      const float *rstd, const float *w, int64_t M, int D)
 {
-    rows_bwd(dx, dw, NULL, dy, x, NULL, rstd, w, M, D, 1);
+    rows_bwd(dx, dw, NULL, dy, x, NULL, rstd, w, M, D, 1, 0);
 }
 
-/* One row of the in-place RMS backward: d holds dy, gets dx (written);
- * ln_row_bwd's arithmetic into a zeroed dx, reordered so that dy is read
- * (sums, the weight gradient) before it is overwritten. m (0) and rms (1)
- * arrive as arguments as they do in ln_row_bwd, so that both compile to
- * the same roundings (constants would let the compiler fuse differently). */
-AVK_CLONES static void rms_row_bwd_inplace(float *d, float *pg, const float *x, float m, float r,
-                                           const float *gamma, int D, int rms)
-{
-    float s1, s2;
-    ln_row_sums(d, x, m, r, gamma, D, &s1, &s2);
-    float c1 = rms ? 0.0f : s1 / D, c2 = s2 / D;
-    if (pg) {
-#pragma omp simd
-        for (int i = 0; i < D; i++)
-            pg[i] += d[i] * (x[i] - m) * r;
-    }
-    if (gamma) {
-#pragma omp simd
-        for (int i = 0; i < D; i++) {
-            float xh = (x[i] - m) * r;
-            d[i] = r * (d[i] * gamma[i] - c1 - xh * c2);
-        }
-    } else {
-#pragma omp simd
-        for (int i = 0; i < D; i++) {
-            float xh = (x[i] - m) * r;
-            d[i] = r * (d[i] - c1 - xh * c2);
-        }
-    }
-}
-
-/* Rows in parallel as rows_bwd, the weight gradient summed per thread then
- * added in thread order. */
+/* In place: d holds dy and gets dx (written); the weight gradient as in
+ * rows_bwd. */
 void avk_rmsnorm_bwd_inplace(float *d, float *dw, const float *x, const float *rstd,
                              const float *w, int64_t M, int D)
 {
-    int nt = M * D >= AVK_PAR_MIN ? avk_ops_threads() : 1;
-    float *part = dw ? avk_fzeros((int64_t)nt * 2 * D) : NULL;
-#pragma omp parallel num_threads(nt)
-    {
-        int t = 0;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-#endif
-        float *pg = dw ? part + (int64_t)t * 2 * D : NULL;
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < M; i++)
-            rms_row_bwd_inplace(d + i * D, pg, x + i * D, 0.0f, rstd[i], w, D, 1);
-    }
-    for (int t = 0; t < nt && part; t++)
-        for (int i = 0; i < D; i++)
-            dw[i] += part[(int64_t)t * 2 * D + i];
-    avk_ffree(part);
+    rows_bwd(d, dw, NULL, d, x, NULL, rstd, w, M, D, 1, 1);
 }
 
 void avk_rmsnorm_bwd_inplace_ref(float *d, float *dw, const float *x, const float *rstd,
