@@ -87,6 +87,25 @@ test_expect_success 'a second run of the demo redoes nothing' '
     cat again.out && ! grep "av-train\|gen-shapes\|av-shotcut" again.out
 '
 
+# The longer recipe at a tiny size: its own out-model/, the joint-attention
+# DiT with shift 3 (both in the checkpoint's metadata), a checkpoint every
+# MODEL_KEEP steps and the accuracy curve over them.
+if test -x "$AVKIT_BUILD/bin/av-sample"; then
+    test_expect_success 'make model: out-model/, joint attention, shift 3, its curve' '
+        make --no-print-directory -f "$SRC_DIR/examples/Makefile" \
+            AVKIT_BUILD="$AVKIT_BUILD" SIZE=32 FRAMES=16 DIT_BATCH=4 SAMPLE_STEPS=2 \
+            MODEL_SHOTS=16 MODEL_VAE_STEPS=2 MODEL_STEPS=4 MODEL_KEEP=2 model \
+            >model.out 2>model.err || { cat model.out model.err; exit 1; } &&
+        head -c 4096 out-model/dit.safetensors | grep -a "attention.:.joint" &&
+        head -c 4096 out-model/dit.safetensors | grep -a "\"shift\":\"3\"" &&
+        cut -f1 out-model/curve.tsv | tr "\n" " " | grep -x "step 2 4 " &&
+        test -s out-model/curve.png && test -s out-model/sheet.png &&
+        test "$(sed 1d out-model/dit-log.csv | wc -l)" -eq 4
+    '
+else
+    test_skip 'make model' 'av-sample not built yet'
+fi
+
 test_expect_success 'gen-footage renders the example footage' '
     mkdir raw && gen-footage -o raw && av-shotcut raw/video*.mp4 >shots.tsv
 '
