@@ -44,6 +44,32 @@ test_expect_success '--val prints the validation loss' '
     $TRAIN --steps 2 --val val.avt train.avt -o val.safetensors >out &&
     grep -q "^val_loss	[0-9.]*	samples	27$" out
 '
+# The model's space is (z - latent_shift_factor) * latent_scaling_factor,
+# the space av-sample decodes from. The new model predicts zero, so its
+# first loss is the mean of (eps - x0)^2, about 1 + x0^2 for a constant
+# latent: z = 3 gives 10 as it is, 1 with shift 3, 3.25 with scale 0.5.
+test_expect_success 'training sees the latents shifted and scaled as their metadata says' '
+    av-tensor -r 0 -x latent -o lat.npy train.avt &&
+    av-tensor -r 0 -x tokens -o tok.npy train.avt &&
+    av-tensor -r 0 -x mask -o mask.npy train.avt &&
+    python3 -c "
+import struct
+b = open(\"lat.npy\", \"rb\").read()
+h = b[:10 + struct.unpack(\"<H\", b[8:10])[0]]
+n = (len(b) - len(h)) // 4
+open(\"c3.npy\", \"wb\").write(h + struct.pack(\"<%df\" % n, *([3.0] * n)))" &&
+    for v in plain "shift:-m latent_shift_factor=3 -m latent_scaling_factor=1" \
+             "scale:-m latent_scaling_factor=0.5"; do
+        name=${v%%:*} m= && { test $name = plain || m=${v#*:}; } &&
+        av-tensor --pack -k clip000 -m bucket=64x64 $m -o $name.avt \
+            latent=c3.npy tokens=tok.npy mask=mask.npy &&
+        av-train --model dit --config single.json --batch 1 --seed 5 --steps 1 \
+            --log $name.csv $name.avt -o $name.safetensors || return 1
+    done &&
+    plain=$(sed -n 2p plain.csv | cut -d, -f2) && shifted=$(sed -n 2p shift.csv | cut -d, -f2) &&
+    scale=$(sed -n 2p scale.csv | cut -d, -f2) && echo "plain $plain shifted $shifted scaled $scale" &&
+    awk -v p=$plain -v s=$shifted -v c=$scale "BEGIN { exit !(p > 8 && p < 12 && s > 0.5 && s < 1.5 && c > 2.5 && c < 4) }"
+'
 test_expect_success 'latents of the wrong channel count: exit 1, a message, no file' '
     { $TRAIN --steps 2 c3.avt -o bad.safetensors 2>err; test $? -eq 1; } &&
     grep "^av-train: c3.avt: record 0 (clip000): tensor \"latent\" has 3 channels, the model takes 4$" err &&

@@ -172,6 +172,17 @@ typedef struct dit_batch {
     int64_t n;                      /* floats per sample */
 } dit_batch;
 
+/* The model's space is the scaled latent, (z - latent_shift_factor) *
+ * latent_scaling_factor, as diffusers feeds a transformer and as
+ * av-sample undoes before decoding; a stream without a scaling factor is
+ * taken as it is. */
+static void latent_to_model(float *x0, const avk_latent_item *it, int64_t n)
+{
+    double scale = it->scaling > 0 ? it->scaling : 1.0, shift = it->shift_factor;
+    for (int64_t k = 0; k < n; k++)
+        x0[k] = (float)((it->latent[k] - shift) * scale);
+}
+
 static void batch_fill(dit_batch *d, const avk_dit *m, const avk_latent_set *s, const int *idx,
                        int B)
 {
@@ -193,7 +204,7 @@ static void batch_fill(dit_batch *d, const avk_dit *m, const avk_latent_set *s, 
         d->tok = avk_xcalloc((size_t)B * L, sizeof *d->tok);
     for (int i = 0; i < B; i++) {
         const avk_latent_item *it = &s->items[idx[i]];
-        memcpy(d->x0 + i * d->n, it->latent, (size_t)d->n * sizeof(float));
+        latent_to_model(d->x0 + i * d->n, it, d->n);
         d->len[i] = it->text_len;
         if (E > 0)
             memcpy(d->emb + (int64_t)i * L * E, it->text_emb, (size_t)it->L * E * sizeof(float));
