@@ -223,11 +223,8 @@ AVK_CLONES static void row_bwd_inplace(float *d, float *pg, const float *x, floa
     float s1, s2;
     ln_row_sums(d, x, m, r, gamma, D, &s1, &s2);
     float c1 = rms ? 0.0f : s1 / D, c2 = s2 / D;
-    if (pg) {
-#pragma omp simd
-        for (int i = 0; i < D; i++)
-            pg[i] += d[i] * (x[i] - m) * r;
-    }
+    if (pg)
+        ln_row_wgrad(pg, d, x, m, r, D);
     if (gamma) {
 #pragma omp simd
         for (int i = 0; i < D; i++) {

@@ -89,6 +89,16 @@ static inline __attribute__((always_inline)) void ln_row_sums(const float *dy, c
     *s2p = s2;
 }
 
+/* The norm's weight gradient of one row: pg += dy xhat. */
+static inline __attribute__((always_inline)) void ln_row_wgrad(float *pg, const float *dy,
+                                                               const float *x, float m,
+                                                               float r, int D)
+{
+#pragma omp simd
+    for (int i = 0; i < D; i++)
+        pg[i] += dy[i] * (x[i] - m) * r;
+}
+
 /* Per-row backward: dx += r (g - mean(g) - xhat mean(g xhat)) with
  * g = dy*gamma; adds dy*xhat and dy into the per-thread dgamma/dbeta rows. */
 AVK_CLONES __attribute__((unused)) static void ln_row_bwd(float *dx, float *pg, float *pb, const float *dy,
@@ -111,11 +121,8 @@ AVK_CLONES __attribute__((unused)) static void ln_row_bwd(float *dx, float *pg, 
             dx[i] += r * (dy[i] - c1 - xh * c2);
         }
     }
-    if (pg) {
-#pragma omp simd
-        for (int i = 0; i < D; i++)
-            pg[i] += dy[i] * (x[i] - m) * r;
-    }
+    if (pg)
+        ln_row_wgrad(pg, dy, x, m, r, D);
     if (pb) {
 #pragma omp simd
         for (int i = 0; i < D; i++)
