@@ -25,7 +25,9 @@ struct:
 The objective is rectified flow: x_t = (1 - t) x0 + t eps, the model
 predicts v = eps - x0 at timestep 1000 t, loss = mean((pred - v)^2).
 A fifth configuration takes external text embeddings (text_emb) through
-context_embedder instead of caption tokens through the text encoder.
+context_embedder instead of caption tokens through the text encoder; a
+sixth adds fixed sine-cosine 3D positions to the patch tokens
+(pos_embed_type "sincos").
 tests/unit/test_dit.c compares the C model with these. Run by `make golden`.
 """
 import json, math, os, struct
@@ -51,6 +53,9 @@ VARIANTS = {
     "mmdit_joint": dict(variant="mmdit", attention="joint", qk_norm=True),
     # external text embeddings (av-caption-feed --text-emb) through context_embedder
     "single_cross_emb": dict(variant="single", attention="cross", qk_norm=True, text_emb_dim=12),
+    # fixed sine-cosine 3D positions added to the patch tokens
+    "single_joint_pos": dict(variant="single", attention="joint", qk_norm=True,
+                             pos_embed_type="sincos"),
 }
 B, T, H, W, LT = 2, 3, 8, 8, 6
 
@@ -149,6 +154,18 @@ def rope_table(T_, Hp, Wp, dims, theta):
         angs.append(pos[:, a:a + 1] * inv[None, :])
     ang = torch.cat(angs, 1)                                  # [N, Dh/2]
     return ang.cos().float(), ang.sin().float()
+
+
+def sincos_table(T_, Hp, Wp, dims, theta):
+    """[N, sum(dims)]: per axis a, sin(pos * f_j) then cos(pos * f_j),
+    f_j = theta^(-2j / dims[a]), j < dims[a] / 2."""
+    pos = torch.stack(torch.meshgrid(torch.arange(T_), torch.arange(Hp), torch.arange(Wp),
+                                     indexing="ij"), -1).reshape(-1, 3).double()
+    parts = []
+    for a, d in enumerate(dims):
+        ang = pos[:, a:a + 1] * theta ** (-torch.arange(0, d, 2, dtype=torch.float64) / d)[None, :]
+        parts += [ang.sin(), ang.cos()]
+    return torch.cat(parts, 1).float()
 
 
 def rope(x, cos_sin):
@@ -314,6 +331,9 @@ class DiT(nn.Module):
         Bn, C, T_, H_, W_ = x.shape
         grid = (T_ // pt, H_ // ph, W_ // pw)
         tok = self.pos_embed.proj(x).flatten(2).transpose(1, 2)          # [B, N, D]
+        if c.get("pos_embed_type", "none") == "sincos":
+            h = c["num_heads"]
+            tok = tok + sincos_table(*grid, [h * d for d in c["rope_dims"]], c["rope_theta"])
         if hasattr(self, "context_embedder"):
             e = self.context_embedder(tokens)      # tokens holds text_emb [B, L, E]
         else:

@@ -84,6 +84,19 @@ test_expect_code 1 'a VAE checkpoint as --init is refused as not a DiT' '
     av-train --model dit --init "$GOLDEN_DIR/vae/weights.safetensors" --steps 1 train.avt \
         -o bad.safetensors 2>err; rc=$?; cat err; grep -q "not a DiT config" err && exit $rc
 '
+test_expect_success 'pos_embed_type "sincos" trains and is kept in the checkpoint config' '
+    sed "s/}\$/,\"pos_embed_type\":\"sincos\"}/" single.json >pos.json &&
+    grep -q "\"pos_embed_type\":\"sincos\"}$" pos.json &&
+    av-train --model dit --config pos.json --batch 3 --seed 5 --steps 2 train.avt -o pos.safetensors &&
+    head -c 8192 pos.safetensors | grep -aq "pos_embed_type.*sincos" &&
+    ! head -c 8192 m.safetensors | grep -aq pos_embed_type
+'
+test_expect_success 'an unknown pos_embed_type: exit 1, the key named, no file' '
+    sed "s/}\$/,\"pos_embed_type\":\"learned\"}/" single.json >badpos.json &&
+    { av-train --model dit --config badpos.json --steps 1 train.avt -o bad.safetensors 2>err;
+      test $? -eq 1; } && cat err &&
+    grep -q "\"pos_embed_type\" must be \"none\" or \"sincos\"" err && test ! -e bad.safetensors
+'
 test_expect_code 2 'an unknown model is a usage error' '
     av-train --model unet train.avt -o x.safetensors
 '

@@ -162,6 +162,7 @@ static void setup_ctx(avk_dit *m, avk_dit_acts *a)
     }
     float *tab = dit_alloc(&a->ar, k->N * k->Dh);
     avk_rope3d_table(tab, pos, k->N, cf->rope_dims, (float)cf->rope_theta);
+    k->pos_emb = dit_pos_embed_table(k, pos, k->N);
     k->rope = dit_alloc(&a->ar, k->N * k->H * k->Dh);
     for (int64_t n = 0; n < k->N; n++)
         for (int h = 0; h < k->H; h++)
@@ -175,6 +176,29 @@ static void setup_ctx(avk_dit *m, avk_dit_acts *a)
     } else {
         k->cross = dit_seqs_cross(k);
     }
+}
+
+/* The sine-cosine table of the tokens at pos (see dit_internal.h): each
+ * axis gets heads times its rotary section, so the sections add up to D;
+ * the base is the rotary one. Fixed, so the backward has nothing to do. */
+float *dit_pos_embed_table(dit_ctx *c, const int *pos, int64_t N)
+{
+    const avk_dit_config *cf = &c->m->cfg;
+    if (!cf->pos_embed)
+        return NULL;
+    int dims[3] = {cf->heads * cf->rope_dims[0], cf->heads * cf->rope_dims[1],
+                   cf->heads * cf->rope_dims[2]};
+    float *pe = dit_alloc(c->ar, N * cf->hidden);
+    avk_sincos3d_embed(pe, pos, N, dims, (float)cf->rope_theta);
+    return pe;
+}
+
+/* x [B * N, D] += pe [N, D] for each of the B samples. */
+void dit_add_pos_embed(float *x, const float *pe, int B, int64_t N, int D)
+{
+    for (int b = 0; b < B; b++)
+        for (int64_t i = 0; i < N * D; i++)
+            x[(int64_t)b * N * D + i] += pe[i];
 }
 
 /* y = l2(SiLU(l1(x))) for the two embedders, saving the intermediates. */
@@ -256,6 +280,8 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
     }
     a->x0 = dit_alloc(ar, Rv * D);
     dit_linear_fwd(m, a->x0, a->tok_in, dit_w(m, l->patch_w), dit_w(m, l->patch_b), Rv, a->K, D);
+    if (k->pos_emb)
+        dit_add_pos_embed(a->x0, k->pos_emb, B, k->N, D);
 
     /* text tokens and their masked mean */
     if (cf->text_emb_dim > 0) {

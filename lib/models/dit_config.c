@@ -77,12 +77,12 @@ char *avk_dit_config_json(const avk_dit_config *c)
         "\"hidden_size\":%d,\"num_heads\":%d,\"depth\":%d,\"mlp_ratio\":%d,"
         "\"vocab_size\":%d,\"max_text_len\":%d,\"text_layers\":%d,\"text_emb_dim\":%d,"
         "\"freq_dim\":%d,\"rope_dims\":[%d,%d,%d],\"rope_theta\":%.17g,"
-        "\"variant\":\"%s\",\"attention\":\"%s\",\"qk_norm\":%s}",
+        "\"variant\":\"%s\",\"attention\":\"%s\",\"qk_norm\":%s%s}",
         c->in_channels, c->patch[0], c->patch[1], c->patch[2], c->hidden, c->heads, c->depth,
         c->mlp_ratio, c->vocab_size, c->max_text_len, c->text_layers, c->text_emb_dim,
         c->freq_dim, c->rope_dims[0], c->rope_dims[1], c->rope_dims[2], c->rope_theta,
         c->mmdit ? "mmdit" : "single", c->joint ? "joint" : "cross",
-        c->qk_norm ? "true" : "false");
+        c->qk_norm ? "true" : "false", c->pos_embed ? ",\"pos_embed_type\":\"sincos\"" : "");
 }
 
 /* An integer field into *out; 0 when absent. */
@@ -167,7 +167,8 @@ int avk_dit_config_parse(avk_dit_config *c, const char *text, size_t len, const 
         get_int(root, what, "freq_dim", &c->freq_dim) < 0 ||
         get_int3(root, what, "rope_dims", c->rope_dims) < 0 ||
         get_choice(root, what, "variant", "single", "mmdit", &c->mmdit) < 0 ||
-        get_choice(root, what, "attention", "cross", "joint", &c->joint) < 0)
+        get_choice(root, what, "attention", "cross", "joint", &c->joint) < 0 ||
+        get_choice(root, what, "pos_embed_type", "none", "sincos", &c->pos_embed) < 0)
         goto out;
     if ((v = avk_json_get(root, "rope_theta"))) {
         if (v->type != AVK_JSON_NUMBER) {

@@ -120,6 +120,8 @@ typedef struct dit_ctx {
     int spn, spr, Sg, Lg;
     const int *text_len;        /* [B] */
     float *rope;                /* [N * H, Dh] rotary table, one row per (token, head) */
+    float *pos_emb;             /* [N, D] fixed position embedding added to the
+                                 * patch tokens (pos_embed_type "sincos"), or NULL */
     /* the attention sequences: spatial and joint with and without text
      * queries, temporal, cross, the text encoder's */
     dit_seqs *sp_q, *sp_kv, *joint_q, *joint_kv, *temp, *cross, *text;
@@ -133,6 +135,13 @@ typedef struct dit_ctx {
     const struct avk_dit_kv *kv_in;
     struct avk_dit_kv *kv_out;
 } dit_ctx;
+
+/* The fixed position embedding of N tokens at positions pos [N, 3]
+ * (frame, row, column) in c's arena: sine-cosine sections of
+ * heads * rope_dims features per axis; NULL when the configuration has
+ * none. dit_add_pos_embed adds it to the video tokens x [B * N, D]. */
+float *dit_pos_embed_table(dit_ctx *c, const int *pos, int64_t N);
+void dit_add_pos_embed(float *x, const float *pe, int B, int64_t N, int D);
 
 /* Keys (after the norm, before rotation) and values of the last frames of
  * one evaluation, per block and per context-taking branch (slot 0

@@ -121,8 +121,9 @@ void avk_dit_run_free(avk_dit_run *r)
 }
 
 /* A rotary table with one row per (token, head) for T x Hp x Wp tokens
- * whose frames start at f0. */
-static float *rope_rows(dit_ctx *c, int T, int f0)
+ * whose frames start at f0; with pe, also their position embedding
+ * (NULL when the model has none). */
+static float *rope_rows(dit_ctx *c, int T, int f0, float **pe)
 {
     const avk_dit_config *cf = &c->m->cfg;
     int64_t N = (int64_t)T * c->S;
@@ -132,6 +133,8 @@ static float *rope_rows(dit_ctx *c, int T, int f0)
     for (int64_t n = 0; n < N; n++)
         pos[n * 3] += f0;
     avk_rope3d_table(tab, pos, N, cf->rope_dims, (float)cf->rope_theta);
+    if (pe)
+        *pe = dit_pos_embed_table(c, pos, N);
     for (int64_t n = 0; n < N; n++)
         for (int h = 0; h < c->H; h++)
             memcpy(rows + (n * c->H + h) * c->Dh, tab + n * c->Dh, (size_t)c->Dh * sizeof(float));
@@ -173,8 +176,8 @@ int avk_dit_run_begin(avk_dit_run *r, const avk_dit_batch *b, int ctx_frames)
     c->Lg = c->L;
     c->Tc = ctx_frames / cf->patch[0];
     c->Rc = (int64_t)c->Tc * c->S;
-    c->rope = rope_rows(c, c->T, c->Tc);
-    c->ctx_rope = c->Tc ? rope_rows(c, c->Tc, 0) : NULL;
+    c->rope = rope_rows(c, c->T, c->Tc, &c->pos_emb);
+    c->ctx_rope = c->Tc ? rope_rows(c, c->Tc, 0, NULL) : NULL;
     c->sp_q = dit_seqs_spatial(c, 1);
     c->sp_kv = dit_seqs_spatial(c, 0);
     c->temp = dit_seqs_temporal(c);
@@ -228,6 +231,8 @@ void avk_dit_run_embed(avk_dit_run *r)
     float *tok = dit_alloc(&r->ar, Rv * r->K);
     avk_patchify_fwd(tok, b->x, &r->pa);
     dit_linear_fwd(m, x0, tok, dit_w(m, l->patch_w), dit_w(m, l->patch_b), Rv, r->K, D);
+    if (c->pos_emb)
+        dit_add_pos_embed(x0, c->pos_emb, B, c->N, D);
     if (cf->text_emb_dim > 0) {
         dit_linear_fwd(m, e, b->text_emb, dit_w(m, l->ctx.w), dit_w(m, l->ctx.b), Rt,
                        cf->text_emb_dim, D);

@@ -60,6 +60,33 @@ int avk_rope3d_table(float *table, const int *pos, int64_t N, const int dims[3],
     return 0;
 }
 
+/* Fixed 3D sine-cosine position embedding (added to the patch tokens so
+ * that every token knows where it is, which relative rotary positions
+ * alone do not tell it): section a of dims[a] features holds
+ * sin(pos * f_j) for j < dims[a]/2, then cos(pos * f_j), f_j =
+ * base^(-2j/dims[a]). out [N, dims[0] + dims[1] + dims[2]]. */
+int avk_sincos3d_embed(float *out, const int *pos, int64_t N, const int dims[3], float base)
+{
+    int D = dims[0] + dims[1] + dims[2];
+    for (int a = 0; a < 3; a++)
+        if (dims[a] < 0 || dims[a] % 2)
+            return avk_error("position embedding: section sizes %d+%d+%d must be even and "
+                             "non-negative", dims[0], dims[1], dims[2]);
+    for (int64_t n = 0; n < N; n++) {
+        float *row = out + n * D;
+        for (int a = 0; a < 3; a++) {
+            int half = dims[a] / 2;
+            for (int j = 0; j < half; j++) {
+                double ang = (double)pos[n * 3 + a] * pow((double)base, -2.0 * j / dims[a]);
+                row[j] = (float)sin(ang);
+                row[half + j] = (float)cos(ang);
+            }
+            row += dims[a];
+        }
+    }
+    return 0;
+}
+
 void avk_rope_fwd(float *y, const float *x, const float *table, int64_t BH, int64_t N, int D)
 {
 #pragma omp parallel for schedule(static) if (BH * N * D >= AVK_PAR_MIN)

@@ -6,7 +6,8 @@
  * match to a relative error (max|a-b| / max|b|) under 1e-4, and so do the
  * losses of ten AdamW steps (weight decay on matrices only) run from the
  * same weights on the same batches. A fifth configuration takes external
- * text embeddings through context_embedder. */
+ * text embeddings through context_embedder; a sixth adds the fixed
+ * sine-cosine position embedding (pos_embed_type "sincos"). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,8 +141,8 @@ static void check_variant(const char *v)
 int main(void)
 {
     static const char *variants[] = {"single_cross", "single_joint", "mmdit_cross", "mmdit_joint",
-                                     "single_cross_emb"};
-    for (int i = 0; i < 5; i++)
+                                     "single_cross_emb", "single_joint_pos"};
+    for (int i = 0; i < (int)(sizeof variants / sizeof variants[0]); i++)
         check_variant(variants[i]);
     return done_testing();
 }

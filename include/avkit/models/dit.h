@@ -68,6 +68,8 @@ typedef struct avk_dit_config {
     int mmdit;              /* 0 single-stream, 1 dual-stream MM-DiT */
     int joint;              /* 0 cross branch, 1 full 3D joint attention */
     int qk_norm;            /* RMS norm of queries and keys (1) */
+    int pos_embed;          /* 1: fixed sine-cosine 3D positions added to
+                               the patch tokens ("sincos"), 0 none (0) */
 } avk_dit_config;
 
 /* The defaults above (the reference configuration of bench/dit.sh). */

@@ -362,6 +362,11 @@ void avk_rope_grid_positions(int *pos, int T, int Hp, int Wp);
  * RoFormer) of that section rotates by angle pos[n][a] * base^(-2j/dims[a]).
  * table [N, D/2, 2] holds (cos, sin). Returns -1 (error set) on bad dims. */
 int avk_rope3d_table(float *table, const int *pos, int64_t N, const int dims[3], float base);
+/* Fixed 3D sine-cosine position embedding: section a (dims[a] features,
+ * even) holds sin(pos[n][a] f_j) for j < dims[a]/2, then the cosines,
+ * f_j = base^(-2j/dims[a]). out [N, dims[0] + dims[1] + dims[2]]. Returns
+ * -1 (error set) on bad dims. */
+int avk_sincos3d_embed(float *out, const int *pos, int64_t N, const int dims[3], float base);
 /* Apply the rotation to x [BH, N, D] (any number of leading batch/head
  * rows, N tokens): y = R(table) x; backward rotates back (R^T):
  * dx += R^T dy. y may alias x. */
