@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""How much does a trained DiT listen to each part of the caption?
+
+    caption-probe.py [-t T] [-n PAIRS] CHECKPOINT LATENTS
+
+For each attribute of the demo's captions (color, shape, direction of
+motion, moving or standing still, background), pairs of training captions that differ in that attribute
+only are taken from LATENTS (the stream the DiT trained on). From the
+same noise x_t at time T (the noisy end, where the caption decides what
+the video becomes) the model predicts x0 = x_t - T v once with each
+caption of a pair; the root mean square of the difference is how much
+the attribute moves the prediction. Beside it, the same measure on the
+data: the root mean square difference between the mean latents (in the
+model's scaled space) of the two values, over the whole stream. A model
+that follows an attribute moves its prediction about as much as the data
+moves; one that ignores it, by nearly nothing.
+
+The model runs through the PyTorch twin of the C DiT that writes the
+golden tensors (tests/golden-dit.py), so this needs torch and numpy; the
+stream is read with avt_read.py. Prints one line an attribute.
+"""
+import argparse, importlib.util, json, os, re, struct, sys
+from collections import defaultdict
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from avt_read import read_avt  # noqa: E402
+
+CAPTION = re.compile(r"^an? (\w+) (\w+) (moving .+|standing still) on a (.+) background$")
+ATTRS = ("color", "shape", "direction", "background")
+
+
+def load_model(path):
+    """The checkpoint's weights in the PyTorch twin, its config from the metadata."""
+    spec = importlib.util.spec_from_file_location(
+        "golden_dit", os.path.join(HERE, "..", "tests", "golden-dit.py"))
+    twin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(twin)
+    raw = open(path, "rb").read()
+    n, = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    if "config" not in meta:
+        sys.exit("caption-probe.py: %s: no DiT config in the metadata" % path)
+    model = twin.DiT(json.loads(meta["config"]))
+    state = {}
+    for name, h in header.items():
+        if h["dtype"] != "F32":
+            sys.exit("caption-probe.py: %s: tensor %s is %s, not F32" % (path, name, h["dtype"]))
+        a, b = h["data_offsets"]
+        state[name] = torch.from_numpy(
+            np.frombuffer(raw[8 + n + a:8 + n + b], dtype="<f4").reshape(h["shape"]).copy())
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("-t", type=float, default=0.95, help="noise level (default 0.95)")
+    ap.add_argument("-n", type=int, default=4, help="caption pairs an attribute (default 4)")
+    ap.add_argument("checkpoint")
+    ap.add_argument("latents")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    model = load_model(a.checkpoint)
+
+    items, groups = {}, {k: defaultdict(list) for k in ATTRS}
+    for key, meta, t in read_avt(a.latents):
+        m = CAPTION.match(meta.get("caption", ""))
+        if not m:
+            continue
+        x = (t["latent"] - float(meta.get("latent_shift_factor", 0))) * \
+            float(meta.get("latent_scaling_factor", 1))
+        for k, v in zip(ATTRS, m.groups()):
+            groups[k][v].append(x)
+        items.setdefault(m.groups(), t)
+    if not items:
+        sys.exit("caption-probe.py: %s: no record has a caption of the demo's form" % a.latents)
+    shape = next(iter(groups["color"].values()))[0].shape
+    rng = np.random.default_rng(1)
+    noise = torch.from_numpy(rng.standard_normal((1,) + shape).astype(np.float32))
+
+    def predict(attrs):
+        t = items[attrs]
+        with torch.no_grad():
+            v = model(noise, torch.tensor([a.t]), torch.from_numpy(t["tokens"].astype(np.int64))[None],
+                      torch.tensor([int(t["mask"].sum())]))
+        return (noise - a.t * v)[0].numpy()
+
+    # (row name, attribute index, which pairs of its values count)
+    still = "standing still"
+    rows = [("color", 0, lambda u, v: True), ("shape", 1, lambda u, v: True),
+            ("direction", 2, lambda u, v: still not in (u, v)),
+            ("moving/still", 2, lambda u, v: (u == still) != (v == still)),
+            ("background", 3, lambda u, v: True)]
+    print("attribute\tpairs\tmodel_rms\tdata_rms")
+    for name, i, counts in rows:
+        diffs = []
+        for base in sorted(items):
+            if len(diffs) >= a.n:
+                break
+            for other in sorted(items):
+                if other[i] != base[i] and counts(base[i], other[i]) and \
+                   all(other[j] == base[j] for j in range(4) if j != i):
+                    diffs.append(np.sqrt(((predict(base) - predict(other)) ** 2).mean()))
+                    break
+        values = sorted(groups[ATTRS[i]])
+        means = {v: np.mean(groups[ATTRS[i]][v], 0) for v in values}
+        data = [np.sqrt(((means[u] - means[v]) ** 2).mean())
+                for u in values for v in values if u < v and counts(u, v)]
+        print("%s\t%d\t%.4f\t%.4f" % (name, len(diffs), np.mean(diffs) if diffs else float("nan"),
+                                      np.mean(data) if data else float("nan")))
+
+
+if __name__ == "__main__":
+    main()
