@@ -2,7 +2,7 @@
 """Does conditioning that varies per frame let the DiT follow the caption's
 direction of motion? An experiment in PyTorch, not part of avkit.
 
-    frame-cond.py base|frame STEPS LATENTS [LOG_EVERY]
+    frame-cond.py base|frame STEPS LATENTS [LOG_EVERY [SEED]]
 
 Trains the PyTorch twin of the C DiT (tests/golden-dit.py) with
 examples/dit-demo.json on LATENTS as av-train does (batch 8, AdamW lr
@@ -24,7 +24,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "examples"))
 from avt_read import read_avt
 spec = importlib.util.spec_from_file_location("g", os.path.join(HERE, "..", "..", "tests", "golden-dit.py"))
 g = importlib.util.module_from_spec(spec); spec.loader.exec_module(g)
-torch.set_num_threads(1); torch.manual_seed(1)
+SEED = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+torch.set_num_threads(1); torch.manual_seed(SEED)
 variant, steps, lat = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 cfg = json.load(open(os.path.join(HERE, "..", "..", "examples", "dit-demo.json"))); cfg.setdefault("freq_dim", 256)
 cfg.setdefault("rope_dims", [8, 12, 12]); cfg.setdefault("rope_theta", 10000.0); cfg.setdefault("variant", "single")
@@ -110,7 +111,7 @@ TOK = np.stack([t["tokens"] for k, m, t in R]).astype(np.int64); LEN = np.array(
 CAP = [m["caption"] for k, m, t in R]
 decay = [p for p in model.parameters() if p.dim() >= 2]; other = [p for p in model.parameters() if p.dim() < 2]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": other, "weight_decay": 0.0}], lr=5e-4)
-rng = np.random.default_rng(1); t0 = time.time()
+rng = np.random.default_rng(SEED); t0 = time.time()
 for s in range(steps):
     idx = rng.integers(0, len(X), 8)
     x0 = torch.from_numpy(X[idx]); tok = torch.from_numpy(TOK[idx].copy()); ln_ = torch.from_numpy(LEN[idx].copy())
