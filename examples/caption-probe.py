@@ -19,7 +19,7 @@ The model runs through the PyTorch twin of the C DiT that writes the
 golden tensors (tests/golden-dit.py), so this needs torch and numpy; the
 stream is read with avt_read.py. Prints one line an attribute.
 """
-import argparse, importlib.util, json, os, re, struct, sys
+import argparse, importlib.util, json, os, re, signal, struct, sys
 from collections import defaultdict
 
 import numpy as np
@@ -39,9 +39,15 @@ def load_model(path):
         "golden_dit", os.path.join(HERE, "..", "tests", "golden-dit.py"))
     twin = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(twin)
-    raw = open(path, "rb").read()
-    n, = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
+    try:
+        raw = open(path, "rb").read()
+    except OSError as e:
+        sys.exit("caption-probe.py: %s: %s" % (path, e.strerror))
+    try:
+        n, = struct.unpack("<Q", raw[:8])
+        header = json.loads(raw[8:8 + n])
+    except (struct.error, ValueError):
+        sys.exit("caption-probe.py: %s: not a safetensors file" % path)
     meta = header.pop("__metadata__", {})
     if "config" not in meta:
         sys.exit("caption-probe.py: %s: no DiT config in the metadata" % path)
@@ -58,6 +64,7 @@ def load_model(path):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)   # quiet under head
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-t", type=float, default=0.95, help="noise level (default 0.95)")
     ap.add_argument("-n", type=int, default=4, help="caption pairs an attribute (default 4)")
@@ -68,7 +75,13 @@ def main():
     model = load_model(a.checkpoint)
 
     items, groups = {}, {k: defaultdict(list) for k in ATTRS}
-    for key, meta, t in read_avt(a.latents):
+    try:
+        records = read_avt(a.latents)
+    except OSError as e:
+        sys.exit("caption-probe.py: %s: %s" % (a.latents, e.strerror))
+    except ValueError as e:
+        sys.exit("caption-probe.py: %s" % e)
+    for key, meta, t in records:
         m = CAPTION.match(meta.get("caption", ""))
         if not m:
             continue
