@@ -33,12 +33,17 @@ CAPTION = re.compile(r"^an? (\w+) (\w+) (moving .+|standing still) on a (.+) bac
 ATTRS = ("color", "shape", "direction", "background")
 
 
-def load_model(path):
-    """The checkpoint's weights in the PyTorch twin, its config from the metadata."""
+def load_twin():
+    """tests/golden-dit.py as a module: the PyTorch twin of the C DiT."""
     spec = importlib.util.spec_from_file_location(
         "golden_dit", os.path.join(HERE, "..", "tests", "golden-dit.py"))
     twin = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(twin)
+    return twin
+
+
+def load_model(path):
+    """The checkpoint's weights in the PyTorch twin, its config from the metadata."""
     try:
         raw = open(path, "rb").read()
     except OSError as e:
@@ -51,7 +56,7 @@ def load_model(path):
     meta = header.pop("__metadata__", {})
     if "config" not in meta:
         sys.exit("caption-probe.py: %s: no DiT config in the metadata" % path)
-    model = twin.DiT(json.loads(meta["config"]))
+    model = load_twin().DiT(json.loads(meta["config"]))
     state = {}
     for name, h in header.items():
         if h["dtype"] != "F32":
@@ -61,6 +66,70 @@ def load_model(path):
             np.frombuffer(raw[8 + n + a:8 + n + b], dtype="<f4").reshape(h["shape"]).copy())
     model.load_state_dict(state, strict=True)
     return model.eval()
+
+
+def read_stream(path):
+    """The records whose caption has the demo's form, in stream order:
+    (attributes, latent in the model's scaled space, the record's tensors)."""
+    try:
+        records = read_avt(path)
+    except OSError as e:
+        sys.exit("caption-probe.py: %s: %s" % (path, e.strerror))
+    except ValueError as e:
+        sys.exit("caption-probe.py: %s" % e)
+    out = []
+    for key, meta, t in records:
+        m = CAPTION.match(meta.get("caption", ""))
+        if m:
+            x = (t["latent"] - float(meta.get("latent_shift_factor", 0))) * \
+                float(meta.get("latent_scaling_factor", 1))
+            out.append((m.groups(), x, t))
+    if not out:
+        sys.exit("caption-probe.py: %s: no record has a caption of the demo's form" % path)
+    return out
+
+
+def probe(model, recs, t=0.95, pairs=4):
+    """One row an attribute: (name, pairs taken, model rms, data rms)."""
+    items, groups = {}, {k: defaultdict(list) for k in ATTRS}
+    for attrs, x, tensors in recs:
+        for k, v in zip(ATTRS, attrs):
+            groups[k][v].append(x)
+        items.setdefault(attrs, tensors)
+    rng = np.random.default_rng(1)
+    noise = torch.from_numpy(rng.standard_normal((1,) + recs[0][1].shape).astype(np.float32))
+
+    def predict(attrs):
+        tk = items[attrs]
+        with torch.no_grad():
+            v = model(noise, torch.tensor([t]), torch.from_numpy(tk["tokens"].astype(np.int64))[None],
+                      torch.tensor([int(tk["mask"].sum())]))
+        return (noise - t * v)[0].numpy()
+
+    # (row name, attribute index, which pairs of its values count)
+    still = "standing still"
+    rows = [("color", 0, lambda u, v: True), ("shape", 1, lambda u, v: True),
+            ("direction", 2, lambda u, v: still not in (u, v)),
+            ("moving/still", 2, lambda u, v: (u == still) != (v == still)),
+            ("background", 3, lambda u, v: True)]
+    out = []
+    for name, i, counts in rows:
+        diffs = []
+        for base in sorted(items):
+            if len(diffs) >= pairs:
+                break
+            for other in sorted(items):
+                if other[i] != base[i] and counts(base[i], other[i]) and \
+                   all(other[j] == base[j] for j in range(4) if j != i):
+                    diffs.append(np.sqrt(((predict(base) - predict(other)) ** 2).mean()))
+                    break
+        values = sorted(groups[ATTRS[i]])
+        means = {v: np.mean(groups[ATTRS[i]][v], 0) for v in values}
+        data = [np.sqrt(((means[u] - means[v]) ** 2).mean())
+                for u in values for v in values if u < v and counts(u, v)]
+        out.append((name, len(diffs), np.mean(diffs) if diffs else float("nan"),
+                    np.mean(data) if data else float("nan")))
+    return out
 
 
 def main():
@@ -73,59 +142,9 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(1)
     model = load_model(a.checkpoint)
-
-    items, groups = {}, {k: defaultdict(list) for k in ATTRS}
-    try:
-        records = read_avt(a.latents)
-    except OSError as e:
-        sys.exit("caption-probe.py: %s: %s" % (a.latents, e.strerror))
-    except ValueError as e:
-        sys.exit("caption-probe.py: %s" % e)
-    for key, meta, t in records:
-        m = CAPTION.match(meta.get("caption", ""))
-        if not m:
-            continue
-        x = (t["latent"] - float(meta.get("latent_shift_factor", 0))) * \
-            float(meta.get("latent_scaling_factor", 1))
-        for k, v in zip(ATTRS, m.groups()):
-            groups[k][v].append(x)
-        items.setdefault(m.groups(), t)
-    if not items:
-        sys.exit("caption-probe.py: %s: no record has a caption of the demo's form" % a.latents)
-    shape = next(iter(groups["color"].values()))[0].shape
-    rng = np.random.default_rng(1)
-    noise = torch.from_numpy(rng.standard_normal((1,) + shape).astype(np.float32))
-
-    def predict(attrs):
-        t = items[attrs]
-        with torch.no_grad():
-            v = model(noise, torch.tensor([a.t]), torch.from_numpy(t["tokens"].astype(np.int64))[None],
-                      torch.tensor([int(t["mask"].sum())]))
-        return (noise - a.t * v)[0].numpy()
-
-    # (row name, attribute index, which pairs of its values count)
-    still = "standing still"
-    rows = [("color", 0, lambda u, v: True), ("shape", 1, lambda u, v: True),
-            ("direction", 2, lambda u, v: still not in (u, v)),
-            ("moving/still", 2, lambda u, v: (u == still) != (v == still)),
-            ("background", 3, lambda u, v: True)]
     print("attribute\tpairs\tmodel_rms\tdata_rms")
-    for name, i, counts in rows:
-        diffs = []
-        for base in sorted(items):
-            if len(diffs) >= a.n:
-                break
-            for other in sorted(items):
-                if other[i] != base[i] and counts(base[i], other[i]) and \
-                   all(other[j] == base[j] for j in range(4) if j != i):
-                    diffs.append(np.sqrt(((predict(base) - predict(other)) ** 2).mean()))
-                    break
-        values = sorted(groups[ATTRS[i]])
-        means = {v: np.mean(groups[ATTRS[i]][v], 0) for v in values}
-        data = [np.sqrt(((means[u] - means[v]) ** 2).mean())
-                for u in values for v in values if u < v and counts(u, v)]
-        print("%s\t%d\t%.4f\t%.4f" % (name, len(diffs), np.mean(diffs) if diffs else float("nan"),
-                                      np.mean(data) if data else float("nan")))
+    for row in probe(model, read_stream(a.latents), a.t, a.n):
+        print("%s\t%d\t%.4f\t%.4f" % row)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,10 @@ A fifth configuration takes external text embeddings (text_emb) through
 context_embedder instead of caption tokens through the text encoder; a
 sixth adds fixed sine-cosine 3D positions to the patch tokens
 (pos_embed_type "sincos").
+
+The twin also takes a key the C model does not have and no golden uses,
+"frame_cond" (per-frame adaLN conditioning), for the experiment in
+doc/experiments/frame-cond.py.
 tests/unit/test_dit.c compares the C model with these. Run by `make golden`.
 """
 import json, math, os, struct
@@ -168,6 +172,20 @@ def sincos_table(T_, Hp, Wp, dims, theta):
     return torch.cat(parts, 1).float()
 
 
+def frame_features(T_, d):
+    """[T, d] sinusoidal features of the frame index, cos first."""
+    half = d // 2
+    f = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+    a = torch.arange(T_, dtype=torch.float32)[:, None] * f[None]
+    return torch.cat([torch.cos(a), torch.sin(a)], -1)
+
+
+def per_token(v, S):
+    """[B, T, K] per frame -> [B, T * S, K], each frame's row for its S tokens."""
+    Bn, T_, K = v.shape
+    return v[:, :, None].expand(Bn, T_, S, K).reshape(Bn, T_ * S, K)
+
+
 def rope(x, cos_sin):
     """x [B, N, H, Dh]: interleaved pairs rotated by the token's angles."""
     cos, sin = cos_sin[0][:, None, :], cos_sin[1][:, None, :]
@@ -207,12 +225,16 @@ class Block(nn.Module):
         if self.mm and not last:
             self.ff_context = FF(d, r)
 
-    def forward(self, x, e, sc, kv_len, grid, cs):
+    def forward(self, x, e, sc, kv_len, grid, cs, scf=None):
+        """scf [B, T, D]: a conditioning per frame for the video tokens
+        (doc/experiments/frame-cond.py; not in the C model); the text keeps sc."""
         Bn, N, D = x.shape
         T_, S = grid[0], grid[1] * grid[2]
         Lt = e.shape[1]
         m = self.norm1.linear(sc).view(Bn, 6, 1, D)
         cm = self.norm1_context.linear(sc).view(Bn, -1, 1, D) if self.mm else m
+        if scf is not None:
+            m = per_token(self.norm1.linear(scf), S).view(Bn, N, 6, D).transpose(1, 2)
         nx = ln(x) * (1 + m[:, 1]) + m[:, 0]
         ne = ln(e) * (1 + cm[:, 1]) + cm[:, 0]
         # spatial: each frame's tokens jointly with the text tokens
@@ -346,11 +368,16 @@ class DiT(nn.Module):
         temb = torch.cat([torch.cos(a), torch.sin(a)], -1)
         cond = self.time_text_embed.timestep_embedder(temb) + self.time_text_embed.text_embedder(pooled)
         sc = F.silu(cond)
+        scf = None
+        if c.get("frame_cond"):     # an experiment's key, not the C model's
+            scf = F.silu(cond[:, None] + frame_features(grid[0], cond.shape[1])[None])
         cs = rope_table(*grid, c["rope_dims"], c["rope_theta"])
         for blk in self.transformer_blocks:
-            tok, e = blk(tok, e, sc, kv_len, grid, cs)
-        scale, shift = self.norm_out.linear(sc).chunk(2, -1)
-        y = self.proj_out(ln(tok) * (1 + scale[:, None]) + shift[:, None])
+            tok, e = blk(tok, e, sc, kv_len, grid, cs, scf)
+        so = self.norm_out.linear(sc)[:, None] if scf is None else \
+            per_token(self.norm_out.linear(scf), grid[1] * grid[2])
+        scale, shift = so.chunk(2, -1)
+        y = self.proj_out(ln(tok) * (1 + scale) + shift)
         # unpatchify: features (c, dt, dh, dw) of token (t, r, col)
         y = y.view(Bn, *grid, C, pt, ph, pw).permute(0, 4, 1, 5, 2, 6, 3, 7)
         return y.reshape(Bn, C, T_, H_, W_)

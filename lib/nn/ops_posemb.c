@@ -39,13 +39,22 @@ void avk_rope_grid_positions(int *pos, int T, int Hp, int Wp)
             }
 }
 
+/* 0 when the three per-axis sections are even and non-negative, else -1
+ * with an error naming what they are for. */
+static int check_sections(const int dims[3], const char *what)
+{
+    for (int a = 0; a < 3; a++)
+        if (dims[a] < 0 || dims[a] % 2)
+            return avk_error("%s: section sizes %d+%d+%d must be even and non-negative", what,
+                             dims[0], dims[1], dims[2]);
+    return 0;
+}
+
 int avk_rope3d_table(float *table, const int *pos, int64_t N, const int dims[3], float base)
 {
     int D = dims[0] + dims[1] + dims[2];
-    for (int a = 0; a < 3; a++)
-        if (dims[a] < 0 || dims[a] % 2)
-            return avk_error("rope: section sizes %d+%d+%d must be even and non-negative",
-                             dims[0], dims[1], dims[2]);
+    if (check_sections(dims, "rope") < 0)
+        return -1;
     for (int64_t n = 0; n < N; n++) {
         float *row = table + n * D;   /* D/2 pairs of (cos, sin) */
         int pair = 0;
@@ -68,10 +77,8 @@ int avk_rope3d_table(float *table, const int *pos, int64_t N, const int dims[3],
 int avk_sincos3d_embed(float *out, const int *pos, int64_t N, const int dims[3], float base)
 {
     int D = dims[0] + dims[1] + dims[2];
-    for (int a = 0; a < 3; a++)
-        if (dims[a] < 0 || dims[a] % 2)
-            return avk_error("position embedding: section sizes %d+%d+%d must be even and "
-                             "non-negative", dims[0], dims[1], dims[2]);
+    if (check_sections(dims, "position embedding") < 0)
+        return -1;
     for (int64_t n = 0; n < N; n++) {
         float *row = out + n * D;
         for (int a = 0; a < 3; a++) {

@@ -3,7 +3,8 @@
  * take the threaded paths, fast against reference (the references are
  * tied to PyTorch by t500): masked joint attention over video + text
  * tokens forward and backward, 3D rotary tables against angles computed
- * directly in long double, rotary forward/backward, RMS norm of heads,
+ * directly in long double (and the sine-cosine position embedding),
+ * rotary forward/backward, RMS norm of heads,
  * adaLN modulation and gated residuals. Then the whole model at a
  * medium configuration: two forward + backward passes at the same thread
  * count give bitwise identical predictions and gradients (every reduction
@@ -220,11 +221,40 @@ static void model_repeatable(int mmdit, int joint)
     avk_dit_free(m);
 }
 
+/* The fixed sine-cosine position embedding against long-double angles
+ * (each section's sines, then its cosines), and odd sections refused. */
+static void sincos_positions(void)
+{
+    const int N = 50, dims[3] = {8, 12, 12}, D = 32;
+    int pos[50 * 3];
+    for (int n = 0; n < N; n++)
+        pos[n * 3 + 0] = n % 16, pos[n * 3 + 1] = (n * 7) % 5, pos[n * 3 + 2] = (n * 3) % 4;
+    float out[50 * 32];
+    ok(avk_sincos3d_embed(out, pos, N, dims, 10000.0f) == 0, "sine-cosine positions build");
+    double e = 0;
+    for (int n = 0; n < N; n++) {
+        int off = 0;
+        for (int a = 0; a < 3; a++) {
+            for (int j = 0; j < dims[a] / 2; j++) {
+                long double ang = (long double)pos[n * 3 + a] * powl(10000.0L, -2.0L * j / dims[a]);
+                e = fmax(e, fabs((double)(out[n * D + off + j] - (float)sinl(ang))));
+                e = fmax(e, fabs((double)(out[n * D + off + dims[a] / 2 + j] - (float)cosl(ang))));
+            }
+            off += dims[a];
+        }
+    }
+    ok(e < 1e-6, "sine-cosine positions within %.1e of long-double angles", e);
+    const int odd[3] = {8, 11, 13};
+    ok(avk_sincos3d_embed(out, pos, N, odd, 10000.0f) < 0 && strstr(avk_errmsg(), "even"),
+       "odd sections refused: %s", avk_errmsg());
+}
+
 int main(void)
 {
     avk_rng_seed(&rng, 570);
     joint_attention();
     rope_hundreds();
+    sincos_positions();
     norms_and_modulation();
     model_repeatable(0, 0);
     model_repeatable(1, 1);
