@@ -27,11 +27,9 @@ predicts v = eps - x0 at timestep 1000 t, loss = mean((pred - v)^2).
 A fifth configuration takes external text embeddings (text_emb) through
 context_embedder instead of caption tokens through the text encoder; a
 sixth adds fixed sine-cosine 3D positions to the patch tokens
-(pos_embed_type "sincos").
-
-The twin also takes a key the C model does not have and no golden uses,
-"frame_cond" (per-frame adaLN conditioning), for the experiment in
-doc/experiments/frame-cond.py.
+(pos_embed_type "sincos"); two more condition the video tokens per frame
+("frame_cond": c plus sinusoidal features of the frame index before the
+SiLU of every video adaLN modulation), single-stream and MM-DiT.
 tests/unit/test_dit.c compares the C model with these. Run by `make golden`.
 """
 import json, math, os, struct
@@ -60,6 +58,12 @@ VARIANTS = {
     # fixed sine-cosine 3D positions added to the patch tokens
     "single_joint_pos": dict(variant="single", attention="joint", qk_norm=True,
                              pos_embed_type="sincos"),
+    # per-frame adaLN conditioning of the video tokens, with the text's
+    # modulation from the same linear (single) or its own (mmdit)
+    "single_joint_frame": dict(variant="single", attention="joint", qk_norm=True,
+                               frame_cond=True),
+    "mmdit_joint_frame": dict(variant="mmdit", attention="joint", qk_norm=True,
+                              frame_cond=True),
 }
 B, T, H, W, LT = 2, 3, 8, 8, 6
 
@@ -227,7 +231,7 @@ class Block(nn.Module):
 
     def forward(self, x, e, sc, kv_len, grid, cs, scf=None):
         """scf [B, T, D]: a conditioning per frame for the video tokens
-        (doc/experiments/frame-cond.py; not in the C model); the text keeps sc."""
+        ("frame_cond"); the text keeps sc."""
         Bn, N, D = x.shape
         T_, S = grid[0], grid[1] * grid[2]
         Lt = e.shape[1]
@@ -369,7 +373,7 @@ class DiT(nn.Module):
         cond = self.time_text_embed.timestep_embedder(temb) + self.time_text_embed.text_embedder(pooled)
         sc = F.silu(cond)
         scf = None
-        if c.get("frame_cond"):     # an experiment's key, not the C model's
+        if c.get("frame_cond"):
             scf = F.silu(cond[:, None] + frame_features(grid[0], cond.shape[1])[None])
         cs = rope_table(*grid, c["rope_dims"], c["rope_theta"])
         for blk in self.transformer_blocks:

@@ -97,6 +97,20 @@ test_expect_success 'an unknown pos_embed_type: exit 1, the key named, no file' 
       test $? -eq 1; } && cat err &&
     grep -q "\"pos_embed_type\" must be \"none\" or \"sincos\"" err && test ! -e bad.safetensors
 '
+test_expect_success '"frame_cond": true trains and is kept in the checkpoint config' '
+    sed "s/}\$/,\"frame_cond\":true}/" single.json >frame.json &&
+    grep -q "\"frame_cond\":true}$" frame.json &&
+    av-train --model dit --config frame.json --batch 3 --seed 5 --steps 2 train.avt \
+        -o frame.safetensors &&
+    head -c 8192 frame.safetensors | grep -aq "frame_cond.*true" &&
+    ! head -c 8192 m.safetensors | grep -aq frame_cond
+'
+test_expect_success '"frame_cond" that is not true or false: exit 1, the key named, no file' '
+    sed "s/}\$/,\"frame_cond\":1}/" single.json >badframe.json &&
+    { av-train --model dit --config badframe.json --steps 1 train.avt -o bad.safetensors 2>err;
+      test $? -eq 1; } && cat err &&
+    grep -q "\"frame_cond\" is not true or false" err && test ! -e bad.safetensors
+'
 test_expect_code 2 'an unknown model is a usage error' '
     av-train --model unet train.avt -o x.safetensors
 '

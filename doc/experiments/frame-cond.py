@@ -12,8 +12,8 @@ shape, direction, motion and background of the caption move the
 prediction of x0 from one noise at t = 0.95 (examples/caption-probe.py's
 probe, 8 pairs).
 
-"base" is the model as it is. "frame" sets the twin's experimental
-"frame_cond" key: the fixed sinusoidal features of the frame index are
+"base" is the model as it is. "frame" sets "frame_cond" (now a key of
+the C model too, avkit-dit(5)): the fixed sinusoidal features of the frame index are
 added to the conditioning vector before the SiLU of every adaLN
 modulation of the video tokens (the text tokens keep the plain one), so
 that shift, scale and gate differ per frame and depend on the caption

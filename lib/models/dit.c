@@ -31,6 +31,7 @@ struct avk_dit_acts {
     float *pooled, *p1, *p1s, *pemb;    /* [B, D] */
     float *tin, *t1, *t1s, *temb;       /* [B, freq_dim], [B, D] ... */
     float *cond, *sc;                   /* c and SiLU(c) [B, D] */
+    float *cf, *scf;                    /* frame_cond: per frame [B * T, D], or NULL */
     dit_block_st *blocks;
     const float *xl;                    /* last block's output [Rv, D] */
     float *no, *mo, *so, *omod, *ym, *y;
@@ -201,6 +202,21 @@ void dit_add_pos_embed(float *x, const float *pe, int B, int64_t N, int D)
             x[(int64_t)b * N * D + i] += pe[i];
 }
 
+void dit_frame_cond(dit_ctx *c, const float *cond, int f0, float **cf, float **scf)
+{
+    int D = c->D, T = c->T;
+    float *pos = dit_alloc(c->ar, T), *feat = dit_alloc(c->ar, (int64_t)T * D);
+    for (int f = 0; f < T; f++)
+        pos[f] = (float)(f0 + f);
+    avk_timestep_embed(feat, pos, T, D, 10000.0f);
+    *cf = dit_alloc(c->ar, (int64_t)c->B * T * D);
+    *scf = dit_alloc(c->ar, (int64_t)c->B * T * D);
+    for (int b = 0; b < c->B; b++)
+        for (int f = 0; f < T; f++)
+            avk_add(*cf + ((int64_t)b * T + f) * D, cond + (int64_t)b * D, feat + (int64_t)f * D, D);
+    avk_silu_fwd(*scf, *cf, (int64_t)c->B * T * D);
+}
+
 /* y = l2(SiLU(l1(x))) for the two embedders, saving the intermediates. */
 static void mlp2_fwd(avk_dit *m, dit_arena *ar, const dit_lin *l1, const dit_lin *l2,
                      const float *x, int B, float **h, float **hs, float **y)
@@ -232,14 +248,15 @@ static float *first_block_modulated(avk_dit_acts *a)
     avk_dit *m = a->c.m;
     dit_ctx *c = &a->cb;
     const dit_lin *mod = &m->lay->blocks[0].mod;
-    int B = c->B, D = c->D;
-    int64_t BD = (int64_t)B * D, Rv = c->Rv;
-    float *raw = dit_alloc(c->ar, 6 * BD), *mk = dit_alloc(c->ar, 6 * BD);
-    dit_linear_fwd(m, raw, a->sc, dit_w(m, mod->w), dit_w(m, mod->b), B, D, 6 * D);
-    avk_permute(mk, raw, 3, (int64_t[]){B, 6, D}, (int[]){1, 0, 2});
+    int B = c->B, D = c->D, G = a->scf ? c->T : 1;
+    int64_t BG = (int64_t)B * G * D, Rv = c->Rv;
+    float *raw = dit_alloc(c->ar, 6 * BG), *mk = dit_alloc(c->ar, 6 * BG);
+    dit_linear_fwd(m, raw, a->scf ? a->scf : a->sc, dit_w(m, mod->w), dit_w(m, mod->b), B * G, D,
+                   6 * D);
+    avk_permute(mk, raw, 3, (int64_t[]){B * G, 6, D}, (int[]){1, 0, 2});
     float *n = dit_alloc(c->ar, Rv * D), *mu = dit_alloc(c->ar, Rv), *rs = dit_alloc(c->ar, Rv);
     float *y = dit_alloc(c->ar, Rv * D);
-    avk_ln_modulate_fwd(n, mu, rs, y, a->x0, mk, mk + BD, B, c->N, 1, D, LN_EPS);
+    avk_ln_modulate_fwd(n, mu, rs, y, a->x0, mk, mk + BG, B, c->N, G, D, LN_EPS);
     return y;
 }
 
@@ -318,6 +335,9 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
     a->sc = dit_alloc(ar, BD);
     avk_add(a->cond, a->temb, a->pemb, BD);
     avk_silu_fwd(a->sc, a->cond, BD);
+    a->cf = a->scf = NULL;
+    if (cf->frame_cond)
+        dit_frame_cond(k, a->cond, 0, &a->cf, &a->scf);
 
     /* the blocks (or, when a hook says so, the input plus a stored
      * residual in their place) */
@@ -331,7 +351,7 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
         for (int i = 0; i < cf->depth; i++) {
             dit_block_st *st = &a->blocks[i];
             if (!avk_dit_block_recomputes(i, cf->depth, m->recompute)) {
-                dit_block_fwd(k, st, &l->blocks[i], x, e, a->sc);
+                dit_block_fwd(k, st, &l->blocks[i], x, e, a->sc, a->scf);
                 x = st->x2;
                 e = st->e2;
                 continue;
@@ -340,7 +360,7 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
              * arena, only its outputs (the next block's inputs) kept */
             dit_arena_rewind(&a->re);
             k->ar = &a->re;
-            dit_block_fwd(k, st, &l->blocks[i], x, e, a->sc);
+            dit_block_fwd(k, st, &l->blocks[i], x, e, a->sc, a->scf);
             k->ar = ar;
             a->re_block = i;
             float *x2 = dit_alloc(ar, Rv * D), *e2 = st->e2 ? dit_alloc(ar, k->Rt * D) : NULL;
@@ -361,16 +381,20 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
         *ran = run;
     a->xl = x;
 
-    /* final adaLN (scale, shift) and projection to patches */
-    float *raw = dit_alloc(ar, 2 * BD);
-    dit_linear_fwd(m, raw, a->sc, dit_w(m, l->out_mod.w), dit_w(m, l->out_mod.b), B, D, 2 * D);
-    a->omod = dit_alloc(ar, 2 * BD);
-    avk_permute(a->omod, raw, 3, (int64_t[]){B, 2, D}, (int[]){1, 0, 2});
+    /* final adaLN (scale, shift; per frame with frame_cond) and projection
+     * to patches */
+    int G = a->scf ? k->T : 1;
+    int64_t BG = (int64_t)B * G * D;
+    float *raw = dit_alloc(ar, 2 * BG);
+    dit_linear_fwd(m, raw, a->scf ? a->scf : a->sc, dit_w(m, l->out_mod.w),
+                   dit_w(m, l->out_mod.b), B * G, D, 2 * D);
+    a->omod = dit_alloc(ar, 2 * BG);
+    avk_permute(a->omod, raw, 3, (int64_t[]){B * G, 2, D}, (int[]){1, 0, 2});
     a->no = dit_alloc(ar, Rv * D);
     a->mo = dit_alloc(ar, Rv);
     a->so = dit_alloc(ar, Rv);
     a->ym = dit_alloc(ar, Rv * D);
-    avk_ln_modulate_fwd(a->no, a->mo, a->so, a->ym, x, a->omod + BD, a->omod, B, k->N, 1, D,
+    avk_ln_modulate_fwd(a->no, a->mo, a->so, a->ym, x, a->omod + BG, a->omod, B, k->N, G, D,
                         LN_EPS);
     a->y = dit_alloc(ar, Rv * a->K);
     dit_linear_fwd(m, a->y, a->ym, dit_w(m, l->proj_out.w), dit_w(m, l->proj_out.b), Rv, D, a->K);
@@ -433,13 +457,16 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
     }
     dit_linear_bwd_set(m, dym, dit_g(m, l->proj_out.w), dit_g(m, l->proj_out.b), dy, a->ym,
                        dit_w(m, l->proj_out.w), Rv, D, a->K);
-    float *domod = dit_zeros(ar, 2 * BD), *dx = dit_zeros(ar, Rv * D);
-    avk_ln_modulate_bwd(dx, domod + BD, domod, dym, a->xl, a->no, a->mo, a->so, a->omod, B, k->N,
-                        1, D);
-    float *dsc = dit_zeros(ar, BD), *draw = dit_zeros(ar, 2 * BD);
-    avk_permute_acc(draw, domod, 3, (int64_t[]){2, B, D}, (int[]){1, 0, 2});
-    dit_linear_bwd(m, dsc, dit_g(m, l->out_mod.w), dit_g(m, l->out_mod.b), draw, a->sc,
-                   dit_w(m, l->out_mod.w), B, D, 2 * D);
+    int G = a->scf ? k->T : 1;
+    int64_t BG = (int64_t)B * G * D;
+    float *domod = dit_zeros(ar, 2 * BG), *dx = dit_zeros(ar, Rv * D);
+    avk_ln_modulate_bwd(dx, domod + BG, domod, dym, a->xl, a->no, a->mo, a->so, a->omod, B, k->N,
+                        G, D);
+    float *dsc = dit_zeros(ar, BD), *draw = dit_zeros(ar, 2 * BG);
+    float *dscf = a->scf ? dit_zeros(ar, BG) : NULL;
+    avk_permute_acc(draw, domod, 3, (int64_t[]){2, B * G, D}, (int[]){1, 0, 2});
+    dit_linear_bwd(m, a->scf ? dscf : dsc, dit_g(m, l->out_mod.w), dit_g(m, l->out_mod.b), draw,
+                   a->scf ? a->scf : a->sc, dit_w(m, l->out_mod.w), B * G, D, 2 * D);
     avk_params_grads_ready(m->par, m->params[l->out_mod.w].block);  /* "final" */
 
     /* the blocks, last first: a recomputed block runs its forward again
@@ -458,7 +485,7 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
                 const float *xi = st->x, *ei = st->e;
                 dit_arena_rewind(&a->re);
                 k->ar = &a->re;
-                dit_block_fwd(k, st, st->p, xi, ei, a->sc);
+                dit_block_fwd(k, st, st->p, xi, ei, a->sc, a->scf);
             }
             a->re_block = -1;
         }
@@ -467,7 +494,7 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
         memset(dei, 0, (size_t)(Rt * D) * sizeof(float));
         dit_arena_rewind(&a->bw);
         k->ar = &a->bw;
-        dit_block_bwd(k, st, dx, de, a->sc, dxi, dei, dsc);
+        dit_block_bwd(k, st, dx, de, a->sc, a->scf, dxi, dei, dsc, dscf);
         k->ar = ar;
         avk_params_grads_ready(m->par, m->params[l->blocks[i].mod.w].block);
         dx = dxi;
@@ -485,6 +512,13 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
 
     float *dcond = dit_zeros(ar, BD), *dpooled = dit_zeros(ar, BD);
     avk_silu_bwd(dcond, dsc, a->cond, BD);
+    if (a->scf) {   /* each frame's conditioning is c plus a constant */
+        float *dcf = dit_zeros(ar, BG);
+        avk_silu_bwd(dcf, dscf, a->cf, BG);
+        for (int i = 0; i < B; i++)
+            for (int f = 0; f < G; f++)
+                avk_add_inplace(dcond + (int64_t)i * D, dcf + ((int64_t)i * G + f) * D, D);
+    }
     mlp2_bwd(m, ar, &l->t1, &l->t2, a->tin, B, a->t1, a->t1s, dcond, NULL);
     mlp2_bwd(m, ar, &l->p1, &l->p2, a->pooled, B, a->p1, a->p1s, dcond, dpooled);
     for (int i = 0; i < B; i++) {

@@ -4,7 +4,10 @@
  * attention branches, whose outputs are summed into a gated residual; then
  * the gated MLP. The text stream runs beside the video with its own
  * modulation and weights (MM-DiT) or the video's (single-stream); the last
- * block only reads the text. */
+ * block only reads the text. With frame_cond the video's modulation comes
+ * from one conditioning row per (sample, frame), B * T rows in place of
+ * B, and applies to each frame's tokens (G = T groups); the text's from
+ * the per-sample SiLU(c). */
 #include <string.h>
 #include "avkit/nn/ops.h"
 #include "dit_internal.h"
@@ -31,10 +34,11 @@ typedef struct mlp_io {
 } mlp_io;
 
 static void mlp_fwd(dit_ctx *c, const mlp_io *io, const float *x1, float *out, const float *mod,
-                    const dit_lin *f1, const dit_lin *f2, int64_t rows, int64_t per)
+                    int G, const dit_lin *f1, const dit_lin *f2, int64_t rows, int64_t per)
 {
     avk_dit *m = c->m;
     int B = c->B, D = c->D, F = f1->out;
+    int64_t cs = (int64_t)B * G * D;    /* one chunk of mod: [B, G, D] */
     *io->n2 = dit_alloc(c->ar, rows * D);
     *io->m2 = dit_alloc(c->ar, rows);
     *io->s2 = dit_alloc(c->ar, rows);
@@ -42,26 +46,26 @@ static void mlp_fwd(dit_ctx *c, const mlp_io *io, const float *x1, float *out, c
     *io->f1 = dit_alloc(c->ar, rows * F);
     *io->g1 = dit_alloc(c->ar, rows * F);
     *io->f2 = dit_alloc(c->ar, rows * D);
-    avk_ln_modulate_fwd(*io->n2, *io->m2, *io->s2, *io->h2, x1, mod + 3 * (int64_t)B * D,
-                        mod + 4 * (int64_t)B * D, B, per, 1, D, LN_EPS);
+    avk_ln_modulate_fwd(*io->n2, *io->m2, *io->s2, *io->h2, x1, mod + 3 * cs, mod + 4 * cs, B,
+                        per, G, D, LN_EPS);
     /* the bias joins the GELU's pass over the rows */
     dit_linear_fwd(m, *io->f1, *io->h2, dit_w(m, f1->w), NULL, rows, D, F);
     avk_bias_gelu_fwd(*io->f1, *io->g1, dit_w(m, f1->b), rows, F);
     dit_linear_fwd(m, *io->f2, *io->g1, dit_w(m, f2->w), dit_w(m, f2->b), rows, F, D);
-    avk_gated_residual_fwd(out, x1, *io->f2, mod + 5 * (int64_t)B * D, B, per, 1, D);
+    avk_gated_residual_fwd(out, x1, *io->f2, mod + 5 * cs, B, per, G, D);
 }
 
 /* Backward of mlp_fwd: adds into dx1 and dmod (chunks 3..5). */
 static void mlp_bwd(dit_ctx *c, const mlp_io *io, const float *x1, const float *dout,
-                    float *dx1, const float *mod, float *dmod, const dit_lin *f1,
+                    float *dx1, const float *mod, float *dmod, int G, const dit_lin *f1,
                     const dit_lin *f2, int64_t rows, int64_t per)
 {
     avk_dit *m = c->m;
     int B = c->B, D = c->D, F = f1->out;
-    int64_t BD = (int64_t)B * D;
+    int64_t BD = (int64_t)B * G * D;    /* one chunk of mod */
     float *df2 = dit_zeros(c->ar, rows * D), *df1 = dit_alloc(c->ar, rows * F);
     float *dh2 = dit_alloc(c->ar, rows * D);
-    avk_gated_residual_bwd(dx1, df2, dmod + 5 * BD, dout, *io->f2, mod + 5 * BD, B, per, 1, D);
+    avk_gated_residual_bwd(dx1, df2, dmod + 5 * BD, dout, *io->f2, mod + 5 * BD, B, per, G, D);
     /* the GELU's input gradient overwrites its output gradient in place */
     dit_linear_bwd_set(m, df1, dit_g(m, f2->w), dit_g(m, f2->b), df2, *io->g1, dit_w(m, f2->w),
                        rows, F, D);
@@ -69,7 +73,7 @@ static void mlp_bwd(dit_ctx *c, const mlp_io *io, const float *x1, const float *
     dit_linear_bwd_set(m, dh2, dit_g(m, f1->w), dit_g(m, f1->b), df1, *io->h2, dit_w(m, f1->w),
                        rows, D, F);
     avk_ln_modulate_bwd(dx1, dmod + 3 * BD, dmod + 4 * BD, dh2, x1, *io->n2, *io->m2, *io->s2,
-                        mod + 4 * BD, B, per, 1, D);
+                        mod + 4 * BD, B, per, G, D);
 }
 
 /* The three branch descriptions of a block (which streams, which
@@ -103,32 +107,48 @@ static void setup_branches(dit_ctx *c, dit_block_st *st, const dit_block_p *p)
     }
 }
 
-void dit_block_fwd(dit_ctx *c, dit_block_st *st, const dit_block_p *p, const float *x,
-                   const float *e, const float *sc)
+/* mod = the chunks of lin(sc) for rows sc [rows, D]: [k, rows, D]. */
+static float *modulation(dit_ctx *c, const dit_lin *lin, const float *sc, int64_t rows)
 {
     avk_dit *m = c->m;
-    int B = c->B, D = c->D, tq = !p->last;
-    int64_t Rv = c->Rv, Rt = c->Rt, BD = (int64_t)B * D;
+    int D = c->D, k = lin->out / D;
+    float *raw = dit_alloc(c->ar, k * rows * D), *mod = dit_alloc(c->ar, k * rows * D);
+    dit_linear_fwd(m, raw, sc, dit_w(m, lin->w), dit_w(m, lin->b), rows, D, k * D);
+    chunk_major(mod, raw, (int)rows, k, D);
+    return mod;
+}
+
+/* Backward of modulation: ADDS into dsc [rows, D] and lin's gradients. */
+static void modulation_bwd(dit_ctx *c, const dit_lin *lin, const float *sc, int64_t rows,
+                           const float *dmod, float *dsc)
+{
+    avk_dit *m = c->m;
+    int D = c->D, k = lin->out / D;
+    float *draw = dit_zeros(c->ar, k * rows * D);
+    chunk_major_bwd(draw, dmod, (int)rows, k, D);
+    dit_linear_bwd(m, dsc, dit_g(m, lin->w), dit_g(m, lin->b), draw, sc, dit_w(m, lin->w), rows,
+                   D, k * D);
+}
+
+void dit_block_fwd(dit_ctx *c, dit_block_st *st, const dit_block_p *p, const float *x,
+                   const float *e, const float *sc, const float *scf)
+{
+    int B = c->B, D = c->D, tq = !p->last, G = scf ? c->T : 1;
+    int64_t Rv = c->Rv, Rt = c->Rt, BD = (int64_t)B * D, BG = (int64_t)B * G * D;
     st->p = p;
     st->x = x;
     st->e = e;
-    float *raw = dit_alloc(c->ar, 6 * BD);
-    dit_linear_fwd(m, raw, sc, dit_w(m, p->mod.w), dit_w(m, p->mod.b), B, D, 6 * D);
-    st->mod = dit_alloc(c->ar, 6 * BD);
-    chunk_major(st->mod, raw, B, 6, D);
+    st->mod = modulation(c, &p->mod, scf ? scf : sc, (int64_t)B * G);
     st->cmod = st->mod;
-    if (p->cmod.w >= 0) {
-        int k = p->cmod.out / D;
-        raw = dit_alloc(c->ar, k * BD);
-        dit_linear_fwd(m, raw, sc, dit_w(m, p->cmod.w), dit_w(m, p->cmod.b), B, D, k * D);
-        st->cmod = dit_alloc(c->ar, k * BD);
-        chunk_major(st->cmod, raw, B, k, D);
-    }
+    if (p->cmod.w >= 0)
+        st->cmod = modulation(c, &p->cmod, sc, B);
+    else if (scf)   /* single-stream: the text's own rows of the same linear */
+        st->cmod = modulation(c, &p->mod, sc, B);
     st->nx = dit_alloc(c->ar, Rv * D);
     st->mx = dit_alloc(c->ar, Rv);
     st->sx = dit_alloc(c->ar, Rv);
     st->mxx = dit_alloc(c->ar, Rv * D);
-    avk_ln_modulate_fwd(st->nx, st->mx, st->sx, st->mxx, x, st->mod, st->mod + BD, B, c->N, 1,
+    avk_ln_modulate_fwd(st->nx, st->mx, st->sx, st->mxx, x, st->mod, st->mod + BG, B, c->N, G,
                         D, LN_EPS);
     st->ne = dit_alloc(c->ar, Rt * D);
     st->me = dit_alloc(c->ar, Rt);
@@ -150,10 +170,10 @@ void dit_block_fwd(dit_ctx *c, dit_block_st *st, const dit_block_p *p, const flo
             avk_add_inplace(st->at, yt, Rt * D);
     }
     st->x1 = dit_alloc(c->ar, Rv * D);
-    avk_gated_residual_fwd(st->x1, x, st->av, st->mod + 2 * BD, B, c->N, 1, D);
+    avk_gated_residual_fwd(st->x1, x, st->av, st->mod + 2 * BG, B, c->N, G, D);
     st->x2 = dit_alloc(c->ar, Rv * D);
     mlp_io iv = {&st->n2x, &st->m2x, &st->s2x, &st->h2x, &st->f1x, &st->g1x, &st->f2x};
-    mlp_fwd(c, &iv, st->x1, st->x2, st->mod, &p->ff1, &p->ff2, Rv, c->N);
+    mlp_fwd(c, &iv, st->x1, st->x2, st->mod, G, &p->ff1, &p->ff2, Rv, c->N);
     st->e1 = st->e2 = NULL;
     if (tq) {
         st->e1 = dit_alloc(c->ar, Rt * D);
@@ -161,36 +181,37 @@ void dit_block_fwd(dit_ctx *c, dit_block_st *st, const dit_block_p *p, const flo
         st->e2 = dit_alloc(c->ar, Rt * D);
         mlp_io it = {&st->n2e, &st->m2e, &st->s2e, &st->h2e, &st->f1e, &st->g1e, &st->f2e};
         int own = p->cff1.w >= 0;
-        mlp_fwd(c, &it, st->e1, st->e2, st->cmod, own ? &p->cff1 : &p->ff1,
+        mlp_fwd(c, &it, st->e1, st->e2, st->cmod, 1, own ? &p->cff1 : &p->ff1,
                 own ? &p->cff2 : &p->ff2, Rt, c->L);
     }
 }
 
 void dit_block_bwd(dit_ctx *c, dit_block_st *st, const float *dx2, const float *de2,
-                   const float *sc, float *dx, float *de, float *dsc)
+                   const float *sc, const float *scf, float *dx, float *de, float *dsc,
+                   float *dscf)
 {
-    avk_dit *m = c->m;
     const dit_block_p *p = st->p;
-    int B = c->B, D = c->D, tq = !p->last;
-    int64_t Rv = c->Rv, Rt = c->Rt, BD = (int64_t)B * D;
-    float *dmod = dit_zeros(c->ar, 6 * BD);
-    float *dcmod = st->cmod == st->mod ? dmod : dit_zeros(c->ar, (p->cmod.out / D) * BD);
+    int B = c->B, D = c->D, tq = !p->last, G = scf ? c->T : 1;
+    int64_t Rv = c->Rv, Rt = c->Rt, BD = (int64_t)B * D, BG = (int64_t)B * G * D;
+    float *dmod = dit_zeros(c->ar, 6 * BG);
+    const dit_lin *tl = p->cmod.w >= 0 ? &p->cmod : &p->mod;    /* the text's modulation */
+    float *dcmod = st->cmod == st->mod ? dmod : dit_zeros(c->ar, (tl->out / D) * BD);
 
     float *dx1 = dit_zeros(c->ar, Rv * D);
     mlp_io iv = {&st->n2x, &st->m2x, &st->s2x, &st->h2x, &st->f1x, &st->g1x, &st->f2x};
-    mlp_bwd(c, &iv, st->x1, dx2, dx1, st->mod, dmod, &p->ff1, &p->ff2, Rv, c->N);
+    mlp_bwd(c, &iv, st->x1, dx2, dx1, st->mod, dmod, G, &p->ff1, &p->ff2, Rv, c->N);
     float *de1 = NULL, *dat = NULL;
     if (tq) {
         de1 = dit_zeros(c->ar, Rt * D);
         mlp_io it = {&st->n2e, &st->m2e, &st->s2e, &st->h2e, &st->f1e, &st->g1e, &st->f2e};
         int own = p->cff1.w >= 0;
-        mlp_bwd(c, &it, st->e1, de2, de1, st->cmod, dcmod, own ? &p->cff1 : &p->ff1,
+        mlp_bwd(c, &it, st->e1, de2, de1, st->cmod, dcmod, 1, own ? &p->cff1 : &p->ff1,
                 own ? &p->cff2 : &p->ff2, Rt, c->L);
         dat = dit_zeros(c->ar, Rt * D);
         avk_gated_residual_bwd(de, dat, dcmod + 2 * BD, de1, st->at, st->cmod + 2 * BD, B, c->L, 1, D);
     }
     float *dav = dit_zeros(c->ar, Rv * D);
-    avk_gated_residual_bwd(dx, dav, dmod + 2 * BD, dx1, st->av, st->mod + 2 * BD, B, c->N, 1, D);
+    avk_gated_residual_bwd(dx, dav, dmod + 2 * BG, dx1, st->av, st->mod + 2 * BG, B, c->N, G, D);
 
     float *dmx = dit_zeros(c->ar, Rv * D), *dme = dit_zeros(c->ar, Rt * D);
     for (int i = 2; i >= 0; i--) {
@@ -198,20 +219,12 @@ void dit_block_bwd(dit_ctx *c, dit_block_st *st, const float *dx2, const float *
         float *dxs[2] = {dmx, dme};
         dit_attn_bwd(c, &st->br[i], dy, dxs);
     }
-    avk_ln_modulate_bwd(dx, dmod, dmod + BD, dmx, st->x, st->nx, st->mx, st->sx, st->mod + BD, B,
-                        c->N, 1, D);
+    avk_ln_modulate_bwd(dx, dmod, dmod + BG, dmx, st->x, st->nx, st->mx, st->sx, st->mod + BG, B,
+                        c->N, G, D);
     avk_ln_modulate_bwd(de, dcmod, dcmod + BD, dme, st->e, st->ne, st->me, st->se, st->cmod + BD,
                         B, c->L, 1, D);
 
-    float *draw = dit_zeros(c->ar, 6 * BD);
-    chunk_major_bwd(draw, dmod, B, 6, D);
-    dit_linear_bwd(m, dsc, dit_g(m, p->mod.w), dit_g(m, p->mod.b), draw, sc, dit_w(m, p->mod.w),
-                   B, D, 6 * D);
-    if (dcmod != dmod) {
-        int k = p->cmod.out / D;
-        draw = dit_zeros(c->ar, k * BD);
-        chunk_major_bwd(draw, dcmod, B, k, D);
-        dit_linear_bwd(m, dsc, dit_g(m, p->cmod.w), dit_g(m, p->cmod.b), draw, sc,
-                       dit_w(m, p->cmod.w), B, D, k * D);
-    }
+    modulation_bwd(c, &p->mod, scf ? scf : sc, (int64_t)B * G, dmod, scf ? dscf : dsc);
+    if (dcmod != dmod)
+        modulation_bwd(c, tl, sc, B, dcmod, dsc);
 }

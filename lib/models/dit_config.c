@@ -77,12 +77,13 @@ char *avk_dit_config_json(const avk_dit_config *c)
         "\"hidden_size\":%d,\"num_heads\":%d,\"depth\":%d,\"mlp_ratio\":%d,"
         "\"vocab_size\":%d,\"max_text_len\":%d,\"text_layers\":%d,\"text_emb_dim\":%d,"
         "\"freq_dim\":%d,\"rope_dims\":[%d,%d,%d],\"rope_theta\":%.17g,"
-        "\"variant\":\"%s\",\"attention\":\"%s\",\"qk_norm\":%s%s}",
+        "\"variant\":\"%s\",\"attention\":\"%s\",\"qk_norm\":%s%s%s}",
         c->in_channels, c->patch[0], c->patch[1], c->patch[2], c->hidden, c->heads, c->depth,
         c->mlp_ratio, c->vocab_size, c->max_text_len, c->text_layers, c->text_emb_dim,
         c->freq_dim, c->rope_dims[0], c->rope_dims[1], c->rope_dims[2], c->rope_theta,
         c->mmdit ? "mmdit" : "single", c->joint ? "joint" : "cross",
-        c->qk_norm ? "true" : "false", c->pos_embed ? ",\"pos_embed_type\":\"sincos\"" : "");
+        c->qk_norm ? "true" : "false", c->pos_embed ? ",\"pos_embed_type\":\"sincos\"" : "",
+        c->frame_cond ? ",\"frame_cond\":true" : "");
 }
 
 /* An integer field into *out; 0 when absent. */
@@ -113,6 +114,18 @@ static int get_int3(const avk_json *root, const char *what, const char *key, int
                              key, i);
         out[i] = (int)x;
     }
+    return 0;
+}
+
+/* A true/false field into *out (1/0); unchanged when absent. */
+static int get_bool(const avk_json *root, const char *what, const char *key, int *out)
+{
+    const avk_json *v = avk_json_get(root, key);
+    if (!v)
+        return 0;
+    if (v->type != AVK_JSON_TRUE && v->type != AVK_JSON_FALSE)
+        return avk_error("%s: DiT config: \"%s\" is not true or false", what, key);
+    *out = v->type == AVK_JSON_TRUE;
     return 0;
 }
 
@@ -177,13 +190,9 @@ int avk_dit_config_parse(avk_dit_config *c, const char *text, size_t len, const 
         }
         c->rope_theta = v->number;
     }
-    if ((v = avk_json_get(root, "qk_norm"))) {
-        if (v->type != AVK_JSON_TRUE && v->type != AVK_JSON_FALSE) {
-            avk_error("%s: DiT config: \"qk_norm\" is not true or false", what);
-            goto out;
-        }
-        c->qk_norm = v->type == AVK_JSON_TRUE;
-    }
+    if (get_bool(root, what, "qk_norm", &c->qk_norm) < 0 ||
+        get_bool(root, what, "frame_cond", &c->frame_cond) < 0)
+        goto out;
     if (avk_dit_config_check(c) < 0) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", avk_errmsg());

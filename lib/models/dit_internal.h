@@ -192,7 +192,9 @@ void dit_take_rows(const dit_ctx *k, float *dst, const float *src, int64_t rows,
 typedef struct dit_block_st {
     const dit_block_p *p;
     const float *x, *e;         /* inputs [Rv, D], [Rt, D] */
-    float *mod, *cmod;          /* [6, B, D] (cmod [2 or 6, B, D]; == mod when single) */
+    float *mod, *cmod;          /* [6, B, G, D] (G = T with frame_cond, else 1);
+                                 * cmod [2 or 6, B, D], == mod when single-stream
+                                 * without frame_cond */
     float *nx, *mx, *sx, *mxx;  /* LN(x), mean, rstd, modulated */
     float *ne, *me, *se, *mee;
     dit_attn_st br[3];          /* spatial, temporal, cross/joint */
@@ -203,13 +205,20 @@ typedef struct dit_block_st {
     float *x2, *e2;             /* outputs (e2 NULL in the last block) */
 } dit_block_st;
 
-/* sc = SiLU(c) [B, D]. */
+/* sc = SiLU(c) [B, D]; scf the video's per-frame conditioning [B * T, D]
+ * (dit_frame_cond), or NULL without frame_cond. */
 void dit_block_fwd(dit_ctx *c, dit_block_st *st, const dit_block_p *p, const float *x,
-                   const float *e, const float *sc);
-/* ADDS into dx, de, dsc and the parameter gradients; de2 NULL in the last
- * block. */
+                   const float *e, const float *sc, const float *scf);
+/* ADDS into dx, de, dsc, dscf (with scf) and the parameter gradients; de2
+ * NULL in the last block. */
 void dit_block_bwd(dit_ctx *c, dit_block_st *st, const float *dx2, const float *de2,
-                   const float *sc, float *dx, float *de, float *dsc);
+                   const float *sc, const float *scf, float *dx, float *de, float *dsc,
+                   float *dscf);
+
+/* frame_cond's conditioning of the video tokens: cf [B * T, D] = c of
+ * the sample + the sinusoidal features of frame f0 + f (cos first, as the
+ * timestep's), and scf = SiLU(cf), both in c's arena. */
+void dit_frame_cond(dit_ctx *c, const float *cond, int f0, float **cf, float **scf);
 
 /* ---- the text encoder (dit_text.c) ---------------------------------- */
 

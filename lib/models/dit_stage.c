@@ -23,7 +23,9 @@ struct avk_dit_run {
     avk_dit_batch b;
     avk_patch pa;
     int K;                      /* features per patch */
-    float *state;               /* [Rv*D | Rt*D | B*D] */
+    float *state;               /* [Rv*D | Rt*D | B*D | B*T*D]: video, text,
+                                 * SiLU(c), and with frame_cond the video's
+                                 * per-frame SiLU(c + frame features) */
     int64_t nstate;
     dit_text_st text;
 };
@@ -192,7 +194,7 @@ int avk_dit_run_begin(avk_dit_run *r, const avk_dit_batch *b, int ctx_frames)
     r->pa = (avk_patch){c->B, cf->in_channels, b->T, b->H, b->W, cf->patch[0], cf->patch[1],
                         cf->patch[2]};
     r->K = cf->in_channels * cf->patch[0] * cf->patch[1] * cf->patch[2];
-    r->nstate = (c->Rv + c->Rt + c->B) * c->D;
+    r->nstate = (c->Rv + c->Rt + c->B + (cf->frame_cond ? (int64_t)c->B * c->T : 0)) * c->D;
     r->state = dit_alloc(&r->ar, r->nstate);
     return 0;
 }
@@ -202,6 +204,13 @@ float *avk_dit_run_state(avk_dit_run *r, int64_t *n)
     if (n)
         *n = r->nstate;
     return r->state;
+}
+
+/* The per-frame conditioning in the state, or NULL without frame_cond. */
+static float *state_scf(avk_dit_run *r)
+{
+    dit_ctx *c = &r->c;
+    return r->m->cfg.frame_cond ? r->state + (c->Rv + c->Rt + c->B) * c->D : NULL;
 }
 
 /* y = l2(SiLU(l1(x))), as dit.c's embedders compute it. */
@@ -256,6 +265,11 @@ void avk_dit_run_embed(avk_dit_run *r)
     float *temb = mlp2(r, &l->t1, &l->t2, tin, B), *cond = dit_alloc(&r->ar, BD);
     avk_add(cond, temb, pemb, BD);
     avk_silu_fwd(sc, cond, BD);
+    if (cf->frame_cond) {   /* the clip's frames follow the context's Tc */
+        float *fc, *scf;
+        dit_frame_cond(c, cond, c->Tc, &fc, &scf);
+        memcpy(state_scf(r), scf, (size_t)(BD * c->T) * sizeof *scf);
+    }
 }
 
 const float *avk_dit_run_modulated(avk_dit_run *r, int64_t *n)
@@ -263,16 +277,17 @@ const float *avk_dit_run_modulated(avk_dit_run *r, int64_t *n)
     avk_dit *m = r->m;
     dit_ctx *c = &r->c;
     const dit_lin *mod = &m->lay->blocks[0].mod;
-    int B = c->B, D = c->D;
-    int64_t BD = (int64_t)B * D, Rv = c->Rv;
-    const float *sc = r->state + (Rv + c->Rt) * D;
-    float *raw = dit_alloc(c->ar, 6 * BD), *mk = dit_alloc(c->ar, 6 * BD);
-    dit_linear_fwd(m, raw, sc, dit_w(m, mod->w), dit_w(m, mod->b), B, D, 6 * D);
-    avk_permute(mk, raw, 3, (int64_t[]){B, 6, D}, (int[]){1, 0, 2});
+    const float *scf = state_scf(r);
+    int B = c->B, D = c->D, G = scf ? c->T : 1;
+    int64_t BG = (int64_t)B * G * D, Rv = c->Rv;
+    const float *sc = scf ? scf : r->state + (Rv + c->Rt) * D;
+    float *raw = dit_alloc(c->ar, 6 * BG), *mk = dit_alloc(c->ar, 6 * BG);
+    dit_linear_fwd(m, raw, sc, dit_w(m, mod->w), dit_w(m, mod->b), B * G, D, 6 * D);
+    avk_permute(mk, raw, 3, (int64_t[]){B * G, 6, D}, (int[]){1, 0, 2});
     float *nx = dit_alloc(c->ar, Rv * D), *mu = dit_alloc(c->ar, Rv), *rs = dit_alloc(c->ar, Rv);
     float *y = dit_alloc(c->ar, Rv * D);
     avk_layernorm_fwd(nx, mu, rs, r->state, NULL, NULL, Rv, D, LN_EPS);
-    avk_modulate_fwd(y, nx, mk, mk + BD, B, c->N, 1, D);
+    avk_modulate_fwd(y, nx, mk, mk + BG, B, c->N, G, D);
     if (n)
         *n = Rv * D;
     return y;
@@ -291,7 +306,7 @@ void avk_dit_run_blocks(avk_dit_run *r, int l0, int l1, const avk_dit_kv *ctx, a
     dit_block_st *st = dit_alloc_bytes(c->ar, (size_t)(l1 - l0) * sizeof *st);
     const float *xi = x, *ei = e;
     for (int i = l0; i < l1; i++) {
-        dit_block_fwd(c, &st[i - l0], &m->lay->blocks[i], xi, ei, sc);
+        dit_block_fwd(c, &st[i - l0], &m->lay->blocks[i], xi, ei, sc, state_scf(r));
         xi = st[i - l0].x2;
         if (st[i - l0].e2)
             ei = st[i - l0].e2;
@@ -310,16 +325,17 @@ void avk_dit_run_head(avk_dit_run *r, float *pred)
     avk_dit *m = r->m;
     const avk_dit_layout *l = m->lay;
     dit_ctx *c = &r->c;
-    int B = c->B, D = c->D;
-    int64_t BD = (int64_t)B * D, Rv = c->Rv;
-    const float *x = r->state, *sc = r->state + (Rv + c->Rt) * D;
-    float *raw = dit_alloc(c->ar, 2 * BD), *omod = dit_alloc(c->ar, 2 * BD);
-    dit_linear_fwd(m, raw, sc, dit_w(m, l->out_mod.w), dit_w(m, l->out_mod.b), B, D, 2 * D);
-    avk_permute(omod, raw, 3, (int64_t[]){B, 2, D}, (int[]){1, 0, 2});
+    const float *scf = state_scf(r);
+    int B = c->B, D = c->D, G = scf ? c->T : 1;
+    int64_t BG = (int64_t)B * G * D, Rv = c->Rv;
+    const float *x = r->state, *sc = scf ? scf : r->state + (Rv + c->Rt) * D;
+    float *raw = dit_alloc(c->ar, 2 * BG), *omod = dit_alloc(c->ar, 2 * BG);
+    dit_linear_fwd(m, raw, sc, dit_w(m, l->out_mod.w), dit_w(m, l->out_mod.b), B * G, D, 2 * D);
+    avk_permute(omod, raw, 3, (int64_t[]){B * G, 2, D}, (int[]){1, 0, 2});
     float *no = dit_alloc(c->ar, Rv * D), *mo = dit_alloc(c->ar, Rv), *so = dit_alloc(c->ar, Rv);
     float *ym = dit_alloc(c->ar, Rv * D), *y = dit_alloc(c->ar, Rv * r->K);
     avk_layernorm_fwd(no, mo, so, x, NULL, NULL, Rv, D, LN_EPS);
-    avk_modulate_fwd(ym, no, omod + BD, omod, B, c->N, 1, D);
+    avk_modulate_fwd(ym, no, omod + BG, omod, B, c->N, G, D);
     dit_linear_fwd(m, y, ym, dit_w(m, l->proj_out.w), dit_w(m, l->proj_out.b), Rv, D, r->K);
     avk_unpatchify_fwd(pred, y, &r->pa);
 }

@@ -7,7 +7,9 @@
  * losses of ten AdamW steps (weight decay on matrices only) run from the
  * same weights on the same batches. A fifth configuration takes external
  * text embeddings through context_embedder; a sixth adds the fixed
- * sine-cosine position embedding (pos_embed_type "sincos"). */
+ * sine-cosine position embedding (pos_embed_type "sincos"); the last two
+ * condition the video tokens per frame ("frame_cond"), single-stream and
+ * MM-DiT. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,7 +143,8 @@ static void check_variant(const char *v)
 int main(void)
 {
     static const char *variants[] = {"single_cross", "single_joint", "mmdit_cross", "mmdit_joint",
-                                     "single_cross_emb", "single_joint_pos"};
+                                     "single_cross_emb", "single_joint_pos", "single_joint_frame",
+                                     "mmdit_joint_frame"};
     for (int i = 0; i < (int)(sizeof variants / sizeof variants[0]); i++)
         check_variant(variants[i]);
     return done_testing();

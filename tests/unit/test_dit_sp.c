@@ -67,7 +67,7 @@ static void make_batch(batch *d)
 
 /* A small model of that variant with random weights (the same on every
  * rank). */
-static avk_dit *model(int mmdit, int joint, int heads)
+static avk_dit *model(int mmdit, int joint, int heads, int frame_cond)
 {
     avk_dit_config c = avk_dit_config_default();
     c.hidden = 48;
@@ -80,6 +80,7 @@ static avk_dit *model(int mmdit, int joint, int heads)
     c.freq_dim = 32;
     c.mmdit = mmdit;
     c.joint = joint;
+    c.frame_cond = frame_cond;
     avk_dit *m = avk_dit_new(&c);
     if (!m)
         return NULL;
@@ -102,12 +103,12 @@ static void pass(avk_dit *m, batch *d, float *pred)
     avk_dit_acts_free(a);
 }
 
-static void test_variant(const char *name, int mmdit, int joint)
+static void test_variant(const char *name, int mmdit, int joint, int frame_cond)
 {
     batch *d = calloc(1, sizeof *d);
     make_batch(d);
     int64_t np_ = B * C * T * HL * WL;
-    avk_dit *m = model(mmdit, joint, 4);
+    avk_dit *m = model(mmdit, joint, 4, frame_cond);
     int64_t n = m->nfloats;
     float *pref = avk_falloc(np_), *p = avk_falloc(np_), *gref = avk_falloc(n);
     pass(m, d, pref);
@@ -157,7 +158,7 @@ static void test_variant(const char *name, int mmdit, int joint)
  * left without sequence parallelism. */
 static void test_heads(void)
 {
-    avk_dit *m = model(0, 0, 3);
+    avk_dit *m = model(0, 0, 3, 0);
     int rc = avk_dit_set_sp(m, world);
     if (np == 1 || np == 3)
         check(rc == 0, "3 heads over %d rank(s): accepted", np);
@@ -190,9 +191,10 @@ int main(int argc, char **argv)
     np = avk_comm_size(world);
     test_spread();
     test_heads();
-    test_variant("single-stream, cross", 0, 0);
-    test_variant("MM-DiT, joint", 1, 1);
-    test_variant("single-stream, joint", 0, 1);
+    test_variant("single-stream, cross", 0, 0, 0);
+    test_variant("MM-DiT, joint", 1, 1, 0);
+    test_variant("single-stream, joint", 0, 1, 0);
+    test_variant("single-stream, joint, per-frame conditioning", 0, 1, 1);
     avk_dist_finalize();
     return me == 0 ? done_testing() : 0;
 }

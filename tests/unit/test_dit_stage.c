@@ -17,8 +17,9 @@
 enum { C = 4, H = 4, W = 4, L = 8, HW = H * W };
 
 /* Width 32, `depth` blocks, every tensor random (no zero gates); with
- * pos_embed, the fixed sine-cosine positions. */
-static avk_dit *tiny(int depth, int mmdit, int joint, int pt, int pos_embed)
+ * pos_embed, the fixed sine-cosine positions; with frame_cond, the
+ * per-frame conditioning. */
+static avk_dit *tiny(int depth, int mmdit, int joint, int pt, int pos_embed, int frame_cond)
 {
     avk_dit_config c = avk_dit_config_default();
     c.hidden = 32;
@@ -33,6 +34,7 @@ static avk_dit *tiny(int depth, int mmdit, int joint, int pt, int pos_embed)
     c.joint = joint;
     c.patch[0] = pt;
     c.pos_embed = pos_embed;
+    c.frame_cond = frame_cond;
     avk_dit *m = avk_dit_new(&c);
     avk_rng r;
     avk_rng_seed(&r, 11);
@@ -81,10 +83,10 @@ static int staged(avk_dit *m, const avk_dit_batch *b, int split, float *pred)
     return rc;
 }
 
-static void test_whole(const char *what, int mmdit, int joint, int pos_embed)
+static void test_whole(const char *what, int mmdit, int joint, int pos_embed, int frame_cond)
 {
     enum { T = 4 };
-    avk_dit *m = tiny(3, mmdit, joint, 1, pos_embed);
+    avk_dit *m = tiny(3, mmdit, joint, 1, pos_embed, frame_cond);
     float *x = avk_falloc(C * T * HW), *a = avk_falloc(C * T * HW), *b = avk_falloc(C * T * HW);
     float *c = avk_falloc(C * T * HW), t = 0.37f;
     avk_rng r;
@@ -109,7 +111,7 @@ static void test_context(const char *what, int mmdit, int joint, int pt)
 {
     enum { B = 4 };
     int K = 2;
-    avk_dit *m = tiny(1, mmdit, joint, pt, 0);
+    avk_dit *m = tiny(1, mmdit, joint, pt, 0, 0);
     int64_t nb = C * B * HW;
     float *p = avk_falloc(nb), *q = avk_falloc(nb), *pq = avk_falloc(C * (K + B) * HW);
     float *ref = avk_falloc(C * (K + B) * HW), *got = avk_falloc(nb), *plain = avk_falloc(nb);
@@ -157,13 +159,15 @@ static void test_context(const char *what, int mmdit, int joint, int pt)
 
 int main(void)
 {
-    test_whole("single-stream, cross", 0, 0, 0);
-    test_whole("MM-DiT, joint", 1, 1, 0);
-    test_whole("single-stream, joint, sine-cosine positions", 0, 1, 1);
+    test_whole("single-stream, cross", 0, 0, 0, 0);
+    test_whole("MM-DiT, joint", 1, 1, 0, 0);
+    test_whole("single-stream, joint, sine-cosine positions", 0, 1, 1, 0);
+    test_whole("single-stream, joint, per-frame conditioning", 0, 1, 0, 1);
+    test_whole("MM-DiT, cross, per-frame conditioning", 1, 0, 0, 1);
     test_context("single-stream, cross", 0, 0, 1);
     test_context("MM-DiT, joint", 1, 1, 1);
     test_context("MM-DiT, joint, frame patch 2", 1, 1, 2);
-    avk_dit *m = tiny(1, 0, 0, 2, 0);
+    avk_dit *m = tiny(1, 0, 0, 2, 0, 0);
     avk_dit_kv *kv = avk_dit_kv_new(m, 3, H, W);
     ok(!kv && strstr(avk_errmsg(), "do not fit the patch"), "a 3-frame context for frame patch "
        "2 refused: %s", avk_errmsg());

@@ -70,6 +70,10 @@ typedef struct avk_dit_config {
     int qk_norm;            /* RMS norm of queries and keys (1) */
     int pos_embed;          /* 1: fixed sine-cosine 3D positions added to
                                the patch tokens ("sincos"), 0 none (0) */
+    int frame_cond;         /* 1: the video tokens' adaLN conditioning is
+                               c plus sinusoidal features of the frame,
+                               so modulation differs per frame; the text
+                               keeps c ("frame_cond": true) (0) */
 } avk_dit_config;
 
 /* The defaults above (the reference configuration of bench/dit.sh). */
