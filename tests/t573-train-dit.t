@@ -111,6 +111,34 @@ test_expect_success '"frame_cond" that is not true or false: exit 1, the key nam
       test $? -eq 1; } && cat err &&
     grep -q "\"frame_cond\" is not true or false" err && test ! -e bad.safetensors
 '
+# same_tensors A B PREFIX: every tensor of A whose name starts with PREFIX
+# has B's bytes, and at least one does; "differ" as a fourth argument: at
+# least one such tensor differs instead.
+same_tensors() {
+    python3 - "$@" <<-\EOF
+	import json, struct, sys
+	def load(p):
+	    raw = open(p, "rb").read()
+	    n, = struct.unpack("<Q", raw[:8])
+	    h = json.loads(raw[8:8 + n]); h.pop("__metadata__", None)
+	    return {k: raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in h.items()}
+	a, b = load(sys.argv[1]), load(sys.argv[2])
+	names = [k for k in a if k.startswith(sys.argv[3])]
+	same = [a[k] == b[k] for k in names]
+	want_differ = len(sys.argv) > 4
+	sys.exit(0 if names and (any(not s for s in same) if want_differ else all(same)) else 1)
+	EOF
+}
+test_expect_success '--freeze-text: the text encoder stays as it started, the rest trains' '
+    $TRAIN --freeze-text --steps 2 train.avt -o fz2.safetensors &&
+    $TRAIN --freeze-text --steps 5 train.avt -o fz5.safetensors &&
+    same_tensors fz2.safetensors fz5.safetensors text_encoder. &&
+    same_tensors fz2.safetensors fz5.safetensors transformer_blocks. differ &&
+    same_tensors m.safetensors fz5.safetensors text_encoder. differ
+'
+test_expect_code 2 '--freeze-text is for --model dit' '
+    av-train --model vae --freeze-text train.avt -o x.safetensors
+'
 test_expect_code 2 'an unknown model is a usage error' '
     av-train --model unet train.avt -o x.safetensors
 '

@@ -79,6 +79,8 @@ static void usage(void)
            "                          the groups; N divides the heads) (default 1)\n"
            "      --recompute R       dit: recompute that share (0 to 1) of the blocks'\n"
            "                          forward in the backward, to save memory (default 0)\n"
+           "      --freeze-text       dit: keep the text encoder as it starts (new: its\n"
+           "                          random weights; --init, --resume: the file's)\n"
            "      --save-every N      also write a checkpoint every N steps\n"
            "      --log-every N       with -v, print the loss every N steps (default 10)\n"
            "      --seed N            seed of the initialization and the crops (default 0)\n"
@@ -93,6 +95,7 @@ typedef struct opts {
     double caption_dropout, shift, ema;
     int zero, sp;
     double recompute;
+    int freeze_text;
     long steps, batch, crop, warmup, frames_per_clip, save_every, log_every, base;
     int augment;
     double lr, wd, clip, kl_weight;
@@ -218,6 +221,7 @@ static int train_dit(const opts *op)
     o.zero = op->zero;
     o.sp = op->sp;
     o.recompute = op->recompute;
+    o.freeze_text = op->freeze_text;
     if (avk_dist_size() > 1)
         o.dp = avk_comm_world();   /* data parallel over every rank of the job */
     o.precision = op->precision;
@@ -270,7 +274,7 @@ int main(int argc, char **argv)
     op.cosine = 1;
     enum { O_CONFIG = 256, O_INIT, O_RESUME, O_STEPS, O_BATCH, O_CROP, O_LR, O_WARMUP, O_WD,
            O_CLIP, O_KL, O_FPC, O_VAL, O_SAVE, O_LOG, O_SEED, O_SCHED, O_BASE, O_AUG, O_VERSION,
-           O_DROP, O_SHIFT, O_EMA, O_CSV, O_ZERO, O_PREC, O_SP, O_RECOMP };
+           O_DROP, O_SHIFT, O_EMA, O_CSV, O_ZERO, O_PREC, O_SP, O_RECOMP, O_FREEZE };
     static const struct option lo[] = {
         {"model", required_argument, 0, 'm'}, {"output", required_argument, 0, 'o'},
         {"config", required_argument, 0, O_CONFIG}, {"init", required_argument, 0, O_INIT},
@@ -288,6 +292,7 @@ int main(int argc, char **argv)
         {"zero", required_argument, 0, O_ZERO},
         {"precision", required_argument, 0, O_PREC},
         {"sp", required_argument, 0, O_SP}, {"recompute", required_argument, 0, O_RECOMP},
+        {"freeze-text", no_argument, 0, O_FREEZE},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "m:o:vh", lo, NULL)) != -1) {
@@ -327,6 +332,7 @@ int main(int argc, char **argv)
         case O_ZERO: op.zero = (int)avk_parse_long("--zero", optarg, 0, 2); break;
         case O_SP: op.sp = (int)avk_parse_long("--sp", optarg, 1, 4096); break;
         case O_RECOMP: op.recompute = avk_parse_double("--recompute", optarg, 0, 1); break;
+        case O_FREEZE: op.freeze_text = 1; break;
         case O_PREC:
             if ((op.precision = avk_dit_precision_parse(optarg)) < 0)
                 avk_usage_error("--precision: '%s' is not fp32 or bf16", optarg);
@@ -343,8 +349,8 @@ int main(int argc, char **argv)
         avk_usage_error("unknown model '%s' (vae or dit)", op.model);
     if (op.precision != AVK_DIT_FP32 && strcmp(op.model, "dit") != 0)
         avk_usage_error("--precision bf16 is for --model dit");
-    if ((op.sp > 1 || op.recompute > 0) && strcmp(op.model, "dit") != 0)
-        avk_usage_error("--sp and --recompute are for --model dit");
+    if ((op.sp > 1 || op.recompute > 0 || op.freeze_text) && strcmp(op.model, "dit") != 0)
+        avk_usage_error("--sp, --recompute and --freeze-text are for --model dit");
     if (!op.out)
         avk_usage_error("-o MODEL.safetensors is required");
     if (strcmp(op.out, "-") == 0)

@@ -501,6 +501,11 @@ static int dit_setup(const avk_dit_train_opts *o, int dp_size, avk_comm *sp,
     if (avk_dit_set_sp(*m, sp) < 0)
         return -1;
     avk_dit_set_recompute(*m, o->recompute);
+    if (o->freeze_text && avk_dit_freeze_text(*m) < 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", avk_errmsg());
+        return avk_error("--freeze-text: %s", msg);
+    }
     return 0;
 }
 

@@ -529,7 +529,7 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
     if (cf->text_emb_dim > 0)
         dit_linear_bwd(m, NULL, dit_g(m, l->ctx.w), dit_g(m, l->ctx.b), de, a->b.text_emb,
                        dit_w(m, l->ctx.w), c->Rt, cf->text_emb_dim, D);
-    else
+    else if (!m->freeze_text)
         dit_text_bwd(c, &a->text, a->b.tokens, de);
     dit_linear_bwd(m, NULL, dit_g(m, l->patch_w), dit_g(m, l->patch_b), dx, a->tok_in,
                    dit_w(m, l->patch_w), Rv, a->K, D);

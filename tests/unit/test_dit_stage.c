@@ -167,6 +167,15 @@ int main(void)
     test_context("single-stream, cross", 0, 0, 1);
     test_context("MM-DiT, joint", 1, 1, 1);
     test_context("MM-DiT, joint, frame patch 2", 1, 1, 2);
+    avk_dit *e = tiny(1, 0, 0, 1, 0, 0);
+    ok(avk_dit_freeze_text(e) == 0 && e->freeze_text, "a token model's text encoder freezes");
+    avk_dit_free(e);
+    avk_dit_config ce = avk_dit_config_default();
+    ce.text_emb_dim = 8;
+    e = avk_dit_new(&ce);
+    ok(e && avk_dit_freeze_text(e) < 0 && strstr(avk_errmsg(), "no text encoder"),
+       "a text_emb model has no text encoder to freeze: %s", avk_errmsg());
+    avk_dit_free(e);
     avk_dit *m = tiny(1, 0, 0, 2, 0, 0);
     avk_dit_kv *kv = avk_dit_kv_new(m, 3, H, W);
     ok(!kv && strstr(avk_errmsg(), "do not fit the patch"), "a 3-frame context for frame patch "

@@ -38,6 +38,7 @@ typedef struct avk_dit_train_opts {
                                  * parallel across the groups; sp divides the ranks
                                  * and the heads */
     double recompute;           /* share of the blocks recomputed (avk_dit_set_recompute) */
+    int freeze_text;            /* keep the text encoder as it starts (avk_dit_freeze_text) */
     int precision;              /* AVK_DIT_FP32 (default) or AVK_DIT_BF16 (mixed: bf16
                                    matrix products, everything else f32); recorded in
                                    the checkpoint's metadata "precision" */

@@ -122,6 +122,7 @@ typedef struct avk_dit {
     avk_dit_precision precision; /* of the matrix products (fp32 after new) */
     avk_comm       *sp;         /* sequence-parallel group (avk_dit_set_sp), or NULL */
     double          recompute;  /* share of blocks recomputed (avk_dit_set_recompute) */
+    int             freeze_text; /* the text encoder is not trained (avk_dit_freeze_text) */
 } avk_dit;
 
 /* A model of that configuration with zero weights; NULL (error set) when
@@ -254,6 +255,14 @@ int avk_dit_set_sp(avk_dit *m, avk_comm *sp);
  * evenly, keep only their inputs in the forward and run their forward
  * again in the backward (same bits, less memory). share in [0, 1]. */
 void avk_dit_set_recompute(avk_dit *m, double share);
+/* Keep the text encoder (text_encoder.*) as it is: the backward leaves
+ * its gradients zero and its tensors lose the weight-decay flag, so AdamW
+ * does not move them. A randomly initialized encoder kept so still tells
+ * every token apart, as a frozen pretrained one does; trained with the
+ * DiT, it can merge the tokens the DiT has not yet learned to use (the
+ * direction of motion, README). -1 (error set) for a model without one
+ * (text_emb). */
+int avk_dit_freeze_text(avk_dit *m);
 /* Does block i of `depth` recompute at that share? (the even spread) */
 int avk_dit_block_recomputes(int i, int depth, double share);
 
