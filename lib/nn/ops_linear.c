@@ -31,10 +31,18 @@ static float *pad_scratch(int slot, int64_t n)
  * ran at half its speed (65-72 against 106-144 GFLOP/s for the DiT's MLP
  * weight gradients, 1024 x 256 x 1024 and 256 x 1024 x 1024): the strips
  * it packs fall into the same cache sets. Copying costs one pass over the operand, worth it only when the
- * product is large. */
+ * product is large. Only below AVX-512, where it was measured and where
+ * the copy's result is dnnl_sgemm's bit for bit: on an AVX-512 Xeon
+ * dnnl_sgemm's kernel for 256 x 1024 x 1024 depends on the leading
+ * dimension, so the copy would change the bits (t565). */
 static int wants_padding(int64_t ld, int64_t rows, int64_t M, int64_t N, int64_t K)
 {
-    return ld % 1024 == 0 && rows >= 256 && M * N * K >= (int64_t)1 << 26;
+    static int avx512 = -1;         /* the same answer from every thread */
+    if (avx512 < 0) {
+        unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+        avx512 = (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core;
+    }
+    return !avx512 && ld % 1024 == 0 && rows >= 256 && M * N * K >= (int64_t)1 << 26;
 }
 
 /* rows x cols of X (leading dimension ld) into a buffer with leading
