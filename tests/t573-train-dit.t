@@ -84,32 +84,35 @@ test_expect_code 1 'a VAE checkpoint as --init is refused as not a DiT' '
     av-train --model dit --init "$GOLDEN_DIR/vae/weights.safetensors" --steps 1 train.avt \
         -o bad.safetensors 2>err; rc=$?; cat err; grep -q "not a DiT config" err && exit $rc
 '
+# key_kept NAME JSON PATTERN: single.json plus the key JSON trains two
+# steps into NAME.safetensors, whose stored config matches PATTERN, while
+# m.safetensors (trained without the key) holds no PATTERN up to its
+# first '.' (the key's name).
+key_kept() {
+    sed "s/}\$/,$2}/" single.json >"$1.json" && grep -q "$2}\$" "$1.json" &&
+    av-train --model dit --config "$1.json" --batch 3 --seed 5 --steps 2 train.avt \
+        -o "$1.safetensors" &&
+    head -c 8192 "$1.safetensors" | grep -aq "$3" &&
+    ! head -c 8192 m.safetensors | grep -aq "${3%%.*}"
+}
+# key_refused JSON MESSAGE: single.json plus the key JSON: exit 1, MESSAGE
+# on stderr, no file.
+key_refused() {
+    sed "s/}\$/,$1}/" single.json >bad.json &&
+    { av-train --model dit --config bad.json --steps 1 train.avt -o bad.safetensors 2>err;
+      test $? -eq 1; } && cat err && grep -q "$2" err && test ! -e bad.safetensors
+}
 test_expect_success 'pos_embed_type "sincos" trains and is kept in the checkpoint config' '
-    sed "s/}\$/,\"pos_embed_type\":\"sincos\"}/" single.json >pos.json &&
-    grep -q "\"pos_embed_type\":\"sincos\"}$" pos.json &&
-    av-train --model dit --config pos.json --batch 3 --seed 5 --steps 2 train.avt -o pos.safetensors &&
-    head -c 8192 pos.safetensors | grep -aq "pos_embed_type.*sincos" &&
-    ! head -c 8192 m.safetensors | grep -aq pos_embed_type
+    key_kept pos "\"pos_embed_type\":\"sincos\"" "pos_embed_type.*sincos"
 '
 test_expect_success 'an unknown pos_embed_type: exit 1, the key named, no file' '
-    sed "s/}\$/,\"pos_embed_type\":\"learned\"}/" single.json >badpos.json &&
-    { av-train --model dit --config badpos.json --steps 1 train.avt -o bad.safetensors 2>err;
-      test $? -eq 1; } && cat err &&
-    grep -q "\"pos_embed_type\" must be \"none\" or \"sincos\"" err && test ! -e bad.safetensors
+    key_refused "\"pos_embed_type\":\"learned\"" "\"pos_embed_type\" must be \"none\" or \"sincos\""
 '
 test_expect_success '"frame_cond": true trains and is kept in the checkpoint config' '
-    sed "s/}\$/,\"frame_cond\":true}/" single.json >frame.json &&
-    grep -q "\"frame_cond\":true}$" frame.json &&
-    av-train --model dit --config frame.json --batch 3 --seed 5 --steps 2 train.avt \
-        -o frame.safetensors &&
-    head -c 8192 frame.safetensors | grep -aq "frame_cond.*true" &&
-    ! head -c 8192 m.safetensors | grep -aq frame_cond
+    key_kept frame "\"frame_cond\":true" "frame_cond.*true"
 '
 test_expect_success '"frame_cond" that is not true or false: exit 1, the key named, no file' '
-    sed "s/}\$/,\"frame_cond\":1}/" single.json >badframe.json &&
-    { av-train --model dit --config badframe.json --steps 1 train.avt -o bad.safetensors 2>err;
-      test $? -eq 1; } && cat err &&
-    grep -q "\"frame_cond\" is not true or false" err && test ! -e bad.safetensors
+    key_refused "\"frame_cond\":1" "\"frame_cond\" is not true or false"
 '
 # same_tensors A B PREFIX: every tensor of A whose name starts with PREFIX
 # has B's bytes, and at least one does; "differ" as a fourth argument: at

@@ -250,10 +250,7 @@ static float *first_block_modulated(avk_dit_acts *a)
     const dit_lin *mod = &m->lay->blocks[0].mod;
     int B = c->B, D = c->D, G = a->scf ? c->T : 1;
     int64_t BG = (int64_t)B * G * D, Rv = c->Rv;
-    float *raw = dit_alloc(c->ar, 6 * BG), *mk = dit_alloc(c->ar, 6 * BG);
-    dit_linear_fwd(m, raw, a->scf ? a->scf : a->sc, dit_w(m, mod->w), dit_w(m, mod->b), B * G, D,
-                   6 * D);
-    avk_permute(mk, raw, 3, (int64_t[]){B * G, 6, D}, (int[]){1, 0, 2});
+    float *mk = dit_modulation(c, mod, a->scf ? a->scf : a->sc, (int64_t)B * G);
     float *n = dit_alloc(c->ar, Rv * D), *mu = dit_alloc(c->ar, Rv), *rs = dit_alloc(c->ar, Rv);
     float *y = dit_alloc(c->ar, Rv * D);
     avk_ln_modulate_fwd(n, mu, rs, y, a->x0, mk, mk + BG, B, c->N, G, D, LN_EPS);
@@ -385,11 +382,7 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
      * to patches */
     int G = a->scf ? k->T : 1;
     int64_t BG = (int64_t)B * G * D;
-    float *raw = dit_alloc(ar, 2 * BG);
-    dit_linear_fwd(m, raw, a->scf ? a->scf : a->sc, dit_w(m, l->out_mod.w),
-                   dit_w(m, l->out_mod.b), B * G, D, 2 * D);
-    a->omod = dit_alloc(ar, 2 * BG);
-    avk_permute(a->omod, raw, 3, (int64_t[]){B * G, 2, D}, (int[]){1, 0, 2});
+    a->omod = dit_modulation(k, &l->out_mod, a->scf ? a->scf : a->sc, (int64_t)B * G);
     a->no = dit_alloc(ar, Rv * D);
     a->mo = dit_alloc(ar, Rv);
     a->so = dit_alloc(ar, Rv);
@@ -462,11 +455,9 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
     float *domod = dit_zeros(ar, 2 * BG), *dx = dit_zeros(ar, Rv * D);
     avk_ln_modulate_bwd(dx, domod + BG, domod, dym, a->xl, a->no, a->mo, a->so, a->omod, B, k->N,
                         G, D);
-    float *dsc = dit_zeros(ar, BD), *draw = dit_zeros(ar, 2 * BG);
-    float *dscf = a->scf ? dit_zeros(ar, BG) : NULL;
-    avk_permute_acc(draw, domod, 3, (int64_t[]){2, B * G, D}, (int[]){1, 0, 2});
-    dit_linear_bwd(m, a->scf ? dscf : dsc, dit_g(m, l->out_mod.w), dit_g(m, l->out_mod.b), draw,
-                   a->scf ? a->scf : a->sc, dit_w(m, l->out_mod.w), B * G, D, 2 * D);
+    float *dsc = dit_zeros(ar, BD), *dscf = a->scf ? dit_zeros(ar, BG) : NULL;
+    dit_modulation_bwd(k, &l->out_mod, a->scf ? a->scf : a->sc, (int64_t)B * G, domod,
+                       a->scf ? dscf : dsc);
     avk_params_grads_ready(m->par, m->params[l->out_mod.w].block);  /* "final" */
 
     /* the blocks, last first: a recomputed block runs its forward again

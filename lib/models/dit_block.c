@@ -107,8 +107,7 @@ static void setup_branches(dit_ctx *c, dit_block_st *st, const dit_block_p *p)
     }
 }
 
-/* mod = the chunks of lin(sc) for rows sc [rows, D]: [k, rows, D]. */
-static float *modulation(dit_ctx *c, const dit_lin *lin, const float *sc, int64_t rows)
+float *dit_modulation(dit_ctx *c, const dit_lin *lin, const float *sc, int64_t rows)
 {
     avk_dit *m = c->m;
     int D = c->D, k = lin->out / D;
@@ -118,9 +117,8 @@ static float *modulation(dit_ctx *c, const dit_lin *lin, const float *sc, int64_
     return mod;
 }
 
-/* Backward of modulation: ADDS into dsc [rows, D] and lin's gradients. */
-static void modulation_bwd(dit_ctx *c, const dit_lin *lin, const float *sc, int64_t rows,
-                           const float *dmod, float *dsc)
+void dit_modulation_bwd(dit_ctx *c, const dit_lin *lin, const float *sc, int64_t rows,
+                        const float *dmod, float *dsc)
 {
     avk_dit *m = c->m;
     int D = c->D, k = lin->out / D;
@@ -138,12 +136,12 @@ void dit_block_fwd(dit_ctx *c, dit_block_st *st, const dit_block_p *p, const flo
     st->p = p;
     st->x = x;
     st->e = e;
-    st->mod = modulation(c, &p->mod, scf ? scf : sc, (int64_t)B * G);
+    st->mod = dit_modulation(c, &p->mod, scf ? scf : sc, (int64_t)B * G);
     st->cmod = st->mod;
     if (p->cmod.w >= 0)
-        st->cmod = modulation(c, &p->cmod, sc, B);
+        st->cmod = dit_modulation(c, &p->cmod, sc, B);
     else if (scf)   /* single-stream: the text's own rows of the same linear */
-        st->cmod = modulation(c, &p->mod, sc, B);
+        st->cmod = dit_modulation(c, &p->mod, sc, B);
     st->nx = dit_alloc(c->ar, Rv * D);
     st->mx = dit_alloc(c->ar, Rv);
     st->sx = dit_alloc(c->ar, Rv);
@@ -224,7 +222,7 @@ void dit_block_bwd(dit_ctx *c, dit_block_st *st, const float *dx2, const float *
     avk_ln_modulate_bwd(de, dcmod, dcmod + BD, dme, st->e, st->ne, st->me, st->se, st->cmod + BD,
                         B, c->L, 1, D);
 
-    modulation_bwd(c, &p->mod, scf ? scf : sc, (int64_t)B * G, dmod, scf ? dscf : dsc);
+    dit_modulation_bwd(c, &p->mod, scf ? scf : sc, (int64_t)B * G, dmod, scf ? dscf : dsc);
     if (dcmod != dmod)
-        modulation_bwd(c, tl, sc, B, dcmod, dsc);
+        dit_modulation_bwd(c, tl, sc, B, dcmod, dsc);
 }

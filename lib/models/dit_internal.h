@@ -215,6 +215,13 @@ void dit_block_bwd(dit_ctx *c, dit_block_st *st, const float *dx2, const float *
                    const float *sc, const float *scf, float *dx, float *de, float *dsc,
                    float *dscf);
 
+/* The adaLN modulation of `rows` conditioning rows sc [rows, D]: lin(sc)
+ * as chunks [k, rows, D] (k = lin->out / D: shift, scale, gate ...), in
+ * c's arena; the backward ADDS into dsc and lin's gradients. */
+float *dit_modulation(dit_ctx *c, const dit_lin *lin, const float *sc, int64_t rows);
+void dit_modulation_bwd(dit_ctx *c, const dit_lin *lin, const float *sc, int64_t rows,
+                        const float *dmod, float *dsc);
+
 /* frame_cond's conditioning of the video tokens: cf [B * T, D] = c of
  * the sample + the sinusoidal features of frame f0 + f (cos first, as the
  * timestep's), and scf = SiLU(cf), both in c's arena. */

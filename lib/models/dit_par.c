@@ -66,17 +66,6 @@ void avk_dit_set_recompute(avk_dit *m, double share)
     m->recompute = share < 0 ? 0 : share > 1 ? 1 : share;
 }
 
-int avk_dit_freeze_text(avk_dit *m)
-{
-    if (m->cfg.text_emb_dim > 0)
-        return avk_error("the model has no text encoder to freeze (it takes text embeddings)");
-    m->freeze_text = 1;
-    for (int i = 0; i < m->par->n; i++)
-        if (!strncmp(m->par->p[i].name, "text_encoder.", 13))
-            m->par->p[i].decay = 0;
-    return 0;
-}
-
 /* round(share * depth) blocks, block i taken when the running count
  * floor((i + 1) k / depth) steps up: evenly spread, the last included. */
 int avk_dit_block_recomputes(int i, int depth, double share)

@@ -1,7 +1,7 @@
 /* The DiT's parameter table: every tensor named as in diffusers' SD3-style
  * transformers, registered in forward order in an avk_params table (each
  * transformer block one block of it: one contiguous range), with its
- * initialization. */
+ * initialization, and which of them train (avk_dit_freeze_text). */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -237,4 +237,15 @@ void avk_dit_init(avk_dit *m, uint64_t seed)
             avk_fill_uniform(w, p->numel, &r, -a, a);
         }
     }
+}
+
+int avk_dit_freeze_text(avk_dit *m)
+{
+    if (m->cfg.text_emb_dim > 0)
+        return avk_error("the model has no text encoder to freeze (it takes text embeddings)");
+    m->freeze_text = 1;
+    for (int i = 0; i < m->par->n; i++)
+        if (!strncmp(m->par->p[i].name, "text_encoder.", 13))
+            m->par->p[i].decay = 0;
+    return 0;
 }

@@ -281,9 +281,7 @@ const float *avk_dit_run_modulated(avk_dit_run *r, int64_t *n)
     int B = c->B, D = c->D, G = scf ? c->T : 1;
     int64_t BG = (int64_t)B * G * D, Rv = c->Rv;
     const float *sc = scf ? scf : r->state + (Rv + c->Rt) * D;
-    float *raw = dit_alloc(c->ar, 6 * BG), *mk = dit_alloc(c->ar, 6 * BG);
-    dit_linear_fwd(m, raw, sc, dit_w(m, mod->w), dit_w(m, mod->b), B * G, D, 6 * D);
-    avk_permute(mk, raw, 3, (int64_t[]){B * G, 6, D}, (int[]){1, 0, 2});
+    float *mk = dit_modulation(c, mod, sc, (int64_t)B * G);
     float *nx = dit_alloc(c->ar, Rv * D), *mu = dit_alloc(c->ar, Rv), *rs = dit_alloc(c->ar, Rv);
     float *y = dit_alloc(c->ar, Rv * D);
     avk_layernorm_fwd(nx, mu, rs, r->state, NULL, NULL, Rv, D, LN_EPS);
@@ -329,9 +327,7 @@ void avk_dit_run_head(avk_dit_run *r, float *pred)
     int B = c->B, D = c->D, G = scf ? c->T : 1;
     int64_t BG = (int64_t)B * G * D, Rv = c->Rv;
     const float *x = r->state, *sc = scf ? scf : r->state + (Rv + c->Rt) * D;
-    float *raw = dit_alloc(c->ar, 2 * BG), *omod = dit_alloc(c->ar, 2 * BG);
-    dit_linear_fwd(m, raw, sc, dit_w(m, l->out_mod.w), dit_w(m, l->out_mod.b), B * G, D, 2 * D);
-    avk_permute(omod, raw, 3, (int64_t[]){B * G, 2, D}, (int[]){1, 0, 2});
+    float *omod = dit_modulation(c, &l->out_mod, sc, (int64_t)B * G);
     float *no = dit_alloc(c->ar, Rv * D), *mo = dit_alloc(c->ar, Rv), *so = dit_alloc(c->ar, Rv);
     float *ym = dit_alloc(c->ar, Rv * D), *y = dit_alloc(c->ar, Rv * r->K);
     avk_layernorm_fwd(no, mo, so, x, NULL, NULL, Rv, D, LN_EPS);
