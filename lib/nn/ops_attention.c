@@ -137,56 +137,142 @@ static inline float dot_in(const float *a, const float *b, int n)
  * the head dimension run the same arithmetic without them. */
 #define SHORT 32
 
+/* Eight floats as one vector (GCC's and clang's vector extension: a ymm
+ * register in the AVX2 and AVX-512 clones, two xmm in the baseline). */
+typedef float v8f __attribute__((vector_size(32)));
+/* The same, read from and written to any float address (unaligned). */
+typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
+#define V8_LOAD(p) (*(const v8u *)(p))
+#define V8_STORE(p, v) (*(v8u *)(p) = (v))
+/* The lanes' sum, in a fixed order. */
+#define V8_SUM(v) ((((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7])))
+
+/* s[j] = scale (x . Y_j) for the n <= 8 rows Y_j of Y (row stride D, D a
+ * multiple of 8). Eight accumulators, one per row, so the products run at
+ * the FMA units' throughput: one dot product at a time is a chain of
+ * dependent adds, and the temporal attention's 8-key rows ran at 8-10
+ * GFLOP/s so. */
+static inline void dots8(float *s, const float *x, const float *Y, int n, int D, float scale)
+{
+    const float *row[8];
+    for (int j = 0; j < 8; j++)      /* rows past n repeat the last: no branch in the loop */
+        row[j] = Y + (int64_t)(j < n ? j : n - 1) * D;
+    v8f acc[8] = {0};
+    for (int d = 0; d < D; d += 8) {
+        v8f xv = V8_LOAD(x + d);
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++)
+            acc[j] += xv * V8_LOAD(row[j] + d);
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++)
+        if (j < n)
+            s[j] = scale * V8_SUM(acc[j]);
+}
+
+/* o[0..D) (+)= sum_j w[j] Y_j over the n rows of Y (row stride D, D a
+ * multiple of 8): added to o when `add`, else written. Up to 64 columns
+ * at a time in registers, one pass over the rows each. */
+static inline void combine_rows(float *o, const float *w, const float *Y, int n, int D, int add)
+{
+    int d0 = 0;
+    for (; d0 + 64 <= D; d0 += 64) {
+        v8f acc[8] = {0};
+        for (int j = 0; j < n; j++) {
+            v8f wj = (v8f){0} + w[j];
+            const float *y = Y + (int64_t)j * D + d0;
+#pragma GCC unroll 8
+            for (int c = 0; c < 8; c++)
+                acc[c] += wj * V8_LOAD(y + 8 * c);
+        }
+#pragma GCC unroll 8
+        for (int c = 0; c < 8; c++) {
+            if (add)
+                acc[c] += V8_LOAD(o + d0 + 8 * c);
+            V8_STORE(o + d0 + 8 * c, acc[c]);
+        }
+    }
+    for (; d0 < D; d0 += 8) {      /* the columns past the last multiple of 64 */
+        v8f acc = {0};
+        for (int j = 0; j < n; j++)
+            acc += ((v8f){0} + w[j]) * V8_LOAD(Y + (int64_t)j * D + d0);
+        if (add)
+            acc += V8_LOAD(o + d0);
+        V8_STORE(o + d0, acc);
+    }
+}
+
 /* Forward of one pair bh: each query row's scores against the L keys,
- * softmax with its max and sum, output = sum_j p_j v_j / sum. */
+ * softmax with its max and sum, output = sum_j (p_j / sum) v_j. */
 AVK_CLONES static void short_fwd_pair(float *o, float *lse, const float *q, const float *k,
                            const float *v, const avk_attn *a, int64_t bh)
 {
     int D = a->D, L = keys_of(a, bh);
+    const float *kb = k + bh * a->Nk * D, *vb = v + bh * a->Nk * D;
     float s[SHORT];
     for (int i = 0; i < a->Nq; i++) {
         const float *qi = q + (bh * a->Nq + i) * D;
         float *oi = o + (bh * a->Nq + i) * D;
+        for (int j0 = 0; j0 < L; j0 += 8)
+            dots8(s + j0, qi, kb + (int64_t)j0 * D, L - j0 < 8 ? L - j0 : 8, D, a->scale);
         float mx = -INFINITY, sum = 0;
-        for (int j = 0; j < L; j++) {
-            s[j] = a->scale * dot_in(qi, k + (bh * a->Nk + j) * D, D);
+        for (int j = 0; j < L; j++)
             mx = s[j] > mx ? s[j] : mx;
-        }
-        memset(oi, 0, sizeof(float) * D);
+#pragma omp simd reduction(+ : sum)
         for (int j = 0; j < L; j++) {
             s[j] = avk_expf(s[j] - mx);
             sum += s[j];
-            axpy_in(oi, v + (bh * a->Nk + j) * D, D, s[j]);
         }
-        if (L > 0) {
-            float inv = 1.0f / sum;
-            for (int d = 0; d < D; d++)
-                oi[d] *= inv;
-        }
+        float inv = L > 0 ? 1.0f / sum : 0.0f;
+#pragma omp simd
+        for (int j = 0; j < L; j++)
+            s[j] *= inv;
+        combine_rows(oi, s, vb, L, D, 0);     /* no keys: zeros */
         lse[bh * a->Nq + i] = mx + logf(sum);    /* no keys: -inf */
     }
 }
 
 /* Backward of one pair bh (all its dq, dk, dv rows: one thread owns
- * them): P recomputed from the saved lse, dS = P (dO V^T - Di). */
+ * them): P recomputed from the saved lse, dS = P (dO V^T - Di), then
+ * each gradient row as one weighted sum of rows (combine_rows): dQ_i over
+ * the keys with row i of dS, dV_j and dK_j over the queries with column j
+ * of P and dS. */
 AVK_CLONES static void short_bwd_pair(float *dq, float *dk, float *dv, const float *dout, const float *q,
                            const float *k, const float *v, const float *lse, const float *Di,
                            const avk_attn *a, int64_t bh)
 {
-    int D = a->D, L = keys_of(a, bh);
-    for (int i = 0; i < a->Nq; i++) {
-        int64_t qr = (bh * a->Nq + i) * D;
-        float l = lse[bh * a->Nq + i], di = Di[bh * a->Nq + i];
+    int D = a->D, L = keys_of(a, bh), Nq = a->Nq;
+    const float *kb = k + bh * a->Nk * D, *vb = v + bh * a->Nk * D;
+    const float *qb = q + bh * Nq * D, *ob = dout + bh * Nq * D;
+    float P[SHORT * SHORT], dS[SHORT * SHORT], col[SHORT];
+    for (int i = 0; i < Nq; i++) {
+        float *p = P + i * SHORT, *ds = dS + i * SHORT;
+        float l = lse[bh * Nq + i], di = Di[bh * Nq + i];
+        for (int j0 = 0; j0 < L; j0 += 8) {
+            int n = L - j0 < 8 ? L - j0 : 8;
+            dots8(p + j0, qb + (int64_t)i * D, kb + (int64_t)j0 * D, n, D, a->scale);
+            dots8(ds + j0, ob + (int64_t)i * D, vb + (int64_t)j0 * D, n, D, 1.0f);
+        }
+#pragma omp simd
         for (int j = 0; j < L; j++) {
-            int64_t kr = (bh * a->Nk + j) * D;
-            float p = avk_expf(a->scale * dot_in(q + qr, k + kr, D) - l);
-            float ds = p * (dot_in(dout + qr, v + kr, D) - di);
-            if (dv)
-                axpy_in(dv + kr, dout + qr, D, p);
-            if (dq)
-                axpy_in(dq + qr, k + kr, D, a->scale * ds);
-            if (dk)
-                axpy_in(dk + kr, q + qr, D, a->scale * ds);
+            p[j] = avk_expf(p[j] - l);
+            ds[j] = a->scale * (p[j] * (ds[j] - di));
+        }
+    }
+    if (dq)
+        for (int i = 0; i < Nq; i++)
+            combine_rows(dq + (bh * Nq + i) * D, dS + i * SHORT, kb, L, D, 1);
+    for (int j = 0; j < L; j++) {
+        int64_t kr = (bh * a->Nk + j) * D;
+        if (dv) {
+            for (int i = 0; i < Nq; i++)
+                col[i] = P[i * SHORT + j];
+            combine_rows(dv + kr, col, ob, Nq, D, 1);
+        }
+        if (dk) {
+            for (int i = 0; i < Nq; i++)
+                col[i] = dS[i * SHORT + j];
+            combine_rows(dk + kr, col, qb, Nq, D, 1);
         }
     }
 }
@@ -194,7 +280,7 @@ AVK_CLONES static void short_bwd_pair(float *dq, float *dk, float *dv, const flo
 /* Whether a takes the short path. */
 static int is_short(const avk_attn *a)
 {
-    return a->Nq <= SHORT && a->Nk <= SHORT;
+    return a->Nq <= SHORT && a->Nk <= SHORT && a->D % 8 == 0;
 }
 
 /* ---- forward --------------------------------------------------------- */

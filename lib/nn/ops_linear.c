@@ -25,24 +25,29 @@ static float *pad_scratch(int slot, int64_t n)
     return buf[slot];
 }
 
-/* Whether an operand of A^T B with `rows` rows ld apart should be read
- * from a padded copy: on this project's AVX2 CPU (AMD EPYC), dnnl_sgemm
- * computing A^T B with either operand's rows a multiple of 4 KiB apart
- * ran at half its speed (65-72 against 106-144 GFLOP/s for the DiT's MLP
- * weight gradients, 1024 x 256 x 1024 and 256 x 1024 x 1024): the strips
- * it packs fall into the same cache sets. Copying costs one pass over the operand, worth it only when the
- * product is large. Only below AVX-512, where it was measured and where
- * the copy's result is dnnl_sgemm's bit for bit: on an AVX-512 Xeon
- * dnnl_sgemm's kernel for 256 x 1024 x 1024 depends on the leading
- * dimension, so the copy would change the bits (t565). */
-static int wants_padding(int64_t ld, int64_t rows, int64_t M, int64_t N, int64_t K)
+/* Whether an operand read `rows` rows of ld floats apart should be read
+ * from a padded copy (ld a multiple of `align`): on this project's AVX2
+ * CPU (AMD EPYC) dnnl_sgemm packs strips of such an operand into the same
+ * cache sets and slows down. Measured: A of A^T B with rows 4 KiB apart
+ * (the DiT's MLP weight gradients, 1024 x 256 x 1024 and 256 x 1024 x
+ * 1024, at 65-72 GFLOP/s against 106-144); B of A B or A^T B with rows 1
+ * KiB apart (the layer input of a weight gradient, the weight of an input
+ * gradient: 256 x 256 x 1024 A^T B at 152 against 191 GFLOP/s padded,
+ * 1024 x 256 x 1024 A B at 160 against 192), on two threads and on one
+ * inside a parallel region alike. Copying costs one pass over the
+ * operand, worth it only when the product is large. Only below AVX-512,
+ * where it was measured and where the copy's result is dnnl_sgemm's bit
+ * for bit: on an AVX-512 Xeon dnnl_sgemm's kernel for 256 x 1024 x 1024
+ * depends on the leading dimension, so the copy would change the bits
+ * (t565). */
+static int wants_padding(int64_t ld, int64_t align, int64_t rows, int64_t M, int64_t N, int64_t K)
 {
     static int avx512 = -1;         /* the same answer from every thread */
     if (avx512 < 0) {
         unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
         avx512 = (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core;
     }
-    return !avx512 && ld % 1024 == 0 && rows >= 256 && M * N * K >= (int64_t)1 << 26;
+    return !avx512 && ld % align == 0 && rows >= 256 && M * N * K >= (int64_t)1 << 26;
 }
 
 /* rows x cols of X (leading dimension ld) into a buffer with leading
@@ -60,10 +65,10 @@ static float *padded_copy(int slot, const float *X, int64_t rows, int64_t cols, 
 
 /* Row-major C = alpha op(A) op(B) + beta C through dnnl_sgemm. oneDNN runs
  * its own OpenMP threads, or one thread when called inside a parallel
- * region. In a transposed product (A^T B, the weight gradients) an
- * operand whose rows are a multiple of 4 KiB apart is read from a padded
- * copy (wants_padding; the same products in the same order). Invalid arguments are a programming error: die naming
- * them. */
+ * region. Operands whose rows are 4 KiB (A of A^T B) or 1 KiB (B of A B
+ * and A^T B) apart are read from a padded copy (wants_padding; the same
+ * products in the same order). Invalid arguments are a programming error:
+ * die naming them. */
 void avk_gemm(char transa, char transb, int64_t M, int64_t N, int64_t K,
               float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
               float beta, float *C, int64_t ldc)
@@ -71,10 +76,10 @@ void avk_gemm(char transa, char transb, int64_t M, int64_t N, int64_t K,
     if (M == 0 || N == 0)
         return;
     int ta = transa == 'T' || transa == 't';
-    if (ta && !omp_in_parallel() && wants_padding(lda, K, M, N, K))
+    if (ta && wants_padding(lda, 1024, K, M, N, K))
         A = padded_copy(0, A, K, M, lda, &lda);
     int tb = transb == 'T' || transb == 't';
-    if (ta && !tb && !omp_in_parallel() && wants_padding(ldb, K, M, N, K))
+    if (!tb && wants_padding(ldb, 256, K, M, N, K))
         B = padded_copy(1, B, K, N, ldb, &ldb);
     dnnl_status_t st = dnnl_sgemm(transa, transb, M, N, K, alpha, A, lda, B, ldb,
                                   beta, C, ldc);

@@ -3,8 +3,10 @@
  * backward, tolerance 1e-5 relative: the reference configuration's
  * temporal shape (512 sequences x 4 heads of 8 tokens, head dim 64, large
  * enough for the threads), masked keys including an empty caption (zero
- * outputs, no gradients), queries and keys of different counts, and the
- * first tiled shape past the limit (33 keys). */
+ * outputs, no gradients), queries and keys of different counts (key
+ * blocks of 8 and a remainder), a head dim past a multiple of 64 (the
+ * kernels' column remainder), one that is no multiple of 8 (the tiled
+ * path takes it), and the first tiled shape past the limit (33 keys). */
 #include <math.h>
 #include <string.h>
 #include "tap.h"
@@ -56,6 +58,8 @@ int main(void)
     int lens[3] = {20, 0, 32};
     check(3, 4, 16, 32, 64, lens, "16 queries, 32 keys masked to 20, 0 and 32");
     check(6, 2, 32, 5, 16, NULL, "32 queries, 5 keys");
+    check(4, 3, 13, 21, 88, NULL, "13 queries, 21 keys, head dim 88");
+    check(4, 2, 8, 8, 12, NULL, "head dim 12: no multiple of 8");
     check(2, 2, 8, 33, 64, NULL, "33 keys: the tiled path");
     return done_testing();
 }

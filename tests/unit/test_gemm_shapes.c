@@ -1,11 +1,14 @@
 /* avk_gemm and the linear layer at the DiT's real shapes, the ones
- * avk_gemm reads from a padded copy (A^T B with rows 4 KiB apart: the
- * weight gradients of the MLP, 1024 x 256 x 1024 and 256 x 1024 x 1024):
+ * avk_gemm reads from a padded copy (A of A^T B with rows 4 KiB apart: the
+ * weight gradients of the MLP, 1024 x 256 x 1024 and 256 x 1024 x 1024;
+ * B of A^T B or A B with rows 1 KiB apart: the attention projections'
+ * weight and input gradients, 256 x 256 x 1024 and 1024 x 256 x 256):
  * equal bitwise to dnnl_sgemm on the unpadded operands (the copy changes
  * no product and no order; on AVX-512 CPUs there is no copy) and within
- * 1e-5 of the double reference; the
- * linear layer's backward (bias column sums included) against its
- * reference at those shapes. */
+ * 1e-5 of the double reference; the linear layer's backward (bias column
+ * sums included) against its reference at those shapes, also where its
+ * two products run side by side on one thread each (the copies made
+ * inside the parallel region). */
 #include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,23 +19,25 @@
 
 #define TOL 1e-5
 
-/* C = A^T B with A [K, M], B [K, N]: avk_gemm against dnnl_sgemm and the
- * reference, beta 1 on a random C. */
-static void tn_case(int64_t M, int64_t N, int64_t K)
+/* C = op(A) B with A [K, M] (ta 'T') or [M, K] (ta 'N'), B [K, N]:
+ * avk_gemm against dnnl_sgemm and the reference, beta 1 on a random C. */
+static void gemm_case(char ta, int64_t M, int64_t N, int64_t K)
 {
+    int64_t lda = ta == 'T' ? M : K;
     float *A = randn(K * M, 1.0f), *B = randn(K * N, 1.0f), *C0 = randn(M * N, 1.0f);
     float *c1 = avk_falloc(M * N), *c2 = avk_falloc(M * N), *c3 = avk_falloc(M * N);
     memcpy(c1, C0, (size_t)(M * N) * sizeof(float));
     memcpy(c2, C0, (size_t)(M * N) * sizeof(float));
     memcpy(c3, C0, (size_t)(M * N) * sizeof(float));
-    avk_gemm('T', 'N', M, N, K, 1.0f, A, M, B, N, 1.0f, c1, N);
-    dnnl_sgemm('T', 'N', M, N, K, 1.0f, A, M, B, N, 1.0f, c2, N);
-    avk_gemm_ref('T', 'N', M, N, K, 1.0f, A, M, B, N, 1.0f, c3, N);
+    const char *what = ta == 'T' ? "A^T B" : "A B";
+    avk_gemm(ta, 'N', M, N, K, 1.0f, A, lda, B, N, 1.0f, c1, N);
+    dnnl_sgemm(ta, 'N', M, N, K, 1.0f, A, lda, B, N, 1.0f, c2, N);
+    avk_gemm_ref(ta, 'N', M, N, K, 1.0f, A, lda, B, N, 1.0f, c3, N);
     ok(!memcmp(c1, c2, (size_t)(M * N) * sizeof(float)),
-       "A^T B %lld x %lld x %lld: padded copy bitwise equal to dnnl_sgemm", (long long)M,
+       "%s %lld x %lld x %lld: padded copy bitwise equal to dnnl_sgemm", what, (long long)M,
        (long long)N, (long long)K);
     double e = rel_err(c1, c3, M * N);
-    ok(e < TOL, "A^T B %lld x %lld x %lld against the reference (rel %.2e)", (long long)M,
+    ok(e < TOL, "%s %lld x %lld x %lld against the reference (rel %.2e)", what, (long long)M,
        (long long)N, (long long)K, e);
     avk_ffree(A);
     avk_ffree(B);
@@ -74,10 +79,14 @@ static void linear_case(int64_t M, int64_t K, int64_t N)
 int main(void)
 {
     avk_rng_seed(&rng, 11);
-    tn_case(1024, 256, 1024);   /* A's rows 4 KiB apart */
-    tn_case(256, 1024, 1024);   /* B's rows 4 KiB apart */
-    tn_case(256, 256, 1024);    /* neither: dnnl_sgemm directly */
+    gemm_case('T', 1024, 256, 1024);   /* A's rows 4 KiB apart */
+    gemm_case('T', 256, 1024, 1024);   /* B's rows 4 KiB apart */
+    gemm_case('T', 256, 256, 1024);    /* B's rows 1 KiB apart */
+    gemm_case('N', 1024, 256, 1024);   /* B's rows 1 KiB apart */
+    gemm_case('N', 1024, 1024, 256);   /* B's rows 4 KiB apart */
+    gemm_case('T', 200, 256, 1024);    /* none: dnnl_sgemm directly */
     linear_case(1024, 256, 1024);
+    linear_case(1024, 256, 256);       /* dx and dw side by side on two threads */
     linear_case(300, 256, 200);     /* column sums with a partial block */
     return done_testing();
 }
