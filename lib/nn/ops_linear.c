@@ -34,8 +34,11 @@ static float *pad_scratch(int slot, int64_t n)
  * KiB apart (the layer input of a weight gradient, the weight of an input
  * gradient: 256 x 256 x 1024 A^T B at 152 against 191 GFLOP/s padded,
  * 1024 x 256 x 1024 A B at 160 against 192), on two threads and on one
- * inside a parallel region alike. Copying costs one pass over the
- * operand, worth it only when the product is large. Only below AVX-512,
+ * inside a parallel region alike; the more so for the text rows' products
+ * (one thread: 64 x 1024 x 256 A B at 35 against 101 GFLOP/s, 256 x 1024
+ * x 64 A^T B at 39 against 88, 1024 x 256 x 64 A^T B at 47 against 80).
+ * Copying costs one pass over the operand, worth it only when the product
+ * is not small. Only below AVX-512,
  * where it was measured and where the copy's result is dnnl_sgemm's bit
  * for bit: on an AVX-512 Xeon dnnl_sgemm's kernel for 256 x 1024 x 1024
  * depends on the leading dimension, so the copy would change the bits
@@ -47,7 +50,7 @@ static int wants_padding(int64_t ld, int64_t align, int64_t rows, int64_t M, int
         unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
         avx512 = (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core;
     }
-    return !avx512 && ld % align == 0 && rows >= 256 && M * N * K >= (int64_t)1 << 26;
+    return !avx512 && ld % align == 0 && rows >= 64 && M * N * K >= (int64_t)1 << 22;
 }
 
 /* rows x cols of X (leading dimension ld) into a buffer with leading

@@ -84,7 +84,10 @@ int main(void)
     gemm_case('T', 256, 256, 1024);    /* B's rows 1 KiB apart */
     gemm_case('N', 1024, 256, 1024);   /* B's rows 1 KiB apart */
     gemm_case('N', 1024, 1024, 256);   /* B's rows 4 KiB apart */
-    gemm_case('T', 200, 256, 1024);    /* none: dnnl_sgemm directly */
+    gemm_case('T', 200, 256, 1024);    /* B's rows 1 KiB apart, A's not */
+    gemm_case('N', 300, 200, 1000);    /* none: dnnl_sgemm directly */
+    gemm_case('T', 1024, 256, 64);     /* A's rows 4 KiB apart, 64 of them */
+    gemm_case('N', 64, 1024, 256);     /* B's rows 4 KiB apart, 64 rows of C */
     linear_case(1024, 256, 1024);
     linear_case(1024, 256, 256);       /* dx and dw side by side on two threads */
     linear_case(300, 256, 200);     /* column sums with a partial block */
