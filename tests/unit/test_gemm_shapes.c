@@ -4,7 +4,8 @@
  * B of A^T B or A B with rows 1 KiB apart: the attention projections'
  * weight and input gradients, 256 x 256 x 1024 and 1024 x 256 x 256):
  * equal bitwise to dnnl_sgemm on the unpadded operands (the copy changes
- * no product and no order; on AVX-512 CPUs there is no copy) and within
+ * no product and no order; on AVX-512 CPUs there is no copy; A B of 1024
+ * rows also runs split by rows over the threads) and within
  * 1e-5 of the double reference; the linear layer's backward (bias column
  * sums included) against its reference at those shapes, also where its
  * two products run side by side on one thread each (the copies made
