@@ -288,9 +288,11 @@ void dit_attn_bwd(dit_ctx *c, dit_attn_st *st, const float *dy[2], float *dx[2])
     int64_t nqe = (int64_t)sq->nseq * Hh * sq->nq * Dh, nke = (int64_t)sq->nseq * Hh * sq->nk * Dh;
     float *dog = dit_alloc(c->ar, nqe);
     gather_heads(dog, dOa, sq->qidx, sq->qw, sq->nseq, sq->nq, Hh, Dh, Dr, (gather_rope){0});
-    float *dqg = dit_zeros(c->ar, nqe), *dkg = dit_zeros(c->ar, nke), *dvg = dit_zeros(c->ar, nke);
+    /* written by the backward, not added into: no zeroing pass */
+    float *dqg = dit_alloc(c->ar, nqe), *dkg = dit_alloc(c->ar, nke), *dvg = dit_alloc(c->ar, nke);
     avk_attn a = avk_attn_make(sq->nseq, Hh, sq->nq, sq->nk, Dh);
     a.kv_len = sq->kv_len;
+    a.write_grads = 1;
     dit_attention_bwd(m, dqg, dkg, dvg, dog, st->qg, st->kg, st->vg, st->og, st->lse, &a);
     /* the gradients' rows: written by the first entry of each row when the
      * lists reach every row read below, else zeroed and added into */

@@ -33,7 +33,7 @@
 
 avk_attn avk_attn_make(int B, int H, int Nq, int Nk, int D)
 {
-    avk_attn a = {B, H, Nq, Nk, D, 1.0f / sqrtf((float)D), NULL};
+    avk_attn a = {B, H, Nq, Nk, D, 1.0f / sqrtf((float)D), NULL, 0};
     return a;
 }
 
@@ -259,20 +259,21 @@ AVK_CLONES static void short_bwd_pair(float *dq, float *dk, float *dv, const flo
             ds[j] = a->scale * (p[j] * (ds[j] - di));
         }
     }
+    int add = !a->write_grads;
     if (dq)
         for (int i = 0; i < Nq; i++)
-            combine_rows(dq + (bh * Nq + i) * D, dS + i * SHORT, kb, L, D, 1);
+            combine_rows(dq + (bh * Nq + i) * D, dS + i * SHORT, kb, L, D, add);
     for (int j = 0; j < L; j++) {
         int64_t kr = (bh * a->Nk + j) * D;
         if (dv) {
             for (int i = 0; i < Nq; i++)
                 col[i] = P[i * SHORT + j];
-            combine_rows(dv + kr, col, ob, Nq, D, 1);
+            combine_rows(dv + kr, col, ob, Nq, D, add);
         }
         if (dk) {
             for (int i = 0; i < Nq; i++)
                 col[i] = dS[i * SHORT + j];
-            combine_rows(dk + kr, col, qb, Nq, D, 1);
+            combine_rows(dk + kr, col, qb, Nq, D, add);
         }
     }
 }
@@ -356,16 +357,38 @@ static void bwd_block(float *P, float *dS, const float *q, const float *k, const
     }
 }
 
+/* For write_grads: zero the gradient rows no product reaches (keys past
+ * a pair's kv_len, the queries of a pair without keys, every key row
+ * when there are no queries); the kernels write all others. */
+static void zero_unreached(float *dq, float *dk, float *dv, const avk_attn *a)
+{
+    int D = a->D;
+    for (int64_t bh = 0; bh < (int64_t)a->B * a->H; bh++) {
+        int L = a->Nq > 0 ? keys_of(a, bh) : 0;
+        size_t kbytes = (size_t)(a->Nk - L) * D * sizeof(float);
+        if (dk && L < a->Nk)
+            memset(dk + (bh * a->Nk + L) * D, 0, kbytes);
+        if (dv && L < a->Nk)
+            memset(dv + (bh * a->Nk + L) * D, 0, kbytes);
+        if (dq && keys_of(a, bh) == 0)
+            memset(dq + bh * a->Nq * D, 0, (size_t)a->Nq * D * sizeof(float));
+    }
+}
+
 void avk_attention_bwd(float *dq, float *dk, float *dv, const float *dout,
                        const float *q, const float *k, const float *v,
                        const float *o, const float *lse, const avk_attn *a)
 {
     int D = a->D, nt = avk_ops_threads();
     int64_t BH = (int64_t)a->B * a->H, nqb = (a->Nq + BQ - 1) / BQ, nkb = (a->Nk + BK - 1) / BK;
+    if (a->write_grads)
+        zero_unreached(dq, dk, dv, a);
     float *Di = avk_falloc(BH * a->Nq);
 #pragma omp parallel for schedule(static) if (BH * a->Nq * D >= AVK_PAR_MIN)
     for (int64_t r = 0; r < BH * a->Nq; r++)
         Di[r] = dot_row(dout + r * D, o + r * D, D);
+    /* with write_grads, the first product into a gradient block writes it */
+    float wr = a->write_grads ? 0.0f : 1.0f;
     if (is_short(a)) {
 #pragma omp parallel for schedule(static) if (BH * a->Nq * D >= AVK_PAR_MIN)
         for (int64_t bh = 0; bh < BH; bh++)
@@ -389,14 +412,15 @@ void avk_attention_bwd(float *dq, float *dk, float *dv, const float *dout,
                         const float *qi = q + (bh * a->Nq + i0) * D;
                         const float *doi = dout + (bh * a->Nq + i0) * D;
                         bwd_block(P, dS, q, k, v, dout, lse, Di, a, bh, i0, bq, j0, bk);
+                        float bk_beta = i0 ? 1.0f : wr, bq_beta = j0 ? 1.0f : wr;
                         if (dv)
-                            avk_gemm('T', 'N', bk, D, bq, 1.0f, P, bk, doi, D, 1.0f,
+                            avk_gemm('T', 'N', bk, D, bq, 1.0f, P, bk, doi, D, bk_beta,
                                      dv + (bh * a->Nk + j0) * D, D);
                         if (dq)
-                            avk_gemm('N', 'N', bq, D, bk, a->scale, dS, bk, kj, D, 1.0f,
+                            avk_gemm('N', 'N', bq, D, bk, a->scale, dS, bk, kj, D, bq_beta,
                                      dq + (bh * a->Nq + i0) * D, D);
                         if (dk)
-                            avk_gemm('T', 'N', bk, D, bq, a->scale, dS, bk, qi, D, 1.0f,
+                            avk_gemm('T', 'N', bk, D, bq, a->scale, dS, bk, qi, D, bk_beta,
                                      dk + (bh * a->Nk + j0) * D, D);
                     }
                 }
@@ -420,12 +444,13 @@ void avk_attention_bwd(float *dq, float *dk, float *dv, const float *dout,
                     for (int i0 = 0; i0 < a->Nq; i0 += BQ) {
                         int bq = a->Nq - i0 < BQ ? a->Nq - i0 : BQ;
                         bwd_block(P, dS, q, k, v, dout, lse, Di, a, bh, i0, bq, j0, bk);
+                        float beta = i0 ? 1.0f : wr;
                         if (dv)
                             avk_gemm('T', 'N', bk, D, bq, 1.0f, P, bk, dout + (bh * a->Nq + i0) * D,
-                                     D, 1.0f, dv + (bh * a->Nk + j0) * D, D);
+                                     D, beta, dv + (bh * a->Nk + j0) * D, D);
                         if (dk)
                             avk_gemm('T', 'N', bk, D, bq, a->scale, dS, bk, q + (bh * a->Nq + i0) * D,
-                                     D, 1.0f, dk + (bh * a->Nk + j0) * D, D);
+                                     D, beta, dk + (bh * a->Nk + j0) * D, D);
                     }
                 }
             }
@@ -440,7 +465,7 @@ void avk_attention_bwd(float *dq, float *dk, float *dv, const float *dout,
                         int bk = L - j0 < BK ? L - j0 : BK;
                         bwd_block(P, dS, q, k, v, dout, lse, Di, a, bh, i0, bq, j0, bk);
                         avk_gemm('N', 'N', bq, D, bk, a->scale, dS, bk, k + (bh * a->Nk + j0) * D, D,
-                                 1.0f, dq + (bh * a->Nq + i0) * D, D);
+                                 j0 ? 1.0f : wr, dq + (bh * a->Nq + i0) * D, D);
                     }
                 }
             }
@@ -490,6 +515,15 @@ void avk_attention_bwd_ref(float *dq, float *dk, float *dv, const float *dout,
                            const float *q, const float *k, const float *v,
                            const float *o, const float *lse, const avk_attn *a)
 {
+    if (a->write_grads) {   /* written: the sums below into zeros */
+        int64_t nq = (int64_t)a->B * a->H * a->Nq * a->D, nk = (int64_t)a->B * a->H * a->Nk * a->D;
+        if (dq)
+            memset(dq, 0, (size_t)nq * sizeof(float));
+        if (dk)
+            memset(dk, 0, (size_t)nk * sizeof(float));
+        if (dv)
+            memset(dv, 0, (size_t)nk * sizeof(float));
+    }
     int D = a->D;
     double *p = avk_xmalloc(sizeof(double) * (size_t)(a->Nk > 0 ? a->Nk : 1));
     for (int64_t bh = 0; bh < (int64_t)a->B * a->H; bh++) {

@@ -6,7 +6,9 @@
  * outputs, no gradients), queries and keys of different counts (key
  * blocks of 8 and a remainder), a head dim past a multiple of 64 (the
  * kernels' column remainder), one that is no multiple of 8 (the tiled
- * path takes it), and the first tiled shape past the limit (33 keys). */
+ * path takes it), and the tiled paths (33 keys; 3 pairs over blocks of
+ * keys and queries, masked to none and part of a block); each also with
+ * write_grads, the gradients written over NaN-filled buffers. */
 #include <math.h>
 #include <string.h>
 #include "tap.h"
@@ -39,6 +41,24 @@ static void check(int B, int H, int Nq, int Nk, int D, const int *kv_len, const 
             lse_same = 0;
     ok(e < 1e-5 && eg < 1e-5 && lse_same, "%s: forward %.2e, backward %.2e, lse %s", what, e, eg,
        lse_same ? "equal" : "differs");
+    /* write_grads: the same gradients written over NaN-filled buffers */
+    a.write_grads = 1;
+    float *w[3];
+    for (int i = 0; i < 3; i++) {
+        int64_t n = i == 0 ? nq : nk;
+        w[i] = avk_falloc(n);
+        for (int64_t j = 0; j < n; j++)
+            w[i][j] = NAN;
+    }
+    avk_attention_bwd(w[0], w[1], w[2], dout, q, k, v, o, lse, &a);
+    double ew = 0;
+    for (int i = 0; i < 3; i++) {
+        double t = rel_err(w[i], g[i + 3], i == 0 ? nq : nk);
+        ew = t > ew || isnan(t) ? t : ew;
+    }
+    ok(ew < 1e-5, "%s: write_grads over NaN buffers, backward %.2e", what, ew);
+    for (int i = 0; i < 3; i++)
+        avk_ffree(w[i]);
     avk_ffree(q);
     avk_ffree(k);
     avk_ffree(v);
@@ -61,5 +81,7 @@ int main(void)
     check(4, 3, 13, 21, 88, NULL, "13 queries, 21 keys, head dim 88");
     check(4, 2, 8, 8, 12, NULL, "head dim 12: no multiple of 8");
     check(2, 2, 8, 33, 64, NULL, "33 keys: the tiled path");
+    int lens3[3] = {0, 600, 140};
+    check(3, 1, 150, 600, 64, lens3, "3 pairs, 150 queries, 600 keys masked to 0, 600, 140: the tiled path, key and query passes");
     return done_testing();
 }

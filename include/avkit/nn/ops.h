@@ -273,9 +273,11 @@ typedef struct avk_attn {
     int B, H, Nq, Nk, D;
     float scale;             /* usually 1/sqrt(D) */
     const int *kv_len;       /* [B] or NULL */
+    int write_grads;         /* 1: the backward writes dq, dk, dv (zeros where no
+                              * score reaches: masked keys, no keys), 0: adds */
 } avk_attn;
 
-/* The usual description: scale 1/sqrt(D), no key mask. */
+/* The usual description: scale 1/sqrt(D), no key mask, gradients added. */
 avk_attn avk_attn_make(int B, int H, int Nq, int Nk, int D);
 /* Bytes of scratch the fast forward / backward allocate per call. */
 size_t avk_attention_workspace(const avk_attn *a, int backward);
