@@ -33,6 +33,14 @@ typedef struct mlp_io {
     float **n2, **m2, **s2, **h2, **f1, **g1, **f2;
 } mlp_io;
 
+/* Whether the MLP's products run in fp32 (fp32, or bf16 on the fp32
+ * fallback): then avk_mlp_fwd / _bwd, whose hidden rows are
+ * avk_mlp_ld(F) apart, else the bf16 operators on contiguous rows. */
+static int mlp_fp32(const avk_dit *m)
+{
+    return m->precision == AVK_DIT_FP32 || avk_bf16_get_kernel() == AVK_BF16_FP32;
+}
+
 static void mlp_fwd(dit_ctx *c, const mlp_io *io, const float *x1, float *out, const float *mod,
                     int G, const dit_lin *f1, const dit_lin *f2, int64_t rows, int64_t per)
 {
@@ -43,15 +51,21 @@ static void mlp_fwd(dit_ctx *c, const mlp_io *io, const float *x1, float *out, c
     *io->m2 = dit_alloc(c->ar, rows);
     *io->s2 = dit_alloc(c->ar, rows);
     *io->h2 = dit_alloc(c->ar, rows * D);
-    *io->f1 = dit_alloc(c->ar, rows * F);
-    *io->g1 = dit_alloc(c->ar, rows * F);
+    int64_t ld = avk_mlp_ld(F);     /* mlp_fp32: hidden rows ld apart; else F */
+    *io->f1 = dit_alloc(c->ar, rows * ld);
+    *io->g1 = dit_alloc(c->ar, rows * ld);
     *io->f2 = dit_alloc(c->ar, rows * D);
     avk_ln_modulate_fwd(*io->n2, *io->m2, *io->s2, *io->h2, x1, mod + 3 * cs, mod + 4 * cs, B,
                         per, G, D, LN_EPS);
-    /* the bias joins the GELU's pass over the rows */
-    dit_linear_fwd(m, *io->f1, *io->h2, dit_w(m, f1->w), NULL, rows, D, F);
-    avk_bias_gelu_fwd(*io->f1, *io->g1, dit_w(m, f1->b), rows, F);
-    dit_linear_fwd(m, *io->f2, *io->g1, dit_w(m, f2->w), dit_w(m, f2->b), rows, F, D);
+    if (mlp_fp32(m)) {
+        DIT_TIMED(gemm, avk_mlp_fwd(*io->f2, *io->f1, *io->g1, ld, *io->h2, dit_w(m, f1->w),
+                                    dit_w(m, f1->b), dit_w(m, f2->w), dit_w(m, f2->b), rows, D,
+                                    F, D));
+    } else {    /* the bias joins the GELU's pass over the rows */
+        dit_linear_fwd(m, *io->f1, *io->h2, dit_w(m, f1->w), NULL, rows, D, F);
+        avk_bias_gelu_fwd(*io->f1, *io->g1, dit_w(m, f1->b), rows, F);
+        dit_linear_fwd(m, *io->f2, *io->g1, dit_w(m, f2->w), dit_w(m, f2->b), rows, F, D);
+    }
     avk_gated_residual_fwd(out, x1, *io->f2, mod + 5 * cs, B, per, G, D);
 }
 
@@ -63,15 +77,21 @@ static void mlp_bwd(dit_ctx *c, const mlp_io *io, const float *x1, const float *
     avk_dit *m = c->m;
     int B = c->B, D = c->D, F = f1->out;
     int64_t BD = (int64_t)B * G * D;    /* one chunk of mod */
-    float *df2 = dit_zeros(c->ar, rows * D), *df1 = dit_alloc(c->ar, rows * F);
+    int64_t ld = avk_mlp_ld(F);
+    float *df2 = dit_zeros(c->ar, rows * D), *df1 = dit_alloc(c->ar, rows * ld);
     float *dh2 = dit_alloc(c->ar, rows * D);
     avk_gated_residual_bwd(dx1, df2, dmod + 5 * BD, dout, *io->f2, mod + 5 * BD, B, per, G, D);
-    /* the GELU's input gradient overwrites its output gradient in place */
-    dit_linear_bwd_set(m, df1, dit_g(m, f2->w), dit_g(m, f2->b), df2, *io->g1, dit_w(m, f2->w),
-                       rows, F, D);
-    avk_gelu_bwd_inplace(df1, *io->f1, rows * F);
-    dit_linear_bwd_set(m, dh2, dit_g(m, f1->w), dit_g(m, f1->b), df1, *io->h2, dit_w(m, f1->w),
-                       rows, D, F);
+    if (mlp_fp32(m)) {
+        DIT_TIMED(gemm, avk_mlp_bwd(dh2, dit_g(m, f1->w), dit_g(m, f1->b), dit_g(m, f2->w),
+                                    dit_g(m, f2->b), df1, ld, df2, *io->h2, *io->f1, *io->g1,
+                                    dit_w(m, f1->w), dit_w(m, f2->w), rows, D, F, D));
+    } else {    /* the GELU's input gradient overwrites its output gradient in place */
+        dit_linear_bwd_set(m, df1, dit_g(m, f2->w), dit_g(m, f2->b), df2, *io->g1,
+                           dit_w(m, f2->w), rows, F, D);
+        avk_gelu_bwd_inplace(df1, *io->f1, rows * F);
+        dit_linear_bwd_set(m, dh2, dit_g(m, f1->w), dit_g(m, f1->b), df1, *io->h2,
+                           dit_w(m, f1->w), rows, D, F);
+    }
     avk_ln_modulate_bwd(dx1, dmod + 3 * BD, dmod + 4 * BD, dh2, x1, *io->n2, *io->m2, *io->s2,
                         mod + 4 * BD, B, per, G, D);
 }

@@ -146,7 +146,7 @@ void avk_linear_fwd(float *y, const float *x, const float *w, const float *b,
 }
 
 /* acc[0..w) += the rows i0..i1 of dy (row stride N): one column block of
- * add_column_sums, in row order per column. Cloned and built at -O3 so
+ * avk_add_column_sums, in row order per column. Cloned and built at -O3 so
  * that it vectorizes over the columns (at -O2 it stayed scalar and took
  * 4% of a DiT training step). */
 static AVK_CLONES_O3 void add_rows(float *restrict acc, const float *restrict dy, int64_t i0,
@@ -159,9 +159,10 @@ static AVK_CLONES_O3 void add_rows(float *restrict acc, const float *restrict dy
     }
 }
 
-/* Column sums of dy [M, N] added into db [N], threads over column blocks
- * so each thread sums whole columns (no reduction races). */
-static void add_column_sums(float *db, const float *dy, int64_t M, int64_t N)
+/* Column sums of dy [M, N] (rows ld apart) added into db [N], threads
+ * over column blocks so each thread sums whole columns (no reduction
+ * races). */
+void avk_add_column_sums(float *db, const float *dy, int64_t M, int64_t N, int64_t ld)
 {
     const int64_t CB = 64;
     int64_t nblk = (N + CB - 1) / CB;
@@ -172,7 +173,7 @@ static void add_column_sums(float *db, const float *dy, int64_t M, int64_t N)
         for (int64_t i0 = 0; i0 < M; i0 += 256) {   /* float blocks of rows, double total */
             int64_t i1 = i0 + 256 < M ? i0 + 256 : M;
             float acc[64] = {0};
-            add_rows(acc, dy + j0, i0, i1, N, j1 - j0);
+            add_rows(acc, dy + j0, i0, i1, ld, j1 - j0);
             for (int64_t j = j0; j < j1; j++)
                 tot[j - j0] += acc[j - j0];
         }
@@ -204,7 +205,7 @@ static void linear_bwd(float *dx, float *dw, float *db, const float *dy, const f
             avk_gemm('T', 'N', N, K, M, 1.0f, dy, N, x, K, 1.0f, dw, K);
         }
         if (db)
-            add_column_sums(db, dy, M, N);
+            avk_add_column_sums(db, dy, M, N, N);
         return;
     }
     if (dx)
@@ -212,7 +213,7 @@ static void linear_bwd(float *dx, float *dw, float *db, const float *dy, const f
     if (dw)
         avk_gemm('T', 'N', N, K, M, 1.0f, dy, N, x, K, 1.0f, dw, K);
     if (db)
-        add_column_sums(db, dy, M, N);
+        avk_add_column_sums(db, dy, M, N, N);
 }
 
 /* dx += dy w, dw += dy^T x, db += colsum(dy). */

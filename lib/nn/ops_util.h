@@ -55,6 +55,10 @@ static inline float avk_expf(float x)
     return p * s;
 }
 
+/* Column sums of dy [M, N], rows ld floats apart, added into db [N]
+ * (ops_linear.c): the bias gradient of a linear layer. */
+void avk_add_column_sums(float *db, const float *dy, int64_t M, int64_t N, int64_t ld);
+
 /* Threads that the next parallel region would use. */
 int avk_ops_threads(void);
 

@@ -235,6 +235,33 @@ void avk_gelu_bwd_inplace_ref(float *d, const float *x, int64_t n);
 void avk_bias_gelu_fwd(float *x, float *y, const float *b, int64_t M, int64_t N);
 void avk_bias_gelu_fwd_ref(float *x, float *y, const float *b, int64_t M, int64_t N);
 
+/* ---- the MLP (ops_mlp.c) -------------------------------------------- */
+
+/* Linear(K -> F) -> GELU (tanh) -> Linear(F -> N) over x [M, K] (CPU
+ * only, not in the backend table), its hidden rows ld floats apart
+ * (avk_mlp_ld(F): F + 16, which spares the products the padded copies
+ * that rows 4 KiB apart cost them): f = x w1^T + b1 (the GELU's input)
+ * and g = gelu(f), [M, ld] and kept for the backward, y = g w2^T + b2
+ * [M, N]; w1 [F, K], w2 [N, F]. The backward writes dx [M, K] and df [M,
+ * ld] (the GELU input's gradient) and adds into dw1, db1, dw2, db2 (NULL
+ * biases: none). The arithmetic of avk_linear_fwd, avk_bias_gelu_fwd,
+ * avk_linear_fwd and of avk_linear_bwd_set, avk_gelu_bwd_inplace,
+ * avk_linear_bwd_set. */
+int64_t avk_mlp_ld(int64_t F);
+void avk_mlp_fwd(float *y, float *f, float *g, int64_t ld, const float *x, const float *w1,
+                 const float *b1, const float *w2, const float *b2, int64_t M, int64_t K,
+                 int64_t F, int64_t N);
+void avk_mlp_bwd(float *dx, float *dw1, float *db1, float *dw2, float *db2, float *df,
+                 int64_t ld, const float *dy, const float *x, const float *f, const float *g,
+                 const float *w1, const float *w2, int64_t M, int64_t K, int64_t F, int64_t N);
+void avk_mlp_fwd_ref(float *y, float *f, float *g, int64_t ld, const float *x, const float *w1,
+                     const float *b1, const float *w2, const float *b2, int64_t M, int64_t K,
+                     int64_t F, int64_t N);
+void avk_mlp_bwd_ref(float *dx, float *dw1, float *db1, float *dw2, float *db2, float *df,
+                     int64_t ld, const float *dy, const float *x, const float *f, const float *g,
+                     const float *w1, const float *w2, int64_t M, int64_t K, int64_t F,
+                     int64_t N);
+
 /* ---- softmax (ops_softmax.c) ----------------------------------------- */
 
 /* Row softmax over the last dimension of x [M, N]; the backward uses the
