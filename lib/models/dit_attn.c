@@ -341,8 +341,8 @@ void dit_attn_bwd(dit_ctx *c, dit_attn_st *st, const float *dy[2], float *dx[2])
                 avk_rmsnorm_bwd_inplace(d, dit_g(m, norm), raw, rs, dit_w(m, norm),
                                         st->R[s] * H, Dh);
             }
-            dit_linear_bwd(m, dx[s], dit_g(m, l->w), dit_g(m, l->b), d, st->x[s], dit_w(m, l->w),
-                           st->R[s], D, D);
+            dit_linear_bwd_xp(m, dx[s], dit_g(m, l->w), dit_g(m, l->b), d, st->x[s], st->xp[s],
+                              st->xld, dit_w(m, l->w), st->R[s], D, D);
         }
     }
 }

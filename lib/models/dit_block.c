@@ -96,6 +96,22 @@ static void mlp_bwd(dit_ctx *c, const mlp_io *io, const float *x1, const float *
                         mod + 4 * BD, B, per, G, D);
 }
 
+/* Whether the block's products run in fp32 (not bf16). */
+static int m_fp32(const avk_dit *m)
+{
+    return m->precision == AVK_DIT_FP32;
+}
+
+/* rows x cols of X into an arena buffer with rows ld apart. */
+static float *padded_rows(dit_ctx *c, const float *X, int64_t rows, int64_t cols, int64_t ld)
+{
+    float *d = dit_alloc(c->ar, rows * ld);
+#pragma omp parallel for schedule(static) if (rows * cols >= 32768)
+    for (int64_t i = 0; i < rows; i++)
+        memcpy(d + i * ld, X + i * cols, (size_t)cols * sizeof(float));
+    return d;
+}
+
 /* The three branch descriptions of a block (which streams, which
  * sequences, rotary or not). */
 static void setup_branches(dit_ctx *c, dit_block_st *st, const dit_block_p *p)
@@ -231,6 +247,18 @@ void dit_block_bwd(dit_ctx *c, dit_block_st *st, const float *dx2, const float *
     float *dav = dit_zeros(c->ar, Rv * D);
     avk_gated_residual_bwd(dx, dav, dmod + 2 * BG, dx1, st->av, st->mod + 2 * BG, B, c->N, G, D);
 
+    /* the branches' seven-odd projections of one input share one padded
+     * copy of it for their weight gradients, instead of one each */
+    int64_t ld = avk_gemm_padded_ld(D, Rv);
+    if (m_fp32(c->m) && ld != D) {
+        float *xp = padded_rows(c, st->mxx, Rv, D, ld);
+        float *ep = Rt >= 64 ? padded_rows(c, st->mee, Rt, D, ld) : NULL;
+        for (int i = 0; i < 3; i++) {
+            st->br[i].xp[0] = xp;
+            st->br[i].xp[1] = ep;
+            st->br[i].xld = ld;
+        }
+    }
     float *dmx = dit_zeros(c->ar, Rv * D), *dme = dit_zeros(c->ar, Rt * D);
     for (int i = 2; i >= 0; i--) {
         const float *dy[2] = {dav, dat};

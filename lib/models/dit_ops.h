@@ -47,6 +47,19 @@ static inline void dit_linear_bwd(const avk_dit *m, float *dx, float *dw, float 
         DIT_TIMED(gemm, avk_linear_bwd(dx, dw, db, dy, x, w, M, K, N));
 }
 
+/* As dit_linear_bwd, with the input also as xp, rows ldp apart (NULL:
+ * none), which fp32 reads instead (bf16 reads x). */
+static inline void dit_linear_bwd_xp(const avk_dit *m, float *dx, float *dw, float *db,
+                                     const float *dy, const float *x, const float *xp,
+                                     int64_t ldp, const float *w, int64_t M, int64_t K,
+                                     int64_t N)
+{
+    if (m->precision == AVK_DIT_BF16 || !xp)
+        dit_linear_bwd(m, dx, dw, db, dy, x, w, M, K, N);
+    else
+        DIT_TIMED(gemm, avk_linear_bwd_ldx(dx, dw, db, dy, xp, ldp, w, M, K, N));
+}
+
 /* As dit_linear_bwd, but dx is written, not added to (bf16: zeroed, then
  * the accumulating call). */
 static inline void dit_linear_bwd_set(const avk_dit *m, float *dx, float *dw, float *db,

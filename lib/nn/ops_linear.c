@@ -190,7 +190,8 @@ void avk_add_column_sums(float *db, const float *dy, int64_t M, int64_t N, int64
  * (avk_linear_bwd) or 0 (avk_linear_bwd_set: dx written, the products of
  * the accumulating call into zeros, without reading dx). */
 static void linear_bwd(float *dx, float *dw, float *db, const float *dy, const float *x,
-                       const float *w, int64_t M, int64_t K, int64_t N, float beta_dx)
+                       int64_t ldx, const float *w, int64_t M, int64_t K, int64_t N,
+                       float beta_dx)
 {
     if (dx && dw && omp_get_max_threads() == 2 && !omp_in_parallel() &&
         M * N * K <= LINEAR_PAIR_MAX) {
@@ -202,7 +203,7 @@ static void linear_bwd(float *dx, float *dw, float *db, const float *dy, const f
 #pragma omp section
             avk_gemm('N', 'N', M, K, N, 1.0f, dy, N, w, K, beta_dx, dx, K);
 #pragma omp section
-            avk_gemm('T', 'N', N, K, M, 1.0f, dy, N, x, K, 1.0f, dw, K);
+            avk_gemm('T', 'N', N, K, M, 1.0f, dy, N, x, ldx, 1.0f, dw, K);
         }
         if (db)
             avk_add_column_sums(db, dy, M, N, N);
@@ -211,7 +212,7 @@ static void linear_bwd(float *dx, float *dw, float *db, const float *dy, const f
     if (dx)
         avk_gemm('N', 'N', M, K, N, 1.0f, dy, N, w, K, beta_dx, dx, K);
     if (dw)
-        avk_gemm('T', 'N', N, K, M, 1.0f, dy, N, x, K, 1.0f, dw, K);
+        avk_gemm('T', 'N', N, K, M, 1.0f, dy, N, x, ldx, 1.0f, dw, K);
     if (db)
         avk_add_column_sums(db, dy, M, N, N);
 }
@@ -220,13 +221,24 @@ static void linear_bwd(float *dx, float *dw, float *db, const float *dy, const f
 void avk_linear_bwd(float *dx, float *dw, float *db, const float *dy,
                     const float *x, const float *w, int64_t M, int64_t K, int64_t N)
 {
-    linear_bwd(dx, dw, db, dy, x, w, M, K, N, 1.0f);
+    linear_bwd(dx, dw, db, dy, x, K, w, M, K, N, 1.0f);
+}
+
+void avk_linear_bwd_ldx(float *dx, float *dw, float *db, const float *dy, const float *x,
+                        int64_t ldx, const float *w, int64_t M, int64_t K, int64_t N)
+{
+    linear_bwd(dx, dw, db, dy, x, ldx, w, M, K, N, 1.0f);
+}
+
+int64_t avk_gemm_padded_ld(int64_t ld, int64_t rows)
+{
+    return wants_padding(ld, 256, rows, rows, 1 << 12, 1 << 12) ? ld + 16 : ld;
 }
 
 void avk_linear_bwd_set(float *dx, float *dw, float *db, const float *dy,
                         const float *x, const float *w, int64_t M, int64_t K, int64_t N)
 {
-    linear_bwd(dx, dw, db, dy, x, w, M, K, N, 0.0f);
+    linear_bwd(dx, dw, db, dy, x, K, w, M, K, N, 0.0f);
 }
 
 void avk_linear_fwd_ref(float *y, const float *x, const float *w, const float *b,

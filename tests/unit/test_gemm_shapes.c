@@ -9,7 +9,7 @@
  * 1e-5 of the double reference; the linear layer's backward (bias column
  * sums included) against its reference at those shapes, also where its
  * two products run side by side on one thread each (the copies made
- * inside the parallel region). */
+ * inside the parallel region), and from an input already padded. */
 #include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
 #include <string.h>
@@ -77,6 +77,34 @@ static void linear_case(int64_t M, int64_t K, int64_t N)
     avk_ffree(rdb);
 }
 
+/* avk_linear_bwd_ldx on a copy of x with rows avk_gemm_padded_ld apart
+ * (what the DiT's attention projections share) against avk_linear_bwd on
+ * x itself: bitwise equal (avk_gemm would read the same padded rows). */
+static void ldx_case(int64_t M, int64_t K, int64_t N)
+{
+    int64_t ld = avk_gemm_padded_ld(K, M);
+    float *x = randn(M * K, 1.0f), *w = randn(N * K, 1.0f), *dy = randn(M * N, 1.0f);
+    float *xp = avk_falloc(M * ld);
+    for (int64_t i = 0; i < M; i++)
+        memcpy(xp + i * ld, x + i * K, (size_t)K * sizeof(float));
+    float *g[6];
+    for (int i = 0; i < 6; i++)
+        g[i] = avk_fzeros(i % 3 == 0 ? M * K : i % 3 == 1 ? N * K : N);
+    avk_linear_bwd(g[0], g[1], g[2], dy, x, w, M, K, N);
+    avk_linear_bwd_ldx(g[3], g[4], g[5], dy, xp, ld, w, M, K, N);
+    ok(!memcmp(g[0], g[3], (size_t)(M * K) * sizeof(float)) &&
+           !memcmp(g[1], g[4], (size_t)(N * K) * sizeof(float)) &&
+           !memcmp(g[2], g[5], (size_t)N * sizeof(float)),
+       "linear backward %lld x %lld -> %lld from x's rows %lld apart: bitwise that of x",
+       (long long)M, (long long)K, (long long)N, (long long)ld);
+    avk_ffree(x);
+    avk_ffree(w);
+    avk_ffree(dy);
+    avk_ffree(xp);
+    for (int i = 0; i < 6; i++)
+        avk_ffree(g[i]);
+}
+
 int main(void)
 {
     avk_rng_seed(&rng, 11);
@@ -92,5 +120,7 @@ int main(void)
     linear_case(1024, 256, 1024);
     linear_case(1024, 256, 256);       /* dx and dw side by side on two threads */
     linear_case(300, 256, 200);     /* column sums with a partial block */
+    ldx_case(1024, 256, 256);
+    ldx_case(64, 256, 256);
     return done_testing();
 }

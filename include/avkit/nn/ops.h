@@ -107,6 +107,15 @@ void avk_linear_fwd_ref(float *y, const float *x, const float *w, const float *b
                         int64_t M, int64_t K, int64_t N);
 void avk_linear_bwd_ref(float *dx, float *dw, float *db, const float *dy,
                         const float *x, const float *w, int64_t M, int64_t K, int64_t N);
+/* As avk_linear_bwd, with x's rows ldx floats apart (CPU only, not in the
+ * backend table): several layers reading one input can share one copy
+ * of it at avk_gemm_padded_ld. */
+void avk_linear_bwd_ldx(float *dx, float *dw, float *db, const float *dy, const float *x,
+                        int64_t ldx, const float *w, int64_t M, int64_t K, int64_t N);
+/* The leading dimension avk_gemm would read an operand of `rows` rows ld
+ * apart at (ld + 16 where it would copy it into a padded buffer on this
+ * CPU, else ld). */
+int64_t avk_gemm_padded_ld(int64_t ld, int64_t rows);
 /* As avk_linear_bwd, but dx is WRITTEN (dx = dy w; dw and db still
  * added): the bits of avk_linear_bwd into a zeroed dx, without zeroing it
  * first (CPU only, not in the backend table). */
