@@ -342,7 +342,7 @@ void dit_attn_bwd(dit_ctx *c, dit_attn_st *st, const float *dy[2], float *dx[2])
                                         st->R[s] * H, Dh);
             }
             dit_linear_bwd_xp(m, dx[s], dit_g(m, l->w), dit_g(m, l->b), d, st->x[s], st->xp[s],
-                              st->xld, dit_w(m, l->w), st->R[s], D, D);
+                              st->xld[s], dit_w(m, l->w), st->R[s], D, D);
         }
     }
 }

@@ -33,14 +33,6 @@ typedef struct mlp_io {
     float **n2, **m2, **s2, **h2, **f1, **g1, **f2;
 } mlp_io;
 
-/* Whether the MLP's products run in fp32 (fp32, or bf16 on the fp32
- * fallback): then avk_mlp_fwd / _bwd, whose hidden rows are
- * avk_mlp_ld(F) apart, else the bf16 operators on contiguous rows. */
-static int mlp_fp32(const avk_dit *m)
-{
-    return m->precision == AVK_DIT_FP32 || avk_bf16_get_kernel() == AVK_BF16_FP32;
-}
-
 static void mlp_fwd(dit_ctx *c, const mlp_io *io, const float *x1, float *out, const float *mod,
                     int G, const dit_lin *f1, const dit_lin *f2, int64_t rows, int64_t per)
 {
@@ -51,13 +43,14 @@ static void mlp_fwd(dit_ctx *c, const mlp_io *io, const float *x1, float *out, c
     *io->m2 = dit_alloc(c->ar, rows);
     *io->s2 = dit_alloc(c->ar, rows);
     *io->h2 = dit_alloc(c->ar, rows * D);
-    int64_t ld = avk_mlp_ld(F);     /* mlp_fp32: hidden rows ld apart; else F */
+    /* fp32 products: avk_mlp_fwd / _bwd with the hidden rows ld apart */
+    int64_t ld = dit_fp32_products(m) ? avk_mlp_ld(F) : F;
     *io->f1 = dit_alloc(c->ar, rows * ld);
     *io->g1 = dit_alloc(c->ar, rows * ld);
     *io->f2 = dit_alloc(c->ar, rows * D);
     avk_ln_modulate_fwd(*io->n2, *io->m2, *io->s2, *io->h2, x1, mod + 3 * cs, mod + 4 * cs, B,
                         per, G, D, LN_EPS);
-    if (mlp_fp32(m)) {
+    if (ld != F) {
         DIT_TIMED(gemm, avk_mlp_fwd(*io->f2, *io->f1, *io->g1, ld, *io->h2, dit_w(m, f1->w),
                                     dit_w(m, f1->b), dit_w(m, f2->w), dit_w(m, f2->b), rows, D,
                                     F, D));
@@ -77,11 +70,11 @@ static void mlp_bwd(dit_ctx *c, const mlp_io *io, const float *x1, const float *
     avk_dit *m = c->m;
     int B = c->B, D = c->D, F = f1->out;
     int64_t BD = (int64_t)B * G * D;    /* one chunk of mod */
-    int64_t ld = avk_mlp_ld(F);
+    int64_t ld = dit_fp32_products(m) ? avk_mlp_ld(F) : F;    /* as mlp_fwd */
     float *df2 = dit_zeros(c->ar, rows * D), *df1 = dit_alloc(c->ar, rows * ld);
     float *dh2 = dit_alloc(c->ar, rows * D);
     avk_gated_residual_bwd(dx1, df2, dmod + 5 * BD, dout, *io->f2, mod + 5 * BD, B, per, G, D);
-    if (mlp_fp32(m)) {
+    if (ld != F) {
         DIT_TIMED(gemm, avk_mlp_bwd(dh2, dit_g(m, f1->w), dit_g(m, f1->b), dit_g(m, f2->w),
                                     dit_g(m, f2->b), df1, ld, df2, *io->h2, *io->f1, *io->g1,
                                     dit_w(m, f1->w), dit_w(m, f2->w), rows, D, F, D));
@@ -94,22 +87,6 @@ static void mlp_bwd(dit_ctx *c, const mlp_io *io, const float *x1, const float *
     }
     avk_ln_modulate_bwd(dx1, dmod + 3 * BD, dmod + 4 * BD, dh2, x1, *io->n2, *io->m2, *io->s2,
                         mod + 4 * BD, B, per, G, D);
-}
-
-/* Whether the block's products run in fp32 (not bf16). */
-static int m_fp32(const avk_dit *m)
-{
-    return m->precision == AVK_DIT_FP32;
-}
-
-/* rows x cols of X into an arena buffer with rows ld apart. */
-static float *padded_rows(dit_ctx *c, const float *X, int64_t rows, int64_t cols, int64_t ld)
-{
-    float *d = dit_alloc(c->ar, rows * ld);
-#pragma omp parallel for schedule(static) if (rows * cols >= 32768)
-    for (int64_t i = 0; i < rows; i++)
-        memcpy(d + i * ld, X + i * cols, (size_t)cols * sizeof(float));
-    return d;
 }
 
 /* The three branch descriptions of a block (which streams, which
@@ -247,16 +224,23 @@ void dit_block_bwd(dit_ctx *c, dit_block_st *st, const float *dx2, const float *
     float *dav = dit_zeros(c->ar, Rv * D);
     avk_gated_residual_bwd(dx, dav, dmod + 2 * BG, dx1, st->av, st->mod + 2 * BG, B, c->N, G, D);
 
-    /* the branches' seven-odd projections of one input share one padded
-     * copy of it for their weight gradients, instead of one each */
-    int64_t ld = avk_gemm_padded_ld(D, Rv);
-    if (m_fp32(c->m) && ld != D) {
-        float *xp = padded_rows(c, st->mxx, Rv, D, ld);
-        float *ep = Rt >= 64 ? padded_rows(c, st->mee, Rt, D, ld) : NULL;
-        for (int i = 0; i < 3; i++) {
-            st->br[i].xp[0] = xp;
-            st->br[i].xp[1] = ep;
-            st->br[i].xld = ld;
+    /* the branches' seven-odd projections of one input share the padded
+     * copy avk_gemm would make of it for each weight gradient (D x D x
+     * rows, the input as B) */
+    if (dit_fp32_products(c->m)) {
+        const float *in[2] = {st->mxx, st->mee};
+        int64_t rows[2] = {Rv, Rt};
+        for (int s = 0; s < 2; s++) {
+            int64_t ld = avk_gemm_padded_ld(D, D, D, rows[s]);
+            float *xp = NULL;
+            if (ld != D) {
+                xp = dit_alloc(c->ar, rows[s] * ld);
+                avk_copy_rows(xp, ld, in[s], D, rows[s], D);
+            }
+            for (int i = 0; i < 3; i++) {
+                st->br[i].xp[s] = xp;
+                st->br[i].xld[s] = ld;
+            }
         }
     }
     float *dmx = dit_zeros(c->ar, Rv * D), *dme = dit_zeros(c->ar, Rt * D);

@@ -98,7 +98,7 @@ typedef struct dit_attn_st {
     const float *x[2];          /* the module's inputs per stream [R, D] */
     const float *xp[2];         /* the same rows xld apart for the backward's
                                  * weight gradients (fp32), or NULL: x */
-    int64_t xld;
+    int64_t xld[2];
     float *Q, *K, *V;           /* [R0 + R1, D]: after norm and rotation */
     float *Qr, *Kr;             /* before the norm (qk_norm only) */
     float *rq, *rk;             /* RMS statistics [(R0 + R1) * H] */

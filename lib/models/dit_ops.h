@@ -47,14 +47,22 @@ static inline void dit_linear_bwd(const avk_dit *m, float *dx, float *dw, float 
         DIT_TIMED(gemm, avk_linear_bwd(dx, dw, db, dy, x, w, M, K, N));
 }
 
-/* As dit_linear_bwd, with the input also as xp, rows ldp apart (NULL:
- * none), which fp32 reads instead (bf16 reads x). */
+/* Whether the model's products run as fp32 operators: fp32, or bf16 on
+ * the fp32 fallback (the same operators; the paths below that exist for
+ * fp32 take both, so that the fallback keeps fp32's bits). */
+static inline int dit_fp32_products(const avk_dit *m)
+{
+    return m->precision == AVK_DIT_FP32 || avk_bf16_get_kernel() == AVK_BF16_FP32;
+}
+
+/* As dit_linear_bwd, reading the input from xp, rows ldp apart, where the
+ * caller made that copy (only under dit_fp32_products), else from x. */
 static inline void dit_linear_bwd_xp(const avk_dit *m, float *dx, float *dw, float *db,
                                      const float *dy, const float *x, const float *xp,
                                      int64_t ldp, const float *w, int64_t M, int64_t K,
                                      int64_t N)
 {
-    if (m->precision == AVK_DIT_BF16 || !xp)
+    if (!xp)
         dit_linear_bwd(m, dx, dw, db, dy, x, w, M, K, N);
     else
         DIT_TIMED(gemm, avk_linear_bwd_ldx(dx, dw, db, dy, xp, ldp, w, M, K, N));

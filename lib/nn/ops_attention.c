@@ -357,6 +357,17 @@ static void bwd_block(float *P, float *dS, const float *q, const float *k, const
     }
 }
 
+void avk_attention_zero_grads(float *dq, float *dk, float *dv, const avk_attn *a)
+{
+    int64_t nq = (int64_t)a->B * a->H * a->Nq * a->D, nk = (int64_t)a->B * a->H * a->Nk * a->D;
+    if (dq)
+        memset(dq, 0, (size_t)nq * sizeof(float));
+    if (dk)
+        memset(dk, 0, (size_t)nk * sizeof(float));
+    if (dv)
+        memset(dv, 0, (size_t)nk * sizeof(float));
+}
+
 /* For write_grads: zero the gradient rows no product reaches (keys past
  * a pair's kv_len, the queries of a pair without keys, every key row
  * when there are no queries); the kernels write all others. */
@@ -515,15 +526,8 @@ void avk_attention_bwd_ref(float *dq, float *dk, float *dv, const float *dout,
                            const float *q, const float *k, const float *v,
                            const float *o, const float *lse, const avk_attn *a)
 {
-    if (a->write_grads) {   /* written: the sums below into zeros */
-        int64_t nq = (int64_t)a->B * a->H * a->Nq * a->D, nk = (int64_t)a->B * a->H * a->Nk * a->D;
-        if (dq)
-            memset(dq, 0, (size_t)nq * sizeof(float));
-        if (dk)
-            memset(dk, 0, (size_t)nk * sizeof(float));
-        if (dv)
-            memset(dv, 0, (size_t)nk * sizeof(float));
-    }
+    if (a->write_grads)     /* written: the sums below into zeros */
+        avk_attention_zero_grads(dq, dk, dv, a);
     int D = a->D;
     double *p = avk_xmalloc(sizeof(double) * (size_t)(a->Nk > 0 ? a->Nk : 1));
     for (int64_t bh = 0; bh < (int64_t)a->B * a->H; bh++) {

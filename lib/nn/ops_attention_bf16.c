@@ -244,15 +244,8 @@ void avk_attention_bf16_bwd(float *dq, float *dk, float *dv, const float *dout,
     }
     if (!dq && !dk && !dv)
         return;
-    if (a->write_grads) {   /* the kernels below add: into zeros */
-        int64_t nq = (int64_t)a->B * a->H * a->Nq * a->D, nk = (int64_t)a->B * a->H * a->Nk * a->D;
-        if (dq)
-            memset(dq, 0, (size_t)nq * sizeof(float));
-        if (dk)
-            memset(dk, 0, (size_t)nk * sizeof(float));
-        if (dv)
-            memset(dv, 0, (size_t)nk * sizeof(float));
-    }
+    if (a->write_grads)     /* the kernels below add: into zeros */
+        avk_attention_zero_grads(dq, dk, dv, a);
     int D = a->D, nt = avk_ops_threads();
     int64_t BH = (int64_t)a->B * a->H, nqb = (a->Nq + BQ - 1) / BQ, nkb = (a->Nk + BK - 1) / BK;
     float *Di = avk_falloc(BH * a->Nq);

@@ -53,16 +53,22 @@ static int wants_padding(int64_t ld, int64_t align, int64_t rows, int64_t M, int
     return !avx512 && ld % align == 0 && rows >= 64 && M * N * K >= (int64_t)1 << 22;
 }
 
-/* rows x cols of X (leading dimension ld) into a buffer with leading
- * dimension ld + 16, threads over rows. */
+void avk_copy_rows(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
+                   int64_t cols)
+{
+#pragma omp parallel for if (rows * cols >= AVK_PAR_MIN) schedule(static)
+    for (int64_t i = 0; i < rows; i++)
+        memcpy(dst + i * ldd, src + i * lds, (size_t)cols * sizeof(float));
+}
+
+/* rows x cols of X (leading dimension ld) into this thread's buffer
+ * `slot` with leading dimension ld + 16. */
 static float *padded_copy(int slot, const float *X, int64_t rows, int64_t cols, int64_t ld,
                           int64_t *ldp)
 {
     *ldp = ld + 16;
     float *d = pad_scratch(slot, rows * *ldp);
-#pragma omp parallel for if (rows * cols >= AVK_PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < rows; i++)
-        memcpy(d + i * *ldp, X + i * ld, (size_t)cols * sizeof(float));
+    avk_copy_rows(d, *ldp, X, ld, rows, cols);
     return d;
 }
 
@@ -83,7 +89,7 @@ void avk_gemm(char transa, char transb, int64_t M, int64_t N, int64_t K,
     if (ta && wants_padding(lda, 1024, K, M, N, K))
         A = padded_copy(0, A, K, M, lda, &lda);
     int tb = transb == 'T' || transb == 't';
-    if (!tb && wants_padding(ldb, 256, K, M, N, K))
+    if (!tb && avk_gemm_padded_ld(ldb, M, N, K) != ldb)
         B = padded_copy(1, B, K, N, ldb, &ldb);
     dnnl_status_t st = dnnl_success;
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
@@ -230,9 +236,9 @@ void avk_linear_bwd_ldx(float *dx, float *dw, float *db, const float *dy, const 
     linear_bwd(dx, dw, db, dy, x, ldx, w, M, K, N, 1.0f);
 }
 
-int64_t avk_gemm_padded_ld(int64_t ld, int64_t rows)
+int64_t avk_gemm_padded_ld(int64_t ld, int64_t M, int64_t N, int64_t K)
 {
-    return wants_padding(ld, 256, rows, rows, 1 << 12, 1 << 12) ? ld + 16 : ld;
+    return wants_padding(ld, 256, K, M, N, K) ? ld + 16 : ld;
 }
 
 void avk_linear_bwd_set(float *dx, float *dw, float *db, const float *dy,

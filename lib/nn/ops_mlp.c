@@ -55,20 +55,13 @@ void avk_mlp_bwd(float *dx, float *dw1, float *db1, float *dw2, float *db2, floa
         avk_add_column_sums(db1, df, M, F, ld);
 }
 
-/* ---- references (contiguous rows copied in and out) ------------------- */
+/* ---- references (contiguous rows copied in and out) ----------------- */
 
-/* X [M, F] with rows ld apart from / to a contiguous copy. */
-static void rows_out(float *dst, int64_t ld, const float *src, int64_t M, int64_t F)
-{
-    for (int64_t i = 0; i < M; i++)
-        memcpy(dst + i * ld, src + i * F, (size_t)F * sizeof(float));
-}
-
+/* X [M, F] with rows ld apart as a contiguous copy. */
 static float *rows_in(const float *src, int64_t ld, int64_t M, int64_t F)
 {
     float *d = avk_falloc(M * F);
-    for (int64_t i = 0; i < M; i++)
-        memcpy(d + i * F, src + i * ld, (size_t)F * sizeof(float));
+    avk_copy_rows(d, F, src, ld, M, F);
     return d;
 }
 
@@ -80,8 +73,8 @@ void avk_mlp_fwd_ref(float *y, float *f, float *g, int64_t ld, const float *x, c
     avk_linear_fwd_ref(fc, x, w1, b1, M, K, F);
     avk_gelu_fwd_ref(gc, fc, M * F);
     avk_linear_fwd_ref(y, gc, w2, b2, M, F, N);
-    rows_out(f, ld, fc, M, F);
-    rows_out(g, ld, gc, M, F);
+    avk_copy_rows(f, ld, fc, F, M, F);
+    avk_copy_rows(g, ld, gc, F, M, F);
     avk_ffree(fc);
     avk_ffree(gc);
 }
@@ -97,7 +90,7 @@ void avk_mlp_bwd_ref(float *dx, float *dw1, float *db1, float *dw2, float *db2, 
     avk_gelu_bwd_ref(dfc, dg, fc, M * F);
     memset(dx, 0, (size_t)(M * K) * sizeof(float));
     avk_linear_bwd_ref(dx, dw1, db1, dfc, x, w1, M, K, F);
-    rows_out(df, ld, dfc, M, F);
+    avk_copy_rows(df, ld, dfc, F, M, F);
     avk_ffree(fc);
     avk_ffree(gc);
     avk_ffree(dg);

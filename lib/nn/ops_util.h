@@ -59,6 +59,11 @@ static inline float avk_expf(float x)
  * (ops_linear.c): the bias gradient of a linear layer. */
 void avk_add_column_sums(float *db, const float *dy, int64_t M, int64_t N, int64_t ld);
 
+/* Zero the non-NULL attention gradients dq, dk, dv of a
+ * (ops_attention.c): where a write_grads backward accumulates. */
+struct avk_attn;
+void avk_attention_zero_grads(float *dq, float *dk, float *dv, const struct avk_attn *a);
+
 /* Threads that the next parallel region would use. */
 int avk_ops_threads(void);
 

@@ -82,7 +82,7 @@ static void linear_case(int64_t M, int64_t K, int64_t N)
  * x itself: bitwise equal (avk_gemm would read the same padded rows). */
 static void ldx_case(int64_t M, int64_t K, int64_t N)
 {
-    int64_t ld = avk_gemm_padded_ld(K, M);
+    int64_t ld = avk_gemm_padded_ld(K, N, K, M);   /* x as B of dw = dy^T x */
     float *x = randn(M * K, 1.0f), *w = randn(N * K, 1.0f), *dy = randn(M * N, 1.0f);
     float *xp = avk_falloc(M * ld);
     for (int64_t i = 0; i < M; i++)

@@ -112,10 +112,14 @@ void avk_linear_bwd_ref(float *dx, float *dw, float *db, const float *dy,
  * of it at avk_gemm_padded_ld. */
 void avk_linear_bwd_ldx(float *dx, float *dw, float *db, const float *dy, const float *x,
                         int64_t ldx, const float *w, int64_t M, int64_t K, int64_t N);
-/* The leading dimension avk_gemm would read an operand of `rows` rows ld
- * apart at (ld + 16 where it would copy it into a padded buffer on this
- * CPU, else ld). */
-int64_t avk_gemm_padded_ld(int64_t ld, int64_t rows);
+/* The leading dimension at which avk_gemm reads B [K, N] (rows ld apart)
+ * of an M x N x K product A B or A^T B: ld + 16 where it would read it
+ * from a padded copy on this CPU, else ld. */
+int64_t avk_gemm_padded_ld(int64_t ld, int64_t M, int64_t N, int64_t K);
+/* rows x cols floats from src (rows lds apart) to dst (rows ldd apart),
+ * threads over the rows (CPU only). */
+void avk_copy_rows(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
+                   int64_t cols);
 /* As avk_linear_bwd, but dx is WRITTEN (dx = dy w; dw and db still
  * added): the bits of avk_linear_bwd into a zeroed dx, without zeroing it
  * first (CPU only, not in the backend table). */
