@@ -150,6 +150,60 @@ static void bias_gelu(int64_t M, int64_t K, int64_t N)
         avk_ffree(bufs[i]);
 }
 
+/* avk_gelu_fwd, avk_gelu_bwd and avk_gelu_bwd_inplace at lengths that
+ * end inside a vector and across the threads' chunks: the reference
+ * within TOL, nothing written past n, the in-place backward the bits of
+ * the accumulating one into zeros. */
+static void gelu_lengths(int64_t n)
+{
+    float *x = randn(n + 8, 2.0f), *dy = randn(n + 8, 1.0f), *dx0 = randn(n + 8, 1.0f);
+    float *y = avk_falloc(n + 8), *yr = avk_falloc(n + 8), *dx = avk_falloc(n + 8);
+    float *dxr = avk_falloc(n + 8), *d = avk_falloc(n + 8), *dz = avk_fzeros(n + 8);
+    for (int64_t i = n; i < n + 8; i++)
+        y[i] = dx[i] = d[i] = dz[i] = 7.0f;   /* past the end: must stay */
+    memcpy(dx, dx0, (size_t)n * sizeof(float));
+    memcpy(dxr, dx0, (size_t)n * sizeof(float));
+    memcpy(d, dy, (size_t)n * sizeof(float));
+    avk_gelu_fwd(y, x, n);
+    avk_gelu_fwd_ref(yr, x, n);
+    avk_gelu_bwd(dx, dy, x, n);
+    avk_gelu_bwd_ref(dxr, dy, x, n);
+    avk_gelu_bwd_inplace(d, x, n);
+    avk_gelu_bwd(dz, dy, x, n);
+    double e = fmax(rel_err(y, yr, n), rel_err(dx, dxr, n));
+    int kept = 1;
+    for (int64_t i = n; i < n + 8; i++)
+        kept &= y[i] == 7.0f && dx[i] == 7.0f && d[i] == 7.0f && dz[i] == 7.0f;
+    ok(e < TOL && kept, "gelu %lld values: %.1e against the reference, nothing past the end",
+       (long long)n, e);
+    ok(same_bits(d, dz, n), "gelu %lld values: in place, the bits of gelu_bwd into zeros",
+       (long long)n);
+    float *bufs[] = {x, dy, dx0, y, yr, dx, dxr, d, dz};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        avk_ffree(bufs[i]);
+}
+
+/* The GELU at the ends of the float range: NaN stays NaN, far from zero
+ * it is the identity or zero with slope 1 or 0, not NaN or inf. */
+static void gelu_specials(void)
+{
+    enum { N = 9 };
+    const float x[N] = {NAN, 0.0f, 20.0f, -20.0f, 100.0f, -100.0f, 1e30f, -1e30f, 88.5f};
+    const float want[N] = {NAN, 0.0f, 20.0f, 0.0f, 100.0f, 0.0f, 1e30f, 0.0f, 88.5f};
+    float y[N], d[N];
+    avk_gelu_fwd(y, x, N);
+    int good = isnan(y[0]);
+    for (int i = 1; i < N; i++)
+        good &= fabsf(y[i] - want[i]) <= 1e-6f * fabsf(want[i]) + 1e-30f;
+    ok(good, "gelu at NaN, 0, +-20, +-100, +-1e30, 88.5: NaN, then x or 0");
+    for (int i = 0; i < N; i++)
+        d[i] = 1.0f;
+    avk_gelu_bwd_inplace(d, x, 6);
+    ok(isnan(d[0]) && fabsf(d[1] - 0.5f) < 1e-7f && d[2] == 1.0f && d[3] == 0.0f &&
+           d[4] == 1.0f && d[5] == 0.0f,
+       "gelu slope at NaN, 0, +-20, +-100: NaN, 0.5, 1, 0, 1, 0");
+}
+
 int main(void)
 {
     avk_rng_seed(&rng, 990);
@@ -163,5 +217,9 @@ int main(void)
     inplace_bwds(10, 64);             /* below the threading threshold */
     bias_gelu(1024, 256, 1024);       /* the video rows' MLP */
     bias_gelu(64, 256, 1024);         /* the text rows' */
+    static const int64_t lens[] = {1, 7, 8, 9, 31, 32, 33, 45, 16384 + 13, 3 * 16384 + 29};
+    for (size_t i = 0; i < sizeof lens / sizeof *lens; i++)
+        gelu_lengths(lens[i]);
+    gelu_specials();
     return done_testing();
 }
