@@ -258,7 +258,8 @@ static float *first_block_modulated(avk_dit_acts *a)
 }
 
 /* The forward; with hooks (inference only) the block stack may be
- * skipped, and *ran says whether it ran. */
+ * skipped, and *ran says whether it ran. ran NULL: avk_dit_forward, a
+ * training forward that a backward may follow. */
 static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
                              const avk_dit_hooks *hk, int *ran)
 {
@@ -277,6 +278,7 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
     a->b = *b;
     setup_ctx(m, a);
     dit_ctx *c = &a->c, *k = &a->cb;
+    c->for_backward = k->for_backward = ran == NULL;   /* avk_dit_forward */
     dit_arena *ar = &a->ar;
     int B = c->B, D = c->D, split = k->spn > 1;
     int64_t BD = (int64_t)B * D, Rv = k->Rv;

@@ -103,6 +103,8 @@ typedef struct dit_attn_st {
     float *Qr, *Kr;             /* before the norm (qk_norm only) */
     float *rq, *rk;             /* RMS statistics [(R0 + R1) * H] */
     float *qg, *kg, *vg, *og, *lse;   /* gathered per sequence and head */
+    float *pk;                  /* the attention's kept probabilities, or NULL
+                                 * (avk_attn.p_keep) */
     float *O;                   /* attention outputs in rows [R0 + R1, D] */
 } dit_attn_st;
 
@@ -137,6 +139,9 @@ typedef struct dit_ctx {
     float *ctx_rope;            /* [Rc * H, Dh] rotary table of the context */
     const struct avk_dit_kv *kv_in;
     struct avk_dit_kv *kv_out;
+    int for_backward;           /* a backward follows (avk_dit_forward, not
+                                 * inference): the attention keeps what the
+                                 * backward would recompute (dit_attn_st.pk) */
 } dit_ctx;
 
 /* The fixed position embedding of N tokens at positions pos [N, 3]

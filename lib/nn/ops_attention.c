@@ -33,7 +33,7 @@
 
 avk_attn avk_attn_make(int B, int H, int Nq, int Nk, int D)
 {
-    avk_attn a = {B, H, Nq, Nk, D, 1.0f / sqrtf((float)D), NULL, 0};
+    avk_attn a = {B, H, Nq, Nk, D, 1.0f / sqrtf((float)D), NULL, 0, NULL};
     return a;
 }
 
@@ -44,6 +44,16 @@ static int keys_of(const avk_attn *a, int64_t bh)
         return a->Nk;
     int L = a->kv_len[bh / a->H];
     return L < a->Nk ? L : a->Nk;
+}
+
+/* Whether the sequences take the short path. */
+static int is_short(const avk_attn *a);
+
+int64_t avk_attention_keep_size(const avk_attn *a)
+{
+    if (is_short(a) || a->Nk > BK)
+        return 0;
+    return (int64_t)a->B * a->H * a->Nq * a->Nk;
 }
 
 size_t avk_attention_workspace(const avk_attn *a, int backward)
@@ -81,6 +91,15 @@ AVK_CLONES static void scale_row(float *x, int n, float c)
 #pragma omp simd
     for (int j = 0; j < n; j++)
         x[j] *= c;
+}
+
+/* dst = c src for a row (the kept probabilities: the exponentials of a
+ * one-tile row over their sum). */
+AVK_CLONES static void scale_row_to(float *dst, const float *src, int n, float c)
+{
+#pragma omp simd
+    for (int j = 0; j < n; j++)
+        dst[j] = src[j] * c;
 }
 
 /* P = exp(S - lse) for a row. */
@@ -297,6 +316,7 @@ void avk_attention_fwd(float *o, float *lse, const float *q, const float *k,
             short_fwd_pair(o, lse, q, k, v, a, bh);
         return;
     }
+    float *keep = avk_attention_keep_size(a) ? a->p_keep : NULL;
 #pragma omp parallel
     {
         float *S = avk_falloc(BQ * BK), *acc = avk_falloc((int64_t)BQ * D);
@@ -331,6 +351,8 @@ void avk_attention_fwd(float *o, float *lse, const float *q, const float *k,
                 for (int d = 0; d < D; d++)
                     oi[r * D + d] = acc[r * D + d] * inv;
                 lse[bh * a->Nq + i0 + r] = m[r] + logf(l[r]);
+                if (keep)        /* one tile: S holds exp(s - m) of every key */
+                    scale_row_to(keep + (bh * a->Nq + i0 + r) * a->Nk, S + r * L, L, inv);
             }
         }
         avk_ffree(S);
@@ -349,10 +371,17 @@ static void bwd_block(float *P, float *dS, const float *q, const float *k, const
     int D = a->D;
     const float *qi = q + (bh * a->Nq + i0) * D, *doi = dout + (bh * a->Nq + i0) * D;
     const float *kj = k + (bh * a->Nk + j0) * D, *vj = v + (bh * a->Nk + j0) * D;
-    avk_gemm('N', 'T', bq, bk, D, a->scale, qi, D, kj, D, 0.0f, P, bk);
+    const float *kept = a->p_keep && avk_attention_keep_size(a) ? a->p_keep : NULL;
+    if (kept) {          /* the forward's probabilities (one tile: j0 = 0) */
+        for (int r = 0; r < bq; r++)
+            memcpy(P + r * bk, kept + (bh * a->Nq + i0 + r) * a->Nk, (size_t)bk * sizeof(float));
+    } else {
+        avk_gemm('N', 'T', bq, bk, D, a->scale, qi, D, kj, D, 0.0f, P, bk);
+    }
     avk_gemm('N', 'T', bq, bk, D, 1.0f, doi, D, vj, D, 0.0f, dS, bk);
     for (int r = 0; r < bq; r++) {
-        prob_row(P + r * bk, bk, lse[bh * a->Nq + i0 + r]);
+        if (!kept)
+            prob_row(P + r * bk, bk, lse[bh * a->Nq + i0 + r]);
         dscore_row(dS + r * bk, P + r * bk, bk, Di[bh * a->Nq + i0 + r]);
     }
 }

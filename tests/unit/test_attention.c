@@ -3,10 +3,12 @@
  * the query gradient, which depends on its own row only), full backward
  * at 1024 tokens against the reference, cross-attention with a key mask,
  * and the workspace is independent of the key length (memory linear in
- * the sequence, never Nq x Nk). Tolerance 1e-5 relative. */
+ * the sequence, never Nq x Nk), and the probabilities the forward can
+ * keep for the backward (avk_attn.p_keep). Tolerance 1e-5 relative. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "tap.h"
 #include "randn.h"
 #include "avkit/nn/ops.h"
@@ -134,6 +136,84 @@ static void video_layouts(void)
     avk_ffree(qkv); avk_ffree(perm); avk_ffree(o); avk_ffree(tok); avk_ffree(lse);
 }
 
+/* avk_attn.p_keep: where avk_attention_keep_size is not 0, the forward
+ * keeps the probabilities (against softmax in double on the valid keys)
+ * with its output unchanged bit for bit, and the backward that reads them
+ * writes gradients within 1e-5 of the reference, over NaN-filled buffers
+ * (write_grads); elsewhere the buffer is ignored. */
+static void kept_check(int B, int H, int Nq, int Nk, int D, const int *kv_len, int64_t want,
+                       const char *what)
+{
+    int64_t nq = (int64_t)B * H * Nq * D, nk = (int64_t)B * H * Nk * D, BH = (int64_t)B * H;
+    float *q = randn(nq, 1.0f), *k = randn(nk, 1.0f), *v = randn(nk, 1.0f), *dout = randn(nq, 1.0f);
+    float *o = avk_falloc(nq), *ok_ = avk_falloc(nq), *ro = avk_falloc(nq);
+    float *lse = avk_falloc(BH * Nq), *lk = avk_falloc(BH * Nq), *rlse = avk_falloc(BH * Nq);
+    avk_attn a = avk_attn_make(B, H, Nq, Nk, D);
+    a.kv_len = kv_len;
+    int64_t n = avk_attention_keep_size(&a);
+    ok(n == want, "%s: keep size %lld (want %lld)", what, (long long)n, (long long)want);
+    int64_t np = BH * Nq * Nk;
+    float *pk = avk_falloc(np);
+    for (int64_t i = 0; i < np; i++)
+        pk[i] = NAN;
+    avk_attention_fwd(o, lse, q, k, v, &a);
+    avk_attention_fwd_ref(ro, rlse, q, k, v, &a);
+    a.p_keep = pk;
+    avk_attention_fwd(ok_, lk, q, k, v, &a);
+    ok(memcmp(o, ok_, (size_t)nq * sizeof(float)) == 0 &&
+           memcmp(lse, lk, (size_t)(BH * Nq) * sizeof(float)) == 0,
+       "%s: keeping changes no bit of the output", what);
+    if (n) {
+        double e = 0;
+        double *srow = malloc(sizeof(double) * (size_t)Nk);
+        for (int64_t bh = 0; bh < BH; bh++) {
+            int L = kv_len ? (kv_len[bh / H] < Nk ? kv_len[bh / H] : Nk) : Nk;
+            for (int i = 0; i < Nq; i++) {
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < L; j++) {
+                    double d = 0;
+                    for (int c = 0; c < D; c++)
+                        d += (double)q[(bh * Nq + i) * D + c] * k[(bh * Nk + j) * D + c];
+                    srow[j] = d * a.scale;
+                    mx = srow[j] > mx ? srow[j] : mx;
+                }
+                for (int j = 0; j < L; j++)
+                    sum += exp(srow[j] - mx);
+                for (int j = 0; j < L; j++) {
+                    double pr = exp(srow[j] - mx) / sum, t = fabs(pk[(bh * Nq + i) * Nk + j] - pr);
+                    e = t > e || isnan(t) ? t : e;
+                }
+            }
+        }
+        free(srow);
+        ok(e < 1e-6, "%s: kept probabilities within %.1e of softmax in double", what, e);
+    } else {
+        int untouched = 1;
+        for (int64_t i = 0; i < np; i++)
+            untouched &= isnan(pk[i]);
+        ok(untouched, "%s: the buffer is left alone", what);
+    }
+    float *g[6];
+    for (int i = 0; i < 6; i++) {
+        g[i] = avk_falloc(i % 3 == 0 ? nq : nk);
+        for (int64_t j = 0; j < (i % 3 == 0 ? nq : nk); j++)
+            g[i][j] = i < 3 ? NAN : 0.0f;
+    }
+    a.write_grads = 1;
+    avk_attention_bwd(g[0], g[1], g[2], dout, q, k, v, ok_, lk, &a);
+    a.write_grads = 0;
+    avk_attention_bwd_ref(g[3], g[4], g[5], dout, q, k, v, ro, rlse, &a);
+    double eg = 0;
+    for (int i = 0; i < 3; i++) {
+        double t = rel_err(g[i], g[i + 3], i == 0 ? nq : nk);
+        eg = t > eg || isnan(t) ? t : eg;
+    }
+    ok(eg < 1e-5, "%s: backward given the buffer, rel err %.2e", what, eg);
+    float *bufs[] = {q, k, v, dout, o, ok_, ro, lse, lk, rlse, pk, g[0], g[1], g[2], g[3], g[4], g[5]};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)
+        avk_ffree(bufs[i]);
+}
+
 int main(void)
 {
     avk_rng_seed(&rng, 7);
@@ -144,6 +224,16 @@ int main(void)
     full_check(2, 1, 96, 96, 512, NULL, "VAE mid-block shape: one head of 512 channels");
     static const int lens[3] = {77, 5, 120};
     full_check(3, 2, 130, 120, 16, lens, "cross-attention to masked keys of different lengths");
+    static const int spatial_lens[4] = {96, 84, 90, 96}, cross_lens[2] = {20, 32},
+                     with_none[2] = {0, 150};
+    kept_check(4, 4, 96, 96, 64, spatial_lens, 4 * 4 * 96 * 96,
+               "kept, the DiT's spatial tiles (96 of 64 wide, masked text)");
+    kept_check(2, 4, 512, 32, 64, cross_lens, 2 * 4 * 512 * 32,
+               "kept, the cross branch (512 queries in 4 blocks, 32 masked keys)");
+    kept_check(1, 3, 300, 200, 32, NULL, 3 * 300 * 200, "kept, 3 pairs (the split backward)");
+    kept_check(2, 1, 40, 150, 16, with_none, 2 * 40 * 150, "kept, a pair without keys");
+    kept_check(1, 2, 64, 600, 32, NULL, 0, "600 keys, past one tile: nothing kept");
+    kept_check(2, 2, 16, 16, 64, NULL, 0, "short sequences: nothing kept");
     {
         static const int none[1] = {0};
         avk_attn a0 = avk_attn_make(1, 1, 3, 4, 8);

@@ -315,10 +315,19 @@ typedef struct avk_attn {
     const int *kv_len;       /* [B] or NULL */
     int write_grads;         /* 1: the backward writes dq, dk, dv (zeros where no
                               * score reaches: masked keys, no keys), 0: adds */
+    float *p_keep;           /* NULL, or avk_attention_keep_size floats: the
+                              * forward keeps its probabilities there and the
+                              * backward, given the same buffer, reads them
+                              * instead of recomputing scores and exponentials */
 } avk_attn;
 
 /* The usual description: scale 1/sqrt(D), no key mask, gradients added. */
 avk_attn avk_attn_make(int B, int H, int Nq, int Nk, int D);
+/* Floats the fast forward can keep for the backward in a->p_keep: B H Nq
+ * Nk where every pair's keys fit one score tile (at most 512) and the
+ * sequences are not short (the short kernel keeps nothing), else 0 (then
+ * p_keep is ignored). */
+int64_t avk_attention_keep_size(const avk_attn *a);
 /* Bytes of scratch the fast forward / backward allocate per call. */
 size_t avk_attention_workspace(const avk_attn *a, int backward);
 void avk_attention_fwd(float *o, float *lse, const float *q, const float *k,
