@@ -118,12 +118,24 @@ void avk_gelu_bwd_inplace(float *d, const float *x, int64_t n)
 /* Rows in parallel; each row's bias then its GELU while it is in cache. */
 void avk_bias_gelu_fwd(float *x, float *y, const float *b, int64_t M, int64_t N)
 {
+    avk_bias_gelu_fwd_ld(x, y, N, b, M, N);
+}
+
+void avk_bias_gelu_fwd_ld(float *x, float *y, int64_t ld, const float *b, int64_t M, int64_t N)
+{
 #pragma omp parallel for schedule(static) if (M * N >= AVK_PAR_MIN)
     for (int64_t i = 0; i < M; i++) {
         if (b)
-            bias_row(x + i * N, b, N);
-        gelu_fwd_k(y + i * N, x + i * N, N);
+            bias_row(x + i * ld, b, N);
+        gelu_fwd_k(y + i * ld, x + i * ld, N);
     }
+}
+
+void avk_gelu_bwd_inplace_ld(float *d, const float *x, int64_t ld, int64_t M, int64_t N)
+{
+#pragma omp parallel for schedule(static) if (M * N >= AVK_PAR_MIN)
+    for (int64_t i = 0; i < M; i++)
+        gelu_bwd_inplace_k(d + i * ld, x + i * ld, N);
 }
 
 /* ---- references (libm, double) --------------------------------------- */

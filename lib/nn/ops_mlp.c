@@ -27,9 +27,7 @@ void avk_mlp_fwd(float *y, float *f, float *g, int64_t ld, const float *x, const
                  int64_t F, int64_t N)
 {
     avk_gemm('N', 'T', M, F, K, 1.0f, x, K, w1, K, 0.0f, f, ld);
-#pragma omp parallel for schedule(static) if (M * F >= AVK_PAR_MIN)
-    for (int64_t i = 0; i < M; i++)     /* one row: no nested threads */
-        avk_bias_gelu_fwd(f + i * ld, g + i * ld, b1, 1, F);
+    avk_bias_gelu_fwd_ld(f, g, ld, b1, M, F);
     avk_gemm('N', 'T', M, N, F, 1.0f, g, ld, w2, F, 0.0f, y, N);
     if (b2) {
 #pragma omp parallel for schedule(static) if (M * N >= AVK_PAR_MIN)
@@ -43,9 +41,7 @@ void avk_mlp_bwd(float *dx, float *dw1, float *db1, float *dw2, float *db2, floa
                  const float *w1, const float *w2, int64_t M, int64_t K, int64_t F, int64_t N)
 {
     avk_gemm('N', 'N', M, F, N, 1.0f, dy, N, w2, F, 0.0f, df, ld);
-#pragma omp parallel for schedule(static) if (M * F >= AVK_PAR_MIN)
-    for (int64_t i = 0; i < M; i++)
-        avk_gelu_bwd_inplace(df + i * ld, f + i * ld, F);
+    avk_gelu_bwd_inplace_ld(df, f, ld, M, F);
     avk_gemm('N', 'N', M, K, F, 1.0f, df, ld, w1, K, 0.0f, dx, K);
     avk_gemm('T', 'N', N, F, M, 1.0f, dy, N, g, ld, 1.0f, dw2, F);
     if (db2)

@@ -55,6 +55,12 @@ static inline float avk_expf(float x)
     return p * s;
 }
 
+/* avk_bias_gelu_fwd and avk_gelu_bwd_inplace over M rows of N values ld
+ * floats apart (the MLP's padded hidden rows, ops_mlp.c): one parallel
+ * region over the rows, the arithmetic of the contiguous operators. */
+void avk_bias_gelu_fwd_ld(float *x, float *y, int64_t ld, const float *b, int64_t M, int64_t N);
+void avk_gelu_bwd_inplace_ld(float *d, const float *x, int64_t ld, int64_t M, int64_t N);
+
 /* Column sums of dy [M, N], rows ld floats apart, added into db [N]
  * (ops_linear.c): the bias gradient of a linear layer. */
 void avk_add_column_sums(float *db, const float *dy, int64_t M, int64_t N, int64_t ld);
