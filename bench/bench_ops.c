@@ -7,13 +7,19 @@
  *   attn  tiled attention forward (and backward) vs the naive reference
  *         (timed on a slice of query rows and scaled) and vs the
  *         materialized matmul-softmax-matmul built from the same GEMM,
- *         with peak resident memory of each.
- * Usage: bench_ops [gemm|conv|attn|all] [--quick]. Threads: OMP_NUM_THREADS.
+ *         with peak resident memory of each;
+ *   keep  attention forward + backward at the DiT's spatial and cross
+ *         shapes with the probabilities kept (avk_attn.p_keep) vs
+ *         recomputed in the backward;
+ *   act   GELU forward and backward vs the same through tanhf (the tanh
+ *         form as written, libm), one thread's worth of values.
+ * Usage: bench_ops [gemm|conv|attn|keep|act|all] [--quick]. Threads: OMP_NUM_THREADS.
  * Best of several repetitions, candidate and baseline alternating. With
  * more than one thread the clock is wall time; with one thread it is the
  * process CPU time, which leaves out the time other processes hold the
  * core (on a shared machine wall-clock ratios swing by tens of percent). */
 #include <oneapi/dnnl/dnnl.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,6 +255,103 @@ static void bench_attn(void)
     }
 }
 
+/* Attention forward + backward at the DiT's shapes (reference
+ * configuration: 16 spatial sequences of 96 tokens with masked text, 2
+ * cross sequences of 512 queries over 32 masked keys; 4 heads of 64),
+ * keeping the forward's probabilities for the backward vs recomputing
+ * them there. */
+static void bench_keep(void)
+{
+    struct { const char *what; int B, H, Nq, Nk, masked; } sh[] = {
+        {"spatial", 16, 4, 96, 96, 84}, {"cross", 2, 4, 512, 32, 20}};
+    int reps = quick ? 5 : 20;
+    printf("# attention forward + backward, probabilities kept vs recomputed, %d threads\n",
+           omp_get_max_threads());
+    for (int i = 0; i < 2; i++) {
+        int B = sh[i].B, H = sh[i].H, Nq = sh[i].Nq, Nk = sh[i].Nk, D = 64;
+        int64_t nq = (int64_t)B * H * Nq * D, nk = (int64_t)B * H * Nk * D;
+        float *q = randn(nq), *k = randn(nk), *v = randn(nk), *dout = randn(nq);
+        float *o = avk_falloc(nq), *lse = avk_falloc((int64_t)B * H * Nq);
+        float *dq = avk_falloc(nq), *dk = avk_falloc(nk), *dv = avk_falloc(nk);
+        int *len = avk_xmalloc(sizeof(int) * (size_t)B);
+        for (int b = 0; b < B; b++)     /* every other entry with a shorter text */
+            len[b] = b % 2 ? sh[i].masked : Nk;
+        avk_attn a = avk_attn_make(B, H, Nq, Nk, D), ak;
+        a.kv_len = len;
+        a.write_grads = 1;
+        ak = a;
+        ak.p_keep = avk_falloc(avk_attention_keep_size(&a));
+        double tr, tk;
+        RACE(reps, tr, (avk_attention_fwd(o, lse, q, k, v, &a),
+                        avk_attention_bwd(dq, dk, dv, dout, q, k, v, o, lse, &a)),
+             tk, (avk_attention_fwd(o, lse, q, k, v, &ak),
+                  avk_attention_bwd(dq, dk, dv, dout, q, k, v, o, lse, &ak)));
+        printf("attention %s (%d x %d heads, %d queries, %d keys): recomputed %.2f ms, kept %.2f ms "
+               "(ratio %.2f, +%.1f MiB kept)\n", sh[i].what, B, H, Nq, Nk, tr * 1e3, tk * 1e3,
+               tr / tk, avk_attention_keep_size(&a) * 4.0 / (1 << 20));
+        fflush(stdout);
+        float *bufs[] = {q, k, v, dout, o, lse, dq, dk, dv, ak.p_keep};
+        for (size_t j = 0; j < sizeof bufs / sizeof *bufs; j++)
+            avk_ffree(bufs[j]);
+        free(len);
+    }
+}
+
+/* gelu(x) through tanhf, as the formula reads (the baseline). */
+static void gelu_tanh_fwd(float *y, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        y[i] = 0.5f * v * (1.0f + tanhf(0.7978845608f * (v + 0.044715f * v * v * v)));
+    }
+}
+
+/* d = d gelu'(x) through tanhf. */
+static void gelu_tanh_bwd(float *d, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i], t = tanhf(0.7978845608f * (v + 0.044715f * v * v * v));
+        d[i] *= 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * 0.7978845608f *
+                                        (1.0f + 3.0f * 0.044715f * v * v);
+    }
+}
+
+/* The tanhf loops over the threads' equal shares: y = gelu(x) (d NULL)
+ * or d = d gelu'(x). */
+static void gelu_tanh_par(float *y, float *d, const float *x, int64_t n)
+{
+    int nt = omp_get_max_threads();
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < nt; t++) {
+        int64_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+        if (d)
+            gelu_tanh_bwd(d + i0, x + i0, i1 - i0);
+        else
+            gelu_tanh_fwd(y + i0, x + i0, i1 - i0);
+    }
+}
+
+/* The GELU of the DiT's MLP (1024 rows of 1024 hidden values) against the
+ * tanhf loops, per thread: the operators' threads vs as many copies of the
+ * baseline on the threads' shares. */
+static void bench_act(void)
+{
+    int64_t n = (int64_t)1024 * 1024;
+    int reps = quick ? 5 : 20, nt = omp_get_max_threads();
+    float *x = randn(n), *y = avk_falloc(n), *d = avk_falloc(n);
+    double tf, tfb, tb, tbb;
+    RACE(reps, tf, avk_gelu_fwd(y, x, n), tfb, gelu_tanh_par(y, NULL, x, n));
+    for (int64_t i = 0; i < n; i++)
+        d[i] = 1.0f;
+    RACE(reps, tb, avk_gelu_bwd_inplace(d, x, n), tbb, gelu_tanh_par(NULL, d, x, n));
+    printf("# GELU over %lld values, %d threads\n", (long long)n, nt);
+    printf("gelu forward %.2f ms, tanhf loop %.2f ms (ratio %.2f); backward %.2f ms, tanhf loop "
+           "%.2f ms (ratio %.2f)\n", tf * 1e3, tfb * 1e3, tfb / tf, tb * 1e3, tbb * 1e3, tbb / tb);
+    avk_ffree(x);
+    avk_ffree(y);
+    avk_ffree(d);
+}
+
 int main(int argc, char **argv)
 {
     const char *what = "all";
@@ -257,7 +360,7 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--quick"))
             quick = 1;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: bench_ops [gemm|conv|attn|all] [--quick]\n");
+            printf("usage: bench_ops [gemm|conv|attn|keep|act|all] [--quick]\n");
             return 0;
         } else
             what = argv[i];
@@ -271,5 +374,9 @@ int main(int argc, char **argv)
         bench_conv();
     if (!strcmp(what, "attn") || !strcmp(what, "all"))
         bench_attn();
+    if (!strcmp(what, "keep") || !strcmp(what, "all"))
+        bench_keep();
+    if (!strcmp(what, "act") || !strcmp(what, "all"))
+        bench_act();
     return 0;
 }

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Operator benchmarks of the compute core, each against a baseline measured
 # in the same run (see bench/bench_ops.c): linear and conv2d against raw
-# dnnl_sgemm, attention against the naive reference, the materialized
-# matmul-softmax-matmul, and PyTorch's CPU matmul-softmax-matmul
+# dnnl_sgemm; attention with kept probabilities against recomputing them;
+# the GELU against tanhf loops; attention against the naive reference, the
+# materialized matmul-softmax-matmul, and PyTorch's CPU matmul-softmax-matmul
 # (bench/attn_torch.py, same thread count). Prints ratios (> 1: avkit
 # faster). Usage: bench/ops.sh [threads]   (default 2; --quick for less).
 set -e
@@ -22,6 +23,8 @@ export OMP_NUM_THREADS=$THREADS
 echo "# $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $THREADS threads, load $(cut -d' ' -f1-3 /proc/loadavg)"
 "$BIN" gemm $QUICK
 "$BIN" conv $QUICK
+"$BIN" keep $QUICK
+"$BIN" act $QUICK
 OUT=$(mktemp)
 trap 'rm -f "$OUT" "$OUT.t"' EXIT
 "$BIN" attn $QUICK | tee "$OUT"
