@@ -164,6 +164,7 @@ static void setup_ctx(avk_dit *m, avk_dit_acts *a)
     float *tab = dit_alloc(&a->ar, k->N * k->Dh);
     avk_rope3d_table(tab, pos, k->N, cf->rope_dims, (float)cf->rope_theta);
     k->pos_emb = dit_pos_embed_table(k, pos, k->N);
+    k->rope_tok = tab;
     k->rope = dit_alloc(&a->ar, k->N * k->H * k->Dh);
     for (int64_t n = 0; n < k->N; n++)
         for (int h = 0; h < k->H; h++)

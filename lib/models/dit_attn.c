@@ -32,8 +32,8 @@ static AVK_CLONES __attribute__((optimize("O3", "fp-contract=off"))) void axpy_r
 }
 
 /* The rotation a gather applies on the way: rows below nrot (the video
- * rows, token = row % ntok) rotated by the table [ntok * H, Dh] (one row
- * per token and head, as dit_ctx.rope), or none (tab NULL). */
+ * rows, token = row % ntok) rotated by the table [ntok, Dh] (one row per
+ * token, the same for every head: dit_ctx.rope_tok), or none (tab NULL). */
 typedef struct gather_rope {
     const float *tab;
     int64_t nrot, ntok;
@@ -54,20 +54,20 @@ static void gather_heads(float *dst, const float *rows, const int32_t *idx, cons
                 const float *src = rows + row * D + h * Dh;
                 float *o = dst + (((int64_t)s * H + h) * n + i) * Dh;
                 if (rot.tab && row < rot.nrot)
-                    rope_row(o, src, rot.tab + ((row % rot.ntok) * H + h) * Dh, Dh, 1.0f, 0);
+                    rope_row(o, src, rot.tab + (row % rot.ntok) * Dh, Dh, 1.0f, 0);
                 else
                     scale_row(o, src, w ? w[(int64_t)s * n + i] : 1.0f, Dh);
             }
 }
 
-/* Rotate the rows [rows, Dh] of g back in place by the table of nt rows
- * (row r uses table row r % nt): avk_rope_bwd into a zeroed buffer, with
- * neither the buffer nor the copy back. */
-static void rope_back_inplace(float *g, const float *tab, int64_t rows, int64_t nt, int Dh)
+/* Rotate the rows [rows, Dh] of g back in place, row r (token r / H,
+ * one of H heads) by row (r / H) % nt of the table [nt, Dh]: avk_rope_bwd
+ * into a zeroed buffer, with neither the buffer nor the copy back. */
+static void rope_back_inplace(float *g, const float *tab, int64_t rows, int H, int64_t nt, int Dh)
 {
 #pragma omp parallel for schedule(static) if (rows * Dh >= 32768)
     for (int64_t r = 0; r < rows; r++)
-        rope_row(g + r * Dh, g + r * Dh, tab + (r % nt) * Dh, Dh, -1.0f, 0);
+        rope_row(g + r * Dh, g + r * Dh, tab + (r / H % nt) * Dh, Dh, -1.0f, 0);
 }
 
 /* rows[idx[s, i], h*Dh ..] += w[s, i] * src[s, h, i, :]. Threads split the
@@ -216,7 +216,7 @@ void dit_attn_fwd(dit_ctx *c, dit_attn_st *st, float *y[2])
     /* stream 0 is the video: [B, N, H, Dh] rows, rotated in place before
      * the all-to-all under sequence parallelism, else on the way into the
      * gathers below */
-    gather_rope none = {0}, vrot = {c->rope, st->R[0], c->N};
+    gather_rope none = {0}, vrot = {c->rope_tok, st->R[0], c->N};
     if (st->rope && split) {
         if (st->qs[0])
             avk_rope_fwd(st->Q, st->Q, c->rope, c->B, c->N * H, Dh);
@@ -336,7 +336,7 @@ void dit_attn_bwd(dit_ctx *c, dit_attn_st *st, const float *dy[2], float *dx[2])
         for (int which = 0; which < 2; which++) {
             if (!(which ? st->kvs[0] : st->qs[0]))
                 continue;
-            rope_back_inplace(which ? dK : dQ, c->rope, n0 / Dh, c->N * H, Dh);
+            rope_back_inplace(which ? dK : dQ, c->rope_tok, n0 / Dh, H, c->N, Dh);
         }
     }
     for (int s = 0; s < 2; s++) {

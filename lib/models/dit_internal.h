@@ -125,6 +125,9 @@ typedef struct dit_ctx {
     int spn, spr, Sg, Lg;
     const int *text_len;        /* [B] */
     float *rope;                /* [N * H, Dh] rotary table, one row per (token, head) */
+    float *rope_tok;            /* [N, Dh]: the same, one row per token (every
+                                 * head's row is the same): what the gathers
+                                 * read, a quarter of the memory at 4 heads */
     float *pos_emb;             /* [N, D] fixed position embedding added to the
                                  * patch tokens (pos_embed_type "sincos"), or NULL */
     /* the attention sequences: spatial and joint with and without text

@@ -125,7 +125,7 @@ void avk_dit_run_free(avk_dit_run *r)
 /* A rotary table with one row per (token, head) for T x Hp x Wp tokens
  * whose frames start at f0; with pe, also their position embedding
  * (NULL when the model has none). */
-static float *rope_rows(dit_ctx *c, int T, int f0, float **pe)
+static float *rope_rows(dit_ctx *c, int T, int f0, float **pe, float **tok)
 {
     const avk_dit_config *cf = &c->m->cfg;
     int64_t N = (int64_t)T * c->S;
@@ -140,6 +140,8 @@ static float *rope_rows(dit_ctx *c, int T, int f0, float **pe)
     for (int64_t n = 0; n < N; n++)
         for (int h = 0; h < c->H; h++)
             memcpy(rows + (n * c->H + h) * c->Dh, tab + n * c->Dh, (size_t)c->Dh * sizeof(float));
+    if (tok)
+        *tok = tab;
     return rows;
 }
 
@@ -178,8 +180,8 @@ int avk_dit_run_begin(avk_dit_run *r, const avk_dit_batch *b, int ctx_frames)
     c->Lg = c->L;
     c->Tc = ctx_frames / cf->patch[0];
     c->Rc = (int64_t)c->Tc * c->S;
-    c->rope = rope_rows(c, c->T, c->Tc, &c->pos_emb);
-    c->ctx_rope = c->Tc ? rope_rows(c, c->Tc, 0, NULL) : NULL;
+    c->rope = rope_rows(c, c->T, c->Tc, &c->pos_emb, &c->rope_tok);
+    c->ctx_rope = c->Tc ? rope_rows(c, c->Tc, 0, NULL, NULL) : NULL;
     c->sp_q = dit_seqs_spatial(c, 1);
     c->sp_kv = dit_seqs_spatial(c, 0);
     c->temp = dit_seqs_temporal(c);
