@@ -46,16 +46,6 @@ static int keys_of(const avk_attn *a, int64_t bh)
     return L < a->Nk ? L : a->Nk;
 }
 
-/* Whether the sequences take the short path. */
-static int is_short(const avk_attn *a);
-
-int64_t avk_attention_keep_size(const avk_attn *a)
-{
-    if (is_short(a) || a->Nk > BK)
-        return 0;
-    return (int64_t)a->B * a->H * a->Nq * a->Nk;
-}
-
 size_t avk_attention_workspace(const avk_attn *a, int backward)
 {
     size_t per = backward ? (size_t)2 * BQ * BK : (size_t)BQ * BK + (size_t)BQ * a->D + 2 * BQ;
@@ -301,6 +291,13 @@ AVK_CLONES static void short_bwd_pair(float *dq, float *dk, float *dv, const flo
 static int is_short(const avk_attn *a)
 {
     return a->Nq <= SHORT && a->Nk <= SHORT && a->D % 8 == 0;
+}
+
+int64_t avk_attention_keep_size(const avk_attn *a)
+{
+    if (is_short(a) || a->Nk > BK)
+        return 0;
+    return (int64_t)a->B * a->H * a->Nq * a->Nk;
 }
 
 /* ---- forward --------------------------------------------------------- */

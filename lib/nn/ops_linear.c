@@ -38,11 +38,10 @@ static float *pad_scratch(int slot, int64_t n)
  * (one thread: 64 x 1024 x 256 A B at 35 against 101 GFLOP/s, 256 x 1024
  * x 64 A^T B at 39 against 88, 1024 x 256 x 64 A^T B at 47 against 80).
  * Copying costs one pass over the operand, worth it only when the product
- * is not small. Only below AVX-512,
- * where it was measured and where the copy's result is dnnl_sgemm's bit
- * for bit: on an AVX-512 Xeon dnnl_sgemm's kernel for 256 x 1024 x 1024
- * depends on the leading dimension, so the copy would change the bits
- * (t565). */
+ * is not small. Only below AVX-512, where it was measured and where the
+ * copy's result is dnnl_sgemm's bit for bit: on an AVX-512 Xeon
+ * dnnl_sgemm's kernel for 256 x 1024 x 1024 depends on the leading
+ * dimension, so the copy would change the bits (t565). */
 static int wants_padding(int64_t ld, int64_t align, int64_t rows, int64_t M, int64_t N, int64_t K)
 {
     static int avx512 = -1;         /* the same answer from every thread */
@@ -77,8 +76,8 @@ static float *padded_copy(int slot, const float *X, int64_t rows, int64_t cols, 
  * region. Operands whose rows are 4 KiB (A of A^T B) or 1 KiB (B of A B
  * and A^T B) apart are read from a padded copy (wants_padding; the same
  * products in the same order). A B and A B^T of many rows run split by
- * rows, one single-threaded dnnl_sgemm per thread. Invalid arguments are a programming error:
- * die naming them. */
+ * rows, one single-threaded dnnl_sgemm per thread. Invalid arguments are
+ * a programming error: die naming them. */
 void avk_gemm(char transa, char transb, int64_t M, int64_t N, int64_t K,
               float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
               float beta, float *C, int64_t ldc)

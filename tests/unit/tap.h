@@ -60,6 +60,19 @@ static double __attribute__((unused)) rel_err(const float *a, const float *b, in
     return rel_err_floor(a, b, n, 1e-30);
 }
 
+/* The largest rel_err of an attention's three gradients against their
+ * references: g[0..3) (dq of nq values, dk and dv of nk) against
+ * g[3..6); NaN when any is NaN. */
+static double __attribute__((unused)) rel_err_qkv(float *const g[6], int64_t nq, int64_t nk)
+{
+    double e = 0;
+    for (int i = 0; i < 3; i++) {
+        double t = rel_err(g[i], g[i + 3], i == 0 ? nq : nk);
+        e = t > e || t != t ? t : e;
+    }
+    return e;
+}
+
 /* Print the plan and exit non-zero when anything failed. */
 static int __attribute__((unused)) done_testing(void)
 {

@@ -67,11 +67,7 @@ static void full_check(int B, int H, int Nq, int Nk, int D, const int *kv_len, c
     avk_attention_fwd_ref(ro, rlse, q, k, v, &a);
     avk_attention_bwd(g[0], g[1], g[2], dout, q, k, v, o, lse, &a);
     avk_attention_bwd_ref(g[3], g[4], g[5], dout, q, k, v, ro, rlse, &a);
-    double e = rel_err(o, ro, nq), eg = 0;
-    for (int i = 0; i < 3; i++) {
-        double t = rel_err(g[i], g[i + 3], i == 0 ? nq : nk);
-        eg = t > eg ? t : eg;
-    }
+    double e = rel_err(o, ro, nq), eg = rel_err_qkv(g, nq, nk);
     ok(e < 1e-5 && eg < 1e-5, "%s: forward rel err %.2e, backward rel err %.2e", what, e, eg);
     avk_ffree(q); avk_ffree(k); avk_ffree(v); avk_ffree(dout); avk_ffree(o); avk_ffree(ro);
     avk_ffree(lse); avk_ffree(rlse);
@@ -153,9 +149,7 @@ static void kept_check(int B, int H, int Nq, int Nk, int D, const int *kv_len, i
     int64_t n = avk_attention_keep_size(&a);
     ok(n == want, "%s: keep size %lld (want %lld)", what, (long long)n, (long long)want);
     int64_t np = BH * Nq * Nk;
-    float *pk = avk_falloc(np);
-    for (int64_t i = 0; i < np; i++)
-        pk[i] = NAN;
+    float *pk = nans(np);
     avk_attention_fwd(o, lse, q, k, v, &a);
     avk_attention_fwd_ref(ro, rlse, q, k, v, &a);
     a.p_keep = pk;
@@ -194,20 +188,13 @@ static void kept_check(int B, int H, int Nq, int Nk, int D, const int *kv_len, i
         ok(untouched, "%s: the buffer is left alone", what);
     }
     float *g[6];
-    for (int i = 0; i < 6; i++) {
-        g[i] = avk_falloc(i % 3 == 0 ? nq : nk);
-        for (int64_t j = 0; j < (i % 3 == 0 ? nq : nk); j++)
-            g[i][j] = i < 3 ? NAN : 0.0f;
-    }
+    for (int i = 0; i < 6; i++)         /* written over NaN; the references add into zeros */
+        g[i] = i < 3 ? nans(i == 0 ? nq : nk) : avk_fzeros(i == 3 ? nq : nk);
     a.write_grads = 1;
     avk_attention_bwd(g[0], g[1], g[2], dout, q, k, v, ok_, lk, &a);
     a.write_grads = 0;
     avk_attention_bwd_ref(g[3], g[4], g[5], dout, q, k, v, ro, rlse, &a);
-    double eg = 0;
-    for (int i = 0; i < 3; i++) {
-        double t = rel_err(g[i], g[i + 3], i == 0 ? nq : nk);
-        eg = t > eg || isnan(t) ? t : eg;
-    }
+    double eg = rel_err_qkv(g, nq, nk);
     ok(eg < 1e-5, "%s: backward given the buffer, rel err %.2e", what, eg);
     float *bufs[] = {q, k, v, dout, o, ok_, ro, lse, lk, rlse, pk, g[0], g[1], g[2], g[3], g[4], g[5]};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++)

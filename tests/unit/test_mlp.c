@@ -42,14 +42,6 @@ static int pad_untouched(const float *x, int64_t ld, int64_t M, int64_t F)
     return 1;
 }
 
-static float *nans(int64_t n)
-{
-    float *x = avk_falloc(n);
-    for (int64_t i = 0; i < n; i++)
-        x[i] = NAN;
-    return x;
-}
-
 static void check(int64_t M, int64_t K, int64_t F, int64_t N, const char *what)
 {
     int64_t ld = avk_mlp_ld(F);
