@@ -35,6 +35,9 @@ struct avk_dit_acts {
     dit_block_st *blocks;
     const float *xl;                    /* last block's output [Rv, D] */
     float *no, *mo, *so, *omod, *ym, *y;
+    dit_split *split;                   /* the batch ran in groups, one per
+                                         * thread (dit_split.c): only this
+                                         * is set */
 };
 
 int64_t avk_dit_tokens(const avk_dit_config *c, int T, int H, int W)
@@ -258,11 +261,9 @@ static float *first_block_modulated(avk_dit_acts *a)
     return y;
 }
 
-/* The forward; with hooks (inference only) the block stack may be
- * skipped, and *ran says whether it ran. ran NULL: avk_dit_forward, a
- * training forward that a backward may follow. */
-static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
-                             const avk_dit_hooks *hk, int *ran)
+/* (see dit_internal.h) */
+avk_dit_acts *dit_forward_whole(avk_dit *m, const avk_dit_batch *b, float *pred,
+                                const avk_dit_hooks *hk, int *ran)
 {
     if (avk_dit_batch_check(m, b) < 0)
         return NULL;
@@ -417,6 +418,24 @@ static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
     return a;
 }
 
+/* The whole batch in one pass, or in groups of samples, one per thread,
+ * where dit_split_threads says so. */
+static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
+                             const avk_dit_hooks *hk, int *ran)
+{
+    int n = hk ? 1 : dit_split_threads(m, b);
+    if (n <= 1)
+        return dit_forward_whole(m, b, pred, hk, ran);
+    if (avk_dit_batch_check(m, b) < 0)
+        return NULL;
+    avk_dit_acts *a = avk_xcalloc(1, sizeof *a);
+    a->c.m = m;
+    a->split = dit_split_forward(m, b, pred, n, ran == NULL);
+    if (ran)
+        *ran = 1;
+    return a;
+}
+
 avk_dit_acts *avk_dit_forward(avk_dit *m, const avk_dit_batch *b, float *pred)
 {
     return forward(m, b, pred, NULL, NULL);
@@ -434,7 +453,23 @@ int avk_dit_infer(avk_dit *m, const avk_dit_batch *b, float *pred, const avk_dit
     return ran;
 }
 
+/* The model's own announcement of a block's final gradients. */
+static void ready_whole(void *ctx, int block)
+{
+    avk_params_grads_ready(ctx, block);
+}
+
 void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
+{
+    if (a->split)
+        dit_split_backward(m, a->split, dpred);
+    else
+        dit_backward_whole(m, a, dpred, ready_whole, m->par);
+}
+
+/* (see dit_internal.h) */
+void dit_backward_whole(avk_dit *m, avk_dit_acts *a, const float *dpred,
+                        void (*ready)(void *ctx, int block), void *ready_ctx)
 {
     const avk_dit_config *cf = &m->cfg;
     const avk_dit_layout *l = m->lay;
@@ -461,7 +496,7 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
     float *dsc = dit_zeros(ar, BD), *dscf = a->scf ? dit_zeros(ar, BG) : NULL;
     dit_modulation_bwd(k, &l->out_mod, a->scf ? a->scf : a->sc, (int64_t)B * G, domod,
                        a->scf ? dscf : dsc);
-    avk_params_grads_ready(m->par, m->params[l->out_mod.w].block);  /* "final" */
+    ready(ready_ctx, m->params[l->out_mod.w].block);  /* "final" */
 
     /* the blocks, last first: a recomputed block runs its forward again
      * (same inputs, same operations: the same bits) in the scratch arena;
@@ -490,7 +525,7 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
         k->ar = &a->bw;
         dit_block_bwd(k, st, dx, de, a->sc, a->scf, dxi, dei, dsc, dscf);
         k->ar = ar;
-        avk_params_grads_ready(m->par, m->params[l->blocks[i].mod.w].block);
+        ready(ready_ctx, m->params[l->blocks[i].mod.w].block);
         dx = dxi;
         de = dei;
     }
@@ -527,7 +562,7 @@ void avk_dit_backward(avk_dit *m, avk_dit_acts *a, const float *dpred)
         dit_text_bwd(c, &a->text, a->b.tokens, de);
     dit_linear_bwd(m, NULL, dit_g(m, l->patch_w), dit_g(m, l->patch_b), dx, a->tok_in,
                    dit_w(m, l->patch_w), Rv, a->K, D);
-    avk_params_grads_ready(m->par, m->params[l->patch_w].block);      /* "embed" */
+    ready(ready_ctx, m->params[l->patch_w].block);      /* "embed" */
 }
 
 int avk_dit_predict(avk_dit *m, const avk_dit_batch *b, float *pred)
@@ -540,6 +575,11 @@ void avk_dit_acts_free(avk_dit_acts *a)
     if (!a)
         return;
     avk_dit *m = a->c.m;
+    if (a->split) {
+        dit_split_free(a->split);
+        free(a);
+        return;
+    }
     if (m->lay->spare.n == 0) {         /* keep the buffers for the next step */
         m->lay->spare = a->ar;
         m->lay->spare_re = a->re;

@@ -54,6 +54,8 @@ typedef struct dit_text_layer_p {
     dit_lin ff1, ff2;
 } dit_text_layer_p;
 
+struct dit_split_workers;
+
 struct avk_dit_layout {
     dit_arena spare;            /* the last step's buffers, for the next */
     dit_arena spare_re, spare_bw;   /* its recompute and block-backward scratch */
@@ -65,6 +67,7 @@ struct avk_dit_layout {
     dit_lin t1, t2, p1, p2;     /* timestep_embedder, text_embedder */
     dit_block_p *blocks;        /* [depth] */
     dit_lin out_mod, proj_out;  /* norm_out.linear, proj_out */
+    struct dit_split_workers *workers;   /* dit_split.c's, made on first use */
 };
 
 /* Pointers to a parameter's weights and gradient (NULL for index -1). */
@@ -256,5 +259,40 @@ typedef struct dit_text_st {
 /* Token ids [B, L] to text tokens [Rt, D] (ids already checked). */
 void dit_text_fwd(dit_ctx *c, dit_text_st *st, const int32_t *tokens);
 void dit_text_bwd(dit_ctx *c, dit_text_st *st, const int32_t *tokens, const float *dout);
+
+/* ---- the whole batch in one pass (dit.c) ----------------------------- */
+
+/* The forward of the whole batch; with hooks (inference only) the block
+ * stack may be skipped, and *ran says whether it ran. ran NULL: a
+ * training forward that a backward may follow. */
+avk_dit_acts *dit_forward_whole(avk_dit *m, const avk_dit_batch *b, float *pred,
+                                const avk_dit_hooks *hk, int *ran);
+/* Its backward, ADDING into m->g; ready(ready_ctx, block) each time a
+ * parameter block's gradients are final (the order of
+ * avk_params_grads_ready). */
+void dit_backward_whole(avk_dit *m, avk_dit_acts *a, const float *dpred,
+                        void (*ready)(void *ctx, int block), void *ready_ctx);
+
+/* ---- one group of samples per thread (dit_split.c) -------------------- */
+
+/* How many groups (threads) to run a batch in: the thread count when it
+ * is 2 or more, divides the batch, and nothing forbids it (sequence
+ * parallelism, nested OpenMP, avk_dit.whole_batch); else 1, the whole
+ * batch in one pass. */
+int dit_split_threads(const avk_dit *m, const avk_dit_batch *b);
+typedef struct dit_split dit_split;
+/* The forward of the batch in n equal groups of samples, each in its own
+ * thread on a view of the model (the same weights; its own gradients and
+ * arenas), writing its rows of pred. The batch is checked. */
+dit_split *dit_split_forward(avk_dit *m, const avk_dit_batch *b, float *pred, int n,
+                             int for_backward);
+/* The groups' backwards, each in its thread; at each point where a block's
+ * gradients are final the threads meet, add the views' gradients of that
+ * block into m->g in a fixed order (group 0 wrote m->g itself), and the
+ * block is announced (avk_params_grads_ready). */
+void dit_split_backward(avk_dit *m, dit_split *s, const float *dpred);
+void dit_split_free(dit_split *s);
+/* The views' buffers (avk_dit_free). */
+void dit_split_workers_free(avk_dit_layout *l);
 
 #endif

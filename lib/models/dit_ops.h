@@ -14,6 +14,11 @@
 #include "avkit/nn/ops_bf16.h"
 #include "avkit/models/dit.h"
 
+/* Add dt seconds and one call to a profile counter (dit_prof.c): from
+ * the threads of a batch run in groups (dit_split.c), each group's time
+ * counts as its share of the step. */
+void dit_prof_add(double *seconds, long *calls, double dt);
+
 /* Time a product into the profile counter `which` (gemm or attn) when
  * avk_dit_prof_enable turned counting on. */
 #define DIT_TIMED(which, call)                                         \
@@ -21,8 +26,9 @@
         if (__builtin_expect(avk_dit_prof_on, 0)) {                    \
             double t0_ = avk_dit_prof_clock();                         \
             call;                                                      \
-            avk_dit_prof_acc.which##_s += avk_dit_prof_clock() - t0_;  \
-            avk_dit_prof_acc.which##_n++;                              \
+            dit_prof_add(&avk_dit_prof_acc.which##_s,                  \
+                         &avk_dit_prof_acc.which##_n,                  \
+                         avk_dit_prof_clock() - t0_);                  \
         } else {                                                       \
             call;                                                      \
         }                                                              \

@@ -188,6 +188,7 @@ void avk_dit_free(avk_dit *m)
         dit_arena_free(&m->lay->spare);
         dit_arena_free(&m->lay->spare_re);
         dit_arena_free(&m->lay->spare_bw);
+        dit_split_workers_free(m->lay);
         free(m->lay->text);
         free(m->lay->blocks);
         free(m->lay);

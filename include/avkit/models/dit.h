@@ -123,6 +123,12 @@ typedef struct avk_dit {
     avk_comm       *sp;         /* sequence-parallel group (avk_dit_set_sp), or NULL */
     double          recompute;  /* share of blocks recomputed (avk_dit_set_recompute) */
     int             freeze_text; /* the text encoder is not trained (avk_dit_freeze_text) */
+    int             whole_batch; /* 1: every batch in one pass; 0 (after new): a
+                                  * batch that divides by the OpenMP thread
+                                  * count runs as that many groups of samples,
+                                  * one per thread, whose gradients are added
+                                  * in a fixed order (faster: no thread waits
+                                  * on another inside an operator) */
 } avk_dit;
 
 /* A model of that configuration with zero weights; NULL (error set) when
