@@ -12,7 +12,8 @@
 # avkit / PyTorch eager of both builds (best over best, median over
 # median). The reference configuration of bench/dit.sh (8 frames, 16x16
 # latents, width 256, 6 blocks, 4 heads, batch 2). Clock: process CPU time
-# / threads (OMP_WAIT_POLICY=passive), as bench/dit.sh.
+# / threads (OMP_WAIT_POLICY=passive), as bench/dit.sh; WALL=1: the wall
+# clock (a thread asleep at a barrier counts too).
 set -e
 cd "$(dirname "$0")/.."
 BUILD=${AVKIT_BUILD:-build/rel}
@@ -29,11 +30,16 @@ for p in ${PYTHON:-} /work/venv/bin/python python3 /usr/bin/python3; do
 done
 [ -n "$PY" ] || { echo "dit_ab.sh: no Python with torch (PYTHON=...)" >&2; exit 1; }
 export OMP_WAIT_POLICY=passive OMP_NUM_THREADS=$THREADS
+CLOCK="process CPU time / $THREADS threads"
+if [ "${WALL:-0}" = 1 ]; then
+    export WALL AVK_BENCH_WALL=1
+    CLOCK="wall clock"
+fi
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 mkdir "$DIR/old" "$DIR/new"
 echo "# $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $THREADS threads, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# clock: process CPU time / $THREADS threads; base $OLD, new $NEW"
+echo "# clock: $CLOCK; base $OLD, new $NEW"
 i=0
 while [ $i -lt "$ROUNDS" ]; do
     i=$((i + 1))

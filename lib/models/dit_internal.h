@@ -192,6 +192,9 @@ dit_seqs *dit_seqs_text(dit_ctx *c);
 
 /* ---- sequence parallelism's rows (dit_par.c) ------------------------ */
 
+/* Bytes of the three arenas a layout keeps between steps. */
+int64_t dit_layout_act_bytes(const avk_dit_layout *l);
+
 /* The row in the whole batch of this rank's video row r (sample, frame,
  * local position) and of its text row r, or -1 for a padded one; k is
  * the blocks' context. */
@@ -292,7 +295,8 @@ dit_split *dit_split_forward(avk_dit *m, const avk_dit_batch *b, float *pred, in
  * block is announced (avk_params_grads_ready). */
 void dit_split_backward(avk_dit *m, dit_split *s, const float *dpred);
 void dit_split_free(dit_split *s);
-/* The views' buffers (avk_dit_free). */
+/* The views' buffers (avk_dit_free) / the bytes of their arenas. */
 void dit_split_workers_free(avk_dit_layout *l);
+int64_t dit_split_act_bytes(const avk_dit_layout *l);
 
 #endif

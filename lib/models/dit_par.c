@@ -42,11 +42,17 @@ static int64_t arena_bytes(const dit_arena *a)
     return n * (int64_t)sizeof(float);
 }
 
-/* The three arenas the last step kept. */
+/* (see dit_internal.h) */
+int64_t dit_layout_act_bytes(const avk_dit_layout *l)
+{
+    return arena_bytes(&l->spare) + arena_bytes(&l->spare_re) + arena_bytes(&l->spare_bw);
+}
+
+/* The three arenas the last step kept, the model's and (a batch run in
+ * groups) every thread's view's. */
 int64_t avk_dit_act_bytes(const avk_dit *m)
 {
-    const avk_dit_layout *l = m->lay;
-    return arena_bytes(&l->spare) + arena_bytes(&l->spare_re) + arena_bytes(&l->spare_bw);
+    return dit_layout_act_bytes(m->lay) + dit_split_act_bytes(m->lay);
 }
 
 /* The group, once the heads are known to divide by its size. */

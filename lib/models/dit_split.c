@@ -67,6 +67,15 @@ void dit_split_workers_free(avk_dit_layout *l)
     l->workers = NULL;
 }
 
+/* (see dit_internal.h) */
+int64_t dit_split_act_bytes(const avk_dit_layout *l)
+{
+    int64_t n = 0;
+    for (int i = 0; l->workers && i < l->workers->n; i++)
+        n += dit_layout_act_bytes(&l->workers->v[i].lay);
+    return n;
+}
+
 /* The n - 1 views of m, made (gradients zeroed) when the thread count
  * changed, and brought up to date with m's settings (precision,
  * recomputation, frozen text) while keeping their own buffers. */
@@ -148,6 +157,15 @@ dit_split *dit_split_forward(avk_dit *m, const avk_dit_batch *b, float *pred, in
     return s;
 }
 
+/* g += gk, then gk = 0, in one pass over gk. */
+static void add_and_zero(float *restrict g, float *restrict gk, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        g[i] += gk[i];
+        gk[i] = 0.0f;
+    }
+}
+
 /* Add the views' gradients of parameter block `block` into m->g, this
  * thread's share of its floats, and zero them. */
 static void add_block_share(dit_split *s, int block)
@@ -155,13 +173,8 @@ static void add_block_share(dit_split *s, int block)
     const avk_param_block *pb = &s->m->par->block[block];
     int t = omp_get_thread_num(), nt = omp_get_num_threads();
     int64_t lo = pb->offset + pb->size * t / nt, hi = pb->offset + pb->size * (t + 1) / nt;
-    float *g = s->m->g;
-    for (int k = 1; k < s->n; k++) {
-        float *gk = s->model[k]->g;
-        for (int64_t i = lo; i < hi; i++)
-            g[i] += gk[i];
-        memset(gk + lo, 0, (size_t)(hi - lo) * sizeof(float));
-    }
+    for (int k = 1; k < s->n; k++)
+        add_and_zero(s->m->g + lo, s->model[k]->g + lo, hi - lo);
 }
 
 /* Called by every group's backward where a block's gradients are final:
@@ -207,12 +220,8 @@ void dit_split_backward(avk_dit *m, dit_split *s, const float *dpred)
         if (s->summed[b])
             continue;
         const avk_param_block *pb = &m->par->block[b];
-        for (int k = 1; k < s->n; k++) {
-            float *gk = s->model[k]->g + pb->offset;
-            for (int64_t i = 0; i < pb->size; i++)
-                m->g[pb->offset + i] += gk[i];
-            memset(gk, 0, (size_t)pb->size * sizeof(float));
-        }
+        for (int k = 1; k < s->n; k++)
+            add_and_zero(m->g + pb->offset, s->model[k]->g + pb->offset, pb->size);
         s->summed[b] = 1;
     }
 }

@@ -3,7 +3,8 @@
  * predictions and gradients within 1e-5 (the weight gradients' sums
  * round differently), two steps the same bits, gradients that accumulate,
  * every block announced (avk_params_grads_ready) in the whole batch's
- * order with its final gradients, batches that do not divide run whole.
+ * order with its final gradients, batches that do not divide run whole,
+ * activation memory that counts every thread's arenas.
  * Variants: single-stream cross, MM-DiT joint, per-frame conditioning with
  * recomputation, external text embeddings. Run with two threads. And the
  * module's safety net, through its private interface: called where its
@@ -236,6 +237,27 @@ static void test_odd(void)
     free(d);
 }
 
+/* avk_dit_act_bytes counts every thread's arenas: in groups about what
+ * the whole batch holds (each group's activations, half the batch). */
+static void test_act_bytes(void)
+{
+    batch *d = calloc(1, sizeof *d);
+    make_batch(d, 0);
+    avk_dit *mw = model(0, 1, 0, 0), *ms = model(0, 1, 0, 0);
+    float *p = avk_falloc(NX);
+    mw->whole_batch = 1;
+    pass(mw, d, p, 0);
+    pass(ms, d, p, 0);
+    double w = (double)avk_dit_act_bytes(mw), g = (double)avk_dit_act_bytes(ms);
+    ok(w > 0 && g > 0.8 * w && g < 1.25 * w,
+       "activation memory in groups %.2f MiB (every thread's arenas), whole batch %.2f MiB",
+       g / 1048576.0, w / 1048576.0);
+    avk_ffree(p);
+    avk_dit_free(mw);
+    avk_dit_free(ms);
+    free(d);
+}
+
 int main(void)
 {
     omp_set_num_threads(2);
@@ -244,5 +266,6 @@ int main(void)
     test_variant("single-stream, joint, per-frame conditioning, recompute 0.5", 0, 1, 1, 0);
     test_variant("single-stream, cross, text embeddings", 0, 0, 0, 1);
     test_odd();
+    test_act_bytes();
     return done_testing();
 }

@@ -274,7 +274,8 @@ int avk_dit_block_recomputes(int i, int depth, double share);
 
 /* Bytes of activation memory the last forward and backward held (the
  * arenas kept for the next step: saved activations, a recomputed block's,
- * one block's backward temporaries); 0 before the first step. */
+ * one block's backward temporaries; with the batch in groups, every
+ * thread's); 0 before the first step. */
 int64_t avk_dit_act_bytes(const avk_dit *m);
 
 /* Tokens per clip (video) for a latent shape, or -1 if the patch does
