@@ -2,10 +2,12 @@
 # av-train --model dit under mpirun: data parallel over the ranks. -np 2
 # trains what one process trains on the same global batch (losses within
 # 1e-5 relative: the ranks' partial sums round differently, so not
-# bitwise), resume under -np 2 is bitwise, --zero 1 (sharded AdamW state,
-# written as one optimizer file a rank) equals no sharding bitwise, rank 0
-# alone writes without ZeRO, and a failing rank ends the whole job with
-# one message instead of a hang.
+# bitwise; also at two threads a rank, where each rank runs its samples in
+# groups, one per thread, and announces gradients from inside the team),
+# resume under -np 2 is bitwise, --zero 1 (sharded AdamW state, written as
+# one optimizer file a rank) equals no sharding bitwise, rank 0 alone
+# writes without ZeRO, and a failing rank ends the whole job with one
+# message instead of a hang.
 . "$(dirname "$0")/lib.sh"
 command -v mpirun >/dev/null || skip_all "mpirun not installed"
 LD_LIBRARY_PATH=${LD_LIBRARY_PATH-}; export LD_LIBRARY_PATH   # avk_mpirun passes it on
@@ -20,6 +22,22 @@ test_expect_success '-np 2 equals one process with the same global batch (10 ste
         >out 2>err && test ! -s out && test ! -s err &&
     test $(wc -l <two.csv) -eq 11 &&
     paste -d, one.csv two.csv | awk -F, "NR > 1 {
+        n++; a = \$2; b = \$10; d = a - b; if (d < 0) d = -d;
+        if (d > 1e-5 * a + 1e-6) { print \"step \" \$1 \": \" a \" vs \" b; bad = 1 } }
+        END { exit bad || n != 10 }"
+'
+test_expect_success '-np 2 at two threads a rank (groups of samples, announced from the team) equals one process, --zero 1 bitwise' '
+    mpirun2() {
+        mpirun --allow-run-as-root --oversubscribe --bind-to none \
+            --mca btl self,vader --mca btl_vader_single_copy_mechanism none \
+            -x PATH -x LD_LIBRARY_PATH -x ASAN_OPTIONS -x UBSAN_OPTIONS -x OMP_NUM_THREADS=2 \
+            -np 2 "$@"
+    } &&
+    mpirun2 $TRAIN --batch 4 --steps 10 --log t2.csv train.avt -o t2.safetensors \
+        >out 2>err && test ! -s out && test ! -s err &&
+    mpirun2 $TRAIN --batch 4 --steps 10 --zero 1 train.avt -o t2z.safetensors &&
+    cmp t2.safetensors t2z.safetensors &&
+    paste -d, one.csv t2.csv | awk -F, "NR > 1 {
         n++; a = \$2; b = \$10; d = a - b; if (d < 0) d = -d;
         if (d > 1e-5 * a + 1e-6) { print \"step \" \$1 \": \" a \" vs \" b; bad = 1 } }
         END { exit bad || n != 10 }"
