@@ -35,18 +35,22 @@
 #include "avkit/nn/ops.h"
 #include "avkit/models/dit.h"
 
+static int bench_threads;       /* the thread count at start (a batch run in
+                                 * groups sets one per thread inside) */
+
 /* Process CPU seconds per OpenMP thread. */
 static double cpu_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ((double)ts.tv_sec + ts.tv_nsec * 1e-9) / omp_get_max_threads();
+    return ((double)ts.tv_sec + ts.tv_nsec * 1e-9) / bench_threads;
 }
 
 int main(int argc, char **argv)
 {
     if (avk_dist_init(&argc, &argv) < 0)
         avk_die_lib();
+    bench_threads = omp_get_max_threads();
     if (argc != 8) {
         fprintf(stderr, "usage: bench_dit_sp frames size width depth heads rounds recompute\n");
         return 2;
