@@ -4,7 +4,8 @@
  * round differently), two steps the same bits, gradients that accumulate,
  * every block announced (avk_params_grads_ready) in the whole batch's
  * order with its final gradients, batches that do not divide run whole,
- * activation memory that counts every thread's arenas.
+ * four threads as four groups, activation memory that counts every
+ * thread's arenas.
  * Variants: single-stream cross, MM-DiT joint, per-frame conditioning with
  * recomputation, external text embeddings. Run with two threads. And the
  * module's safety net, through its private interface: called where its
@@ -258,6 +259,38 @@ static void test_act_bytes(void)
     free(d);
 }
 
+/* Four threads: four groups of one sample, the same checks of values and
+ * announcements. */
+static void test_four(void)
+{
+    batch *d = calloc(1, sizeof *d);
+    make_batch(d, 0);
+    avk_dit *m = model(1, 0, 0, 0);
+    int64_t n = m->nfloats;
+    float *pw = avk_falloc(NX), *ps = avk_falloc(NX), *gw = avk_falloc(n);
+    heard h = {.m = m};
+    m->whole_batch = 1;
+    pass(m, d, pw, 0);
+    memcpy(gw, m->g, (size_t)n * sizeof(float));
+    m->whole_batch = 0;
+    omp_set_num_threads(4);
+    m->par->ready = listen;
+    m->par->ready_ctx = &h;
+    pass(m, d, ps, 0);
+    m->par->ready = NULL;
+    omp_set_num_threads(2);
+    double ep = rel_err(ps, pw, NX), eg = rel_err(m->g, gw, n);
+    ok(ep < 1e-5 && eg < 1e-5 && h.in_team && h.n == m->par->nblock,
+       "MM-DiT, cross, 4 threads: four groups of one, prediction (%.2g) and gradients (%.2g) "
+       "within 1e-5, %d blocks announced from the team", ep, eg, h.n);
+    forget(&h);
+    avk_ffree(pw);
+    avk_ffree(ps);
+    avk_ffree(gw);
+    avk_dit_free(m);
+    free(d);
+}
+
 int main(void)
 {
     omp_set_num_threads(2);
@@ -266,6 +299,7 @@ int main(void)
     test_variant("single-stream, joint, per-frame conditioning, recompute 0.5", 0, 1, 1, 0);
     test_variant("single-stream, cross, text embeddings", 0, 0, 0, 1);
     test_odd();
+    test_four();
     test_act_bytes();
     return done_testing();
 }
