@@ -214,8 +214,11 @@ typedef struct avk_dit_hooks {
 
 /* Inference forward: pred [B, C, T, H, W] as avk_dit_forward computes it,
  * bit for bit when the blocks run, with nothing kept for a backward.
- * hooks may be NULL. Returns 1 when the blocks ran, 0 when skipped, -1
- * (error set) on a bad batch. */
+ * hooks may be NULL. With hooks the batch always runs whole (the hooks
+ * see all of it), so it is bit for bit the forward of a batch that runs
+ * whole (whole_batch, or one that does not divide by the threads); in
+ * groups the forward differs in rounding only. Returns 1 when the blocks
+ * ran, 0 when skipped, -1 (error set) on a bad batch. */
 int avk_dit_infer(avk_dit *m, const avk_dit_batch *b, float *pred, const avk_dit_hooks *hooks);
 
 /* Floating-point operations of one training step (forward + backward,
