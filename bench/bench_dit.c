@@ -10,7 +10,7 @@
  * made non-zero so every path carries signal) and DIR/io.safetensors (x_t,
  * t, tokens, text_len, target, and avkit's pred and loss), prints
  *   avkit PREC step_ms MS gflop G gflops R gemm_ms A attn_ms B other_ms C
- *   kernel: WHAT RAN
+ *   kernel: WHAT RAN; batch B in groups / whole (avk_dit_groups)
  * with the best of `rounds` steps after one warm-up, G counted from the
  * shapes (avk_dit_step_flop: matrix products and attention, backward =
  * 2 x forward) and the step split by the timing counters of
@@ -182,8 +182,12 @@ int main(int argc, char **argv)
     printf("avkit %s step_ms %.1f gflop %.1f gflops %.1f gemm_ms %.1f attn_ms %.1f other_ms %.1f\n",
            prec, best * 1e3, gflop, gflop / best, prof.gemm_s * 1e3, prof.attn_s * 1e3,
            (best - prof.gemm_s - prof.attn_s) * 1e3);
-    printf("kernel: %s\n", m->precision == AVK_DIT_BF16 ? avk_bf16_kernel_name()
-                                                        : "fp32 (avk_gemm: dnnl_sgemm; avkit attention)");
+    int groups = avk_dit_groups(m, B);
+    printf("kernel: %s; batch %d %s\n",
+           m->precision == AVK_DIT_BF16 ? avk_bf16_kernel_name()
+                                        : "fp32 (avk_gemm: dnnl_sgemm; avkit attention)",
+           B, groups > 1 ? "in groups, one per thread (single-threaded operators)"
+                         : "whole (operators over all threads)");
     avk_ffree(x);
     avk_ffree(target);
     avk_ffree(pred);

@@ -42,13 +42,19 @@ struct dit_split {
     char *summed;               /* [nblock]: the views' gradients added */
 };
 
-/* (see dit_internal.h) */
-int dit_split_threads(const avk_dit *m, const avk_dit_batch *b)
+/* (see avkit/models/dit.h) */
+int avk_dit_groups(const avk_dit *m, int B)
 {
     if (m->whole_batch || m->sp || omp_in_parallel())
         return 1;
     int n = omp_get_max_threads();
-    return n >= 2 && b->B >= n && b->B % n == 0 ? n : 1;
+    return n >= 2 && B >= n && B % n == 0 ? n : 1;
+}
+
+/* (see dit_internal.h) */
+int dit_split_threads(const avk_dit *m, const avk_dit_batch *b)
+{
+    return avk_dit_groups(m, b->B);
 }
 
 /* Free the views and their buffers. */
