@@ -259,6 +259,20 @@ static void test_act_bytes(void)
     free(d);
 }
 
+/* avk_dit_groups: the thread count where it divides the batch, else 1. */
+static void test_groups(void)
+{
+    avk_dit *m = model(0, 0, 0, 0);
+    int g1 = avk_dit_groups(m, 1), g2 = avk_dit_groups(m, 2), g3 = avk_dit_groups(m, 3),
+        g8 = avk_dit_groups(m, 8);
+    m->whole_batch = 1;
+    int gw = avk_dit_groups(m, 8);
+    ok(g1 == 1 && g2 == 2 && g3 == 1 && g8 == 2 && gw == 1,
+       "avk_dit_groups at 2 threads: batch 1 -> %d, 2 -> %d, 3 -> %d, 8 -> %d, whole_batch -> %d",
+       g1, g2, g3, g8, gw);
+    avk_dit_free(m);
+}
+
 /* Four threads: four groups of one sample, the same checks of values and
  * announcements. */
 static void test_four(void)
@@ -299,6 +313,7 @@ int main(void)
     test_variant("single-stream, joint, per-frame conditioning, recompute 0.5", 0, 1, 1, 0);
     test_variant("single-stream, cross, text embeddings", 0, 0, 0, 1);
     test_odd();
+    test_groups();
     test_four();
     test_act_bytes();
     return done_testing();
