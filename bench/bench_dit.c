@@ -21,6 +21,8 @@
  * peaks the step's share is measured against, on the DiT issue's shapes
  * (1088x1024x256, 1088x256x1024, C = A B^T), best of 10:
  *   peak sgemm_gflops P32 bf16_gflops P16 kernel: WHAT RAN
+ * AVK_DIT_WHOLE=1 runs every batch whole (avk_dit.whole_batch), the
+ * baseline of bench/dit_groups.sh.
  * The clock is the process CPU time divided by the thread count (as
  * bench_bf16.c: the machine is shared, and dit.sh makes idle OpenMP
  * threads sleep), or the wall clock with AVK_BENCH_WALL=1. */
@@ -113,6 +115,7 @@ int main(int argc, char **argv)
         avk_die_lib();
     avk_dit_init(m, 1);
     m->precision = avk_dit_precision_parse(prec);
+    m->whole_batch = getenv("AVK_DIT_WHOLE") && atoi(getenv("AVK_DIT_WHOLE"));
     avk_rng r;
     avk_rng_seed(&r, 7);
     for (int i = 0; i < m->nparam; i++)
