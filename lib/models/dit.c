@@ -419,11 +419,11 @@ avk_dit_acts *dit_forward_whole(avk_dit *m, const avk_dit_batch *b, float *pred,
 }
 
 /* The whole batch in one pass, or in groups of samples, one per thread,
- * where dit_split_threads says so. */
+ * where avk_dit_groups says so. */
 static avk_dit_acts *forward(avk_dit *m, const avk_dit_batch *b, float *pred,
                              const avk_dit_hooks *hk, int *ran)
 {
-    int n = hk ? 1 : dit_split_threads(m, b);
+    int n = hk ? 1 : avk_dit_groups(m, b->B);
     if (n <= 1)
         return dit_forward_whole(m, b, pred, hk, ran);
     if (avk_dit_batch_check(m, b) < 0)

@@ -70,6 +70,9 @@ struct avk_dit_layout {
     struct dit_split_workers *workers;   /* dit_split.c's, made on first use */
 };
 
+/* Bytes of the three arenas a layout keeps between steps (dit_par.c). */
+int64_t dit_layout_act_bytes(const avk_dit_layout *l);
+
 /* Pointers to a parameter's weights and gradient (NULL for index -1). */
 static inline float *dit_w(avk_dit *m, int i) { return i < 0 ? 0 : m->w + m->params[i].offset; }
 static inline float *dit_g(avk_dit *m, int i) { return i < 0 ? 0 : m->g + m->params[i].offset; }
@@ -192,9 +195,6 @@ dit_seqs *dit_seqs_text(dit_ctx *c);
 
 /* ---- sequence parallelism's rows (dit_par.c) ------------------------ */
 
-/* Bytes of the three arenas a layout keeps between steps. */
-int64_t dit_layout_act_bytes(const avk_dit_layout *l);
-
 /* The row in the whole batch of this rank's video row r (sample, frame,
  * local position) and of its text row r, or -1 for a padded one; k is
  * the blocks' context. */
@@ -278,11 +278,7 @@ void dit_backward_whole(avk_dit *m, avk_dit_acts *a, const float *dpred,
 
 /* ---- one group of samples per thread (dit_split.c) -------------------- */
 
-/* How many groups (threads) to run a batch in: the thread count when it
- * is 2 or more, divides the batch, and nothing forbids it (sequence
- * parallelism, nested OpenMP, avk_dit.whole_batch); else 1, the whole
- * batch in one pass. */
-int dit_split_threads(const avk_dit *m, const avk_dit_batch *b);
+/* (How many groups a batch runs in: avk_dit_groups.) */
 typedef struct dit_split dit_split;
 /* The forward of the batch in n equal groups of samples, each in its own
  * thread on a view of the model (the same weights; its own gradients and

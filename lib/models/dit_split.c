@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "avkit/util/common.h"
+#include "avkit/nn/tensor.h"
 #include "dit_internal.h"
 
 /* The model as thread k > 0 sees it: the weights and configuration of the
@@ -49,12 +50,6 @@ int avk_dit_groups(const avk_dit *m, int B)
         return 1;
     int n = omp_get_max_threads();
     return n >= 2 && B >= n && B % n == 0 ? n : 1;
-}
-
-/* (see dit_internal.h) */
-int dit_split_threads(const avk_dit *m, const avk_dit_batch *b)
-{
-    return avk_dit_groups(m, b->B);
 }
 
 /* Free the views and their buffers. */
@@ -95,10 +90,8 @@ static dit_view *views(avk_dit *m, int n)
         l->workers = avk_xcalloc(1, sizeof *l->workers);
         l->workers->n = n - 1;
         l->workers->v = avk_xcalloc((size_t)(n - 1), sizeof *l->workers->v);
-        for (int i = 0; i < n - 1; i++) {
-            l->workers->v[i].m.g = avk_falloc(m->nfloats);
-            memset(l->workers->v[i].m.g, 0, (size_t)m->nfloats * sizeof(float));
-        }
+        for (int i = 0; i < n - 1; i++)
+            l->workers->v[i].m.g = avk_fzeros(m->nfloats);
     }
     for (int i = 0; i < n - 1; i++) {
         dit_view *v = &l->workers->v[i];

@@ -15,6 +15,7 @@
 #include "avkit/dist/dist.h"
 #include "avkit/models/dit.h"
 #include "avkit/nn/tensor.h"
+#include "dit_small.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -65,29 +66,16 @@ static void make_batch(batch *d)
                            .tokens = d->tok, .text_len = d->len};
 }
 
-/* A small model of that variant with random weights (the same on every
- * rank). */
+/* The small model (dit_small.h) of that variant, the same on every
+ * rank. */
 static avk_dit *model(int mmdit, int joint, int heads, int frame_cond)
 {
-    avk_dit_config c = avk_dit_config_default();
-    c.hidden = 48;
+    avk_dit_config c = dit_small_config();
     c.heads = heads;
-    c.depth = 3;
-    c.mlp_ratio = 2;
-    c.vocab_size = 64;
-    c.max_text_len = 8;
-    c.text_layers = 1;
-    c.freq_dim = 32;
     c.mmdit = mmdit;
     c.joint = joint;
     c.frame_cond = frame_cond;
-    avk_dit *m = avk_dit_new(&c);
-    if (!m)
-        return NULL;
-    avk_rng r;
-    avk_rng_seed(&r, 7);
-    avk_fill_randn(m->w, m->nfloats, &r, 0.0f, 0.08f);
-    return m;
+    return dit_small_model(&c);
 }
 
 /* Forward and backward: pred and the gradients (m->g zeroed first). */

@@ -17,6 +17,7 @@
 #include "tap.h"
 #include "avkit/models/dit.h"
 #include "avkit/nn/tensor.h"
+#include "dit_small.h"
 #include "models/dit_internal.h"
 
 #include <math.h>
@@ -53,29 +54,15 @@ static void make_batch(batch *d, int text_emb)
                            .text_emb = text_emb ? d->emb : NULL, .text_len = d->len};
 }
 
-/* A small model of that variant with random weights. */
+/* The small model (dit_small.h) of that variant. */
 static avk_dit *model(int mmdit, int joint, int frame_cond, int text_emb)
 {
-    avk_dit_config c = avk_dit_config_default();
-    c.hidden = 48;
-    c.heads = 4;
-    c.depth = 3;
-    c.mlp_ratio = 2;
-    c.vocab_size = 64;
-    c.max_text_len = 8;
-    c.text_layers = 1;
-    c.freq_dim = 32;
+    avk_dit_config c = dit_small_config();
     c.mmdit = mmdit;
     c.joint = joint;
     c.frame_cond = frame_cond;
     c.text_emb_dim = text_emb ? E : 0;
-    avk_dit *m = avk_dit_new(&c);
-    if (!m)
-        return NULL;
-    avk_rng r;
-    avk_rng_seed(&r, 7);
-    avk_fill_randn(m->w, m->nfloats, &r, 0.0f, 0.08f);
-    return m;
+    return dit_small_model(&c);
 }
 
 /* What the announcements of one backward saw: the blocks in order, each

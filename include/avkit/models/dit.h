@@ -131,10 +131,11 @@ typedef struct avk_dit {
                                   * on another inside an operator) */
 } avk_dit;
 
-/* How many groups of samples, one per thread, a training forward of a
- * batch of B runs in from here (see whole_batch): the OpenMP thread count
- * when it is 2 or more and divides B, else 1 (the whole batch in one
- * pass, every operator over all threads). */
+/* How many groups of samples, one per thread, a forward without hooks
+ * of a batch of B runs in from here (see whole_batch): the OpenMP thread
+ * count when it is 2 or more and divides B, and neither whole_batch,
+ * sequence parallelism nor an enclosing parallel region forbids it; else
+ * 1 (the whole batch in one pass, every operator over all threads). */
 int avk_dit_groups(const avk_dit *m, int B);
 
 /* A model of that configuration with zero weights; NULL (error set) when
